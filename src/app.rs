@@ -1,0 +1,197 @@
+//! The application as a library: [`App::build`] opens the store, compiles the config and binds
+//! the listener; [`App::run`] serves until the shutdown future the caller passes resolves.
+//! Tests build it on port 0 with a temporary SQLite file and drive it over real HTTP.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use arc_swap::ArcSwap;
+use axum::extract::ConnectInfo;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tower::ServiceExt;
+
+use crate::config::{Config, StoreUrl};
+use crate::pipeline::{self, stack};
+use crate::store::{SqliteStore, Store};
+
+/// How long a client may take to send its request line and headers. Not a config key: no
+/// provider needs more, and a slowloris client gets less.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
+/// hyper's limit on header count; beyond it the request gets 431.
+const MAX_HEADERS: usize = 100;
+/// hyper's read buffer bounds the size of the request head (headers): 64 KiB.
+const MAX_HEAD_BYTES: usize = 64 * 1024;
+/// How often idle rate-limit buckets are forgotten.
+const PRUNE_EVERY: Duration = Duration::from_secs(60);
+
+pub struct App {
+    listener: TcpListener,
+    addr: SocketAddr,
+    router: axum::Router,
+    routes: Arc<ArcSwap<stack::Routes>>,
+    store: Arc<dyn Store>,
+    shutdown_timeout: Duration,
+}
+
+impl App {
+    pub async fn build(config: Config) -> anyhow::Result<App> {
+        let sources =
+            pipeline::compile(&config).map_err(|errors| anyhow::anyhow!(errors.join("\n")))?;
+        let store = open_store(&config.storage.url).await?;
+        let listener = TcpListener::bind(&config.server.listen)
+            .await
+            .with_context(|| format!("server.listen: cannot bind {}", config.server.listen))?;
+        let addr = listener
+            .local_addr()
+            .context("server.listen: no local address")?;
+        let routes = Arc::new(ArcSwap::from_pointee(stack::Routes::new(&sources, &store)));
+        let router = stack::public_router(stack::Public {
+            routes: routes.clone(),
+            store: store.clone(),
+            trusted_proxies: config.server.trusted_proxies.clone().into(),
+            max_in_flight: config.server.max_in_flight,
+            request_timeout: config.server.request_timeout,
+        });
+        Ok(App {
+            listener,
+            addr,
+            router,
+            routes,
+            store,
+            shutdown_timeout: config.server.shutdown_timeout,
+        })
+    }
+
+    /// The address the public listener is bound to (the real port when the config said 0).
+    pub fn public_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Serves until `shutdown` resolves, then stops accepting, lets in-flight requests finish
+    /// (at most `server.shutdown_timeout`) and closes the store after its last commit.
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let App {
+            listener,
+            router,
+            routes,
+            store,
+            shutdown_timeout,
+            addr,
+        } = self;
+        tracing::info!(%addr, "hookwall listening");
+        let pruner = tokio::spawn(prune_limiters(routes));
+        let graceful = GracefulShutdown::new();
+        let mut http = hyper::server::conn::http1::Builder::new();
+        http.timer(TokioTimer::new())
+            .header_read_timeout(HEADER_READ_TIMEOUT)
+            .max_headers(MAX_HEADERS)
+            .max_buf_size(MAX_HEAD_BYTES);
+        tokio::pin!(shutdown);
+        loop {
+            let (stream, peer) = tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok(pair) => pair,
+                    Err(err) => {
+                        // EMFILE and friends: back off instead of spinning.
+                        tracing::warn!(error = %err, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+                () = &mut shutdown => break,
+            };
+            let router = router.clone();
+            let service =
+                hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
+                    request.extensions_mut().insert(ConnectInfo(peer));
+                    router.clone().oneshot(request.map(axum::body::Body::new))
+                });
+            let connection = http.serve_connection(TokioIo::new(stream), service);
+            let connection = graceful.watch(connection);
+            tokio::spawn(async move {
+                if let Err(err) = connection.await {
+                    tracing::debug!(error = %err, %peer, "connection ended with an error");
+                }
+            });
+        }
+        drop(listener);
+        tracing::info!("shutting down: finishing in-flight requests");
+        if tokio::time::timeout(shutdown_timeout, graceful.shutdown())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                ?shutdown_timeout,
+                "in-flight requests still running at shutdown_timeout; closing"
+            );
+        }
+        pruner.abort();
+        store.close().await;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+async fn open_store(url: &StoreUrl) -> anyhow::Result<Arc<dyn Store>> {
+    match url {
+        StoreUrl::Sqlite(path) => {
+            let store = SqliteStore::open(path).await.with_context(|| {
+                format!(
+                    "storage.url: cannot open SQLite database {}",
+                    path.display()
+                )
+            })?;
+            Ok(Arc::new(store))
+        }
+        StoreUrl::Postgres(_) => {
+            bail!("storage.url: PostgreSQL is not supported by this version; use sqlite://PATH")
+        }
+    }
+}
+
+async fn prune_limiters(routes: Arc<ArcSwap<stack::Routes>>) {
+    let mut tick = tokio::time::interval(PRUNE_EVERY);
+    loop {
+        tick.tick().await;
+        for limiter in routes.load().limiters() {
+            limiter.prune();
+        }
+    }
+}
+
+/// Resolves on SIGTERM or SIGINT (Ctrl-C).
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(err) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %err, "cannot listen for SIGINT");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}

@@ -1,0 +1,139 @@
+//! The command line: `hookwall serve | check | health`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+use crate::app::{App, shutdown_signal};
+use crate::config::Config;
+use crate::pipeline;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "hookwall",
+    version,
+    about = "Inbound webhook gateway: verify, store durably, deliver."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the gateway.
+    Serve {
+        /// The configuration file.
+        #[arg(
+            long,
+            short,
+            env = "HOOKWALL_CONFIG",
+            default_value = "./hookwall.toml"
+        )]
+        config: PathBuf,
+    },
+    /// Validate the configuration (keys, secrets, CIDRs, schemas, URLs) without starting.
+    Check {
+        #[arg(
+            long,
+            short,
+            env = "HOOKWALL_CONFIG",
+            default_value = "./hookwall.toml"
+        )]
+        config: PathBuf,
+    },
+    /// Exit 0 when the gateway's /readyz answers 200 (for container health checks).
+    Health {
+        /// Base URL of the public listener.
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        url: String,
+    },
+}
+
+pub async fn run(cli: Cli) -> ExitCode {
+    match cli.command {
+        Command::Serve { config } => serve(config).await,
+        Command::Check { config } => check(config),
+        Command::Health { url } => health(&url).await,
+    }
+}
+
+fn load(path: &std::path::Path) -> Result<Config, ExitCode> {
+    Config::load(path).map_err(|errors| {
+        eprintln!(
+            "hookwall: invalid configuration in {}:\n{errors}",
+            path.display()
+        );
+        ExitCode::FAILURE
+    })
+}
+
+async fn serve(path: PathBuf) -> ExitCode {
+    let config = match load(&path) {
+        Ok(config) => config,
+        Err(code) => return code,
+    };
+    for warning in &config.warnings {
+        tracing::warn!("CONFIG WARNING: {warning}");
+    }
+    let app = match App::build(config).await {
+        Ok(app) => app,
+        Err(err) => {
+            eprintln!("hookwall: cannot start: {err:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match app.run(shutdown_signal()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("hookwall: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn check(path: PathBuf) -> ExitCode {
+    let config = match load(&path) {
+        Ok(config) => config,
+        Err(code) => return code,
+    };
+    if let Err(errors) = pipeline::compile(&config) {
+        eprintln!("hookwall: invalid configuration in {}:", path.display());
+        for error in errors {
+            eprintln!("  {error}");
+        }
+        return ExitCode::FAILURE;
+    }
+    for warning in &config.warnings {
+        eprintln!("warning: {warning}");
+    }
+    println!("{}: OK ({} sources)", path.display(), config.sources.len());
+    ExitCode::SUCCESS
+}
+
+async fn health(url: &str) -> ExitCode {
+    let client = match reqwest::Client::builder()
+        .timeout(Duration::from_secs(3))
+        .build()
+    {
+        Ok(client) => client,
+        Err(err) => {
+            eprintln!("hookwall health: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let target = format!("{}/readyz", url.trim_end_matches('/'));
+    match client.get(&target).send().await {
+        Ok(response) if response.status().is_success() => ExitCode::SUCCESS,
+        Ok(response) => {
+            eprintln!("hookwall health: {target} answered {}", response.status());
+            ExitCode::FAILURE
+        }
+        Err(err) => {
+            eprintln!("hookwall health: {target}: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}

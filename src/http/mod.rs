@@ -1,0 +1,3 @@
+//! The HTTP edge: problem+json errors. The public routes live in [`crate::pipeline::stack`].
+
+pub mod problem;

@@ -1,0 +1,171 @@
+//! Steps 11 (as a layer), 12, 13 and 14: parse and validate the payload, de-duplicate and store
+//! durably in one atomic insert, and answer the provider.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::response::{IntoResponse, Response};
+use http::{HeaderMap, Request, StatusCode, header};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use tower_http::validate_request::ValidateRequest;
+
+use super::Source;
+use super::body::Received;
+use super::payload::{self, Payload};
+use super::verify::Authenticated;
+use crate::config::DedupMode;
+use crate::http::problem::{Rejection, RejectionKind};
+use crate::providers::BodyKind;
+use crate::store::{Inserted, NewEvent, Store};
+
+/// Step 11: parse by the kind step 7 chose, then the source's schema.
+#[derive(Clone)]
+pub struct PayloadCheck(pub Arc<Source>);
+
+impl PayloadCheck {
+    pub fn check(source: &Source, kind: BodyKind, body: &[u8]) -> Result<Payload, Rejection> {
+        let payload = payload::parse(kind, body, source.max_json_depth)?;
+        if let Some(schema) = &source.schema {
+            schema.check(&payload)?;
+        }
+        Ok(payload)
+    }
+}
+
+impl ValidateRequest<Body> for PayloadCheck {
+    type ResponseBody = Body;
+    fn validate(&mut self, request: &mut Request<Body>) -> Result<(), Response> {
+        let (Some(kind), Some(Received(body))) = (
+            request.extensions().get::<BodyKind>(),
+            request.extensions().get::<Received>(),
+        ) else {
+            return Err(Rejection::new(
+                RejectionKind::BadPayload,
+                "pipeline misordered: no body kind",
+            )
+            .into_response());
+        };
+        let payload = Self::check(&self.0, *kind, body).map_err(IntoResponse::into_response)?;
+        request.extensions_mut().insert(payload);
+        Ok(())
+    }
+}
+
+/// Provider ids longer than this are hashed: the dedup key is an index entry, and a provider
+/// (or an attacker holding a valid secret) should not choose its size.
+const MAX_ID_LEN: usize = 200;
+
+/// The de-duplication key: the provider's event id, or a hash of the body. The two spaces are
+/// prefixed apart so a provider id can never equal a body hash.
+pub fn dedup_key(source: &Source, headers: &HeaderMap, payload: &Payload, body: &[u8]) -> String {
+    let provider_id = match source.dedup {
+        DedupMode::Body => None,
+        DedupMode::Provider => source.preset.event_id(headers, payload.object()),
+    };
+    match provider_id {
+        Some(id) if id.len() <= MAX_ID_LEN => format!("id:{id}"),
+        Some(id) => format!("idh:{}", hex::encode(Sha256::digest(id.as_bytes()))),
+        None => format!("body:{}", hex::encode(Sha256::digest(body))),
+    }
+}
+
+/// Headers that are credentials, redacted before anything is stored whatever the provider.
+const ALWAYS_REDACTED: &[&str] = &[
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "x-gitlab-token",
+];
+
+/// Hop-by-hop and proxy-added headers, which say nothing about the event.
+const NOT_KEPT: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "transfer-encoding",
+    "te",
+    "upgrade",
+    "content-length",
+];
+
+fn kept_headers(source: &Source, headers: &HeaderMap) -> Vec<(String, String)> {
+    let redacted = source.preset.redacted_headers();
+    headers
+        .iter()
+        .filter(|(name, _)| !NOT_KEPT.contains(&name.as_str()))
+        .map(|(name, value)| {
+            let secret = ALWAYS_REDACTED.contains(&name.as_str()) || redacted.contains(name);
+            let value = if secret {
+                "[redacted]".to_owned()
+            } else {
+                String::from_utf8_lossy(value.as_bytes()).into_owned()
+            };
+            (name.as_str().to_owned(), value)
+        })
+        .collect()
+}
+
+/// Steps 12–14 as the innermost service.
+pub async fn accept(
+    source: Arc<Source>,
+    store: Arc<dyn Store>,
+    request: Request<Body>,
+) -> Response {
+    let (parts, _) = request.into_parts();
+    let (Some(proof), Some(payload), Some(Received(body))) = (
+        parts.extensions.get::<Authenticated>(),
+        parts.extensions.get::<Payload>(),
+        parts.extensions.get::<Received>(),
+    ) else {
+        return Rejection::new(
+            RejectionKind::BadSignature,
+            "pipeline misordered: unauthenticated",
+        )
+        .into_response();
+    };
+    let key = dedup_key(&source, &parts.headers, payload, body);
+    let request_id = parts
+        .headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let content_type = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let event = NewEvent::new(
+        proof,
+        key,
+        request_id,
+        content_type,
+        kept_headers(&source, &parts.headers),
+        body.clone(),
+    );
+    match store.insert(event).await {
+        Ok(Inserted::Stored(id)) => answer(source.accept_status, &id.to_string(), "accepted"),
+        Ok(Inserted::Duplicate(id)) => {
+            tracing::info!(event_id = %id, "duplicate event acknowledged");
+            answer(StatusCode::OK, &id.to_string(), "duplicate")
+        }
+        Err(err) => {
+            Rejection::new(RejectionKind::StoreUnavailable, err.to_string()).into_response()
+        }
+    }
+}
+
+fn answer(status: StatusCode, id: &str, outcome: &str) -> Response {
+    let mut response = (status, axum::Json(json!({"id": id, "status": outcome}))).into_response();
+    response
+        .extensions_mut()
+        .insert(Outcome(if outcome == "duplicate" {
+            "duplicate"
+        } else {
+            "accepted"
+        }));
+    response
+}
+
+/// How the request ended, for the request log.
+#[derive(Debug, Clone, Copy)]
+pub struct Outcome(pub &'static str);

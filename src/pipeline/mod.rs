@@ -1,0 +1,125 @@
+//! The request pipeline of SPEC section 1: one tower stack per source, composed in
+//! [`stack`], each step in its own module.
+//!
+//! | step | module |
+//! |---|---|
+//! | 1 request id, span, request log | [`stack::request_log`] |
+//! | 2 load shedding | [`stack`] (tower `load_shed` + `concurrency_limit`) |
+//! | 3 client IP | [`client_ip`] |
+//! | 4 HTTPS requirement | [`guards::RequireHttps`] |
+//! | 5 IP allowlist | [`guards::Allowlist`] |
+//! | 6 rate limit | [`rate_limit`] |
+//! | 7 method and content type | [`guards::MethodAndType`] |
+//! | 8 body cap and gzip | [`body`] |
+//! | 9–10 signature and freshness | [`verify`] |
+//! | 11 JSON depth and schema | [`payload`] |
+//! | 12–14 de-duplication, durable store, answer | [`accept`] |
+//!
+//! Checks are pure functions of the request and the compiled [`Source`]; the layers only adapt
+//! them to tower. Requests pass information down as typed extensions ([`client_ip::ClientIp`],
+//! [`body::Received`], [`verify::Authenticated`], [`payload::Payload`]).
+
+pub mod accept;
+pub mod body;
+pub mod client_ip;
+pub mod guards;
+pub mod payload;
+pub mod rate_limit;
+pub mod stack;
+pub mod verify;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use http::StatusCode;
+use ipnet::IpNet;
+
+use crate::config::{Config, DedupMode, Mode, RateLimit};
+use crate::providers::Preset;
+use payload::Schema;
+
+/// A source as the pipeline uses it: the config entry with its preset built and its schema
+/// compiled, so nothing is parsed or re-validated on the request path.
+#[derive(Debug)]
+pub struct Source {
+    pub name: Arc<str>,
+    pub path: String,
+    pub preset: Preset,
+    pub allow_ips: Vec<IpNet>,
+    pub rate_limit: Option<RateLimit>,
+    pub schema: Option<Schema>,
+    pub accept_status: StatusCode,
+    pub max_body_bytes: u64,
+    pub max_json_depth: usize,
+    pub dedup: DedupMode,
+    /// The URL the provider was told to call, for schemes that sign it.
+    pub public_url: Option<String>,
+    pub require_https: bool,
+}
+
+/// Builds every source of the config, collecting every error (for `hookwall check`).
+pub fn compile(config: &Config) -> Result<Vec<Arc<Source>>, Vec<String>> {
+    let mut sources = Vec::new();
+    let mut errors = Vec::new();
+    for source in &config.sources {
+        let name = &source.name;
+        if source.mode == Mode::Proxy {
+            // Fail closed rather than silently queueing what the operator meant to proxy.
+            errors.push(format!(
+                "sources.{name}.mode: \"proxy\" is not supported by this version; remove the key to queue events"
+            ));
+        }
+        let preset = Preset::build(
+            &source.provider,
+            &source.secrets,
+            &source.public_keys,
+            &source.overrides,
+        )
+        .map_err(|err| errors.push(format!("sources.{name}: {err}")))
+        .ok();
+        let schema = source
+            .schema
+            .as_ref()
+            .map(|path| {
+                load_schema(path)
+                    .map_err(|err| errors.push(format!("sources.{name}.schema: {err}")))
+            })
+            .transpose()
+            .ok()
+            .flatten();
+        let accept_status = StatusCode::from_u16(source.accept_status)
+            .map_err(|_| errors.push(format!("sources.{name}.accept_status: not an HTTP status")))
+            .ok();
+        if let (Some(preset), Some(accept_status)) = (preset, accept_status) {
+            sources.push(Arc::new(Source {
+                name: Arc::from(name.as_str()),
+                path: source.path.clone(),
+                preset,
+                allow_ips: source.allow_ips.clone(),
+                rate_limit: source.rate_limit,
+                schema,
+                accept_status,
+                max_body_bytes: source.max_body_bytes,
+                max_json_depth: source.max_json_depth,
+                dedup: source.dedup,
+                public_url: source.overrides.public_url.clone(),
+                require_https: config.server.require_https,
+            }));
+        }
+    }
+    if errors.is_empty() {
+        Ok(sources)
+    } else {
+        Err(errors)
+    }
+}
+
+/// Reads and compiles a schema; the config already resolved `path` against its own directory.
+fn load_schema(full: &Path) -> Result<Schema, String> {
+    let text =
+        std::fs::read(full).map_err(|err| format!("cannot read {}: {err}", full.display()))?;
+    let document: serde_json::Value = serde_json::from_slice(&text)
+        .map_err(|err| format!("{} is not JSON: {err}", full.display()))?;
+    Schema::compile(&document)
+        .map_err(|err| format!("{} is not a valid JSON Schema: {err}", full.display()))
+}

@@ -1,0 +1,229 @@
+//! Step 11: the payload as JSON, with a nesting limit, checked against the source's JSON Schema.
+//!
+//! The schema sees the body as JSON whatever it arrived as: a JSON body as is, a form body as an
+//! object of string fields, NDJSON line by line. Other bodies (CSV) are stored unchecked. The
+//! nesting limit is enforced by a byte scan before parsing, so a 100,000-level `[[[[…` costs one
+//! pass and no recursion.
+
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+
+use crate::http::problem::{Rejection, RejectionKind};
+use crate::providers::BodyKind;
+
+/// The parsed body, kept beside the raw bytes (which are what is stored and delivered).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Payload {
+    Json(Value),
+    /// A form body as an object of string fields (a repeated field keeps its last value).
+    Form(Value),
+    NdJson(Vec<Value>),
+    Opaque,
+}
+
+impl Payload {
+    /// The object providers take event ids from: a JSON or form body.
+    pub fn object(&self) -> Option<&Value> {
+        match self {
+            Payload::Json(value) | Payload::Form(value) => Some(value),
+            Payload::NdJson(_) | Payload::Opaque => None,
+        }
+    }
+}
+
+pub fn parse(kind: BodyKind, body: &[u8], max_depth: usize) -> Result<Payload, Rejection> {
+    match kind {
+        BodyKind::Json => parse_json(body, max_depth).map(Payload::Json),
+        BodyKind::Form => parse_form(body).map(Payload::Form),
+        BodyKind::NdJson => body
+            .split(|b| *b == b'\n')
+            .map(|line| line.strip_suffix(b"\r").unwrap_or(line))
+            .filter(|line| !line.iter().all(u8::is_ascii_whitespace))
+            .map(|line| parse_json(line, max_depth))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Payload::NdJson),
+        BodyKind::Opaque => Ok(Payload::Opaque),
+    }
+}
+
+fn parse_json(body: &[u8], max_depth: usize) -> Result<Value, Rejection> {
+    if let Some(depth) = depth_exceeding(body, max_depth) {
+        return Err(bad_payload(format!(
+            "JSON nesting deeper than {max_depth} (reached {depth})"
+        )));
+    }
+    serde_json::from_slice(body).map_err(|err| bad_payload(format!("invalid JSON: {err}")))
+}
+
+fn parse_form(body: &[u8]) -> Result<Value, Rejection> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
+        .map_err(|err| bad_payload(format!("invalid form body: {err}")))?;
+    let object: Map<String, Value> = pairs
+        .into_iter()
+        .map(|(k, v)| (k, Value::String(v)))
+        .collect();
+    Ok(Value::Object(object))
+}
+
+/// Returns the first depth past `max` that the JSON text reaches, if any. Brackets inside strings
+/// do not count; the scan does not validate, the parser after it does.
+pub fn depth_exceeding(text: &[u8], max: usize) -> Option<usize> {
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for &byte in text {
+        if in_string {
+            match byte {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > max {
+                    return Some(depth);
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    None
+}
+
+fn bad_payload(detail: String) -> Rejection {
+    Rejection::new(RejectionKind::BadPayload, detail)
+}
+
+/// A source's JSON Schema, compiled once when the config loads.
+#[derive(Clone)]
+pub struct Schema {
+    validator: Arc<jsonschema::Validator>,
+}
+
+impl std::fmt::Debug for Schema {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Schema")
+    }
+}
+
+impl Schema {
+    /// Compiles a schema document. Remote `$ref`s are not fetched (the crate is built without it).
+    pub fn compile(document: &Value) -> Result<Schema, String> {
+        jsonschema::options()
+            .build(document)
+            .map(|validator| Schema {
+                validator: Arc::new(validator),
+            })
+            .map_err(|err| err.to_string())
+    }
+
+    /// Validates the payload. The detail names where and which rule failed, not the offending
+    /// value (payload data stays out of logs).
+    pub fn check(&self, payload: &Payload) -> Result<(), Rejection> {
+        let instances: Vec<&Value> = match payload {
+            Payload::Json(value) | Payload::Form(value) => vec![value],
+            Payload::NdJson(lines) => lines.iter().collect(),
+            Payload::Opaque => return Ok(()),
+        };
+        for (line, instance) in instances.into_iter().enumerate() {
+            if let Some(err) = self.validator.iter_errors(instance).next() {
+                let at = match payload {
+                    Payload::NdJson(_) => format!("line {} ", line + 1),
+                    _ => String::new(),
+                };
+                return Err(Rejection::new(
+                    RejectionKind::SchemaInvalid,
+                    format!(
+                        "schema violation at {at}instance {} (rule {})",
+                        display_path(err.instance_path().as_str()),
+                        err.schema_path().as_str()
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn display_path(path: &str) -> &str {
+    if path.is_empty() { "/" } else { path }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn depth_counts_brackets_outside_strings_only() {
+        assert_eq!(depth_exceeding(br#"{"a":[1,{"b":"[[[[[[[["}]}"#, 3), None);
+        assert_eq!(depth_exceeding(br#"{"a":[1,{"b":[[]]}]}"#, 3), Some(4));
+        assert_eq!(depth_exceeding(br#"{"a":"\"[[[["}"#, 1), None);
+    }
+
+    #[test]
+    fn a_hundred_thousand_levels_of_nesting_is_a_bad_payload() {
+        let deep = "[".repeat(100_000) + &"]".repeat(100_000);
+        let err = parse(BodyKind::Json, deep.as_bytes(), 64).expect_err("too deep");
+        assert_eq!(err.kind, RejectionKind::BadPayload);
+    }
+
+    #[test]
+    fn invalid_utf8_is_a_bad_payload() {
+        let err = parse(BodyKind::Json, b"{\"a\":\"\xff\xfe\"}", 64).expect_err("invalid utf-8");
+        assert_eq!(err.kind, RejectionKind::BadPayload);
+    }
+
+    #[test]
+    fn a_form_body_becomes_an_object_of_strings() {
+        let payload = parse(BodyKind::Form, b"event=temp&data=21.5&coreid=abc", 64).expect("form");
+        assert_eq!(
+            payload,
+            Payload::Form(json!({"event": "temp", "data": "21.5", "coreid": "abc"}))
+        );
+    }
+
+    #[test]
+    fn ndjson_is_parsed_line_by_line_and_blank_lines_are_skipped() {
+        let payload = parse(BodyKind::NdJson, b"{\"a\":1}\r\n\n{\"a\":2}\n", 64).expect("ndjson");
+        assert_eq!(
+            payload,
+            Payload::NdJson(vec![json!({"a": 1}), json!({"a": 2})])
+        );
+        assert!(parse(BodyKind::NdJson, b"{\"a\":1}\nnot json\n", 64).is_err());
+    }
+
+    #[test]
+    fn schema_violations_name_the_place_but_not_the_value() {
+        let schema = Schema::compile(&json!({
+            "type": "object", "required": ["event"],
+            "properties": {"event": {"type": "string"}}
+        }))
+        .expect("compiles");
+        assert!(schema.check(&Payload::Json(json!({"event": "x"}))).is_ok());
+        let err = schema
+            .check(&Payload::Json(json!({"event": 12345678})))
+            .expect_err("invalid");
+        assert_eq!(err.kind, RejectionKind::SchemaInvalid);
+        assert!(err.detail.contains("/event"), "{}", err.detail);
+        assert!(!err.detail.contains("12345678"), "{}", err.detail);
+    }
+
+    #[test]
+    fn every_ndjson_line_is_schema_checked() {
+        let schema =
+            Schema::compile(&json!({"type": "object", "required": ["url"]})).expect("compiles");
+        let payload =
+            parse(BodyKind::NdJson, b"{\"url\":\"a\"}\n{\"nope\":1}\n", 64).expect("ndjson");
+        let err = schema.check(&payload).expect_err("second line invalid");
+        assert!(err.detail.contains("line 2"), "{}", err.detail);
+    }
+}

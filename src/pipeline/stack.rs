@@ -1,0 +1,292 @@
+//! The order of every check, in one place. Read top to bottom: that is the order a webhook
+//! meets them (tower's `ServiceBuilder` runs its layers in the order they are added).
+//!
+//! Cheap checks come first so a hostile client pays more than the gateway: a refused address
+//! costs one lookup, and the body is read only once the request has passed every check that
+//! needs no body.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use axum::error_handling::HandleErrorLayer;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::middleware::{Next, from_fn, from_fn_with_state};
+use axum::response::{IntoResponse, Response};
+use futures_util::future::BoxFuture;
+use http::HeaderValue;
+use ipnet::IpNet;
+use tower::util::BoxCloneSyncService;
+use tower::{BoxError, Service, ServiceBuilder, ServiceExt};
+use tower_http::validate_request::ValidateRequestHeaderLayer;
+use tracing::Instrument;
+
+use super::Source;
+use super::accept::{Outcome, PayloadCheck, accept};
+use super::client_ip::{self, ClientIp, ForwardedHttps};
+use super::guards::{Allowlist, MethodAndType, RequireHttps};
+use super::rate_limit::{self, Limiter};
+use super::verify::Verify;
+use crate::http::problem::{Rejection, RejectionKind, fill_request_id};
+use crate::store::Store;
+
+type SourceService = BoxCloneSyncService<Request, Response, Infallible>;
+
+/// Steps 4–14 for one source.
+fn source_stack(source: Arc<Source>, store: Arc<dyn Store>) -> (SourceService, Option<Limiter>) {
+    let (governor, limiter) = match &source.rate_limit {
+        Some(quota) => rate_limit::layer(source.name.clone(), quota)
+            .map_or((None, None), |(l, h)| (Some(l), Some(h))),
+        None => (None, None),
+    };
+    let accept_source = source.clone();
+    let service = ServiceBuilder::new()
+        // 4. Plain HTTP is refused before anything else is looked at.
+        .option_layer(
+            source
+                .require_https
+                .then(|| ValidateRequestHeaderLayer::custom(RequireHttps)),
+        )
+        // 5. The allowlist before the rate limit: a refused address never gets a bucket, so a
+        //    scan from many addresses cannot grow the limiter's memory.
+        .layer(ValidateRequestHeaderLayer::custom(Allowlist(
+            source.clone(),
+        )))
+        // 6. Rate limit before any work that grows with the request (body, HMAC, JSON).
+        .option_layer(governor)
+        // 7. Method and content type: still headers only.
+        .layer(ValidateRequestHeaderLayer::custom(MethodAndType(
+            source.clone(),
+        )))
+        // 8. Read the body under the cap, undo gzip under the same cap.
+        .layer(from_fn_with_state(source.clone(), super::body::layer))
+        // 9–10. Signature and timestamp over the exact bytes: the first expensive step, and the
+        //       one that must pass before the payload is parsed at all.
+        .layer(ValidateRequestHeaderLayer::custom(Verify(source.clone())))
+        // 11. Parse (depth-limited) and validate against the schema: only authenticated bodies.
+        .layer(ValidateRequestHeaderLayer::custom(PayloadCheck(
+            source.clone(),
+        )))
+        // 12–14. De-duplicate and store in one atomic insert, then answer.
+        .service_fn(move |request: Request| {
+            let source = accept_source.clone();
+            let store = store.clone();
+            async move { Ok::<_, Infallible>(accept(source, store, request).await) }
+        });
+    (BoxCloneSyncService::new(service), limiter)
+}
+
+/// The webhook routes of one loaded config: a path → stack map, swapped whole on reload.
+pub struct Routes {
+    by_path: HashMap<String, (Arc<str>, SourceService)>,
+    limiters: Vec<Limiter>,
+}
+
+impl Routes {
+    pub fn new(sources: &[Arc<Source>], store: &Arc<dyn Store>) -> Routes {
+        let mut by_path = HashMap::new();
+        let mut limiters = Vec::new();
+        for source in sources {
+            let (service, limiter) = source_stack(source.clone(), store.clone());
+            limiters.extend(limiter);
+            by_path.insert(source.path.clone(), (source.name.clone(), service));
+        }
+        Routes { by_path, limiters }
+    }
+
+    pub fn limiters(&self) -> &[Limiter] {
+        &self.limiters
+    }
+}
+
+/// Settings of the public listener that are fixed for the process's life.
+#[derive(Clone)]
+pub struct Public {
+    pub routes: Arc<ArcSwap<Routes>>,
+    pub store: Arc<dyn Store>,
+    pub trusted_proxies: Arc<[IpNet]>,
+    pub max_in_flight: usize,
+    pub request_timeout: Duration,
+}
+
+/// The whole public listener: health routes, and steps 1–3 in front of the per-source stacks.
+pub fn public_router(public: Public) -> axum::Router {
+    let hooks = ServiceBuilder::new()
+        // 2. Load shedding: past `max_in_flight` concurrent webhooks, answer 503 at once
+        //    instead of queueing without bound.
+        .layer(HandleErrorLayer::new(overloaded))
+        .load_shed()
+        .concurrency_limit(public.max_in_flight)
+        // The request timeout bounds a slow body (slowloris after the headers) and everything
+        // after it; hyper's header timeout bounds the part before.
+        .layer(from_fn_with_state(public.request_timeout, request_timeout))
+        // 3. Client IP from the TCP peer, or from X-Forwarded-For when the peer is trusted.
+        .layer(from_fn_with_state(
+            public.trusted_proxies.clone(),
+            resolve_client,
+        ))
+        // 4–14, chosen by the URL path alone.
+        .service(Dispatch {
+            routes: public.routes.clone(),
+        });
+    axum::Router::new()
+        .route("/healthz", axum::routing::get(healthz))
+        .route("/readyz", axum::routing::get(readyz))
+        .with_state(public.store.clone())
+        .fallback_service(hooks)
+        // 1. Request id, span and the one log line per request, around everything else.
+        .layer(from_fn(request_log))
+}
+
+/// Picks the source's stack by path; an unknown path is a plain 404.
+#[derive(Clone)]
+struct Dispatch {
+    routes: Arc<ArcSwap<Routes>>,
+}
+
+impl Service<Request> for Dispatch {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = BoxFuture<'static, Result<Response, Infallible>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        // In-flight requests keep the routes they started with; a reload swaps in new ones.
+        let routes = self.routes.load_full();
+        Box::pin(async move {
+            match routes.by_path.get(request.uri().path()) {
+                Some((name, service)) => {
+                    tracing::Span::current().record("source", name.as_ref());
+                    service.clone().oneshot(request).await
+                }
+                None => Ok(
+                    Rejection::new(RejectionKind::NotFound, "no source at this path")
+                        .into_response(),
+                ),
+            }
+        })
+    }
+}
+
+async fn overloaded(_: BoxError) -> Response {
+    Rejection::new(
+        RejectionKind::Overloaded {
+            retry_after: Duration::from_secs(1),
+        },
+        "max_in_flight reached",
+    )
+    .into_response()
+}
+
+async fn request_timeout(State(limit): State<Duration>, request: Request, next: Next) -> Response {
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => {
+            Rejection::new(RejectionKind::RequestTimeout, "request_timeout elapsed").into_response()
+        }
+    }
+}
+
+async fn resolve_client(
+    State(trusted): State<Arc<[IpNet]>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let Some(ConnectInfo(peer)) = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .copied()
+    else {
+        // Every connection is served with its peer address; without one, refuse.
+        return Rejection::new(RejectionKind::IpDenied, "no peer address").into_response();
+    };
+    let client = client_ip::resolve(peer.ip(), request.headers(), &trusted);
+    tracing::Span::current().record("client_ip", tracing::field::display(client));
+    let https = client_ip::forwarded_https(peer.ip(), request.headers(), &trusted);
+    let extensions = request.extensions_mut();
+    extensions.insert(ClientIp(client));
+    if let Some(https) = https {
+        extensions.insert(ForwardedHttps(https));
+    }
+    next.run(request).await
+}
+
+/// A client-sent request id is kept when it is short and printable; otherwise one is made.
+fn request_id(request: &Request) -> HeaderValue {
+    request
+        .headers()
+        .get("x-request-id")
+        .filter(|v| {
+            !v.is_empty() && v.len() <= 128 && v.as_bytes().iter().all(|b| b.is_ascii_graphic())
+        })
+        .cloned()
+        .unwrap_or_else(|| {
+            // A hyphenated UUID is ASCII and always a valid header value.
+            HeaderValue::from_str(&uuid::Uuid::now_v7().to_string())
+                .unwrap_or(HeaderValue::from_static("-"))
+        })
+}
+
+async fn request_log(mut request: Request, next: Next) -> Response {
+    let id = request_id(&request);
+    request.headers_mut().insert("x-request-id", id.clone());
+    let id_text = id.to_str().unwrap_or("-").to_owned();
+    let span = tracing::info_span!(
+        "request",
+        request_id = %id_text,
+        method = %request.method(),
+        path = %request.uri().path(),
+        source = tracing::field::Empty,
+        client_ip = tracing::field::Empty,
+    );
+    let started = Instant::now();
+    let response = next.run(request).instrument(span.clone()).await;
+    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let status = response.status().as_u16();
+    span.in_scope(|| match response.extensions().get::<Rejection>() {
+        Some(rejection) => tracing::warn!(
+            status,
+            outcome = "rejected",
+            reason = rejection.kind.reason(),
+            detail = %rejection.detail,
+            latency_ms,
+            "request refused"
+        ),
+        None => {
+            let outcome = response.extensions().get::<Outcome>().map_or("ok", |o| o.0);
+            tracing::info!(status, outcome, latency_ms, "request handled");
+        }
+    });
+    let mut response = fill_request_id(response, &id_text);
+    response.headers_mut().insert("x-request-id", id);
+    response
+}
+
+async fn healthz() -> impl IntoResponse {
+    axum::Json(serde_json::json!({"status": "ok"}))
+}
+
+/// Ready when the store takes writes (bounded: a hung store is "not ready", not a hung probe).
+async fn readyz(State(store): State<Arc<dyn Store>>) -> Response {
+    match tokio::time::timeout(Duration::from_secs(2), store.ping()).await {
+        Ok(Ok(())) => axum::Json(serde_json::json!({"status": "ready"})).into_response(),
+        Ok(Err(err)) => not_ready(&err.to_string()),
+        Err(_) => not_ready("store ping timed out"),
+    }
+}
+
+fn not_ready(why: &str) -> Response {
+    tracing::warn!(reason = why, "not ready");
+    (
+        http::StatusCode::SERVICE_UNAVAILABLE,
+        axum::Json(serde_json::json!({"status": "unavailable"})),
+    )
+        .into_response()
+}

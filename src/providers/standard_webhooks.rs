@@ -1,0 +1,404 @@
+//! Standard Webhooks (and Svix, which uses the same scheme under `svix-` header names).
+//!
+//! `webhook-signature` holds space-separated `v1,<base64 HMAC-SHA256(key, id + "." + ts + "." +
+//! body)>` entries, one per active key; any match passes. The key is the base64 decoding of what
+//! follows `whsec_`. `webhook-timestamp` must be within 5 minutes either way. `webhook-id` is
+//! signed, so a replay under a new id fails, and a replay under the same id is a duplicate.
+//! (`v1a,` Ed25519 entries come with the public-key presets.)
+
+use std::time::Duration;
+
+use base64::Engine;
+use http::HeaderName;
+use secrecy::{ExposeSecret, SecretSlice, SecretString};
+
+use super::{
+    Algorithm, Inbound, MAX_SIGNATURES, Overrides, PresetError, SignError, VerifyError, any_match,
+    check_fresh, header, header_name, mac, parse_timestamp,
+};
+
+pub const TOLERANCE: Duration = Duration::from_secs(300);
+
+/// Header names: `webhook-*` for Standard Webhooks, `svix-*` for Svix.
+#[derive(Debug, Clone)]
+struct Names {
+    id: HeaderName,
+    timestamp: HeaderName,
+    signature: HeaderName,
+}
+
+pub struct StandardWebhooks {
+    names: Names,
+    /// For `standard-webhooks`, the `svix-` names are accepted too when `webhook-` ones are absent.
+    fallback: Option<Names>,
+    keys: Vec<SecretSlice<u8>>,
+    tolerance: Duration,
+}
+
+impl std::fmt::Debug for StandardWebhooks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StandardWebhooks")
+            .field("names", &self.names)
+            .field("keys", &self.keys.len())
+            .field("tolerance", &self.tolerance)
+            .finish()
+    }
+}
+
+fn names(prefix: &str) -> Names {
+    let name = |suffix: &str| HeaderName::from_bytes(format!("{prefix}-{suffix}").as_bytes());
+    // The prefixes are the constants "webhook" and "svix": valid header names.
+    match (name("id"), name("timestamp"), name("signature")) {
+        (Ok(id), Ok(timestamp), Ok(signature)) => Names {
+            id,
+            timestamp,
+            signature,
+        },
+        _ => Names {
+            id: HeaderName::from_static("webhook-id"),
+            timestamp: HeaderName::from_static("webhook-timestamp"),
+            signature: HeaderName::from_static("webhook-signature"),
+        },
+    }
+}
+
+/// Decodes a `whsec_…` secret (the prefix is optional) into key bytes.
+pub fn decode_key(secret: &str) -> Option<Vec<u8>> {
+    let encoded = secret
+        .trim()
+        .strip_prefix("whsec_")
+        .unwrap_or(secret.trim());
+    base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .ok()
+        .filter(|k| !k.is_empty())
+}
+
+impl StandardWebhooks {
+    pub fn build(
+        provider: &'static str,
+        secrets: &[SecretString],
+        o: &Overrides,
+    ) -> Result<StandardWebhooks, PresetError> {
+        let (mut primary, fallback) = if provider == "svix" {
+            (names("svix"), Some(names("webhook")))
+        } else {
+            (names("webhook"), Some(names("svix")))
+        };
+        if let Some(name) = &o.signature_header {
+            primary.signature = header_name("signature_header", name)?;
+        }
+        if let Some(name) = &o.timestamp_header {
+            primary.timestamp = header_name("timestamp_header", name)?;
+        }
+        if let Some(name) = &o.id_header {
+            primary.id = header_name("id_header", name)?;
+        }
+        let mut keys = Vec::new();
+        for (index, secret) in secrets.iter().enumerate() {
+            let text = secret.expose_secret();
+            if text.is_empty() {
+                continue;
+            }
+            keys.push(SecretSlice::from(
+                decode_key(text).ok_or(PresetError::BadKey { index })?,
+            ));
+        }
+        if keys.is_empty() {
+            return Err(PresetError::NoSecret { provider });
+        }
+        let overridden =
+            o.signature_header.is_some() || o.timestamp_header.is_some() || o.id_header.is_some();
+        Ok(StandardWebhooks {
+            names: primary,
+            fallback: if overridden { None } else { fallback },
+            keys,
+            tolerance: o.timestamp_tolerance.unwrap_or(TOLERANCE),
+        })
+    }
+
+    pub fn tolerance(&self) -> Duration {
+        self.tolerance
+    }
+
+    /// Where the event id is read from: the configured family first, then the other one.
+    pub fn id_headers(&self) -> Vec<HeaderName> {
+        std::iter::once(&self.names)
+            .chain(self.fallback.iter())
+            .map(|n| n.id.clone())
+            .collect()
+    }
+
+    fn names_for(&self, req: &Inbound<'_>) -> &Names {
+        match &self.fallback {
+            Some(fallback)
+                if !req.headers.contains_key(&self.names.signature)
+                    && req.headers.contains_key(&fallback.signature) =>
+            {
+                fallback
+            }
+            _ => &self.names,
+        }
+    }
+
+    pub fn verify(&self, req: &Inbound<'_>) -> Result<(), VerifyError> {
+        let names = self.names_for(req);
+        let id = header(req.headers, &names.id)?;
+        let timestamp_text = header(req.headers, &names.timestamp)?;
+        let signature = header(req.headers, &names.signature)?;
+        let timestamp = parse_timestamp(timestamp_text)?;
+        let candidates: Vec<Vec<u8>> = signature
+            .split(' ')
+            .filter(|s| !s.is_empty())
+            .take(MAX_SIGNATURES)
+            .filter_map(|entry| entry.strip_prefix("v1,"))
+            .filter_map(|b64| base64::engine::general_purpose::STANDARD.decode(b64).ok())
+            .collect();
+        if candidates.is_empty() {
+            return Err(VerifyError::Malformed("webhook-signature (no v1 entry)"));
+        }
+        any_match(&self.keys, &candidates, |key| {
+            mac(
+                Algorithm::Sha256,
+                key,
+                &[
+                    id.as_bytes(),
+                    b".",
+                    timestamp_text.as_bytes(),
+                    b".",
+                    req.body,
+                ],
+            )
+        })?;
+        check_fresh(timestamp, req.now, self.tolerance)
+    }
+
+    pub fn sign(
+        &self,
+        body: &[u8],
+        now: i64,
+        id: &str,
+    ) -> Result<Vec<(HeaderName, String)>, SignError> {
+        let key = self
+            .keys
+            .first()
+            .ok_or(SignError::NoSecret("standard-webhooks"))?;
+        let ts = now.to_string();
+        let tag = mac(
+            Algorithm::Sha256,
+            key.expose_secret(),
+            &[id.as_bytes(), b".", ts.as_bytes(), b".", body],
+        );
+        Ok(vec![
+            (self.names.id.clone(), id.to_owned()),
+            (self.names.timestamp.clone(), ts),
+            (
+                self.names.signature.clone(),
+                format!(
+                    "v1,{}",
+                    base64::engine::general_purpose::STANDARD.encode(tag)
+                ),
+            ),
+        ])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use http::{HeaderMap, HeaderValue};
+
+    use super::*;
+    use crate::providers::Preset;
+    use crate::providers::vectors::load;
+
+    fn build(provider: &str, secrets: &[&str]) -> Preset {
+        let secrets: Vec<SecretString> = secrets
+            .iter()
+            .map(|s| SecretString::from(s.to_string()))
+            .collect();
+        Preset::build(provider, &secrets, &[], &Overrides::default()).expect("builds")
+    }
+
+    fn verify(
+        preset: &Preset,
+        headers: &HeaderMap,
+        body: &[u8],
+        now: i64,
+    ) -> Result<(), VerifyError> {
+        preset.verify(&Inbound {
+            headers,
+            body,
+            url: None,
+            now,
+        })
+    }
+
+    #[test]
+    fn every_standard_webhooks_and_svix_vector_verifies() {
+        for provider in ["standard-webhooks", "svix"] {
+            for v in load(provider) {
+                assert_eq!(
+                    verify(
+                        &build(provider, &[&v.secret]),
+                        &v.headers,
+                        &v.body,
+                        v.verify_at
+                    ),
+                    Ok(()),
+                    "{}",
+                    v.name
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_gitlab_signing_token_vector_verifies_as_standard_webhooks() {
+        for v in load("gitlab") {
+            assert_eq!(
+                verify(
+                    &build("standard-webhooks", &[&v.secret]),
+                    &v.headers,
+                    &v.body,
+                    v.verify_at
+                ),
+                Ok(())
+            );
+        }
+    }
+
+    #[test]
+    fn either_header_family_is_read_by_either_preset() {
+        let v = load("svix").remove(0);
+        assert_eq!(
+            verify(
+                &build("standard-webhooks", &[&v.secret]),
+                &v.headers,
+                &v.body,
+                v.verify_at
+            ),
+            Ok(())
+        );
+        let v = load("standard-webhooks").remove(0);
+        assert_eq!(
+            verify(
+                &build("svix", &[&v.secret]),
+                &v.headers,
+                &v.body,
+                v.verify_at
+            ),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn several_signatures_in_one_header_any_match_passes() {
+        let v = load("standard-webhooks").remove(0);
+        let mut headers = v.headers.clone();
+        let real = headers
+            .get("webhook-signature")
+            .expect("header")
+            .to_str()
+            .expect("ascii")
+            .to_owned();
+        let rotated = format!("v1,AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA= v1a,xyz {real}");
+        headers.insert(
+            "webhook-signature",
+            HeaderValue::from_str(&rotated).expect("ascii"),
+        );
+        assert_eq!(
+            verify(
+                &build("standard-webhooks", &[&v.secret]),
+                &headers,
+                &v.body,
+                v.verify_at
+            ),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn negatives_are_refused() {
+        let v = load("standard-webhooks").remove(0);
+        let preset = build("standard-webhooks", &[&v.secret]);
+        let mut body = v.body.clone();
+        body[1] ^= 1;
+        assert!(matches!(
+            verify(&preset, &v.headers, &body, v.verify_at),
+            Err(VerifyError::Mismatch { .. })
+        ));
+        let other = "whsec_b3RoZXItc2VjcmV0LWtleQ==";
+        assert!(
+            verify(
+                &build("standard-webhooks", &[other]),
+                &v.headers,
+                &v.body,
+                v.verify_at
+            )
+            .is_err()
+        );
+        assert_eq!(
+            verify(
+                &build("standard-webhooks", &[other, &v.secret]),
+                &v.headers,
+                &v.body,
+                v.verify_at
+            ),
+            Ok(())
+        );
+        assert!(matches!(
+            verify(&preset, &v.headers, &v.body, v.verify_at + 301),
+            Err(VerifyError::Stale { .. })
+        ));
+        assert!(matches!(
+            verify(&preset, &v.headers, &v.body, v.verify_at - 301),
+            Err(VerifyError::Stale { .. })
+        ));
+        for missing in ["webhook-id", "webhook-timestamp", "webhook-signature"] {
+            let mut headers = v.headers.clone();
+            headers.remove(missing);
+            assert!(
+                matches!(
+                    verify(&preset, &headers, &v.body, v.verify_at),
+                    Err(VerifyError::Missing(_))
+                ),
+                "{missing}"
+            );
+        }
+        let mut headers = v.headers.clone();
+        headers.insert("webhook-id", HeaderValue::from_static("msg_other"));
+        assert!(matches!(
+            verify(&preset, &headers, &v.body, v.verify_at),
+            Err(VerifyError::Mismatch { .. })
+        ));
+    }
+
+    #[test]
+    fn a_secret_that_is_not_base64_is_a_config_error() {
+        let err = Preset::build(
+            "standard-webhooks",
+            &[SecretString::from("whsec_!!!")],
+            &[],
+            &Overrides::default(),
+        )
+        .expect_err("bad key");
+        assert!(
+            err.to_string().contains("base64") && !err.to_string().contains("!!!"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn sign_then_verify_round_trips_with_the_id_as_event_id() {
+        let preset = build(
+            "standard-webhooks",
+            &["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"],
+        );
+        let mut headers = HeaderMap::new();
+        for (name, value) in preset.sign(b"{}", 1_800_000_000, "msg_1").expect("signs") {
+            headers.insert(name, HeaderValue::from_str(&value).expect("ascii"));
+        }
+        assert_eq!(verify(&preset, &headers, b"{}", 1_800_000_000), Ok(()));
+        assert_eq!(preset.event_id(&headers, None).as_deref(), Some("msg_1"));
+    }
+}

@@ -1,0 +1,120 @@
+//! Durable storage of accepted events, behind one trait so SQLite (embedded) and PostgreSQL
+//! (several instances) are interchangeable.
+//!
+//! The contract every implementation keeps:
+//! - [`Store::insert`] returns only once the event is committed durably (SQLite:
+//!   `synchronous=FULL`), because the gateway answers 2xx right after it;
+//! - de-duplication is atomic with the insert: a unique key on `(source, dedup_key)`, never a
+//!   check-then-insert, so two concurrent copies of one event store one row;
+//! - a failure is an error, never a silent drop: the gateway answers 503 and the provider retries.
+
+mod sqlite;
+
+use std::net::IpAddr;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use serde::Serialize;
+use uuid::Uuid;
+
+pub use sqlite::SqliteStore;
+
+use crate::pipeline::verify::Authenticated;
+
+/// An event ready to be stored. It can only be built from an [`Authenticated`] request, so the
+/// store never receives a request that skipped verification.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    pub id: Uuid,
+    pub source: String,
+    pub dedup_key: String,
+    pub received_at_ms: i64,
+    pub client_ip: IpAddr,
+    pub request_id: Option<String>,
+    pub content_type: Option<String>,
+    /// Headers worth keeping, with credentials already redacted.
+    pub headers: Vec<(String, String)>,
+    pub body: Bytes,
+}
+
+impl NewEvent {
+    pub fn new(
+        proof: &Authenticated,
+        dedup_key: String,
+        request_id: Option<String>,
+        content_type: Option<String>,
+        headers: Vec<(String, String)>,
+        body: Bytes,
+    ) -> Self {
+        Self {
+            id: Uuid::now_v7(),
+            source: proof.source().to_owned(),
+            dedup_key,
+            received_at_ms: now_ms(),
+            client_ip: proof.client_ip(),
+            request_id,
+            content_type,
+            headers,
+            body,
+        }
+    }
+}
+
+/// What an insert did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Inserted {
+    /// A new event, committed.
+    Stored(Uuid),
+    /// The `(source, dedup_key)` was already stored under this id; nothing was written.
+    Duplicate(Uuid),
+}
+
+/// A stored event as read back.
+#[derive(Debug, Clone, Serialize)]
+pub struct StoredEvent {
+    pub id: String,
+    pub source: String,
+    pub dedup_key: String,
+    pub received_at_ms: i64,
+    pub client_ip: String,
+    pub request_id: Option<String>,
+    pub content_type: Option<String>,
+    pub headers: Vec<(String, String)>,
+    #[serde(skip)]
+    pub body: Option<Vec<u8>>,
+    pub status: String,
+    pub attempts: i64,
+    pub next_attempt_at_ms: i64,
+    pub last_error: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("store unavailable: {0}")]
+    Unavailable(#[from] sqlx::Error),
+    #[error("store migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("store is shut down")]
+    Closed,
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    #[error("cannot prepare the store: {0}")]
+    Setup(#[from] std::io::Error),
+}
+
+#[async_trait::async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Stores the event durably, or reports the id it was already stored under.
+    async fn insert(&self, event: NewEvent) -> Result<Inserted, StoreError>;
+    /// Proves the store accepts writes now (readiness).
+    async fn ping(&self) -> Result<(), StoreError>;
+    async fn get(&self, id: Uuid) -> Result<Option<StoredEvent>, StoreError>;
+    /// Finishes queued writes and releases the database; later calls fail with `Closed`.
+    async fn close(&self);
+}
+
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}

@@ -1,0 +1,194 @@
+//! `spawn_app()`: builds the gateway from a TOML config written to a temporary directory, binds
+//! it to port 0 and serves it in the background until `stop()`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Once;
+
+use hookwall::app::App;
+use hookwall::config::Config;
+use serde_json::Value;
+use sqlx::Connection;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub db_path: PathBuf,
+    /// Kept so the directory (config and database) lives as long as the app.
+    _dir: tempfile::TempDir,
+    pub client: reqwest::Client,
+    shutdown: Option<oneshot::Sender<()>>,
+    handle: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+static LOGS: Once = Once::new();
+
+/// The repository's `schemas/` directory, for configs that use the bundled schemas.
+pub fn schemas_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas")
+}
+
+/// Starts a gateway whose config is `[server]` on 127.0.0.1:0 plus `extra_server` lines, a
+/// fresh SQLite file, and `sources` (TOML for `[sources.*]` tables).
+pub async fn spawn_app_with(extra_server: &str, sources: &str) -> TestApp {
+    LOGS.call_once(|| {
+        if std::env::var("TEST_LOG").is_ok() {
+            hookwall::telemetry::init_logging();
+        }
+    });
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db_path = dir.path().join("hookwall.db");
+    let text = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\n{extra_server}\n\n[storage]\nurl = \"sqlite://{}\"\n\n{sources}\n",
+        db_path.display()
+    );
+    let config_path = dir.path().join("hookwall.toml");
+    std::fs::write(&config_path, text).expect("write config");
+    let config = Config::load(&config_path).unwrap_or_else(|e| panic!("test config invalid: {e}"));
+    let app = App::build(config).await.expect("app builds");
+    let addr = app.public_addr();
+    let (tx, rx) = oneshot::channel();
+    let handle = tokio::spawn(app.run(async move {
+        let _ = rx.await;
+    }));
+    TestApp {
+        addr,
+        db_path,
+        _dir: dir,
+        client: reqwest::Client::builder().build().expect("client"),
+        shutdown: Some(tx),
+        handle: Some(handle),
+    }
+}
+
+pub async fn spawn_app(sources: &str) -> TestApp {
+    spawn_app_with("", sources).await
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub async fn post(
+        &self,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: impl Into<reqwest::Body>,
+    ) -> reqwest::Response {
+        let mut request = self.client.post(self.url(path)).body(body);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request.send().await.expect("request sent")
+    }
+
+    /// Graceful shutdown, then the server task's result is checked.
+    pub async fn stop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(handle) = self.handle.take() {
+            handle
+                .await
+                .expect("server task")
+                .expect("server ran cleanly");
+        }
+    }
+}
+
+/// Every stored event, straight from the SQLite file: (source, dedup_key, body).
+pub async fn stored_in(db: &Path) -> Vec<(String, String, Vec<u8>)> {
+    let url = format!("sqlite://{}?mode=ro", db.display());
+    let mut conn = sqlx::SqliteConnection::connect(&url)
+        .await
+        .expect("open db");
+    sqlx::query_as::<_, (String, String, Vec<u8>)>(
+        "SELECT source, dedup_key, body FROM events ORDER BY id",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .expect("query events")
+}
+
+pub async fn json(response: reqwest::Response) -> Value {
+    response.json().await.expect("json body")
+}
+
+/// One case of `../shared/vectors/providers.json`.
+pub struct Vector {
+    pub name: String,
+    pub secret: String,
+    pub headers: Vec<(String, String)>,
+    pub content_type: String,
+    pub body: Vec<u8>,
+}
+
+pub fn vectors(provider: &str) -> Vec<Vector> {
+    let text = include_str!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/vectors/providers.json"
+    ));
+    let all: Value = serde_json::from_str(text).expect("vectors are JSON");
+    all["vectors"]
+        .as_array()
+        .expect("vectors list")
+        .iter()
+        .filter(|v| v["provider"] == provider && v["expect"] == "valid")
+        .map(|v| {
+            use base64::Engine;
+            let body = match v["body_base64"].as_str() {
+                Some(b64) => base64::engine::general_purpose::STANDARD
+                    .decode(b64)
+                    .expect("base64 body"),
+                None => v["body"].as_str().expect("body").as_bytes().to_vec(),
+            };
+            Vector {
+                name: v["name"].as_str().unwrap_or_default().to_owned(),
+                secret: v["secret"].as_str().expect("secret").to_owned(),
+                headers: v["headers"]
+                    .as_object()
+                    .expect("headers")
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.as_str().expect("header value").to_owned()))
+                    .collect(),
+                content_type: v["content_type"]
+                    .as_str()
+                    .unwrap_or("application/json")
+                    .to_owned(),
+                body,
+            }
+        })
+        .collect()
+}
+
+impl Vector {
+    pub fn headers(&self) -> Vec<(&str, &str)> {
+        let mut headers: Vec<(&str, &str)> = self
+            .headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        headers.push(("content-type", self.content_type.as_str()));
+        headers
+    }
+}
+
+/// A TOML basic string holding `value` (escapes quotes and backslashes).
+pub fn toml_str(value: &str) -> String {
+    toml_escape(value)
+}
+
+fn toml_escape(value: &str) -> String {
+    let mut out = String::from("\"");
+    for c in value.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}

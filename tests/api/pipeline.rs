@@ -1,0 +1,633 @@
+//! Every status code of SPEC section 1, over real HTTP.
+
+use std::time::Duration;
+
+use hmac::{KeyInit, Mac};
+use reqwest::StatusCode;
+use sha2::Sha256;
+
+use crate::helpers::{json, schemas_dir, spawn_app, spawn_app_with, stored_in};
+
+const SECRET: &str = "pipeline-test-secret";
+
+fn github_source(extra: &str) -> String {
+    format!("[sources.github]\nprovider = \"github\"\nsecrets = [\"{SECRET}\"]\n{extra}\n")
+}
+
+fn github_signature(secret: &str, body: &[u8]) -> String {
+    let mut mac = hmac::Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("any key length");
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+fn github_headers<'a>(signature: &'a str, delivery: &'a str) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("content-type", "application/json"),
+        ("x-hub-signature-256", signature),
+        ("x-github-delivery", delivery),
+        ("x-github-event", "push"),
+    ]
+}
+
+#[tokio::test]
+async fn a_signed_webhook_is_answered_202_with_its_event_id_and_stored() {
+    let mut app = spawn_app(&github_source("")).await;
+    let body = br#"{"action":"opened","number":1}"#;
+    let signature = github_signature(SECRET, body);
+
+    let response = app
+        .post(
+            "/hooks/github",
+            &github_headers(&signature, "d-1"),
+            body.to_vec(),
+        )
+        .await;
+
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    assert!(response.headers().contains_key("x-request-id"));
+    assert!(!response.headers().contains_key("server"));
+    let answer = json(response).await;
+    assert_eq!(answer["status"], "accepted");
+    let id = answer["id"].as_str().expect("id is a string");
+    assert!(uuid::Uuid::parse_str(id).is_ok(), "{id}");
+    app.stop().await;
+    let stored = stored_in(&app.db_path).await;
+    assert_eq!(
+        stored,
+        vec![("github".to_owned(), "id:d-1".to_owned(), body.to_vec())]
+    );
+}
+
+#[tokio::test]
+async fn a_duplicate_delivery_id_is_acknowledged_200_but_stored_once() {
+    let mut app = spawn_app(&github_source("")).await;
+    let body = br#"{"n":1}"#;
+    let signature = github_signature(SECRET, body);
+
+    let first = json(
+        app.post(
+            "/hooks/github",
+            &github_headers(&signature, "dup-1"),
+            body.to_vec(),
+        )
+        .await,
+    )
+    .await;
+    let again = app
+        .post(
+            "/hooks/github",
+            &github_headers(&signature, "dup-1"),
+            body.to_vec(),
+        )
+        .await;
+
+    assert_eq!(again.status(), StatusCode::OK);
+    let again = json(again).await;
+    assert_eq!(again["status"], "duplicate");
+    assert_eq!(again["id"], first["id"]);
+    app.stop().await;
+    assert_eq!(stored_in(&app.db_path).await.len(), 1);
+}
+
+#[tokio::test]
+async fn concurrent_copies_of_one_event_are_stored_exactly_once() {
+    let mut app = spawn_app(&github_source("")).await;
+    let mut statuses = Vec::new();
+    for round in 0..20 {
+        let body = format!(r#"{{"round":{round}}}"#);
+        let signature = github_signature(SECRET, body.as_bytes());
+        let delivery = format!("race-{round}");
+        let headers = github_headers(&signature, &delivery);
+        let (a, b) = tokio::join!(
+            app.post("/hooks/github", &headers, body.clone()),
+            app.post("/hooks/github", &headers, body.clone())
+        );
+        let mut pair = [a.status().as_u16(), b.status().as_u16()];
+        pair.sort_unstable();
+        statuses.push(pair);
+    }
+    assert!(
+        statuses.iter().all(|pair| *pair == [200, 202]),
+        "{statuses:?}"
+    );
+    app.stop().await;
+    assert_eq!(stored_in(&app.db_path).await.len(), 20);
+}
+
+#[tokio::test]
+async fn a_bad_signature_is_401_problem_json_that_names_only_the_category() {
+    let mut app = spawn_app(&github_source("")).await;
+    let body = br#"{"n":1}"#;
+    let signature = github_signature("some-other-secret", body);
+
+    let response = app
+        .post(
+            "/hooks/github",
+            &github_headers(&signature, "bad-1"),
+            body.to_vec(),
+        )
+        .await;
+
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
+    let request_id = response.headers()["x-request-id"]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    let problem = json(response).await;
+    assert_eq!(problem["status"], 401);
+    assert_eq!(problem["title"], "Unauthorized");
+    assert_eq!(problem["detail"], "invalid signature");
+    assert_eq!(problem["request_id"], request_id.as_str());
+    let text = problem.to_string();
+    assert!(!text.contains(SECRET) && !text.contains("tried"), "{text}");
+    app.stop().await;
+    assert!(stored_in(&app.db_path).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_flipped_body_byte_is_401() {
+    let mut app = spawn_app(&github_source("")).await;
+    let signature = github_signature(SECRET, br#"{"amount":100}"#);
+    let response = app
+        .post(
+            "/hooks/github",
+            &github_headers(&signature, "flip"),
+            br#"{"amount":900}"#.to_vec(),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_request_id_sent_by_the_client_is_echoed_and_one_is_made_otherwise() {
+    let mut app = spawn_app(&github_source("")).await;
+    let mine = app
+        .client
+        .get(app.url("/healthz"))
+        .header("x-request-id", "abc-123")
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(mine.status(), StatusCode::OK);
+    assert_eq!(mine.headers()["x-request-id"], "abc-123");
+    let made = app
+        .client
+        .get(app.url("/healthz"))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(made.headers()["x-request-id"].len(), 36);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_unknown_source_is_404_with_the_body_of_any_404() {
+    let mut app = spawn_app(&github_source("")).await;
+    let unknown = app
+        .post("/hooks/nope", &[("content-type", "application/json")], "{}")
+        .await;
+    let elsewhere = app
+        .post("/elsewhere", &[("content-type", "application/json")], "{}")
+        .await;
+    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+    assert_eq!(elsewhere.status(), StatusCode::NOT_FOUND);
+    let (mut a, mut b) = (json(unknown).await, json(elsewhere).await);
+    a.as_object_mut().expect("object").remove("request_id");
+    b.as_object_mut().expect("object").remove("request_id");
+    assert_eq!(a, b);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_get_on_a_webhook_route_is_405_with_allow_post() {
+    let mut app = spawn_app(&github_source("")).await;
+    let response = app
+        .client
+        .get(app.url("/hooks/github"))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(response.headers()["allow"], "POST");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_content_type_the_provider_never_sends_is_415() {
+    let mut app = spawn_app(&github_source("")).await;
+    let body = b"<xml/>";
+    let signature = github_signature(SECRET, body);
+    let response = app
+        .post(
+            "/hooks/github",
+            &[
+                ("content-type", "application/xml"),
+                ("x-hub-signature-256", &signature),
+            ],
+            body.to_vec(),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_body_over_max_body_bytes_is_413_whether_declared_or_chunked() {
+    let mut app = spawn_app(&github_source("max_body_bytes = \"1KiB\"")).await;
+    let big = vec![b' '; 4096];
+    let signature = github_signature(SECRET, &big);
+    let declared = app
+        .post(
+            "/hooks/github",
+            &github_headers(&signature, "big"),
+            big.clone(),
+        )
+        .await;
+    assert_eq!(declared.status(), StatusCode::PAYLOAD_TOO_LARGE);
+
+    // No Content-Length: the body streams in chunks and passes the cap midway.
+    let chunks =
+        futures_util::stream::iter((0..8).map(|_| Ok::<_, std::io::Error>(vec![b' '; 512])));
+    let chunked = app
+        .client
+        .post(app.url("/hooks/github"))
+        .header("content-type", "application/json")
+        .header("x-hub-signature-256", &signature)
+        .body(reqwest::Body::wrap_stream(chunks))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(chunked.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    app.stop().await;
+    assert!(stored_in(&app.db_path).await.is_empty());
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    encoder.write_all(data).expect("in-memory");
+    encoder.finish().expect("in-memory")
+}
+
+#[tokio::test]
+async fn a_gzip_bomb_is_413_and_broken_gzip_is_400() {
+    let mut app = spawn_app(&github_source("max_body_bytes = \"64KiB\"")).await;
+    let bomb = gzip(&vec![b' '; 32 * 1024 * 1024]);
+    assert!(bomb.len() < 64 * 1024);
+    let response = app
+        .post(
+            "/hooks/github",
+            &[
+                ("content-type", "application/json"),
+                ("content-encoding", "gzip"),
+            ],
+            bomb,
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+
+    let response = app
+        .post(
+            "/hooks/github",
+            &[
+                ("content-type", "application/json"),
+                ("content-encoding", "gzip"),
+            ],
+            b"\x1f\x8bnot gzip".to_vec(),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_gzip_body_is_verified_and_stored_inflated() {
+    let mut app = spawn_app(&github_source("")).await;
+    let body = br#"{"zipped":true}"#;
+    let signature = github_signature(SECRET, body);
+    let mut headers = github_headers(&signature, "gz-1");
+    headers.push(("content-encoding", "gzip"));
+    let response = app.post("/hooks/github", &headers, gzip(body)).await;
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    app.stop().await;
+    assert_eq!(stored_in(&app.db_path).await[0].2, body.to_vec());
+}
+
+#[tokio::test]
+async fn invalid_or_absurdly_nested_json_is_400_after_a_valid_signature() {
+    let mut app = spawn_app(&github_source("")).await;
+    for (i, body) in [
+        b"{not json".to_vec(),
+        ("[".repeat(100_000) + &"]".repeat(100_000)).into_bytes(),
+        b"{\"a\":\"\xff\"}".to_vec(),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let signature = github_signature(SECRET, &body);
+        let delivery = format!("bad-json-{i}");
+        let response = app
+            .post(
+                "/hooks/github",
+                &github_headers(&signature, &delivery),
+                body,
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "case {i}");
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_payload_that_breaks_the_schema_is_422() {
+    let schema = schemas_dir().join("github-push.json");
+    let mut app = spawn_app(&github_source(&format!(
+        "schema = {:?}",
+        schema.display().to_string()
+    )))
+    .await;
+    let body = br#"{"ref":"refs/heads/main"}"#;
+    let signature = github_signature(SECRET, body);
+    let response = app
+        .post(
+            "/hooks/github",
+            &github_headers(&signature, "schema-1"),
+            body.to_vec(),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let problem = json(response).await;
+    assert_eq!(problem["detail"], "payload does not match the schema");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_client_outside_allow_ips_is_403_and_x_forwarded_for_from_an_untrusted_peer_is_ignored() {
+    // The test client is 127.0.0.1, which is not a trusted proxy here.
+    let mut app = spawn_app_with(
+        "trusted_proxies = [\"10.0.0.0/8\"]",
+        &github_source("allow_ips = [\"192.30.252.0/22\"]"),
+    )
+    .await;
+    let body = br#"{"n":1}"#;
+    let signature = github_signature(SECRET, body);
+    let mut headers = github_headers(&signature, "ip-1");
+    headers.push(("x-forwarded-for", "192.30.252.10"));
+    let response = app.post("/hooks/github", &headers, body.to_vec()).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert_eq!(json(response).await["detail"], "client address not allowed");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_trusted_proxy_s_x_forwarded_for_names_the_client_for_the_allowlist() {
+    let mut app = spawn_app_with(
+        "trusted_proxies = [\"127.0.0.1/32\"]",
+        &github_source("allow_ips = [\"192.30.252.0/22\", \"2606:50c0::/32\"]"),
+    )
+    .await;
+    let body = br#"{"n":1}"#;
+    let signature = github_signature(SECRET, body);
+    let cases = [
+        ("192.30.252.10", "allowed-v4", StatusCode::ACCEPTED),
+        ("2606:50c0::1", "allowed-v6", StatusCode::ACCEPTED),
+        ("203.0.113.5", "denied", StatusCode::FORBIDDEN),
+        // A client that prepends an allowed address: the proxy appended the real one.
+        (
+            "192.30.252.10, 203.0.113.5",
+            "spoofed",
+            StatusCode::FORBIDDEN,
+        ),
+    ];
+    for (xff, delivery, expected) in cases {
+        let mut headers = github_headers(&signature, delivery);
+        headers.push(("x-forwarded-for", xff));
+        let response = app.post("/hooks/github", &headers, body.to_vec()).await;
+        assert_eq!(response.status(), expected, "X-Forwarded-For: {xff}");
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn require_https_believes_x_forwarded_proto_only_from_a_trusted_proxy() {
+    let sources = github_source("");
+    let mut trusted = spawn_app_with(
+        "require_https = true\ntrusted_proxies = [\"127.0.0.1/32\"]",
+        &sources,
+    )
+    .await;
+    let body = br#"{"n":1}"#;
+    let signature = github_signature(SECRET, body);
+    let plain = trusted
+        .post(
+            "/hooks/github",
+            &github_headers(&signature, "h-1"),
+            body.to_vec(),
+        )
+        .await;
+    assert_eq!(plain.status(), StatusCode::FORBIDDEN);
+    let mut headers = github_headers(&signature, "h-2");
+    headers.push(("x-forwarded-proto", "https"));
+    let https = trusted.post("/hooks/github", &headers, body.to_vec()).await;
+    assert_eq!(https.status(), StatusCode::ACCEPTED);
+    trusted.stop().await;
+
+    let mut untrusted = spawn_app_with(
+        "require_https = true\ntrusted_proxies = [\"10.0.0.0/8\"]",
+        &sources,
+    )
+    .await;
+    let claimed = untrusted
+        .post("/hooks/github", &headers, body.to_vec())
+        .await;
+    assert_eq!(claimed.status(), StatusCode::FORBIDDEN);
+    untrusted.stop().await;
+}
+
+#[tokio::test]
+async fn past_the_burst_a_client_gets_429_with_a_retry_after_of_at_least_one_second() {
+    let mut app = spawn_app(&github_source("rate_limit = { per_second = 1, burst = 2 }")).await;
+    let body = br#"{"n":1}"#;
+    let signature = github_signature(SECRET, body);
+    let mut statuses = Vec::new();
+    let mut retry_after = None;
+    for i in 0..4 {
+        let delivery = format!("rl-{i}");
+        let response = app
+            .post(
+                "/hooks/github",
+                &github_headers(&signature, &delivery),
+                body.to_vec(),
+            )
+            .await;
+        statuses.push(response.status().as_u16());
+        if response.status() == StatusCode::TOO_MANY_REQUESTS {
+            retry_after = response
+                .headers()
+                .get("retry-after")
+                .map(|v| v.to_str().expect("ascii").to_owned());
+        }
+    }
+    assert_eq!(&statuses[..2], &[202, 202]);
+    assert_eq!(statuses[3], 429);
+    let retry_after: u64 = retry_after
+        .expect("Retry-After on 429")
+        .parse()
+        .expect("whole seconds");
+    assert!(retry_after >= 1);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn past_max_in_flight_the_gateway_sheds_load_with_503_and_retry_after() {
+    let mut app = spawn_app_with("max_in_flight = 1", &github_source("")).await;
+    // Hold the only slot with a body that never finishes.
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(1);
+    tx.send(Ok(b"{".to_vec())).await.expect("channel open");
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    });
+    let slow = app
+        .client
+        .post(app.url("/hooks/github"))
+        .header("content-type", "application/json")
+        .header("x-hub-signature-256", "sha256=00")
+        .body(reqwest::Body::wrap_stream(stream))
+        .send();
+    let slow = tokio::spawn(slow);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let shed = app
+        .post(
+            "/hooks/github",
+            &[("content-type", "application/json")],
+            "{}",
+        )
+        .await;
+    assert_eq!(shed.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(shed.headers()["retry-after"], "1");
+    assert_eq!(json(shed).await["title"], "Service Unavailable");
+    drop(tx);
+    let _ = slow.await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn when_the_store_cannot_write_the_answer_is_503_and_readyz_says_not_ready() {
+    let mut app = spawn_app(&github_source("")).await;
+    assert_eq!(
+        app.client
+            .get(app.url("/readyz"))
+            .send()
+            .await
+            .expect("sent")
+            .status(),
+        StatusCode::OK
+    );
+    // Another process holds the database's write lock longer than the busy timeout.
+    use sqlx::Connection;
+    let mut locker =
+        sqlx::SqliteConnection::connect(&format!("sqlite://{}", app.db_path.display()))
+            .await
+            .expect("open db");
+    sqlx::query("BEGIN EXCLUSIVE")
+        .execute(&mut locker)
+        .await
+        .expect("lock");
+
+    let body = br#"{"n":1}"#;
+    let signature = github_signature(SECRET, body);
+    let response = app
+        .post(
+            "/hooks/github",
+            &github_headers(&signature, "locked"),
+            body.to_vec(),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(response.headers().contains_key("retry-after"));
+    let ready = app
+        .client
+        .get(app.url("/readyz"))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
+
+    sqlx::query("ROLLBACK")
+        .execute(&mut locker)
+        .await
+        .expect("unlock");
+    drop(locker);
+    // The provider's retry now succeeds: the refusal lost nothing.
+    let retried = app
+        .post(
+            "/hooks/github",
+            &github_headers(&signature, "locked"),
+            body.to_vec(),
+        )
+        .await;
+    assert_eq!(retried.status(), StatusCode::ACCEPTED);
+    app.stop().await;
+    assert_eq!(stored_in(&app.db_path).await.len(), 1);
+}
+
+#[tokio::test]
+async fn the_sqlite_file_holds_exactly_the_accepted_events_after_the_server_stops() {
+    let mut app = spawn_app(&github_source("")).await;
+    let mut accepted = Vec::new();
+    for i in 0..30 {
+        let body = format!(r#"{{"i":{i}}}"#);
+        let good = github_signature(SECRET, body.as_bytes());
+        let bad = github_signature("wrong", body.as_bytes());
+        let delivery = format!("mix-{i}");
+        let signature = if i % 3 == 0 { &bad } else { &good };
+        let response = app
+            .post(
+                "/hooks/github",
+                &github_headers(signature, &delivery),
+                body.clone(),
+            )
+            .await;
+        if response.status() == StatusCode::ACCEPTED {
+            accepted.push((
+                "github".to_owned(),
+                format!("id:{delivery}"),
+                body.into_bytes(),
+            ));
+        } else {
+            assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        }
+    }
+    app.stop().await;
+    let mut stored = stored_in(&app.db_path).await;
+    stored.sort();
+    accepted.sort();
+    assert_eq!(accepted.len(), 20);
+    assert_eq!(stored, accepted);
+}
+
+#[tokio::test]
+async fn health_endpoints_answer_on_the_public_listener() {
+    let mut app = spawn_app(&github_source("")).await;
+    let health = app
+        .client
+        .get(app.url("/healthz"))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(health.status(), StatusCode::OK);
+    let ready = app
+        .client
+        .get(app.url("/readyz"))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(ready.status(), StatusCode::OK);
+    app.stop().await;
+}

@@ -1,0 +1,351 @@
+//! Each core provider end to end: the SDK-made vectors (re-signed at the current time where the
+//! scheme signs a timestamp) sent to a running gateway, and the id it de-duplicates on.
+
+use hookwall::providers::{Overrides, Preset};
+use reqwest::StatusCode;
+use secrecy::SecretString;
+
+use crate::helpers::{schemas_dir, spawn_app, stored_in, toml_str, vectors};
+
+fn source(name: &str, provider: &str, secret: &str, extra: &str) -> String {
+    format!(
+        "[sources.{name}]\nprovider = \"{provider}\"\nsecrets = [{}]\n{extra}\n",
+        toml_str(secret)
+    )
+}
+
+fn now() -> i64 {
+    hookwall::pipeline::verify::unix_now()
+}
+
+/// Headers as the provider would send them now, made by the preset's signer.
+fn signed_now(provider: &str, secret: &str, body: &[u8], id: &str) -> Vec<(String, String)> {
+    let preset = Preset::build(
+        provider,
+        &[SecretString::from(secret.to_owned())],
+        &[],
+        &Overrides::default(),
+    )
+    .expect("preset builds");
+    preset
+        .sign(body, now(), id)
+        .expect("preset signs")
+        .into_iter()
+        .map(|(name, value)| (name.as_str().to_owned(), value))
+        .collect()
+}
+
+async fn post_all(
+    app: &crate::helpers::TestApp,
+    path: &str,
+    headers: &[(String, String)],
+    content_type: &str,
+    body: &[u8],
+) -> reqwest::Response {
+    let mut all: Vec<(&str, &str)> = headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    all.push(("content-type", content_type));
+    app.post(path, &all, body.to_vec()).await
+}
+
+#[tokio::test]
+async fn github_vectors_are_accepted_and_deduplicated_on_x_github_delivery() {
+    let vector = vectors("github")
+        .into_iter()
+        .find(|v| v.name == "pull_request")
+        .expect("vector");
+    let mut app = spawn_app(&source("github", "github", &vector.secret, "")).await;
+    let response = app
+        .post("/hooks/github", &vector.headers(), vector.body.clone())
+        .await;
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    app.stop().await;
+    let stored = stored_in(&app.db_path).await;
+    assert_eq!(stored[0].1, "id:72d3162e-cc78-11e3-81ab-4c9367dc0958");
+}
+
+#[tokio::test]
+async fn shopify_vector_is_accepted() {
+    let vector = vectors("shopify").remove(0);
+    let mut app = spawn_app(&source("shop", "shopify", &vector.secret, "")).await;
+    let mut headers = vector.headers();
+    headers.push((
+        "x-shopify-webhook-id",
+        "b54557e4-bdd9-4b37-8a5f-bf7d70bcd043",
+    ));
+    let response = app.post("/hooks/shop", &headers, vector.body.clone()).await;
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    app.stop().await;
+    assert_eq!(
+        stored_in(&app.db_path).await[0].1,
+        "id:b54557e4-bdd9-4b37-8a5f-bf7d70bcd043"
+    );
+}
+
+#[tokio::test]
+async fn stripe_events_signed_now_are_accepted_and_deduplicated_on_the_body_id() {
+    let vector = vectors("stripe").remove(0);
+    let mut app = spawn_app(&source("stripe", "stripe", &vector.secret, "")).await;
+    let headers = signed_now("stripe", &vector.secret, &vector.body, "unused");
+    let response = post_all(
+        &app,
+        "/hooks/stripe",
+        &headers,
+        "application/json",
+        &vector.body,
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    // The SDK vector itself is from 2023: its timestamp is far outside the tolerance now.
+    let stale = app
+        .post("/hooks/stripe", &vector.headers(), vector.body.clone())
+        .await;
+    assert_eq!(stale.status(), StatusCode::UNAUTHORIZED);
+    app.stop().await;
+    assert_eq!(stored_in(&app.db_path).await[0].1, "id:evt_test_webhook");
+}
+
+#[tokio::test]
+async fn standard_webhooks_and_svix_headers_signed_now_are_accepted() {
+    for provider in ["standard-webhooks", "svix"] {
+        let vector = vectors(provider).remove(0);
+        let mut app = spawn_app(&source("sw", provider, &vector.secret, "")).await;
+        let headers = signed_now(provider, &vector.secret, &vector.body, "msg_now_1");
+        let response = post_all(
+            &app,
+            "/hooks/sw",
+            &headers,
+            "application/json",
+            &vector.body,
+        )
+        .await;
+        assert_eq!(response.status(), StatusCode::ACCEPTED, "{provider}");
+        let replay = post_all(
+            &app,
+            "/hooks/sw",
+            &headers,
+            "application/json",
+            &vector.body,
+        )
+        .await;
+        assert_eq!(
+            replay.status(),
+            StatusCode::OK,
+            "{provider}: a replay inside the window is a duplicate"
+        );
+        app.stop().await;
+        assert_eq!(
+            stored_in(&app.db_path).await[0].1,
+            "id:msg_now_1",
+            "{provider}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn standard_webhooks_timestamps_outside_the_tolerance_either_way_are_401() {
+    let vector = vectors("standard-webhooks").remove(0);
+    let mut app = spawn_app(&source(
+        "sw",
+        "standard-webhooks",
+        &vector.secret,
+        "timestamp_tolerance = \"5m\"",
+    ))
+    .await;
+    let preset = Preset::build(
+        "standard-webhooks",
+        &[SecretString::from(vector.secret.clone())],
+        &[],
+        &Overrides::default(),
+    )
+    .expect("preset");
+    for (shift, id) in [(-400, "past"), (400, "future")] {
+        let headers: Vec<(String, String)> = preset
+            .sign(&vector.body, now() + shift, id)
+            .expect("signs")
+            .into_iter()
+            .map(|(n, v)| (n.as_str().to_owned(), v))
+            .collect();
+        let response = post_all(
+            &app,
+            "/hooks/sw",
+            &headers,
+            "application/json",
+            &vector.body,
+        )
+        .await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{id}");
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn slack_form_bodies_signed_now_are_accepted() {
+    let vector = vectors("slack").remove(0);
+    let mut app = spawn_app(&source("slack", "slack", &vector.secret, "")).await;
+    let headers = signed_now("slack", &vector.secret, &vector.body, "unused");
+    let response = post_all(
+        &app,
+        "/hooks/slack",
+        &headers,
+        "application/x-www-form-urlencoded",
+        &vector.body,
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn particle_basic_auth_form_events_pass_the_bundled_schema_and_credentials_are_not_stored() {
+    let vector = vectors("particle").remove(0);
+    let schema = schemas_dir().join("particle-event.json");
+    let extra = format!("schema = {}", toml_str(&schema.display().to_string()));
+    let mut app = spawn_app(&source("particle", "particle", &vector.secret, &extra)).await;
+    let response = app
+        .post("/hooks/particle", &vector.headers(), vector.body.clone())
+        .await;
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let wrong = app
+        .post(
+            "/hooks/particle",
+            &[
+                ("content-type", "application/x-www-form-urlencoded"),
+                ("authorization", "Basic dXNlcjpub3BlCg=="),
+            ],
+            vector.body.clone(),
+        )
+        .await;
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    app.stop().await;
+
+    use sqlx::Connection;
+    let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", app.db_path.display()))
+        .await
+        .expect("db");
+    let headers: String = sqlx::query_scalar("SELECT headers FROM events")
+        .fetch_one(&mut conn)
+        .await
+        .expect("row");
+    assert!(!headers.contains("VVNFUk5BTUU6QVBJX0tFWQ"), "{headers}");
+    assert!(headers.contains("[redacted]"), "{headers}");
+}
+
+#[tokio::test]
+async fn brightdata_gzip_deliveries_without_a_content_encoding_header_are_sniffed_and_stored_inflated()
+ {
+    let vectors = vectors("brightdata");
+    let gz = vectors
+        .iter()
+        .find(|v| v.name.contains("gzip"))
+        .expect("gzip vector");
+    let schema = schemas_dir().join("brightdata-delivery.json");
+    let extra = format!("schema = {}", toml_str(&schema.display().to_string()));
+    let mut app = spawn_app(&source("brightdata", "brightdata", &gz.secret, &extra)).await;
+    let response = app
+        .post("/hooks/brightdata", &gz.headers(), gz.body.clone())
+        .await;
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let notify = vectors
+        .iter()
+        .find(|v| v.name == "notify call")
+        .expect("notify vector");
+    let response = app
+        .post("/hooks/brightdata", &notify.headers(), notify.body.clone())
+        .await;
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let ndjson = b"{\"url\":\"https://a\"}\n{\"url\":\"https://b\"}\n".to_vec();
+    let response = app
+        .post(
+            "/hooks/brightdata",
+            &[
+                ("authorization", gz.secret.as_str()),
+                ("content-type", "application/x-ndjson"),
+            ],
+            ndjson,
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let unauthorized = app
+        .post(
+            "/hooks/brightdata",
+            &[("content-type", "application/json")],
+            notify.body.clone(),
+        )
+        .await;
+    assert_eq!(unauthorized.status(), StatusCode::UNAUTHORIZED);
+    app.stop().await;
+    let stored = stored_in(&app.db_path).await;
+    assert_eq!(stored.len(), 3);
+    assert_eq!(
+        stored[0].2,
+        br#"[{"url":"https://www.example.com/p/1","title":"x"}]"#.to_vec()
+    );
+    assert_eq!(stored[1].1, "id:s_m4x7enmven8djfqak");
+}
+
+#[tokio::test]
+async fn generic_hmac_and_token_sources_verify_as_configured() {
+    let sources = [
+        source(
+            "acme",
+            "hmac",
+            "acme-secret",
+            "signature_header = \"X-Acme-Signature\"\nalgorithm = \"sha512\"\nencoding = \"base64\"\nprefix = \"sha512=\"\nid_header = \"X-Acme-Id\"",
+        ),
+        source("zap", "token", "Bearer zap-token", ""),
+    ]
+    .join("\n");
+    let mut app = spawn_app(&sources).await;
+    let body = br#"{"hello":"world"}"#;
+    let signature = {
+        use base64::Engine;
+        use hmac::{KeyInit, Mac};
+        let mut mac = hmac::Hmac::<sha2::Sha512>::new_from_slice(b"acme-secret").expect("any key");
+        mac.update(body);
+        format!(
+            "sha512={}",
+            base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+        )
+    };
+    let ok = app
+        .post(
+            "/hooks/acme",
+            &[
+                ("content-type", "application/json"),
+                ("x-acme-signature", &signature),
+                ("x-acme-id", "a-1"),
+            ],
+            body.to_vec(),
+        )
+        .await;
+    assert_eq!(ok.status(), StatusCode::ACCEPTED);
+    let token = app
+        .post(
+            "/hooks/zap",
+            &[
+                ("content-type", "application/json"),
+                ("authorization", "Bearer zap-token"),
+            ],
+            body.to_vec(),
+        )
+        .await;
+    assert_eq!(token.status(), StatusCode::ACCEPTED);
+    let wrong = app
+        .post(
+            "/hooks/zap",
+            &[
+                ("content-type", "application/json"),
+                ("authorization", "Bearer zap-tokeN"),
+            ],
+            body.to_vec(),
+        )
+        .await;
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    app.stop().await;
+    let stored = stored_in(&app.db_path).await;
+    assert_eq!(stored[0].1, "id:a-1");
+    assert!(stored[1].1.starts_with("body:"));
+}

@@ -1,6 +1,8 @@
 //! Logs through `tracing`: readable on a terminal, JSON with `HOOKWALL_LOG_FORMAT=json`; the
 //! level from `HOOKWALL_LOG`, else `RUST_LOG`, else `info`.
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 
 pub fn init_logging() {
@@ -11,7 +13,9 @@ pub fn init_logging() {
         .unwrap_or_else(|| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        // Colour only on a terminal: escape codes in a log file or a collector are noise.
+        .with_ansi(std::io::stderr().is_terminal());
     let json = std::env::var("HOOKWALL_LOG_FORMAT").is_ok_and(|v| v.eq_ignore_ascii_case("json"));
     // `try_init` fails only when a subscriber is already set (tests); that one is kept.
     let _ = if json {

@@ -17,8 +17,9 @@ use tokio::net::TcpListener;
 use tower::ServiceExt;
 
 use crate::config::{Config, StoreUrl};
+use crate::delivery::{Registry, worker::Worker};
 use crate::pipeline::{self, stack};
-use crate::store::{SqliteStore, Store};
+use crate::store::{SqliteStore, Store, now_ms};
 
 /// How long a client may take to send its request line and headers. Not a config key: no
 /// provider needs more, and a slowloris client gets less.
@@ -29,6 +30,8 @@ const MAX_HEADERS: usize = 100;
 const MAX_HEAD_BYTES: usize = 64 * 1024;
 /// How often idle rate-limit buckets are forgotten.
 const PRUNE_EVERY: Duration = Duration::from_secs(60);
+/// How often delivered bodies past `retention`, and dedup keys past `dedup_window`, are purged.
+const PURGE_EVERY: Duration = Duration::from_secs(300);
 
 pub struct App {
     listener: TcpListener,
@@ -36,6 +39,9 @@ pub struct App {
     router: axum::Router,
     routes: Arc<ArcSwap<stack::Routes>>,
     store: Arc<dyn Store>,
+    registry: Arc<ArcSwap<Registry>>,
+    retention: Duration,
+    dedup_window: Duration,
     shutdown_timeout: Duration,
 }
 
@@ -43,6 +49,8 @@ impl App {
     pub async fn build(config: Config) -> anyhow::Result<App> {
         let sources =
             pipeline::compile(&config).map_err(|errors| anyhow::anyhow!(errors.join("\n")))?;
+        let registry =
+            Registry::build(&config).map_err(|errors| anyhow::anyhow!(errors.join("\n")))?;
         let store = open_store(&config.storage.url).await?;
         let listener = TcpListener::bind(&config.server.listen)
             .await
@@ -64,6 +72,9 @@ impl App {
             router,
             routes,
             store,
+            registry: Arc::new(ArcSwap::from_pointee(registry)),
+            retention: config.storage.retention,
+            dedup_window: config.storage.dedup_window,
             shutdown_timeout: config.server.shutdown_timeout,
         })
     }
@@ -84,11 +95,25 @@ impl App {
             router,
             routes,
             store,
+            registry,
+            retention,
+            dedup_window,
             shutdown_timeout,
             addr,
         } = self;
         tracing::info!(%addr, "hookwall listening");
         let pruner = tokio::spawn(prune_limiters(routes));
+        let purger = tokio::spawn(purge(store.clone(), retention, dedup_window));
+        let (stop_worker, worker_stop) = tokio::sync::watch::channel(false);
+        let worker = tokio::spawn(
+            Worker {
+                store: store.clone(),
+                registry,
+                owner: uuid::Uuid::now_v7().to_string(),
+                shutdown_timeout,
+            }
+            .run(worker_stop),
+        );
         let graceful = GracefulShutdown::new();
         let mut http = hyper::server::conn::http1::Builder::new();
         http.timer(TokioTimer::new())
@@ -135,6 +160,12 @@ impl App {
             );
         }
         pruner.abort();
+        purger.abort();
+        // Deliveries after requests: the last accepted events are stored before the worker stops.
+        let _ = stop_worker.send(true);
+        if let Err(err) = worker.await {
+            tracing::error!(error = %err, "delivery worker failed");
+        }
         store.close().await;
         tracing::info!("stopped");
         Ok(())
@@ -164,6 +195,30 @@ async fn prune_limiters(routes: Arc<ArcSwap<stack::Routes>>) {
         tick.tick().await;
         for limiter in routes.load().limiters() {
             limiter.prune();
+        }
+    }
+}
+
+async fn purge(store: Arc<dyn Store>, retention: Duration, dedup_window: Duration) {
+    let mut tick = tokio::time::interval(PURGE_EVERY);
+    loop {
+        tick.tick().await;
+        let ago =
+            |d: Duration| now_ms().saturating_sub(i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        // Dedup keys outlive bodies: a key is forgotten only once both windows have passed.
+        match store
+            .purge(ago(retention), ago(retention.max(dedup_window)))
+            .await
+        {
+            Ok(purged) if purged.bodies + purged.events > 0 => {
+                tracing::info!(
+                    bodies = purged.bodies,
+                    events = purged.events,
+                    "purged delivered events"
+                );
+            }
+            Ok(_) => {}
+            Err(err) => tracing::warn!(error = %err, "purge failed; will try again"),
         }
     }
 }

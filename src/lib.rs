@@ -13,6 +13,10 @@
 //!    [`store::Store`] trait ([`store::SqliteStore`] group-commits with `synchronous=FULL`), and
 //!    only then answers the provider `202`.
 //!
+//! 4. [`delivery`] workers claim due deliveries with a lease, POST (or mail) each event to its
+//!    destinations, and record the outcome under the retry policy; dead deliveries wait for a
+//!    replay.
+//!
 //! [`config`] turns the TOML file into typed settings (and refuses anything unsafe) before any
 //! of this starts; [`cli`] is the `hookwall` command.
 
@@ -21,6 +25,7 @@
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod delivery;
 pub mod http;
 pub mod pipeline;
 pub mod providers;

@@ -141,6 +141,7 @@ pub async fn accept(
         content_type,
         kept_headers(&source, &parts.headers),
         body.clone(),
+        source.destinations.clone(),
     );
     match store.insert(event).await {
         Ok(Inserted::Stored(id)) => answer(source.accept_status, &id.to_string(), "accepted"),

@@ -55,6 +55,8 @@ pub struct Source {
     /// The URL the provider was told to call, for schemes that sign it.
     pub public_url: Option<String>,
     pub require_https: bool,
+    /// Names of the source's destinations: each stored event gets one delivery per name.
+    pub destinations: Vec<String>,
 }
 
 /// Builds every source of the config, collecting every error (for `hookwall check`).
@@ -104,6 +106,11 @@ pub fn compile(config: &Config) -> Result<Vec<Arc<Source>>, Vec<String>> {
                 dedup: source.dedup,
                 public_url: source.overrides.public_url.clone(),
                 require_https: config.server.require_https,
+                destinations: source
+                    .destinations
+                    .iter()
+                    .map(|d| d.name().to_owned())
+                    .collect(),
             }));
         }
     }

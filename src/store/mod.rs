@@ -11,7 +11,7 @@
 mod sqlite;
 
 use std::net::IpAddr;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use serde::Serialize;
@@ -35,6 +35,8 @@ pub struct NewEvent {
     /// Headers worth keeping, with credentials already redacted.
     pub headers: Vec<(String, String)>,
     pub body: Bytes,
+    /// The source's destinations at the time of receipt: one delivery each.
+    pub destinations: Vec<String>,
 }
 
 impl NewEvent {
@@ -45,6 +47,7 @@ impl NewEvent {
         content_type: Option<String>,
         headers: Vec<(String, String)>,
         body: Bytes,
+        destinations: Vec<String>,
     ) -> Self {
         Self {
             id: Uuid::now_v7(),
@@ -56,6 +59,7 @@ impl NewEvent {
             content_type,
             headers,
             body,
+            destinations,
         }
     }
 }
@@ -102,6 +106,32 @@ pub enum StoreError {
     Setup(#[from] std::io::Error),
 }
 
+/// A delivery a worker has claimed: it holds the lease until `record` or the lease lapses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claim {
+    pub event_id: Uuid,
+    pub source: String,
+    pub destination: String,
+    /// Attempts made before this one.
+    pub attempts: u32,
+    pub received_at_ms: i64,
+}
+
+/// What to record after an attempt (the retry policy has already decided).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recorded {
+    Delivered,
+    /// Failed, try again at `at_ms`.
+    Retry {
+        at_ms: i64,
+        error: String,
+    },
+    /// Failed for good: the dead-letter queue.
+    Dead {
+        error: String,
+    },
+}
+
 #[async_trait::async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Stores the event durably, or reports the id it was already stored under.
@@ -109,8 +139,40 @@ pub trait Store: Send + Sync + 'static {
     /// Proves the store accepts writes now (readiness).
     async fn ping(&self) -> Result<(), StoreError>;
     async fn get(&self, id: Uuid) -> Result<Option<StoredEvent>, StoreError>;
+    /// Claims up to `limit` due deliveries for `owner` until `lease` from now. Expired claims of
+    /// other owners are due again: that is how a dead worker's work is taken over.
+    async fn claim(
+        &self,
+        owner: &str,
+        limit: usize,
+        lease: Duration,
+    ) -> Result<Vec<Claim>, StoreError>;
+    /// Records an attempt's outcome; ignored (returns false) when `owner` no longer holds the
+    /// claim, because another worker took it over after the lease lapsed.
+    async fn record(
+        &self,
+        owner: &str,
+        claim: &Claim,
+        outcome: Recorded,
+    ) -> Result<bool, StoreError>;
+    /// Gives back every claim `owner` holds (graceful shutdown), due at once.
+    async fn release(&self, owner: &str) -> Result<u64, StoreError>;
+    /// Makes every delivery of the event due again with a fresh retry budget. `Ok(false)` when
+    /// there is no such event or its body was purged (nothing left to deliver).
+    async fn replay(&self, id: Uuid) -> Result<bool, StoreError>;
+    /// Purges bodies of delivered events received before `bodies_before_ms`, and forgets
+    /// delivered events (their dedup keys) received before `keys_before_ms`.
+    async fn purge(&self, bodies_before_ms: i64, keys_before_ms: i64)
+    -> Result<Purged, StoreError>;
     /// Finishes queued writes and releases the database; later calls fail with `Closed`.
     async fn close(&self);
+}
+
+/// What a purge removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Purged {
+    pub bodies: u64,
+    pub events: u64,
 }
 
 pub fn now_ms() -> i64 {

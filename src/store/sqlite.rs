@@ -1,11 +1,12 @@
 //! The embedded store: one SQLite file in WAL mode, every commit `synchronous=FULL`.
 //!
-//! An fsync per request would cap the gateway at a few thousand requests a second, so inserts
-//! are group-committed: one writer task owns the only write connection, takes every insert that
-//! is waiting (up to [`MAX_BATCH`]) and commits them in one transaction, then answers each
-//! waiter. Nobody is answered before the commit that holds their row, and a failed commit fails
-//! every insert in it (503, the provider retries). Reads use a separate read-only pool; WAL lets
-//! them run beside the writer.
+//! An fsync per request would cap the gateway at a few thousand requests a second, so writes are
+//! group-committed: one writer task owns the only write connection, takes every write that is
+//! waiting (up to [`MAX_BATCH`]: inserts, claims, outcomes, replays) and runs them in one
+//! transaction, each inside its own savepoint so one failing operation does not undo the
+//! others, then answers each waiter. Nobody is answered before the commit that holds their
+//! write, and a failed commit fails every operation in it (an insert then gets 503 and the
+//! provider retries). Reads use a separate read-only pool; WAL lets them run beside the writer.
 
 use std::path::Path;
 use std::str::FromStr;
@@ -17,21 +18,50 @@ use sqlx::{Connection, Row, SqlSafeStr, SqliteConnection, SqlitePool};
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
-use super::{Inserted, NewEvent, Store, StoreError, StoredEvent};
+use super::{Claim, Inserted, NewEvent, Purged, Recorded, Store, StoreError, StoredEvent, now_ms};
 
-/// The most inserts one transaction carries. Larger batches amortise the fsync further but make
-/// the first waiter of a batch wait longer; a few hundred is past the point of diminishing gains.
+/// The most operations one transaction carries. Larger batches amortise the fsync further but
+/// make the first waiter of a batch wait longer; a few hundred is past the point of diminishing
+/// gains.
 const MAX_BATCH: usize = 256;
 
-/// How many inserts may wait for the writer. Beyond it callers wait (bounded by the request
+/// How many operations may wait for the writer. Beyond it callers wait (bounded by the request
 /// timeout), which is the backpressure the load-shedding layer then turns into 503s.
 const QUEUE: usize = 4096;
 
-/// An insert waiting for the writer, with where to send its outcome.
-type Waiting = (Box<NewEvent>, oneshot::Sender<Result<Inserted, StoreError>>);
-
-enum Job {
+/// One write, with where to send its result.
+enum Op {
     Insert(Box<NewEvent>, oneshot::Sender<Result<Inserted, StoreError>>),
+    Claim {
+        owner: String,
+        limit: usize,
+        lease: Duration,
+        done: oneshot::Sender<Result<Vec<Claim>, StoreError>>,
+    },
+    Record {
+        owner: String,
+        claim: Claim,
+        outcome: Recorded,
+        done: oneshot::Sender<Result<bool, StoreError>>,
+    },
+    Release {
+        owner: String,
+        done: oneshot::Sender<Result<u64, StoreError>>,
+    },
+    Replay {
+        id: Uuid,
+        done: oneshot::Sender<Result<bool, StoreError>>,
+    },
+    Purge {
+        bodies_before_ms: i64,
+        keys_before_ms: i64,
+        done: oneshot::Sender<Result<Purged, StoreError>>,
+    },
+}
+
+/// Work for the writer task: operations to batch, or control.
+enum Job {
+    Op(Op),
     Ping(oneshot::Sender<Result<(), StoreError>>),
     Close(oneshot::Sender<()>),
 }
@@ -42,13 +72,27 @@ pub struct SqliteStore {
 }
 
 fn migrator() -> Migrator {
-    Migrator::with_migrations(vec![Migration::new(
-        1,
-        "events".into(),
-        MigrationType::Simple,
-        include_str!("../../migrations/sqlite/0001_events.sql").into_sql_str(),
-        false,
-    )])
+    let migration = |version, description: &'static str, sql: &'static str| {
+        Migration::new(
+            version,
+            description.into(),
+            MigrationType::Simple,
+            sql.into_sql_str(),
+            false,
+        )
+    };
+    Migrator::with_migrations(vec![
+        migration(
+            1,
+            "events",
+            include_str!("../../migrations/sqlite/0001_events.sql"),
+        ),
+        migration(
+            2,
+            "deliveries",
+            include_str!("../../migrations/sqlite/0002_deliveries.sql"),
+        ),
+    ])
 }
 
 impl SqliteStore {
@@ -62,9 +106,19 @@ impl SqliteStore {
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
             .busy_timeout(Duration::from_secs(5));
         let mut write = SqliteConnection::connect_with(&options).await?;
         migrator().run(&mut write).await?;
+        // One process uses a SQLite store. Claims left in the file belong to a previous run that
+        // died (SIGKILL, power loss): give them back now rather than wait for their leases.
+        let released = sqlx::query("UPDATE deliveries SET lease_owner = NULL, lease_until = NULL WHERE lease_owner IS NOT NULL")
+            .execute(&mut write)
+            .await?
+            .rows_affected();
+        if released > 0 {
+            tracing::warn!(released, "took back deliveries claimed by a previous run");
+        }
         let read = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(options.read_only(true))
@@ -74,22 +128,23 @@ impl SqliteStore {
         Ok(SqliteStore { writer: tx, read })
     }
 
-    /// Parses `sqlite://PATH` (also `sqlite:PATH`).
-    pub fn path_from_url(url: &str) -> Option<&str> {
-        url.strip_prefix("sqlite://")
-            .or_else(|| url.strip_prefix("sqlite:"))
+    async fn submit<T>(
+        &self,
+        op: impl FnOnce(oneshot::Sender<Result<T, StoreError>>) -> Op,
+    ) -> Result<T, StoreError> {
+        let (done, answer) = oneshot::channel();
+        self.writer
+            .send(Job::Op(op(done)))
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
     }
 }
 
 #[async_trait::async_trait]
 impl Store for SqliteStore {
     async fn insert(&self, event: NewEvent) -> Result<Inserted, StoreError> {
-        let (done, answer) = oneshot::channel();
-        self.writer
-            .send(Job::Insert(Box::new(event), done))
-            .await
-            .map_err(|_| StoreError::Closed)?;
-        answer.await.map_err(|_| StoreError::Closed)?
+        self.submit(|done| Op::Insert(Box::new(event), done)).await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
@@ -131,6 +186,60 @@ impl Store for SqliteStore {
         .transpose()
     }
 
+    async fn claim(
+        &self,
+        owner: &str,
+        limit: usize,
+        lease: Duration,
+    ) -> Result<Vec<Claim>, StoreError> {
+        let owner = owner.to_owned();
+        self.submit(|done| Op::Claim {
+            owner,
+            limit,
+            lease,
+            done,
+        })
+        .await
+    }
+
+    async fn record(
+        &self,
+        owner: &str,
+        claim: &Claim,
+        outcome: Recorded,
+    ) -> Result<bool, StoreError> {
+        let (owner, claim) = (owner.to_owned(), claim.clone());
+        self.submit(|done| Op::Record {
+            owner,
+            claim,
+            outcome,
+            done,
+        })
+        .await
+    }
+
+    async fn release(&self, owner: &str) -> Result<u64, StoreError> {
+        let owner = owner.to_owned();
+        self.submit(|done| Op::Release { owner, done }).await
+    }
+
+    async fn replay(&self, id: Uuid) -> Result<bool, StoreError> {
+        self.submit(|done| Op::Replay { id, done }).await
+    }
+
+    async fn purge(
+        &self,
+        bodies_before_ms: i64,
+        keys_before_ms: i64,
+    ) -> Result<Purged, StoreError> {
+        self.submit(|done| Op::Purge {
+            bodies_before_ms,
+            keys_before_ms,
+            done,
+        })
+        .await
+    }
+
     async fn close(&self) {
         let (done, answer) = oneshot::channel();
         if self.writer.send(Job::Close(done)).await.is_ok() {
@@ -142,14 +251,14 @@ impl Store for SqliteStore {
 
 /// The writer task: the only code that writes to the file.
 async fn writer(mut conn: SqliteConnection, mut jobs: mpsc::Receiver<Job>) {
-    let mut batch: Vec<Waiting> = Vec::new();
+    let mut batch: Vec<Op> = Vec::new();
     while let Some(first) = jobs.recv().await {
         let mut next = Some(first);
         let mut close = None;
         // Take what is waiting now, without waiting for more: latency stays one commit.
         while let Some(job) = next.take() {
             match job {
-                Job::Insert(event, done) => batch.push((event, done)),
+                Job::Op(op) => batch.push(op),
                 Job::Ping(done) => {
                     let _ = done.send(ping(&mut conn).await);
                 }
@@ -167,7 +276,7 @@ async fn writer(mut conn: SqliteConnection, mut jobs: mpsc::Receiver<Job>) {
         }
         if let Some(done) = close {
             jobs.close();
-            // Inserts queued behind the close are answered `Closed` as their senders drop.
+            // Operations queued behind the close are answered `Closed` as their senders drop.
             let _ = conn.close().await;
             let _ = done.send(());
             return;
@@ -176,66 +285,333 @@ async fn writer(mut conn: SqliteConnection, mut jobs: mpsc::Receiver<Job>) {
     let _ = conn.close().await;
 }
 
-async fn commit(conn: &mut SqliteConnection, batch: &mut Vec<Waiting>) {
-    match insert_all(conn, batch).await {
-        Ok(results) => {
-            for ((_, done), result) in batch.drain(..).zip(results) {
-                let _ = done.send(Ok(result));
-            }
+/// A finished operation's answer, held until the commit succeeds.
+enum Answer {
+    Insert(
+        oneshot::Sender<Result<Inserted, StoreError>>,
+        Result<Inserted, StoreError>,
+    ),
+    Claim(
+        oneshot::Sender<Result<Vec<Claim>, StoreError>>,
+        Result<Vec<Claim>, StoreError>,
+    ),
+    Flag(
+        oneshot::Sender<Result<bool, StoreError>>,
+        Result<bool, StoreError>,
+    ),
+    Count(
+        oneshot::Sender<Result<u64, StoreError>>,
+        Result<u64, StoreError>,
+    ),
+    Purge(
+        oneshot::Sender<Result<Purged, StoreError>>,
+        Result<Purged, StoreError>,
+    ),
+}
+
+impl Answer {
+    /// Sends the operation's own result, or the commit's failure instead.
+    fn send(self, commit_error: Option<&str>) {
+        fn failed<T>(message: &str) -> Result<T, StoreError> {
+            Err(StoreError::Unavailable(sqlx::Error::Protocol(
+                message.to_owned(),
+            )))
         }
-        Err(err) => {
-            tracing::error!(error = %err, events = batch.len(), "store commit failed; answering 503");
-            let message = err.to_string();
-            for (_, done) in batch.drain(..) {
-                let _ = done.send(Err(StoreError::Unavailable(sqlx::Error::Protocol(
-                    message.clone(),
-                ))));
-            }
+        macro_rules! reply {
+            ($done:expr, $result:expr) => {{
+                let _ = $done.send(match commit_error {
+                    Some(message) => failed(message),
+                    None => $result,
+                });
+            }};
+        }
+        match self {
+            Answer::Insert(done, result) => reply!(done, result),
+            Answer::Claim(done, result) => reply!(done, result),
+            Answer::Flag(done, result) => reply!(done, result),
+            Answer::Count(done, result) => reply!(done, result),
+            Answer::Purge(done, result) => reply!(done, result),
         }
     }
 }
 
-async fn insert_all(
-    conn: &mut SqliteConnection,
-    batch: &[Waiting],
-) -> Result<Vec<Inserted>, StoreError> {
-    let mut tx = conn.begin().await?;
-    let mut results = Vec::with_capacity(batch.len());
-    for (event, _) in batch {
-        let headers = serde_json::to_string(&event.headers)
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let inserted = sqlx::query(
-            "INSERT INTO events (id, source, dedup_key, received_at, client_ip, request_id, content_type, \
-             headers, body, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
-             ON CONFLICT (source, dedup_key) DO NOTHING",
+async fn commit(conn: &mut SqliteConnection, batch: &mut Vec<Op>) {
+    let mut answers = Vec::with_capacity(batch.len());
+    let outcome: Result<(), sqlx::Error> = async {
+        let mut tx = conn.begin().await?;
+        for op in batch.drain(..) {
+            sqlx::query("SAVEPOINT op").execute(&mut *tx).await?;
+            let (answer, ok) = run(&mut tx, op).await;
+            let end = if ok {
+                "RELEASE op"
+            } else {
+                "ROLLBACK TO op; RELEASE op"
+            };
+            sqlx::raw_sql(end).execute(&mut *tx).await?;
+            answers.push(answer);
+        }
+        tx.commit().await
+    }
+    .await;
+    let commit_error = outcome.err().map(|err| {
+        tracing::error!(error = %err, operations = answers.len(), "store commit failed");
+        err.to_string()
+    });
+    // Operations never reached (the transaction failed before them) drop their senders, which
+    // the waiter sees as `Closed`; answered ones get the commit's error.
+    for answer in answers {
+        answer.send(commit_error.as_deref());
+    }
+    batch.clear();
+}
+
+/// Runs one operation inside the open transaction; `bool` says whether to keep its effects.
+async fn run(tx: &mut SqliteConnection, op: Op) -> (Answer, bool) {
+    match op {
+        Op::Insert(event, done) => {
+            let result = insert(tx, &event).await;
+            let ok = result.is_ok();
+            (Answer::Insert(done, result), ok)
+        }
+        Op::Claim {
+            owner,
+            limit,
+            lease,
+            done,
+        } => {
+            let result = claim(tx, &owner, limit, lease).await;
+            let ok = result.is_ok();
+            (Answer::Claim(done, result), ok)
+        }
+        Op::Record {
+            owner,
+            claim,
+            outcome,
+            done,
+        } => {
+            let result = record(tx, &owner, &claim, &outcome).await;
+            let ok = result.is_ok();
+            (Answer::Flag(done, result), ok)
+        }
+        Op::Release { owner, done } => {
+            let result = release(tx, &owner).await;
+            let ok = result.is_ok();
+            (Answer::Count(done, result), ok)
+        }
+        Op::Replay { id, done } => {
+            let result = replay(tx, id).await;
+            let ok = result.is_ok();
+            (Answer::Flag(done, result), ok)
+        }
+        Op::Purge {
+            bodies_before_ms,
+            keys_before_ms,
+            done,
+        } => {
+            let result = purge(tx, bodies_before_ms, keys_before_ms).await;
+            let ok = result.is_ok();
+            (Answer::Purge(done, result), ok)
+        }
+    }
+}
+
+async fn insert(tx: &mut SqliteConnection, event: &NewEvent) -> Result<Inserted, StoreError> {
+    let headers =
+        serde_json::to_string(&event.headers).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    // An event with nowhere to go is trivially delivered, so retention applies to it too.
+    let status = if event.destinations.is_empty() {
+        "delivered"
+    } else {
+        "pending"
+    };
+    let inserted = sqlx::query(
+        "INSERT INTO events (id, source, dedup_key, received_at, client_ip, request_id, content_type, \
+         headers, body, next_attempt_at, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+         ON CONFLICT (source, dedup_key) DO NOTHING",
+    )
+    .bind(event.id.to_string())
+    .bind(&event.source)
+    .bind(&event.dedup_key)
+    .bind(event.received_at_ms)
+    .bind(event.client_ip.to_string())
+    .bind(event.request_id.as_deref())
+    .bind(event.content_type.as_deref())
+    .bind(headers)
+    .bind(event.body.as_ref())
+    .bind(event.received_at_ms)
+    .bind(status)
+    .execute(&mut *tx)
+    .await?;
+    if inserted.rows_affected() == 0 {
+        let existing: String =
+            sqlx::query_scalar("SELECT id FROM events WHERE source = ? AND dedup_key = ?")
+                .bind(&event.source)
+                .bind(&event.dedup_key)
+                .fetch_one(&mut *tx)
+                .await?;
+        let id = Uuid::from_str(&existing).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        return Ok(Inserted::Duplicate(id));
+    }
+    for destination in &event.destinations {
+        sqlx::query(
+            "INSERT INTO deliveries (event_id, destination, next_attempt_at) VALUES (?, ?, ?)",
         )
         .bind(event.id.to_string())
-        .bind(&event.source)
-        .bind(&event.dedup_key)
-        .bind(event.received_at_ms)
-        .bind(event.client_ip.to_string())
-        .bind(event.request_id.as_deref())
-        .bind(event.content_type.as_deref())
-        .bind(headers)
-        .bind(event.body.as_ref())
+        .bind(destination)
         .bind(event.received_at_ms)
         .execute(&mut *tx)
         .await?;
-        if inserted.rows_affected() == 1 {
-            results.push(Inserted::Stored(event.id));
-        } else {
-            let existing: String =
-                sqlx::query_scalar("SELECT id FROM events WHERE source = ? AND dedup_key = ?")
-                    .bind(&event.source)
-                    .bind(&event.dedup_key)
-                    .fetch_one(&mut *tx)
-                    .await?;
-            let id = Uuid::from_str(&existing).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            results.push(Inserted::Duplicate(id));
-        }
     }
-    tx.commit().await?;
-    Ok(results)
+    Ok(Inserted::Stored(event.id))
+}
+
+async fn claim(
+    tx: &mut SqliteConnection,
+    owner: &str,
+    limit: usize,
+    lease: Duration,
+) -> Result<Vec<Claim>, StoreError> {
+    let now = now_ms();
+    let until = now.saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX));
+    let rows = sqlx::query(
+        "UPDATE deliveries SET lease_owner = ?, lease_until = ? \
+         WHERE rowid IN ( \
+           SELECT rowid FROM deliveries \
+           WHERE status IN ('pending', 'failed') AND next_attempt_at <= ? \
+             AND (lease_until IS NULL OR lease_until < ?) \
+           ORDER BY next_attempt_at LIMIT ?) \
+         RETURNING event_id, destination, attempts, \
+           (SELECT received_at FROM events WHERE events.id = deliveries.event_id) AS received_at, \
+           (SELECT source FROM events WHERE events.id = deliveries.event_id) AS source",
+    )
+    .bind(owner)
+    .bind(until)
+    .bind(now)
+    .bind(now)
+    .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+    .fetch_all(&mut *tx)
+    .await?;
+    rows.into_iter()
+        .map(|row| {
+            let id: String = row.try_get("event_id")?;
+            let attempts: i64 = row.try_get("attempts")?;
+            Ok(Claim {
+                event_id: Uuid::from_str(&id).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                source: row.try_get("source")?,
+                destination: row.try_get("destination")?,
+                attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
+                received_at_ms: row.try_get("received_at")?,
+            })
+        })
+        .collect()
+}
+
+async fn record(
+    tx: &mut SqliteConnection,
+    owner: &str,
+    claim: &Claim,
+    outcome: &Recorded,
+) -> Result<bool, StoreError> {
+    let now = now_ms();
+    let (status, next, error, delivered_at) = match outcome {
+        Recorded::Delivered => ("delivered", now, None, Some(now)),
+        Recorded::Retry { at_ms, error } => ("failed", *at_ms, Some(error.as_str()), None),
+        Recorded::Dead { error } => ("dead", now, Some(error.as_str()), None),
+    };
+    let updated = sqlx::query(
+        "UPDATE deliveries SET status = ?, attempts = attempts + 1, next_attempt_at = ?, last_error = ?, \
+         delivered_at = ?, lease_owner = NULL, lease_until = NULL \
+         WHERE event_id = ? AND destination = ? AND lease_owner = ?",
+    )
+    .bind(status)
+    .bind(next)
+    .bind(error)
+    .bind(delivered_at)
+    .bind(claim.event_id.to_string())
+    .bind(&claim.destination)
+    .bind(owner)
+    .execute(&mut *tx)
+    .await?;
+    if updated.rows_affected() == 0 {
+        return Ok(false);
+    }
+    refresh_event(tx, claim.event_id).await?;
+    Ok(true)
+}
+
+/// Keeps `events.status` (and its attempt count, error and next attempt) the aggregate of the
+/// event's deliveries: dead if any is dead, else failed if any failed, else pending if any is
+/// pending, else delivered.
+async fn refresh_event(tx: &mut SqliteConnection, id: Uuid) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE events SET \
+           status = COALESCE((SELECT CASE \
+               WHEN SUM(status = 'dead') > 0 THEN 'dead' \
+               WHEN SUM(status = 'failed') > 0 THEN 'failed' \
+               WHEN SUM(status = 'pending') > 0 THEN 'pending' \
+               ELSE 'delivered' END FROM deliveries WHERE event_id = events.id), status), \
+           attempts = COALESCE((SELECT MAX(attempts) FROM deliveries WHERE event_id = events.id), attempts), \
+           next_attempt_at = COALESCE((SELECT MIN(next_attempt_at) FROM deliveries \
+               WHERE event_id = events.id AND status IN ('pending', 'failed')), next_attempt_at), \
+           last_error = (SELECT last_error FROM deliveries WHERE event_id = events.id \
+               AND last_error IS NOT NULL ORDER BY next_attempt_at DESC LIMIT 1) \
+         WHERE id = ?",
+    )
+    .bind(id.to_string())
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+async fn release(tx: &mut SqliteConnection, owner: &str) -> Result<u64, StoreError> {
+    let released = sqlx::query(
+        "UPDATE deliveries SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = ?",
+    )
+    .bind(owner)
+    .execute(&mut *tx)
+    .await?;
+    Ok(released.rows_affected())
+}
+
+async fn replay(tx: &mut SqliteConnection, id: Uuid) -> Result<bool, StoreError> {
+    let has_body: Option<bool> =
+        sqlx::query_scalar("SELECT body IS NOT NULL FROM events WHERE id = ?")
+            .bind(id.to_string())
+            .fetch_optional(&mut *tx)
+            .await?;
+    if has_body != Some(true) {
+        return Ok(false);
+    }
+    sqlx::query(
+        "UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_at = ?, \
+         lease_owner = NULL, lease_until = NULL, delivered_at = NULL WHERE event_id = ?",
+    )
+    .bind(now_ms())
+    .bind(id.to_string())
+    .execute(&mut *tx)
+    .await?;
+    refresh_event(tx, id).await?;
+    Ok(true)
+}
+
+async fn purge(
+    tx: &mut SqliteConnection,
+    bodies_before_ms: i64,
+    keys_before_ms: i64,
+) -> Result<Purged, StoreError> {
+    let bodies = sqlx::query(
+        "UPDATE events SET body = NULL WHERE status = 'delivered' AND body IS NOT NULL AND received_at < ?",
+    )
+    .bind(bodies_before_ms)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    let events = sqlx::query("DELETE FROM events WHERE status = 'delivered' AND received_at < ?")
+        .bind(keys_before_ms)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    Ok(Purged { bodies, events })
 }
 
 /// Takes the write lock and lets it go: proves the file is writable and not locked by another

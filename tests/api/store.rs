@@ -17,6 +17,7 @@ fn event(source: &str, key: &str) -> NewEvent {
         content_type: Some("application/json".to_owned()),
         headers: vec![("x-test".to_owned(), "1".to_owned())],
         body: Bytes::from_static(b"{}"),
+        destinations: vec!["downstream".to_owned()],
     }
 }
 

@@ -1,0 +1,238 @@
+//! `type = "http"` destinations: POST the original body to the internal handler.
+//!
+//! The request carries the original `content-type`, the configured `forward_headers`,
+//! `x-hookwall-source`, and Standard Webhooks headers (`webhook-id` = the event id,
+//! `webhook-timestamp`, `webhook-signature`) made with the destination's `signing_secret`, so
+//! every internal handler verifies one scheme whatever the provider, and de-duplicates on
+//! `webhook-id`. Redirects are not followed (a handler that moved is a configuration error,
+//! and following them would let a compromised handler point hookwall anywhere).
+
+use std::time::{Duration, SystemTime};
+
+use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+
+use super::{Destination, Outcome};
+use crate::config::HttpDestination as Config;
+use crate::providers::standard_webhooks::StandardWebhooks;
+use crate::providers::{Overrides, PresetError};
+use crate::store::StoredEvent;
+
+pub struct HttpDestination {
+    name: String,
+    source: String,
+    url: url::Url,
+    signer: Option<StandardWebhooks>,
+    forward: Vec<HeaderName>,
+    retry_4xx: bool,
+    client: reqwest::Client,
+}
+
+impl HttpDestination {
+    pub fn new(
+        source: &str,
+        config: &Config,
+        client: reqwest::Client,
+    ) -> Result<HttpDestination, PresetError> {
+        let signer = config
+            .signing_secret
+            .as_ref()
+            .map(|secret| {
+                StandardWebhooks::build(
+                    "standard-webhooks",
+                    std::slice::from_ref(secret),
+                    &Overrides::default(),
+                )
+            })
+            .transpose()?;
+        Ok(HttpDestination {
+            name: config.name.clone(),
+            source: source.to_owned(),
+            url: config.url.clone(),
+            signer,
+            forward: config
+                .forward_headers
+                .iter()
+                .filter_map(|h| HeaderName::from_bytes(h.as_bytes()).ok())
+                .collect(),
+            retry_4xx: config.retry_4xx,
+            client,
+        })
+    }
+
+    /// The headers of one attempt, signed at `now` (unix seconds).
+    pub fn headers(&self, event: &StoredEvent, body: &[u8], now: i64) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for (name, value) in &event.headers {
+            let Ok(name) = HeaderName::from_bytes(name.as_bytes()) else {
+                continue;
+            };
+            if self.forward.contains(&name)
+                && let Ok(value) = HeaderValue::from_str(value)
+            {
+                headers.append(name, value);
+            }
+        }
+        if let Some(content_type) = event
+            .content_type
+            .as_deref()
+            .and_then(|ct| HeaderValue::from_str(ct).ok())
+        {
+            headers.insert(http::header::CONTENT_TYPE, content_type);
+        }
+        if let Ok(source) = HeaderValue::from_str(&self.source) {
+            headers.insert("x-hookwall-source", source);
+        }
+        match &self.signer {
+            Some(signer) => {
+                // Signing with a configured key cannot fail; if it ever did, the id alone still goes.
+                for (name, value) in signer.sign(body, now, &event.id).unwrap_or_default() {
+                    if let Ok(value) = HeaderValue::from_str(&value) {
+                        headers.insert(name, value);
+                    }
+                }
+            }
+            None => {
+                if let Ok(id) = HeaderValue::from_str(&event.id) {
+                    headers.insert("webhook-id", id);
+                }
+                headers.insert("webhook-timestamp", HeaderValue::from(now));
+            }
+        }
+        headers
+    }
+}
+
+/// Maps a downstream answer to an outcome (SPEC section 3).
+pub fn classify(status: StatusCode, retry_after: Option<Duration>, retry_4xx: bool) -> Outcome {
+    let error = format!("HTTP {}", status.as_u16());
+    match status.as_u16() {
+        200..=299 => Outcome::Delivered,
+        408 | 409 | 425 | 429 | 500..=599 => Outcome::Retry { error, retry_after },
+        400..=499 if retry_4xx => Outcome::Retry { error, retry_after },
+        300..=399 => Outcome::Dead {
+            error: format!("{error}: redirects are not followed"),
+        },
+        _ => Outcome::Dead { error },
+    }
+}
+
+/// `Retry-After` as delay-seconds or an HTTP date, relative to `now`.
+pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    httpdate::parse_http_date(value)
+        .ok()?
+        .duration_since(now)
+        .ok()
+}
+
+#[async_trait::async_trait]
+impl Destination for HttpDestination {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    async fn deliver(&self, event: &StoredEvent) -> Outcome {
+        let Some(body) = event.body.as_deref() else {
+            return Outcome::Dead {
+                error: "event body was purged".into(),
+            };
+        };
+        let now = crate::pipeline::verify::unix_now();
+        let response = self
+            .client
+            .post(self.url.clone())
+            .headers(self.headers(event, body, now))
+            .body(body.to_vec())
+            .send()
+            .await;
+        match response {
+            Ok(response) => {
+                let retry_after = response
+                    .headers()
+                    .get(http::header::RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| parse_retry_after(v, SystemTime::now()));
+                classify(response.status(), retry_after, self.retry_4xx)
+            }
+            Err(err) if err.is_timeout() => Outcome::Retry {
+                error: "timed out".into(),
+                retry_after: None,
+            },
+            Err(err) => Outcome::Retry {
+                error: format!("request failed: {}", without_url(&err)),
+                retry_after: None,
+            },
+        }
+    }
+}
+
+/// reqwest errors print the URL, which may carry credentials in its query; keep the kind only.
+fn without_url(err: &reqwest::Error) -> String {
+    let mut text = err.to_string();
+    if let Some(url) = err.url() {
+        text = text.replace(url.as_str(), "<destination>");
+    }
+    text
+}
+
+/// The shared client: per-attempt timeouts, no redirects, no proxy from the environment.
+pub fn client(timeout: Duration) -> reqwest::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(timeout.min(Duration::from_secs(10)))
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .user_agent(concat!("hookwall/", env!("CARGO_PKG_VERSION")))
+        .build()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_classes_map_to_the_spec_rules() {
+        assert_eq!(classify(StatusCode::OK, None, false), Outcome::Delivered);
+        assert_eq!(
+            classify(StatusCode::NO_CONTENT, None, false),
+            Outcome::Delivered
+        );
+        for retried in [408, 409, 425, 429, 500, 502, 503, 504] {
+            let status = StatusCode::from_u16(retried).expect("valid");
+            assert!(
+                matches!(classify(status, None, false), Outcome::Retry { .. }),
+                "{retried}"
+            );
+        }
+        for dead in [400, 401, 403, 404, 410, 422, 301, 302] {
+            let status = StatusCode::from_u16(dead).expect("valid");
+            assert!(
+                matches!(classify(status, None, false), Outcome::Dead { .. }),
+                "{dead}"
+            );
+        }
+        assert!(matches!(
+            classify(StatusCode::BAD_REQUEST, None, true),
+            Outcome::Retry { .. }
+        ));
+    }
+
+    #[test]
+    fn retry_after_is_read_as_seconds_or_a_date() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        assert_eq!(
+            parse_retry_after("120", now),
+            Some(Duration::from_secs(120))
+        );
+        let later = httpdate::fmt_http_date(now + Duration::from_secs(30));
+        assert_eq!(
+            parse_retry_after(&later, now),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(parse_retry_after("soon", now), None);
+        assert_eq!(parse_retry_after("-5", now), None);
+    }
+}

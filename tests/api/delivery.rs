@@ -1,0 +1,257 @@
+//! Delivery to a real downstream HTTP server: byte-identical bodies, Standard Webhooks
+//! signatures, retries with backoff and `Retry-After`, dead letters and replay.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use hmac::{KeyInit, Mac};
+use hookwall::providers::{Inbound, Overrides, Preset};
+use secrecy::SecretString;
+use sqlx::Connection;
+
+use crate::helpers::{TestApp, json, spawn_app};
+
+/// Scripted answers: status and an optional `Retry-After`.
+type Script = Vec<(u16, Option<&'static str>)>;
+
+/// The internal handler: records every request and answers from a script (then 200).
+#[derive(Clone, Default)]
+pub struct Downstream {
+    pub received: Arc<Mutex<Vec<(Instant, HeaderMap, Bytes)>>>,
+    script: Arc<Mutex<Script>>,
+}
+
+impl Downstream {
+    pub async fn start(script: Script) -> (Downstream, SocketAddr) {
+        let downstream = Downstream {
+            received: Arc::default(),
+            script: Arc::new(Mutex::new(script)),
+        };
+        let app = axum::Router::new()
+            .route("/hook", axum::routing::post(answer))
+            .with_state(downstream.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (downstream, addr)
+    }
+
+    pub fn count(&self) -> usize {
+        self.received.lock().expect("lock").len()
+    }
+
+    /// Waits until `n` requests arrived (bounded).
+    pub async fn wait_for(&self, n: usize, limit: Duration) {
+        let started = Instant::now();
+        while self.count() < n {
+            assert!(
+                started.elapsed() < limit,
+                "downstream got {} of {n} requests in {limit:?}",
+                self.count()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+async fn answer(
+    State(downstream): State<Downstream>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> impl IntoResponse {
+    downstream
+        .received
+        .lock()
+        .expect("lock")
+        .push((Instant::now(), headers, body));
+    let next = {
+        let mut script = downstream.script.lock().expect("lock");
+        if script.is_empty() {
+            (200, None)
+        } else {
+            script.remove(0)
+        }
+    };
+    let mut response = (StatusCode::from_u16(next.0).expect("status"), "ok").into_response();
+    if let Some(retry_after) = next.1 {
+        response
+            .headers_mut()
+            .insert("retry-after", retry_after.parse().expect("header"));
+    }
+    response
+}
+
+const SIGNING: &str = "whsec_aW50ZXJuYWwtc2lnbmluZy1rZXktZm9yLXRlc3Rz";
+const SECRET: &str = "delivery-test-secret";
+
+fn config(downstream: SocketAddr, retry: &str) -> String {
+    format!(
+        "[sources.github]\nprovider = \"github\"\nsecrets = [\"{SECRET}\"]\n\n\
+         [[sources.github.destinations]]\nurl = \"http://{downstream}/hook\"\nsigning_secret = \"{SIGNING}\"\n\
+         forward_headers = [\"x-github-event\"]\ntimeout = \"2s\"\nretry = {retry}\n"
+    )
+}
+
+const FAST_RETRY: &str =
+    "{ initial = \"20ms\", max = \"100ms\", max_attempts = 10, max_age = \"1m\" }";
+
+async fn send(app: &TestApp, body: &[u8], delivery: &str) -> String {
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(SECRET.as_bytes()).expect("any key");
+    mac.update(body);
+    let signature = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
+    let headers = [
+        ("content-type", "application/json"),
+        ("x-hub-signature-256", signature.as_str()),
+        ("x-github-delivery", delivery),
+        ("x-github-event", "push"),
+    ];
+    let response = app.post("/hooks/github", &headers, body.to_vec()).await;
+    assert_eq!(response.status(), reqwest::StatusCode::ACCEPTED);
+    json(response).await["id"].as_str().expect("id").to_owned()
+}
+
+async fn event_state(app: &TestApp, id: &str) -> (String, i64) {
+    let mut conn =
+        sqlx::SqliteConnection::connect(&format!("sqlite://{}?mode=ro", app.db_path.display()))
+            .await
+            .expect("db");
+    sqlx::query_as("SELECT status, attempts FROM events WHERE id = ?")
+        .bind(id)
+        .fetch_one(&mut conn)
+        .await
+        .expect("event row")
+}
+
+async fn wait_for_status(app: &TestApp, id: &str, status: &str) -> (String, i64) {
+    let started = Instant::now();
+    loop {
+        let state = event_state(app, id).await;
+        if state.0 == status {
+            return state;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "event {id} stuck at {state:?}, wanted {status}"
+        );
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+}
+
+#[tokio::test]
+async fn the_body_arrives_byte_identical_with_a_verifiable_standard_webhooks_signature() {
+    let (downstream, addr) = Downstream::start(vec![]).await;
+    let mut app = spawn_app(&config(addr, FAST_RETRY)).await;
+    let body = "{\"ref\":\"refs/heads/main\",  \"unicode\":\"h\u{e9}llo\", \"n\":1.50}".as_bytes();
+    let id = send(&app, body, "d-1").await;
+
+    downstream.wait_for(1, Duration::from_secs(10)).await;
+    let (_, headers, received) = downstream.received.lock().expect("lock")[0].clone();
+    assert_eq!(&received[..], body, "re-serialised body");
+    assert_eq!(headers["content-type"], "application/json");
+    assert_eq!(headers["x-hookwall-source"], "github");
+    assert_eq!(headers["x-github-event"], "push");
+    assert_eq!(headers["webhook-id"], id.as_str());
+    assert!(
+        !headers.contains_key("x-hub-signature-256"),
+        "only forward_headers are forwarded"
+    );
+    // Verified the way the internal handler would: a Standard Webhooks verifier with the key.
+    let verifier = Preset::build(
+        "standard-webhooks",
+        &[SecretString::from(SIGNING)],
+        &[],
+        &Overrides::default(),
+    )
+    .expect("verifier");
+    let now = hookwall::pipeline::verify::unix_now();
+    assert_eq!(
+        verifier.verify(&Inbound {
+            headers: &headers,
+            body: &received,
+            url: None,
+            now
+        }),
+        Ok(())
+    );
+    assert_eq!(
+        wait_for_status(&app, &id, "delivered").await,
+        ("delivered".to_owned(), 1)
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_downstream_failing_503_three_times_gets_the_event_on_the_fourth_attempt() {
+    let (downstream, addr) = Downstream::start(vec![(503, None), (503, None), (503, None)]).await;
+    let mut app = spawn_app(&config(addr, FAST_RETRY)).await;
+    let id = send(&app, br#"{"n":1}"#, "retry-1").await;
+    assert_eq!(wait_for_status(&app, &id, "delivered").await.1, 4);
+    assert_eq!(downstream.count(), 4);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_400_is_dead_at_once_and_a_replay_delivers_it() {
+    let (downstream, addr) = Downstream::start(vec![(400, None)]).await;
+    let mut app = spawn_app(&config(addr, FAST_RETRY)).await;
+    let id = send(&app, br#"{"n":2}"#, "dead-1").await;
+    assert_eq!(wait_for_status(&app, &id, "dead").await.1, 1);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(downstream.count(), 1, "a dead delivery is not retried");
+
+    let store = hookwall::store::SqliteStore::open(&app.db_path).await;
+    // The running app owns the database; replay through its store API arrives with the admin
+    // API. Here the file is shared the way a second tool would share it.
+    let store = store.expect("second handle");
+    use hookwall::store::Store;
+    assert!(
+        store
+            .replay(id.parse().expect("uuid"))
+            .await
+            .expect("replay")
+    );
+    store.close().await;
+    assert_eq!(wait_for_status(&app, &id, "delivered").await.1, 1);
+    assert_eq!(downstream.count(), 2);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn retry_after_from_the_downstream_is_honoured() {
+    let (downstream, addr) = Downstream::start(vec![(429, Some("1"))]).await;
+    let mut app = spawn_app(&config(addr, FAST_RETRY)).await;
+    let id = send(&app, br#"{"n":3}"#, "ra-1").await;
+    wait_for_status(&app, &id, "delivered").await;
+    let times: Vec<Instant> = downstream
+        .received
+        .lock()
+        .expect("lock")
+        .iter()
+        .map(|r| r.0)
+        .collect();
+    assert_eq!(times.len(), 2);
+    let gap = times[1] - times[0];
+    assert!(
+        gap >= Duration::from_millis(950),
+        "second attempt after {gap:?}, Retry-After said 1s"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_dead_downstream_exhausts_max_attempts_and_the_event_is_dead() {
+    let (downstream, addr) = Downstream::start(vec![(500, None); 10]).await;
+    let retry = "{ initial = \"10ms\", max = \"20ms\", max_attempts = 3, max_age = \"1m\" }";
+    let mut app = spawn_app(&config(addr, retry)).await;
+    let id = send(&app, br#"{"n":4}"#, "exhaust-1").await;
+    assert_eq!(wait_for_status(&app, &id, "dead").await.1, 3);
+    assert_eq!(downstream.count(), 3);
+    app.stop().await;
+}

@@ -106,6 +106,24 @@ pub enum StoreError {
     Setup(#[from] std::io::Error),
 }
 
+/// Which events a listing, export or bulk replay covers. `None` fields do not filter.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EventFilter {
+    pub source: Option<String>,
+    pub status: Option<String>,
+    /// Received at or after (unix milliseconds).
+    pub since_ms: Option<i64>,
+    /// Received before (unix milliseconds).
+    pub until_ms: Option<i64>,
+}
+
+/// One page of a listing, newest first. `next` is the cursor for the following page.
+#[derive(Debug, Clone)]
+pub struct Page {
+    pub events: Vec<StoredEvent>,
+    pub next: Option<String>,
+}
+
 /// A delivery a worker has claimed: it holds the lease until `record` or the lease lapses.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Claim {
@@ -160,6 +178,18 @@ pub trait Store: Send + Sync + 'static {
     /// Makes every delivery of the event due again with a fresh retry budget. `Ok(false)` when
     /// there is no such event or its body was purged (nothing left to deliver).
     async fn replay(&self, id: Uuid) -> Result<bool, StoreError>;
+    /// Events matching `filter`, newest first, at most `limit`, after `cursor` (a page's `next`).
+    /// Bodies are not loaded (`body` is `None`): use [`Store::get`] for one event.
+    async fn list(
+        &self,
+        filter: &EventFilter,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<Page, StoreError>;
+    /// The id stored under `(source, dedup_key)`, if any (the dry-run duplicate check).
+    async fn find(&self, source: &str, dedup_key: &str) -> Result<Option<Uuid>, StoreError>;
+    /// Replays every event matching `filter` that still has its body; returns how many.
+    async fn replay_matching(&self, filter: &EventFilter) -> Result<u64, StoreError>;
     /// Purges bodies of delivered events received before `bodies_before_ms`, and forgets
     /// delivered events (their dedup keys) received before `keys_before_ms`.
     async fn purge(&self, bodies_before_ms: i64, keys_before_ms: i64)

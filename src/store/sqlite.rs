@@ -18,7 +18,10 @@ use sqlx::{Connection, Row, SqlSafeStr, SqliteConnection, SqlitePool};
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
-use super::{Claim, Inserted, NewEvent, Purged, Recorded, Store, StoreError, StoredEvent, now_ms};
+use super::{
+    Claim, EventFilter, Inserted, NewEvent, Page, Purged, Recorded, Store, StoreError, StoredEvent,
+    now_ms,
+};
 
 /// The most operations one transaction carries. Larger batches amortise the fsync further but
 /// make the first waiter of a batch wait longer; a few hundred is past the point of diminishing
@@ -51,6 +54,10 @@ enum Op {
     Replay {
         id: Uuid,
         done: oneshot::Sender<Result<bool, StoreError>>,
+    },
+    ReplayMatching {
+        filter: EventFilter,
+        done: oneshot::Sender<Result<u64, StoreError>>,
     },
     Purge {
         bodies_before_ms: i64,
@@ -164,26 +171,7 @@ impl Store for SqliteStore {
         .bind(id.to_string())
         .fetch_optional(&self.read)
         .await?;
-        row.map(|row| {
-            let headers: String = row.try_get("headers")?;
-            Ok(StoredEvent {
-                id: row.try_get("id")?,
-                source: row.try_get("source")?,
-                dedup_key: row.try_get("dedup_key")?,
-                received_at_ms: row.try_get("received_at")?,
-                client_ip: row.try_get("client_ip")?,
-                request_id: row.try_get("request_id")?,
-                content_type: row.try_get("content_type")?,
-                headers: serde_json::from_str(&headers)
-                    .map_err(|e| StoreError::Corrupt(e.to_string()))?,
-                body: row.try_get("body")?,
-                status: row.try_get("status")?,
-                attempts: row.try_get("attempts")?,
-                next_attempt_at_ms: row.try_get("next_attempt_at")?,
-                last_error: row.try_get("last_error")?,
-            })
-        })
-        .transpose()
+        row.as_ref().map(event_from_row).transpose()
     }
 
     async fn claim(
@@ -227,6 +215,55 @@ impl Store for SqliteStore {
         self.submit(|done| Op::Replay { id, done }).await
     }
 
+    async fn list(
+        &self,
+        filter: &EventFilter,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<Page, StoreError> {
+        let limit = limit.clamp(1, 1000);
+        let mut query = sqlx::QueryBuilder::new(
+            "SELECT id, source, dedup_key, received_at, client_ip, request_id, content_type, headers, \
+             NULL AS body, status, attempts, next_attempt_at, last_error FROM events WHERE 1 = 1",
+        );
+        push_filter(&mut query, filter);
+        if let Some(cursor) = cursor {
+            query.push(" AND id < ").push_bind(cursor.to_owned());
+        }
+        query
+            .push(" ORDER BY id DESC LIMIT ")
+            .push_bind(i64::from(limit) + 1);
+        let rows = query.build().fetch_all(&self.read).await?;
+        let mut events = rows
+            .iter()
+            .map(event_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        let next = if events.len() > limit as usize {
+            events.truncate(limit as usize);
+            events.last().map(|e| e.id.clone())
+        } else {
+            None
+        };
+        Ok(Page { events, next })
+    }
+
+    async fn find(&self, source: &str, dedup_key: &str) -> Result<Option<Uuid>, StoreError> {
+        let id: Option<String> =
+            sqlx::query_scalar("SELECT id FROM events WHERE source = ? AND dedup_key = ?")
+                .bind(source)
+                .bind(dedup_key)
+                .fetch_optional(&self.read)
+                .await?;
+        id.map(|id| Uuid::from_str(&id).map_err(|e| StoreError::Corrupt(e.to_string())))
+            .transpose()
+    }
+
+    async fn replay_matching(&self, filter: &EventFilter) -> Result<u64, StoreError> {
+        let filter = filter.clone();
+        self.submit(|done| Op::ReplayMatching { filter, done })
+            .await
+    }
+
     async fn purge(
         &self,
         bodies_before_ms: i64,
@@ -246,6 +283,41 @@ impl Store for SqliteStore {
             let _ = answer.await;
         }
         self.read.close().await;
+    }
+}
+
+fn event_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<StoredEvent, StoreError> {
+    let headers: String = row.try_get("headers")?;
+    Ok(StoredEvent {
+        id: row.try_get("id")?,
+        source: row.try_get("source")?,
+        dedup_key: row.try_get("dedup_key")?,
+        received_at_ms: row.try_get("received_at")?,
+        client_ip: row.try_get("client_ip")?,
+        request_id: row.try_get("request_id")?,
+        content_type: row.try_get("content_type")?,
+        headers: serde_json::from_str(&headers).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        body: row.try_get("body")?,
+        status: row.try_get("status")?,
+        attempts: row.try_get("attempts")?,
+        next_attempt_at_ms: row.try_get("next_attempt_at")?,
+        last_error: row.try_get("last_error")?,
+    })
+}
+
+/// Appends the filter's conditions (bound, never interpolated).
+fn push_filter(query: &mut sqlx::QueryBuilder<sqlx::Sqlite>, filter: &EventFilter) {
+    if let Some(source) = &filter.source {
+        query.push(" AND source = ").push_bind(source.clone());
+    }
+    if let Some(status) = &filter.status {
+        query.push(" AND status = ").push_bind(status.clone());
+    }
+    if let Some(since) = filter.since_ms {
+        query.push(" AND received_at >= ").push_bind(since);
+    }
+    if let Some(until) = filter.until_ms {
+        query.push(" AND received_at < ").push_bind(until);
     }
 }
 
@@ -402,6 +474,11 @@ async fn run(tx: &mut SqliteConnection, op: Op) -> (Answer, bool) {
             let result = replay(tx, id).await;
             let ok = result.is_ok();
             (Answer::Flag(done, result), ok)
+        }
+        Op::ReplayMatching { filter, done } => {
+            let result = replay_matching(tx, &filter).await;
+            let ok = result.is_ok();
+            (Answer::Count(done, result), ok)
         }
         Op::Purge {
             bodies_before_ms,
@@ -592,6 +669,23 @@ async fn replay(tx: &mut SqliteConnection, id: Uuid) -> Result<bool, StoreError>
     .await?;
     refresh_event(tx, id).await?;
     Ok(true)
+}
+
+async fn replay_matching(
+    tx: &mut SqliteConnection,
+    filter: &EventFilter,
+) -> Result<u64, StoreError> {
+    let mut query = sqlx::QueryBuilder::new("SELECT id FROM events WHERE body IS NOT NULL");
+    push_filter(&mut query, filter);
+    let ids: Vec<String> = query.build_query_scalar().fetch_all(&mut *tx).await?;
+    let mut replayed = 0;
+    for id in ids {
+        let id = Uuid::from_str(&id).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        if replay(tx, id).await? {
+            replayed += 1;
+        }
+    }
+    Ok(replayed)
 }
 
 async fn purge(

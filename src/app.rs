@@ -17,8 +17,9 @@ use tokio::net::TcpListener;
 use tower::ServiceExt;
 
 use crate::config::{Config, StoreUrl};
-use crate::delivery::{Registry, worker::Worker};
-use crate::pipeline::{self, stack};
+use crate::delivery::worker::Worker;
+use crate::live::{Compiled, Live};
+use crate::pipeline::stack;
 use crate::store::{SqliteStore, Store, now_ms};
 
 /// How long a client may take to send its request line and headers. Not a config key: no
@@ -34,12 +35,12 @@ const PRUNE_EVERY: Duration = Duration::from_secs(60);
 const PURGE_EVERY: Duration = Duration::from_secs(300);
 
 pub struct App {
-    listener: TcpListener,
-    addr: SocketAddr,
+    public: TcpListener,
+    public_addr: SocketAddr,
+    admin: TcpListener,
+    admin_addr: SocketAddr,
     router: axum::Router,
-    routes: Arc<ArcSwap<stack::Routes>>,
-    store: Arc<dyn Store>,
-    registry: Arc<ArcSwap<Registry>>,
+    live: Arc<Live>,
     retention: Duration,
     dedup_window: Duration,
     shutdown_timeout: Duration,
@@ -47,120 +48,103 @@ pub struct App {
 
 impl App {
     pub async fn build(config: Config) -> anyhow::Result<App> {
-        let sources =
-            pipeline::compile(&config).map_err(|errors| anyhow::anyhow!(errors.join("\n")))?;
-        let registry =
-            Registry::build(&config).map_err(|errors| anyhow::anyhow!(errors.join("\n")))?;
-        let store = open_store(&config.storage.url).await?;
-        let listener = TcpListener::bind(&config.server.listen)
-            .await
-            .with_context(|| format!("server.listen: cannot bind {}", config.server.listen))?;
-        let addr = listener
-            .local_addr()
-            .context("server.listen: no local address")?;
-        let routes = Arc::new(ArcSwap::from_pointee(stack::Routes::new(&sources, &store)));
+        let compiled =
+            Compiled::new(config).map_err(|errors| anyhow::anyhow!(errors.join("\n")))?;
+        let server = compiled.config.server.clone();
+        let storage = compiled.config.storage.clone();
+        let store = open_store(&storage.url).await?;
+        let (public, public_addr) = bind("server.listen", &server.listen).await?;
+        let (admin, admin_addr) = bind("server.admin_listen", &server.admin_listen).await?;
+        let live = Arc::new(Live::new(compiled, store.clone()));
         let router = stack::public_router(stack::Public {
-            routes: routes.clone(),
-            store: store.clone(),
-            trusted_proxies: config.server.trusted_proxies.clone().into(),
-            max_in_flight: config.server.max_in_flight,
-            request_timeout: config.server.request_timeout,
+            routes: live.routes.clone(),
+            store,
+            trusted_proxies: server.trusted_proxies.clone().into(),
+            max_in_flight: server.max_in_flight,
+            request_timeout: server.request_timeout,
         });
         Ok(App {
-            listener,
-            addr,
+            public,
+            public_addr,
+            admin,
+            admin_addr,
             router,
-            routes,
-            store,
-            registry: Arc::new(ArcSwap::from_pointee(registry)),
-            retention: config.storage.retention,
-            dedup_window: config.storage.dedup_window,
-            shutdown_timeout: config.server.shutdown_timeout,
+            live,
+            retention: storage.retention,
+            dedup_window: storage.dedup_window,
+            shutdown_timeout: server.shutdown_timeout,
         })
     }
 
     /// The address the public listener is bound to (the real port when the config said 0).
     pub fn public_addr(&self) -> SocketAddr {
-        self.addr
+        self.public_addr
+    }
+
+    /// The address of the admin listener.
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.admin_addr
+    }
+
+    /// The running configuration, for reloads from outside (tests, signals).
+    pub fn live(&self) -> Arc<Live> {
+        self.live.clone()
     }
 
     /// Serves until `shutdown` resolves, then stops accepting, lets in-flight requests finish
-    /// (at most `server.shutdown_timeout`) and closes the store after its last commit.
+    /// (at most `server.shutdown_timeout`), lets deliveries finish or releases their claims, and
+    /// closes the store after its last commit.
     pub async fn run(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let App {
-            listener,
+            public,
+            public_addr,
+            admin,
+            admin_addr,
             router,
-            routes,
-            store,
-            registry,
+            live,
             retention,
             dedup_window,
             shutdown_timeout,
-            addr,
         } = self;
-        tracing::info!(%addr, "hookwall listening");
-        let pruner = tokio::spawn(prune_limiters(routes));
-        let purger = tokio::spawn(purge(store.clone(), retention, dedup_window));
+        tracing::info!(%public_addr, %admin_addr, "hookwall listening");
+        let store = live.store().clone();
+        let background = [
+            tokio::spawn(prune_limiters(live.routes.clone())),
+            tokio::spawn(purge(store.clone(), retention, dedup_window)),
+            tokio::spawn(crate::live::reload_on_sighup(live.clone())),
+        ];
         let (stop_worker, worker_stop) = tokio::sync::watch::channel(false);
         let worker = tokio::spawn(
             Worker {
                 store: store.clone(),
-                registry,
+                registry: live.registry.clone(),
                 owner: uuid::Uuid::now_v7().to_string(),
                 shutdown_timeout,
             }
             .run(worker_stop),
         );
-        let graceful = GracefulShutdown::new();
-        let mut http = hyper::server::conn::http1::Builder::new();
-        http.timer(TokioTimer::new())
-            .header_read_timeout(HEADER_READ_TIMEOUT)
-            .max_headers(MAX_HEADERS)
-            .max_buf_size(MAX_HEAD_BYTES);
-        tokio::pin!(shutdown);
-        loop {
-            let (stream, peer) = tokio::select! {
-                accepted = listener.accept() => match accepted {
-                    Ok(pair) => pair,
-                    Err(err) => {
-                        // EMFILE and friends: back off instead of spinning.
-                        tracing::warn!(error = %err, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                },
-                () = &mut shutdown => break,
-            };
-            let router = router.clone();
-            let service =
-                hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
-                    request.extensions_mut().insert(ConnectInfo(peer));
-                    router.clone().oneshot(request.map(axum::body::Body::new))
-                });
-            let connection = http.serve_connection(TokioIo::new(stream), service);
-            let connection = graceful.watch(connection);
-            tokio::spawn(async move {
-                if let Err(err) = connection.await {
-                    tracing::debug!(error = %err, %peer, "connection ended with an error");
-                }
-            });
-        }
-        drop(listener);
+        let (stop_listeners, listeners_stop) = tokio::sync::watch::channel(false);
+        let admin_server = tokio::spawn(serve(
+            admin,
+            crate::admin::router(live.clone()),
+            listeners_stop.clone(),
+            shutdown_timeout,
+        ));
+        let public_server = tokio::spawn(serve(public, router, listeners_stop, shutdown_timeout));
+        shutdown.await;
         tracing::info!("shutting down: finishing in-flight requests");
-        if tokio::time::timeout(shutdown_timeout, graceful.shutdown())
-            .await
-            .is_err()
-        {
-            tracing::warn!(
-                ?shutdown_timeout,
-                "in-flight requests still running at shutdown_timeout; closing"
-            );
+        let _ = stop_listeners.send(true);
+        for server in [public_server, admin_server] {
+            if let Err(err) = server.await {
+                tracing::error!(error = %err, "listener task failed");
+            }
         }
-        pruner.abort();
-        purger.abort();
+        for task in background {
+            task.abort();
+        }
         // Deliveries after requests: the last accepted events are stored before the worker stops.
         let _ = stop_worker.send(true);
         if let Err(err) = worker.await {
@@ -169,6 +153,74 @@ impl App {
         store.close().await;
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+async fn bind(key: &str, address: &str) -> anyhow::Result<(TcpListener, SocketAddr)> {
+    let listener = TcpListener::bind(address)
+        .await
+        .with_context(|| format!("{key}: cannot bind {address}"))?;
+    let addr = listener
+        .local_addr()
+        .with_context(|| format!("{key}: no local address"))?;
+    Ok((listener, addr))
+}
+
+/// Accepts connections until `stop` turns true, then lets open connections finish their
+/// request (at most `drain`).
+async fn serve(
+    listener: TcpListener,
+    router: axum::Router,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+    drain: Duration,
+) {
+    let graceful = GracefulShutdown::new();
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .max_headers(MAX_HEADERS)
+        .max_buf_size(MAX_HEAD_BYTES);
+    loop {
+        if *stop.borrow() {
+            break;
+        }
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(err) => {
+                    // EMFILE and friends: back off instead of spinning.
+                    tracing::warn!(error = %err, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            changed = stop.changed() => match changed {
+                Ok(()) => continue,
+                // The sender is gone: nobody can stop us more clearly than that.
+                Err(_) => break,
+            },
+        };
+        let router = router.clone();
+        let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
+            request.extensions_mut().insert(ConnectInfo(peer));
+            router.clone().oneshot(request.map(axum::body::Body::new))
+        });
+        let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            if let Err(err) = connection.await {
+                tracing::debug!(error = %err, %peer, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(drain, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            ?drain,
+            "in-flight requests still running at shutdown_timeout; closing"
+        );
     }
 }
 

@@ -8,7 +8,6 @@ use clap::{Parser, Subcommand};
 
 use crate::app::{App, shutdown_signal};
 use crate::config::Config;
-use crate::pipeline;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -99,17 +98,19 @@ fn check(path: PathBuf) -> ExitCode {
         Ok(config) => config,
         Err(code) => return code,
     };
-    if let Err(errors) = pipeline::compile(&config) {
+    let warnings = config.warnings.clone();
+    let count = config.sources.len();
+    if let Err(errors) = crate::live::Compiled::new(config) {
         eprintln!("hookwall: invalid configuration in {}:", path.display());
         for error in errors {
             eprintln!("  {error}");
         }
         return ExitCode::FAILURE;
     }
-    for warning in &config.warnings {
+    for warning in &warnings {
         eprintln!("warning: {warning}");
     }
-    println!("{}: OK ({} sources)", path.display(), config.sources.len());
+    println!("{}: OK ({count} sources)", path.display());
     ExitCode::SUCCESS
 }
 

@@ -22,11 +22,13 @@
 
 #![forbid(unsafe_code)]
 
+pub mod admin;
 pub mod app;
 pub mod cli;
 pub mod config;
 pub mod delivery;
 pub mod http;
+pub mod live;
 pub mod pipeline;
 pub mod providers;
 pub mod store;

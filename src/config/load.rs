@@ -863,7 +863,8 @@ fn read_server(cx: &mut Ctx, item: Option<Item>) -> Server {
     if let Some(v) = field(cx, &table, "shutdown_timeout", |cx, i| cx.duration(i, true)) {
         server.shutdown_timeout = v;
     }
-    if server.listen == server.admin_listen {
+    // Port 0 asks the OS for a free port: two such listeners never collide.
+    if server.listen == server.admin_listen && !server.listen.ends_with(":0") {
         cx.invalid_table(
             &table,
             "listen and admin_listen are the same address; the admin listener must be separate \

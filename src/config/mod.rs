@@ -465,7 +465,7 @@ pub enum ConfigErrorKind {
 }
 
 /// `url` with its password, and the values of credential-looking query parameters, as `***`.
-pub(crate) fn redact_url(url: &url::Url) -> String {
+pub fn redact_url(url: &url::Url) -> String {
     let mut shown = url.clone();
     if shown.password().is_some() {
         // Only fails for URLs that cannot have a password, and this one has one.

@@ -535,7 +535,7 @@ pub(crate) fn mac_eq(expected: &[u8], given: &[u8]) -> bool {
 }
 
 /// Constant-time equality of two credentials that does not leak their lengths either.
-pub(crate) fn credential_eq(expected: &[u8], given: &[u8]) -> bool {
+pub fn credential_eq(expected: &[u8], given: &[u8]) -> bool {
     let (a, b) = (Sha256::digest(expected), Sha256::digest(given));
     bool::from(a.as_slice().ct_eq(b.as_slice()))
 }

@@ -206,18 +206,16 @@ async fn a_400_is_dead_at_once_and_a_replay_delivers_it() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(downstream.count(), 1, "a dead delivery is not retried");
 
-    let store = hookwall::store::SqliteStore::open(&app.db_path).await;
-    // The running app owns the database; replay through its store API arrives with the admin
-    // API. Here the file is shared the way a second tool would share it.
-    let store = store.expect("second handle");
-    use hookwall::store::Store;
-    assert!(
-        store
-            .replay(id.parse().expect("uuid"))
-            .await
-            .expect("replay")
-    );
-    store.close().await;
+    let listed = json(app.admin_get("/admin/events?status=dead").await).await;
+    assert_eq!(listed["events"][0]["id"], id.as_str());
+    assert_eq!(listed["events"][0]["last_error"], "HTTP 400");
+    let replay = app
+        .admin_post(
+            &format!("/admin/events/{id}/replay"),
+            &serde_json::json!({}),
+        )
+        .await;
+    assert_eq!(replay.status(), reqwest::StatusCode::ACCEPTED);
     assert_eq!(wait_for_status(&app, &id, "delivered").await.1, 1);
     assert_eq!(downstream.count(), 2);
     app.stop().await;

@@ -12,9 +12,14 @@ use sqlx::Connection;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+/// The admin token every test app has, unless the test's `[server]` lines set their own.
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+
 pub struct TestApp {
     pub addr: SocketAddr,
+    pub admin_addr: SocketAddr,
     pub db_path: PathBuf,
+    pub config_path: PathBuf,
     /// Kept so the directory (config and database) lives as long as the app.
     _dir: tempfile::TempDir,
     pub client: reqwest::Client,
@@ -29,8 +34,9 @@ pub fn schemas_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas")
 }
 
-/// Starts a gateway whose config is `[server]` on 127.0.0.1:0 plus `extra_server` lines, a
-/// fresh SQLite file, and `sources` (TOML for `[sources.*]` tables).
+/// Starts a gateway whose config is `[server]` on 127.0.0.1:0 (public and admin) plus
+/// `extra_server` lines, a fresh SQLite file, and `sources` (TOML for `[sources.*]` tables).
+/// The admin token is [`ADMIN_TOKEN`] unless `extra_server` mentions `admin_token`.
 pub async fn spawn_app_with(extra_server: &str, sources: &str) -> TestApp {
     LOGS.call_once(|| {
         if std::env::var("TEST_LOG").is_ok() {
@@ -40,21 +46,29 @@ pub async fn spawn_app_with(extra_server: &str, sources: &str) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
     let db_path = dir.path().join("hookwall.db");
     let text = format!(
-        "[server]\nlisten = \"127.0.0.1:0\"\n{extra_server}\n\n[storage]\nurl = \"sqlite://{}\"\n\n{sources}\n",
-        db_path.display()
+        "[server]\nlisten = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\n{token}{extra_server}\n\n[storage]\nurl = \"sqlite://{}\"\n\n{sources}\n",
+        db_path.display(),
+        token = if extra_server.contains("admin_token") {
+            String::new()
+        } else {
+            format!("admin_token = \"{ADMIN_TOKEN}\"\n")
+        }
     );
     let config_path = dir.path().join("hookwall.toml");
     std::fs::write(&config_path, text).expect("write config");
     let config = Config::load(&config_path).unwrap_or_else(|e| panic!("test config invalid: {e}"));
     let app = App::build(config).await.expect("app builds");
     let addr = app.public_addr();
+    let admin_addr = app.admin_addr();
     let (tx, rx) = oneshot::channel();
     let handle = tokio::spawn(app.run(async move {
         let _ = rx.await;
     }));
     TestApp {
         addr,
+        admin_addr,
         db_path,
+        config_path,
         _dir: dir,
         client: reqwest::Client::builder().build().expect("client"),
         shutdown: Some(tx),
@@ -82,6 +96,31 @@ impl TestApp {
             request = request.header(*name, *value);
         }
         request.send().await.expect("request sent")
+    }
+
+    pub fn admin_url(&self, path: &str) -> String {
+        format!("http://{}{}", self.admin_addr, path)
+    }
+
+    /// A GET on the admin listener with the admin token.
+    pub async fn admin_get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(self.admin_url(path))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .expect("admin request sent")
+    }
+
+    /// A POST on the admin listener with the admin token and a JSON body.
+    pub async fn admin_post(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.client
+            .post(self.admin_url(path))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(body)
+            .send()
+            .await
+            .expect("admin request sent")
     }
 
     /// Graceful shutdown, then the server task's result is checked.

@@ -1,6 +1,7 @@
 //! Black-box tests: a real server on a real port with a real SQLite file, driven over HTTP.
 //! One test binary (modules below) so the suite links once.
 
+mod admin;
 mod delivery;
 mod helpers;
 mod pipeline;

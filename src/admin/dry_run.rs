@@ -1,0 +1,373 @@
+//! `POST /admin/sources/{source}/test`, the security test endpoint: runs every check of a
+//! source's pipeline on a recorded request, in dry-run, and says which pass and why one fails.
+//!
+//! The checks are the pipeline's own pure functions ([`Allowlist::check`], [`Verify::check`],
+//! [`PayloadCheck::check`], …), so the report cannot drift from what a real request meets. Every
+//! check runs even after one fails, so an operator sees everything wrong at once; the verdict
+//! and status are those of the first failure in pipeline order, which is what a real request
+//! would get. Nothing is stored or delivered.
+//!
+//! Two checks cannot be judged exactly without side effects, and say so:
+//! - `rate_limit` is reported `skip` when the source has a limit: the limiter offers no way to
+//!   look at a bucket without taking a token, and a dry run must not take one.
+//! - `duplicate` is the one check whose failure does not reject: a real duplicate is answered
+//!   200 and not delivered again, so the verdict stays `accept` with status 200.
+
+use std::net::IpAddr;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use bytes::Bytes;
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode};
+use serde::{Deserialize, Serialize};
+
+use super::AdminError;
+use crate::http::problem::{Rejection, RejectionKind};
+use crate::live::Live;
+use crate::pipeline::Source;
+use crate::pipeline::accept::{PayloadCheck, dedup_key};
+use crate::pipeline::body;
+use crate::pipeline::client_ip::ClientIp;
+use crate::pipeline::guards::{Allowlist, MethodAndType};
+use crate::pipeline::verify::{Verify, unix_now};
+use crate::providers::BodyKind;
+use crate::store::Store;
+
+/// A recorded request, as the operator pastes it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Recorded {
+    #[serde(default)]
+    headers: std::collections::BTreeMap<String, HeaderValues>,
+    body: Option<String>,
+    body_base64: Option<String>,
+    /// The client address as the gateway would resolve it (after trusted proxies).
+    client_ip: Option<String>,
+    /// The URL the provider called; its scheme stands in for `X-Forwarded-Proto`.
+    url: Option<String>,
+}
+
+/// A header given once or several times.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum HeaderValues {
+    One(String),
+    Many(Vec<String>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Result {
+    Pass,
+    Fail,
+    Skip,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Check {
+    pub name: &'static str,
+    pub result: Result,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub checks: Vec<Check>,
+    pub verdict: &'static str,
+    pub status: u16,
+}
+
+/// Collects checks and remembers the first rejection (the one a real request would get).
+#[derive(Default)]
+struct Collector {
+    checks: Vec<Check>,
+    first_rejection: Option<RejectionKind>,
+}
+
+impl Collector {
+    fn pass(&mut self, name: &'static str, reason: impl Into<Option<String>>) {
+        self.checks.push(Check {
+            name,
+            result: Result::Pass,
+            reason: reason.into(),
+        });
+    }
+
+    fn skip(&mut self, name: &'static str, reason: impl Into<String>) {
+        self.checks.push(Check {
+            name,
+            result: Result::Skip,
+            reason: Some(reason.into()),
+        });
+    }
+
+    fn fail(&mut self, name: &'static str, rejection: Rejection) {
+        self.first_rejection.get_or_insert(rejection.kind);
+        self.checks.push(Check {
+            name,
+            result: Result::Fail,
+            reason: Some(rejection.detail),
+        });
+    }
+
+    fn outcome<T>(
+        &mut self,
+        name: &'static str,
+        result: std::result::Result<T, Rejection>,
+    ) -> Option<T> {
+        match result {
+            Ok(value) => {
+                self.pass(name, None);
+                Some(value)
+            }
+            Err(rejection) => {
+                self.fail(name, rejection);
+                None
+            }
+        }
+    }
+}
+
+pub async fn handler(
+    State(live): State<Arc<Live>>,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> std::result::Result<Response, AdminError> {
+    let recorded: Recorded = serde_json::from_slice(&body).map_err(|err| {
+        AdminError::bad_request(format!(
+            "the body must be {{\"headers\": {{…}}, \"body\": \"…\" | \"body_base64\": \"…\", \"client_ip\": \"…\", \"url\": \"…\"}}: {err}"
+        ))
+    })?;
+    let snapshot = live.snapshot();
+    let source = snapshot
+        .source(&name)
+        .ok_or_else(|| AdminError::not_found(format!("no source named {name:?}")))?
+        .clone();
+    drop(snapshot);
+    let report = run(&source, live.store().as_ref(), recorded, unix_now()).await?;
+    Ok(axum::Json(report).into_response())
+}
+
+/// Runs every check on `recorded` as if it arrived at `now` (unix seconds).
+pub async fn run(
+    source: &Source,
+    store: &dyn Store,
+    recorded: Recorded,
+    now: i64,
+) -> std::result::Result<Report, AdminError> {
+    let headers = header_map(&recorded.headers)?;
+    let raw = match (&recorded.body, &recorded.body_base64) {
+        (Some(_), Some(_)) => {
+            return Err(AdminError::bad_request(
+                "give body or body_base64, not both",
+            ));
+        }
+        (Some(text), None) => Bytes::from(text.clone().into_bytes()),
+        (None, Some(encoded)) => base64::engine::general_purpose::STANDARD
+            .decode(encoded.trim())
+            .map(Bytes::from)
+            .map_err(|err| AdminError::bad_request(format!("body_base64: {err}")))?,
+        (None, None) => Bytes::new(),
+    };
+    let client_ip = recorded
+        .client_ip
+        .as_deref()
+        .map(|text| {
+            IpAddr::from_str(text.trim())
+                .map_err(|_| AdminError::bad_request("client_ip is not an IP address"))
+        })
+        .transpose()?;
+
+    let mut c = Collector::default();
+    https(&mut c, source, &headers, recorded.url.as_deref());
+    let ip = client_ip.map(ClientIp);
+    if client_ip.is_none() && !source.allow_ips.is_empty() {
+        c.fail(
+            "ip_allowlist",
+            Rejection::new(
+                RejectionKind::IpDenied,
+                "the recorded request has no client_ip; the source has allow_ips",
+            ),
+        );
+    } else {
+        c.outcome("ip_allowlist", Allowlist::check(source, ip.as_ref()));
+    }
+    match &source.rate_limit {
+        None => c.pass(
+            "rate_limit",
+            Some("the source has no rate_limit".to_owned()),
+        ),
+        Some(limit) => c.skip(
+            "rate_limit",
+            format!(
+                "not evaluated: a dry run takes no token ({} per second, burst {}, per client IP)",
+                limit.per_second, limit.burst
+            ),
+        ),
+    }
+    let kind = c.outcome("content_type", content_type(source, &headers));
+    let decoded = c.outcome("body", decode(source, &headers, raw).await);
+
+    let Some(decoded) = decoded else {
+        for name in ["signature", "timestamp", "schema", "duplicate"] {
+            c.skip(name, "the body could not be read");
+        }
+        return Ok(c.finish(source));
+    };
+    signature_and_timestamp(&mut c, source, &headers, &decoded, now);
+    let payload = match kind {
+        Some(kind) => c.outcome("schema", PayloadCheck::check(source, kind, &decoded)),
+        None => {
+            c.skip("schema", "the content type is not one the provider sends");
+            None
+        }
+    };
+    match payload {
+        None => c.skip("duplicate", "no payload to key"),
+        Some(payload) => {
+            let key = dedup_key(source, &headers, &payload, &decoded);
+            match store.find(&source.name, &key).await? {
+                None => c.pass("duplicate", Some(format!("new event (key {key})"))),
+                Some(id) => c.checks.push(Check {
+                    name: "duplicate",
+                    result: Result::Fail,
+                    reason: Some(format!(
+                        "already stored as event {id}: a real request is answered 200 and not delivered again"
+                    )),
+                }),
+            }
+        }
+    }
+    Ok(c.finish(source))
+}
+
+impl Collector {
+    fn finish(self, source: &Source) -> Report {
+        let duplicate = self
+            .checks
+            .iter()
+            .any(|c| c.name == "duplicate" && c.result == Result::Fail);
+        let (verdict, status) = match self.first_rejection {
+            Some(kind) => ("reject", kind.status()),
+            None if duplicate => ("accept", StatusCode::OK),
+            None => ("accept", source.accept_status),
+        };
+        Report {
+            checks: self.checks,
+            verdict,
+            status: status.as_u16(),
+        }
+    }
+}
+
+fn header_map(
+    recorded: &std::collections::BTreeMap<String, HeaderValues>,
+) -> std::result::Result<HeaderMap, AdminError> {
+    let mut headers = HeaderMap::new();
+    for (name, values) in recorded {
+        let header = HeaderName::from_str(name)
+            .map_err(|_| AdminError::bad_request(format!("header name {name:?} is not valid")))?;
+        let values = match values {
+            HeaderValues::One(value) => std::slice::from_ref(value),
+            HeaderValues::Many(values) => values.as_slice(),
+        };
+        for value in values {
+            let value = HeaderValue::from_str(value).map_err(|_| {
+                AdminError::bad_request(format!(
+                    "header {name}: the value is not a valid header value"
+                ))
+            })?;
+            headers.append(header.clone(), value);
+        }
+    }
+    Ok(headers)
+}
+
+fn https(c: &mut Collector, source: &Source, headers: &HeaderMap, url: Option<&str>) {
+    if !source.require_https {
+        c.pass("https", Some("server.require_https is off".to_owned()));
+        return;
+    }
+    let forwarded = headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.trim().eq_ignore_ascii_case("https"));
+    let by_url = url.map(|u| u.trim_start().to_ascii_lowercase().starts_with("https://"));
+    match forwarded.or(by_url) {
+        Some(true) => c.pass("https", None),
+        Some(false) => c.fail(
+            "https",
+            Rejection::new(
+                RejectionKind::HttpsRequired,
+                "the request was made over plain HTTP",
+            ),
+        ),
+        None => c.fail(
+            "https",
+            Rejection::new(
+                RejectionKind::HttpsRequired,
+                "no X-Forwarded-Proto header and no url: cannot tell the request used HTTPS",
+            ),
+        ),
+    }
+}
+
+fn content_type(source: &Source, headers: &HeaderMap) -> std::result::Result<BodyKind, Rejection> {
+    let mut request = Request::new(axum::body::Body::empty());
+    *request.method_mut() = Method::POST;
+    *request.headers_mut() = headers.clone();
+    MethodAndType::check(source, &request)
+}
+
+async fn decode(
+    source: &Source,
+    headers: &HeaderMap,
+    raw: Bytes,
+) -> std::result::Result<Bytes, Rejection> {
+    let limit = source.max_body_bytes;
+    if raw.len() as u64 > limit {
+        return Err(Rejection::new(
+            RejectionKind::TooLarge,
+            format!("body of {} bytes exceeds max_body_bytes {limit}", raw.len()),
+        ));
+    }
+    body::decode(raw, headers, source.preset.sniffs_gzip(), limit).await
+}
+
+fn signature_and_timestamp(
+    c: &mut Collector,
+    source: &Source,
+    headers: &HeaderMap,
+    body: &[u8],
+    now: i64,
+) {
+    let tolerance = source.preset.timestamp_tolerance();
+    match Verify::check(source, headers, body, now) {
+        Ok(()) => {
+            c.pass("signature", None);
+            match tolerance {
+                Some(t) => c.pass("timestamp", Some(format!("within {}s", t.as_secs()))),
+                None => c.pass(
+                    "timestamp",
+                    Some(format!("{} signs no timestamp", source.preset.provider())),
+                ),
+            }
+        }
+        // Every scheme checks the signature before the clock: a stale report means it matched.
+        Err(rejection) if rejection.kind == RejectionKind::StaleTimestamp => {
+            c.pass("signature", None);
+            c.fail("timestamp", rejection);
+        }
+        Err(rejection) => {
+            c.fail("signature", rejection);
+            c.skip(
+                "timestamp",
+                "not judged: a timestamp means something only under a valid signature",
+            );
+        }
+    }
+}

@@ -1,0 +1,389 @@
+//! Events: list (cursor-paginated, newest first), show, streamed export, replay.
+//!
+//! Filters (all optional): `source`, `status` (`pending`, `delivered`, `failed`, `dead`),
+//! `since` and `until` (RFC 3339, or unix seconds; `until` is exclusive). Bulk replay takes the
+//! same filters and replays `status=dead` when no status is given: replaying delivered events
+//! is something an operator asks for by name.
+
+use std::str::FromStr;
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use http::{StatusCode, header};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use super::AdminError;
+use crate::live::Live;
+use crate::store::{EventFilter, Store, StoredEvent};
+
+const STATUSES: [&str; 4] = ["pending", "delivered", "failed", "dead"];
+const DEFAULT_LIMIT: u32 = 50;
+const MAX_LIMIT: u32 = 1000;
+/// Page size of an export: bounded memory whatever the number of events.
+const EXPORT_PAGE: u32 = 500;
+
+#[derive(Debug, Default, Deserialize)]
+pub struct Params {
+    source: Option<String>,
+    status: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+    limit: Option<u32>,
+    cursor: Option<String>,
+    format: Option<String>,
+    /// Export only: include each event's body.
+    body: Option<bool>,
+}
+
+impl Params {
+    fn filter(&self) -> Result<EventFilter, AdminError> {
+        if let Some(status) = &self.status
+            && !STATUSES.contains(&status.as_str())
+        {
+            return Err(AdminError::bad_request(format!(
+                "status must be one of {}",
+                STATUSES.join(", ")
+            )));
+        }
+        Ok(EventFilter {
+            source: self.source.clone().filter(|s| !s.is_empty()),
+            status: self.status.clone(),
+            since_ms: self
+                .since
+                .as_deref()
+                .map(|t| parse_time("since", t))
+                .transpose()?,
+            until_ms: self
+                .until
+                .as_deref()
+                .map(|t| parse_time("until", t))
+                .transpose()?,
+        })
+    }
+
+    fn cursor(&self) -> Result<Option<String>, AdminError> {
+        match self.cursor.as_deref().filter(|c| !c.is_empty()) {
+            None => Ok(None),
+            Some(cursor) => Uuid::from_str(cursor)
+                .map(|id| Some(id.to_string()))
+                .map_err(|_| AdminError::bad_request("cursor is not one this API gave out")),
+        }
+    }
+}
+
+/// RFC 3339 (`2026-11-23T10:00:00Z`) or unix seconds, to unix milliseconds.
+fn parse_time(key: &str, text: &str) -> Result<i64, AdminError> {
+    if let Ok(seconds) = text.parse::<i64>() {
+        return seconds
+            .checked_mul(1000)
+            .ok_or_else(|| AdminError::bad_request(format!("{key} is out of range")));
+    }
+    jiff::Timestamp::from_str(text)
+        .map(|t| t.as_millisecond())
+        .map_err(|_| {
+            AdminError::bad_request(format!(
+                "{key} must be RFC 3339 (2026-11-23T10:00:00Z) or unix seconds"
+            ))
+        })
+}
+
+fn rfc3339(ms: i64) -> String {
+    jiff::Timestamp::from_millisecond(ms).map_or_else(|_| ms.to_string(), |t| t.to_string())
+}
+
+/// An event as the admin API shows it (no headers, no body).
+fn summary(event: &StoredEvent) -> Value {
+    json!({
+        "id": event.id,
+        "source": event.source,
+        "status": event.status,
+        "received_at": rfc3339(event.received_at_ms),
+        "attempts": event.attempts,
+        "last_error": event.last_error,
+        "next_attempt_at": (event.status == "pending" || event.status == "failed")
+            .then(|| rfc3339(event.next_attempt_at_ms)),
+        "client_ip": event.client_ip,
+        "request_id": event.request_id,
+        "dedup_key": event.dedup_key,
+        "content_type": event.content_type,
+    })
+}
+
+/// The summary plus headers and body: the body as text when it is UTF-8, else base64.
+fn detail(event: &StoredEvent) -> Value {
+    let mut value = summary(event);
+    if let Some(object) = value.as_object_mut() {
+        let headers: serde_json::Map<String, Value> = event
+            .headers
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+            .collect();
+        object.insert("headers".into(), Value::Object(headers));
+        match &event.body {
+            None => {
+                object.insert("body".into(), Value::Null);
+                object.insert("body_purged".into(), Value::Bool(true));
+            }
+            Some(bytes) => match std::str::from_utf8(bytes) {
+                Ok(text) => {
+                    object.insert("body".into(), Value::String(text.to_owned()));
+                }
+                Err(_) => {
+                    object.insert(
+                        "body_base64".into(),
+                        Value::String(base64::engine::general_purpose::STANDARD.encode(bytes)),
+                    );
+                }
+            },
+        }
+    }
+    value
+}
+
+fn event_id(text: &str) -> Result<Uuid, AdminError> {
+    Uuid::from_str(text).map_err(|_| AdminError::not_found("no event with this id"))
+}
+
+/// `GET /admin/events`
+pub async fn list(
+    State(live): State<Arc<Live>>,
+    Query(params): Query<Params>,
+) -> Result<Response, AdminError> {
+    let filter = params.filter()?;
+    let limit = params.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
+    let page = live
+        .store()
+        .list(&filter, limit, params.cursor()?.as_deref())
+        .await?;
+    Ok(axum::Json(json!({
+        "events": page.events.iter().map(summary).collect::<Vec<_>>(),
+        "next_cursor": page.next,
+    }))
+    .into_response())
+}
+
+/// `GET /admin/events/{id}`
+pub async fn show(
+    State(live): State<Arc<Live>>,
+    Path(id): Path<String>,
+) -> Result<Response, AdminError> {
+    let id = event_id(&id)?;
+    match live.store().get(id).await? {
+        Some(event) => Ok(axum::Json(detail(&event)).into_response()),
+        None => Err(AdminError::not_found("no event with this id")),
+    }
+}
+
+/// `POST /admin/events/{id}/replay`
+pub async fn replay_one(
+    State(live): State<Arc<Live>>,
+    Path(id): Path<String>,
+) -> Result<Response, AdminError> {
+    let id = event_id(&id)?;
+    if live.store().replay(id).await? {
+        tracing::info!(event_id = %id, "event replayed by an operator");
+        Ok((
+            StatusCode::ACCEPTED,
+            axum::Json(json!({"id": id.to_string(), "status": "pending"})),
+        )
+            .into_response())
+    } else if live.store().get(id).await?.is_some() {
+        Err(AdminError::new(
+            StatusCode::CONFLICT,
+            "the event's body was purged after storage.retention; it cannot be delivered again",
+        ))
+    } else {
+        Err(AdminError::not_found("no event with this id"))
+    }
+}
+
+/// `POST /admin/events/replay?source=&status=dead&since=&until=`
+pub async fn replay_matching(
+    State(live): State<Arc<Live>>,
+    Query(params): Query<Params>,
+) -> Result<Response, AdminError> {
+    let mut filter = params.filter()?;
+    filter.status.get_or_insert_with(|| "dead".to_owned());
+    let replayed = live.store().replay_matching(&filter).await?;
+    tracing::info!(replayed, ?filter, "bulk replay by an operator");
+    Ok((
+        StatusCode::ACCEPTED,
+        axum::Json(json!({"replayed": replayed})),
+    )
+        .into_response())
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Format {
+    NdJson,
+    Csv,
+}
+
+/// `GET /admin/events/export?format=ndjson|csv&…`: every matching event, newest first,
+/// streamed page by page so memory stays bounded.
+pub async fn export(
+    State(live): State<Arc<Live>>,
+    Query(params): Query<Params>,
+) -> Result<Response, AdminError> {
+    let filter = params.filter()?;
+    let format = match params.format.as_deref().unwrap_or("ndjson") {
+        "ndjson" => Format::NdJson,
+        "csv" => Format::Csv,
+        other => {
+            return Err(AdminError::bad_request(format!(
+                "format {other:?}: use ndjson or csv"
+            )));
+        }
+    };
+    let with_body = params.body.unwrap_or(false) && format == Format::NdJson;
+    let store = live.store().clone();
+    struct State {
+        store: Arc<dyn Store>,
+        filter: EventFilter,
+        cursor: Option<String>,
+        first: bool,
+        done: bool,
+    }
+    let state = State {
+        store,
+        filter,
+        cursor: None,
+        first: true,
+        done: false,
+    };
+    let stream = futures_util::stream::unfold(state, move |mut state| async move {
+        if state.done {
+            return None;
+        }
+        let page = match state
+            .store
+            .list(&state.filter, EXPORT_PAGE, state.cursor.as_deref())
+            .await
+        {
+            Ok(page) => page,
+            Err(err) => {
+                tracing::error!(error = %err, "export: store failed; the stream is cut");
+                state.done = true;
+                return Some((Err(std::io::Error::other(err.to_string())), state));
+            }
+        };
+        let mut out = Vec::new();
+        if state.first && format == Format::Csv {
+            out.extend_from_slice(CSV_HEADER.as_bytes());
+        }
+        state.first = false;
+        for event in &page.events {
+            match format {
+                Format::Csv => csv_row(&mut out, event),
+                Format::NdJson => {
+                    let value = if with_body {
+                        let full = state.store.get(event_id_of(event)).await.ok().flatten();
+                        detail(full.as_ref().unwrap_or(event))
+                    } else {
+                        summary(event)
+                    };
+                    // Serializing a `Value` to a Vec cannot fail.
+                    let _ = serde_json::to_writer(&mut out, &value);
+                    out.push(b'\n');
+                }
+            }
+        }
+        state.cursor = page.next;
+        state.done = state.cursor.is_none();
+        Some((Ok::<_, std::io::Error>(Bytes::from(out)), state))
+    });
+    let content_type = match format {
+        Format::NdJson => "application/x-ndjson",
+        Format::Csv => "text/csv; charset=utf-8",
+    };
+    Ok((
+        [(header::CONTENT_TYPE, content_type)],
+        Body::from_stream(stream),
+    )
+        .into_response())
+}
+
+fn event_id_of(event: &StoredEvent) -> Uuid {
+    Uuid::from_str(&event.id).unwrap_or(Uuid::nil())
+}
+
+const CSV_HEADER: &str =
+    "id,source,status,received_at,attempts,last_error,client_ip,request_id,dedup_key\n";
+
+fn csv_row(out: &mut Vec<u8>, event: &StoredEvent) {
+    let mut writer = csv::WriterBuilder::new()
+        .has_headers(false)
+        .from_writer(Vec::new());
+    let received = rfc3339(event.received_at_ms);
+    let attempts = event.attempts.to_string();
+    let record = [
+        event.id.as_str(),
+        event.source.as_str(),
+        event.status.as_str(),
+        received.as_str(),
+        attempts.as_str(),
+        event.last_error.as_deref().unwrap_or(""),
+        event.client_ip.as_str(),
+        event.request_id.as_deref().unwrap_or(""),
+        event.dedup_key.as_str(),
+    ];
+    // Writing to a Vec cannot fail.
+    if writer.write_record(record).is_ok()
+        && let Ok(bytes) = writer.into_inner()
+    {
+        out.extend_from_slice(&bytes);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_are_rfc3339_or_unix_seconds() {
+        assert_eq!(parse_time("since", "0").ok(), Some(0));
+        assert_eq!(
+            parse_time("since", "2026-11-23T10:00:00Z").ok(),
+            Some(1_795_428_000_000)
+        );
+        assert!(parse_time("since", "yesterday").is_err());
+        assert!(parse_time("since", &i64::MAX.to_string()).is_err());
+    }
+
+    #[test]
+    fn csv_quotes_what_needs_quoting() {
+        let event = StoredEvent {
+            id: "0".into(),
+            source: "s".into(),
+            dedup_key: "id:1".into(),
+            received_at_ms: 0,
+            client_ip: "127.0.0.1".into(),
+            request_id: None,
+            content_type: None,
+            headers: vec![],
+            body: None,
+            status: "dead".into(),
+            attempts: 1,
+            next_attempt_at_ms: 0,
+            last_error: Some("HTTP 400, \"bad\"\nline".into()),
+        };
+        let mut out = Vec::new();
+        csv_row(&mut out, &event);
+        let text = String::from_utf8(out).expect("utf-8");
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .from_reader(text.as_bytes());
+        let record = reader
+            .records()
+            .next()
+            .expect("one record")
+            .expect("parses");
+        assert_eq!(&record[5], "HTTP 400, \"bad\"\nline");
+        assert_eq!(record.len(), CSV_HEADER.trim_end().split(',').count());
+    }
+}

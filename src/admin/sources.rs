@@ -1,0 +1,106 @@
+//! `GET /admin/sources`: each source's effective settings, secrets as fingerprints.
+//!
+//! A fingerprint (`sha256:` and 8 hex digits) tells an operator which secret is configured, and
+//! whether two instances agree, without revealing it. URLs are shown with their password and
+//! credential-like query values redacted.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::response::IntoResponse;
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::{Value, json};
+
+use crate::config::{self, Destination, Mode, Retry};
+use crate::live::Live;
+use crate::providers::fingerprint;
+
+pub async fn list(State(live): State<Arc<Live>>) -> impl IntoResponse {
+    let snapshot = live.snapshot();
+    let sources: Vec<Value> = snapshot
+        .config
+        .sources
+        .iter()
+        .map(|source| {
+            let tolerance = snapshot
+                .source(&source.name)
+                .and_then(|compiled| compiled.preset.timestamp_tolerance());
+            describe(source, tolerance)
+        })
+        .collect();
+    axum::Json(json!({ "sources": sources }))
+}
+
+fn fingerprints(secrets: &[SecretString]) -> Vec<String> {
+    secrets
+        .iter()
+        .map(|s| fingerprint(s.expose_secret().as_bytes()))
+        .collect()
+}
+
+fn describe(source: &config::Source, tolerance: Option<std::time::Duration>) -> Value {
+    let o = &source.overrides;
+    json!({
+        "name": source.name,
+        "path": source.path,
+        "provider": source.provider,
+        "secrets": fingerprints(&source.secrets),
+        "public_keys": source.public_keys.iter().map(|k| fingerprint(k.as_bytes())).collect::<Vec<_>>(),
+        "allow_ips": source.allow_ips.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        "rate_limit": source.rate_limit.map(|r| json!({"per_second": r.per_second, "burst": r.burst})),
+        "schema": source.schema.as_ref().map(|p| p.display().to_string()),
+        "accept_status": source.accept_status,
+        "max_body_bytes": source.max_body_bytes,
+        "max_json_depth": source.max_json_depth,
+        "mode": match source.mode { Mode::Queue => "queue", Mode::Proxy => "proxy" },
+        "dedup": match source.dedup { config::DedupMode::Provider => "provider", config::DedupMode::Body => "body" },
+        "timestamp_tolerance_secs": tolerance.map(|t| t.as_secs()),
+        "overrides": {
+            "signature_header": o.signature_header,
+            "algorithm": o.algorithm,
+            "encoding": o.encoding,
+            "prefix": o.prefix,
+            "signed_payload": o.signed_payload,
+            "timestamp_header": o.timestamp_header,
+            "id_header": o.id_header,
+            "id_field": o.id_field,
+            "public_url": o.public_url,
+        },
+        "destinations": source.destinations.iter().map(destination).collect::<Vec<_>>(),
+    })
+}
+
+fn retry(r: &Retry) -> Value {
+    json!({
+        "initial_ms": u64::try_from(r.initial.as_millis()).unwrap_or(u64::MAX),
+        "max_ms": u64::try_from(r.max.as_millis()).unwrap_or(u64::MAX),
+        "max_attempts": r.max_attempts,
+        "max_age_secs": r.max_age.as_secs(),
+    })
+}
+
+fn destination(d: &Destination) -> Value {
+    match d {
+        Destination::Http(http) => json!({
+            "name": http.name,
+            "type": "http",
+            "url": config::redact_url(&http.url),
+            "signing_secret": http.signing_secret.as_ref().map(|s| fingerprint(s.expose_secret().as_bytes())),
+            "forward_headers": http.forward_headers,
+            "retry_4xx": http.retry_4xx,
+            "concurrency": http.max_concurrency,
+            "timeout_ms": u64::try_from(http.timeout.as_millis()).unwrap_or(u64::MAX),
+            "retry": retry(&http.retry),
+        }),
+        Destination::Email(email) => json!({
+            "name": email.name,
+            "type": "email",
+            "smtp_url": config::redact_url(&email.smtp_url),
+            "from": email.from,
+            "to": email.to,
+            "subject": email.subject,
+            "timeout_ms": u64::try_from(email.timeout.as_millis()).unwrap_or(u64::MAX),
+            "retry": retry(&email.retry),
+        }),
+    }
+}

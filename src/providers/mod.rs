@@ -381,14 +381,22 @@ impl Preset {
         now: i64,
         id: &str,
     ) -> Result<Vec<(HeaderName, String)>, SignError> {
-        match &self.scheme {
+        let mut headers = match &self.scheme {
             Scheme::StandardWebhooks(s) => s.sign(body, now, id),
             Scheme::Stripe(s) => s.sign(body, now),
             Scheme::Hmac(s) => s.sign(body, now, id),
             Scheme::Particle(s) => s.sign(),
             Scheme::Token(s) => s.sign(),
             Scheme::None => Ok(Vec::new()),
+        }?;
+        // The provider also sends its event id when it keeps one in a header (GitHub's
+        // `x-github-delivery`), signed or not.
+        if let Some(name) = self.id.headers.first()
+            && !headers.iter().any(|(sent, _)| sent == name)
+        {
+            headers.push((name.clone(), id.to_owned()));
         }
+        Ok(headers)
     }
 }
 

@@ -1,4 +1,8 @@
-//! The command line: `hookwall serve | check | health`.
+//! The command line (SPEC section 6): `serve`, `check`, `send`, `sign`, `events`, `dlq`,
+//! `health`.
+
+mod admin;
+mod send;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -43,6 +47,25 @@ pub enum Command {
         )]
         config: PathBuf,
     },
+    /// Sign a request exactly as the source's provider would, with the configured secret, and
+    /// POST it to the gateway (the local-development and smoke-test tool).
+    Send(send::SendArgs),
+    /// Print the signed request's headers instead of sending it.
+    Sign(send::SendArgs),
+    /// Stored events, through the admin API (token from HOOKWALL_ADMIN_TOKEN).
+    Events {
+        #[command(flatten)]
+        admin: admin::AdminArgs,
+        #[command(subcommand)]
+        command: admin::EventsCommand,
+    },
+    /// The dead-letter queue, through the admin API (token from HOOKWALL_ADMIN_TOKEN).
+    Dlq {
+        #[command(flatten)]
+        admin: admin::AdminArgs,
+        #[command(subcommand)]
+        command: admin::DlqCommand,
+    },
     /// Exit 0 when the gateway's /readyz answers 200 (for container health checks).
     Health {
         /// Base URL of the public listener.
@@ -55,6 +78,10 @@ pub async fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Serve { config } => serve(config).await,
         Command::Check { config } => check(config),
+        Command::Send(args) => send::send(&args).await,
+        Command::Sign(args) => send::sign(&args),
+        Command::Events { admin, command } => admin::events(&admin, command).await,
+        Command::Dlq { admin, command } => admin::dlq(&admin, command).await,
         Command::Health { url } => health(&url).await,
     }
 }

@@ -98,10 +98,13 @@ impl Live {
             sources,
             registry,
         } = compiled;
+        let registry = Arc::new(registry);
         Live {
             path: config.path.clone(),
-            routes: Arc::new(ArcSwap::from_pointee(Routes::new(&sources, &store))),
-            registry: Arc::new(ArcSwap::from_pointee(registry)),
+            routes: Arc::new(ArcSwap::from_pointee(Routes::new(
+                &sources, &store, &registry,
+            ))),
+            registry: Arc::new(ArcSwap::new(registry)),
             snapshot: ArcSwap::from_pointee(Snapshot { config, sources }),
             store,
             reloading: tokio::sync::Mutex::new(()),
@@ -135,8 +138,9 @@ impl Live {
             warnings: config.warnings.clone(),
             restart_needed,
         };
-        let routes = Routes::new(&sources, &self.store);
-        self.registry.store(Arc::new(registry));
+        let registry = Arc::new(registry);
+        let routes = Routes::new(&sources, &self.store, &registry);
+        self.registry.store(registry);
         self.snapshot.store(Arc::new(Snapshot { config, sources }));
         self.routes.store(Arc::new(routes));
         Ok(reloaded)

@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime};
 
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 
-use super::{Destination, Outcome};
+use super::{Destination, Outcome, Reply};
 use crate::config::HttpDestination as Config;
 use crate::providers::standard_webhooks::StandardWebhooks;
 use crate::providers::{Overrides, PresetError};
@@ -135,37 +135,92 @@ impl Destination for HttpDestination {
     }
 
     async fn deliver(&self, event: &StoredEvent) -> Outcome {
+        match self.send(event).await {
+            Ok(response) => self.classify_response(&response),
+            Err(outcome) => outcome,
+        }
+    }
+
+    async fn exchange(&self, event: &StoredEvent) -> Option<Result<Reply, String>> {
+        let response = match self.send(event).await {
+            Ok(response) => response,
+            Err(Outcome::Retry { error, .. } | Outcome::Dead { error }) => return Some(Err(error)),
+            Err(Outcome::Delivered) => return Some(Err("no answer".into())),
+        };
+        let outcome = self.classify_response(&response);
+        let status = response.status();
+        let content_type = response.headers().get(http::header::CONTENT_TYPE).cloned();
+        let body = match read_capped(response, MAX_REPLY_BYTES).await {
+            Ok(body) => body,
+            Err(error) => return Some(Err(error)),
+        };
+        Some(Ok(Reply {
+            status,
+            content_type,
+            body,
+            outcome,
+        }))
+    }
+}
+
+/// A proxied answer larger than this is refused (502): the gateway holds it in memory.
+const MAX_REPLY_BYTES: usize = 1024 * 1024;
+
+async fn read_capped(
+    mut response: reqwest::Response,
+    limit: usize,
+) -> Result<bytes::Bytes, String> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|err| format!("reading the answer failed: {}", without_url(&err)))?
+    {
+        if body.len() + chunk.len() > limit {
+            return Err(format!("the answer exceeds {limit} bytes"));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(bytes::Bytes::from(body))
+}
+
+impl HttpDestination {
+    /// Sends one attempt; a failure to get any answer is the outcome itself.
+    async fn send(&self, event: &StoredEvent) -> Result<reqwest::Response, Outcome> {
         let Some(body) = event.body.as_deref() else {
-            return Outcome::Dead {
+            return Err(Outcome::Dead {
                 error: "event body was purged".into(),
-            };
+            });
         };
         let now = crate::pipeline::verify::unix_now();
-        let response = self
-            .client
+        self.client
             .post(self.url.clone())
             .headers(self.headers(event, body, now))
             .body(body.to_vec())
             .send()
-            .await;
-        match response {
-            Ok(response) => {
-                let retry_after = response
-                    .headers()
-                    .get(http::header::RETRY_AFTER)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| parse_retry_after(v, SystemTime::now()));
-                classify(response.status(), retry_after, self.retry_4xx)
-            }
-            Err(err) if err.is_timeout() => Outcome::Retry {
-                error: "timed out".into(),
-                retry_after: None,
-            },
-            Err(err) => Outcome::Retry {
-                error: format!("request failed: {}", without_url(&err)),
-                retry_after: None,
-            },
-        }
+            .await
+            .map_err(|err| {
+                if err.is_timeout() {
+                    Outcome::Retry {
+                        error: "timed out".into(),
+                        retry_after: None,
+                    }
+                } else {
+                    Outcome::Retry {
+                        error: format!("request failed: {}", without_url(&err)),
+                        retry_after: None,
+                    }
+                }
+            })
+    }
+
+    fn classify_response(&self, response: &reqwest::Response) -> Outcome {
+        let retry_after = response
+            .headers()
+            .get(http::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| parse_retry_after(v, SystemTime::now()));
+        classify(response.status(), retry_after, self.retry_4xx)
     }
 }
 

@@ -33,6 +33,22 @@ pub trait Destination: Send + Sync + 'static {
     fn name(&self) -> &str;
     /// One attempt; never panics, bounded by the destination's own timeout.
     async fn deliver(&self, event: &StoredEvent) -> Outcome;
+
+    /// One attempt whose answer goes back to the provider (`mode = "proxy"`). `None` for kinds
+    /// that have no answer to give (e-mail); config validation keeps those out of proxy mode.
+    async fn exchange(&self, _event: &StoredEvent) -> Option<Result<Reply, String>> {
+        None
+    }
+}
+
+/// A destination's synchronous answer, bounded in size.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: ::http::StatusCode,
+    pub content_type: Option<::http::HeaderValue>,
+    pub body: bytes::Bytes,
+    /// What the delivery record says of this answer.
+    pub outcome: Outcome,
 }
 
 pub mod http;

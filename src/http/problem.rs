@@ -24,10 +24,14 @@ pub struct Rejection {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RejectionKind {
     NotFound,
-    Overloaded { retry_after: Duration },
+    Overloaded {
+        retry_after: Duration,
+    },
     HttpsRequired,
     IpDenied,
-    RateLimited { retry_after: Duration },
+    RateLimited {
+        retry_after: Duration,
+    },
     MethodNotAllowed,
     UnsupportedMediaType,
     TooLarge,
@@ -38,6 +42,8 @@ pub enum RejectionKind {
     BadPayload,
     SchemaInvalid,
     StoreUnavailable,
+    /// A proxy source's destination gave no usable answer.
+    DestinationFailed,
 }
 
 impl RejectionKind {
@@ -55,6 +61,7 @@ impl RejectionKind {
             RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             BadSignature | StaleTimestamp => StatusCode::UNAUTHORIZED,
             SchemaInvalid => StatusCode::UNPROCESSABLE_ENTITY,
+            DestinationFailed => StatusCode::BAD_GATEWAY,
         }
     }
 
@@ -74,6 +81,7 @@ impl RejectionKind {
             StaleTimestamp => "stale_timestamp",
             SchemaInvalid => "schema_invalid",
             StoreUnavailable => "store_unavailable",
+            DestinationFailed => "destination_failed",
         }
     }
 
@@ -102,6 +110,7 @@ impl RejectionKind {
                 "Service Unavailable",
                 "event store unavailable; retry later",
             ),
+            DestinationFailed => ("Bad Gateway", "the handler did not answer; retry later"),
         }
     }
 

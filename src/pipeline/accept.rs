@@ -15,6 +15,7 @@ use super::body::Received;
 use super::payload::{self, Payload};
 use super::verify::Authenticated;
 use crate::config::DedupMode;
+use crate::delivery::Registry;
 use crate::http::problem::{Rejection, RejectionKind};
 use crate::providers::BodyKind;
 use crate::store::{Inserted, NewEvent, Store};
@@ -109,6 +110,7 @@ fn kept_headers(source: &Source, headers: &HeaderMap) -> Vec<(String, String)> {
 pub async fn accept(
     source: Arc<Source>,
     store: Arc<dyn Store>,
+    registry: Arc<Registry>,
     request: Request<Body>,
 ) -> Response {
     let (parts, _) = request.into_parts();
@@ -143,6 +145,9 @@ pub async fn accept(
         body.clone(),
         source.destinations.clone(),
     );
+    if let Some(proxy) = &source.proxy {
+        return super::proxy::forward(proxy, &store, &registry, event).await;
+    }
     match store.insert(event).await {
         Ok(Inserted::Stored(id)) => answer(source.accept_status, &id.to_string(), "accepted"),
         Ok(Inserted::Duplicate(id)) => {
@@ -155,7 +160,7 @@ pub async fn accept(
     }
 }
 
-fn answer(status: StatusCode, id: &str, outcome: &str) -> Response {
+pub(super) fn answer(status: StatusCode, id: &str, outcome: &str) -> Response {
     let mut response = (status, axum::Json(json!({"id": id, "status": outcome}))).into_response();
     response
         .extensions_mut()

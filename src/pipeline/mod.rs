@@ -13,7 +13,7 @@
 //! | 8 body cap and gzip | [`body`] |
 //! | 9–10 signature and freshness | [`verify`] |
 //! | 11 JSON depth and schema | [`payload`] |
-//! | 12–14 de-duplication, durable store, answer | [`accept`] |
+//! | 12–14 de-duplication, durable store, answer | [`accept`] ([`proxy`] for `mode = "proxy"`) |
 //!
 //! Checks are pure functions of the request and the compiled [`Source`]; the layers only adapt
 //! them to tower. Requests pass information down as typed extensions ([`client_ip::ClientIp`],
@@ -24,6 +24,7 @@ pub mod body;
 pub mod client_ip;
 pub mod guards;
 pub mod payload;
+pub mod proxy;
 pub mod rate_limit;
 pub mod stack;
 pub mod verify;
@@ -57,6 +58,15 @@ pub struct Source {
     pub require_https: bool,
     /// Names of the source's destinations: each stored event gets one delivery per name.
     pub destinations: Vec<String>,
+    /// `mode = "proxy"`: the destination whose answer goes back to the provider.
+    pub proxy: Option<Proxy>,
+}
+
+/// The synchronous destination of a proxy source.
+#[derive(Debug, Clone)]
+pub struct Proxy {
+    pub destination: String,
+    pub timeout: std::time::Duration,
 }
 
 /// Builds every source of the config, collecting every error (for `hookwall check`).
@@ -65,12 +75,19 @@ pub fn compile(config: &Config) -> Result<Vec<Arc<Source>>, Vec<String>> {
     let mut errors = Vec::new();
     for source in &config.sources {
         let name = &source.name;
-        if source.mode == Mode::Proxy {
-            // Fail closed rather than silently queueing what the operator meant to proxy.
-            errors.push(format!(
-                "sources.{name}.mode: \"proxy\" is not supported by this version; remove the key to queue events"
-            ));
-        }
+        let proxy = match (source.mode, source.destinations.first()) {
+            (Mode::Queue, _) => None,
+            (Mode::Proxy, Some(crate::config::Destination::Http(http))) => Some(Proxy {
+                destination: http.name.clone(),
+                timeout: http.timeout,
+            }),
+            (Mode::Proxy, _) => {
+                errors.push(format!(
+                    "sources.{name}.mode: \"proxy\" needs an http destination first: its answer is returned to the provider"
+                ));
+                None
+            }
+        };
         let preset = Preset::build(
             &source.provider,
             &source.secrets,
@@ -111,6 +128,7 @@ pub fn compile(config: &Config) -> Result<Vec<Arc<Source>>, Vec<String>> {
                     .iter()
                     .map(|d| d.name().to_owned())
                     .collect(),
+                proxy,
             }));
         }
     }

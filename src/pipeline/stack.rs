@@ -31,13 +31,18 @@ use super::client_ip::{self, ClientIp, ForwardedHttps};
 use super::guards::{Allowlist, MethodAndType, RequireHttps};
 use super::rate_limit::{self, Limiter};
 use super::verify::Verify;
+use crate::delivery::Registry;
 use crate::http::problem::{Rejection, RejectionKind, fill_request_id};
 use crate::store::Store;
 
 type SourceService = BoxCloneSyncService<Request, Response, Infallible>;
 
 /// Steps 4–14 for one source.
-fn source_stack(source: Arc<Source>, store: Arc<dyn Store>) -> (SourceService, Option<Limiter>) {
+fn source_stack(
+    source: Arc<Source>,
+    store: Arc<dyn Store>,
+    registry: Arc<Registry>,
+) -> (SourceService, Option<Limiter>) {
     let (governor, limiter) = match &source.rate_limit {
         Some(quota) => rate_limit::layer(source.name.clone(), quota)
             .map_or((None, None), |(l, h)| (Some(l), Some(h))),
@@ -72,10 +77,12 @@ fn source_stack(source: Arc<Source>, store: Arc<dyn Store>) -> (SourceService, O
             source.clone(),
         )))
         // 12–14. De-duplicate and store in one atomic insert, then answer.
+        //        A proxy source then forwards synchronously and answers with the destination's reply.
         .service_fn(move |request: Request| {
             let source = accept_source.clone();
             let store = store.clone();
-            async move { Ok::<_, Infallible>(accept(source, store, request).await) }
+            let registry = registry.clone();
+            async move { Ok::<_, Infallible>(accept(source, store, registry, request).await) }
         });
     (BoxCloneSyncService::new(service), limiter)
 }
@@ -87,11 +94,16 @@ pub struct Routes {
 }
 
 impl Routes {
-    pub fn new(sources: &[Arc<Source>], store: &Arc<dyn Store>) -> Routes {
+    /// The routes of one config generation; `registry` is that generation's destinations.
+    pub fn new(
+        sources: &[Arc<Source>],
+        store: &Arc<dyn Store>,
+        registry: &Arc<Registry>,
+    ) -> Routes {
         let mut by_path = HashMap::new();
         let mut limiters = Vec::new();
         for source in sources {
-            let (service, limiter) = source_stack(source.clone(), store.clone());
+            let (service, limiter) = source_stack(source.clone(), store.clone(), registry.clone());
             limiters.extend(limiter);
             by_path.insert(source.path.clone(), (source.name.clone(), service));
         }

@@ -37,6 +37,17 @@ pub struct NewEvent {
     pub body: Bytes,
     /// The source's destinations at the time of receipt: one delivery each.
     pub destinations: Vec<String>,
+    /// A delivery the caller attempts itself right after the insert (`mode = "proxy"`): it is
+    /// stored already claimed, so no worker takes it unless the caller dies first.
+    pub hold: Option<Hold>,
+}
+
+/// A delivery claimed at insert time by `owner` until `until_ms`.
+#[derive(Debug, Clone)]
+pub struct Hold {
+    pub destination: String,
+    pub owner: String,
+    pub until_ms: i64,
 }
 
 impl NewEvent {
@@ -60,6 +71,7 @@ impl NewEvent {
             headers,
             body,
             destinations,
+            hold: None,
         }
     }
 }

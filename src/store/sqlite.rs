@@ -530,12 +530,19 @@ async fn insert(tx: &mut SqliteConnection, event: &NewEvent) -> Result<Inserted,
         return Ok(Inserted::Duplicate(id));
     }
     for destination in &event.destinations {
+        let hold = event
+            .hold
+            .as_ref()
+            .filter(|hold| &hold.destination == destination);
         sqlx::query(
-            "INSERT INTO deliveries (event_id, destination, next_attempt_at) VALUES (?, ?, ?)",
+            "INSERT INTO deliveries (event_id, destination, next_attempt_at, lease_owner, lease_until) \
+             VALUES (?, ?, ?, ?, ?)",
         )
         .bind(event.id.to_string())
         .bind(destination)
         .bind(event.received_at_ms)
+        .bind(hold.map(|h| h.owner.as_str()))
+        .bind(hold.map(|h| h.until_ms))
         .execute(&mut *tx)
         .await?;
     }

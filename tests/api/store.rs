@@ -18,6 +18,7 @@ fn event(source: &str, key: &str) -> NewEvent {
         headers: vec![("x-test".to_owned(), "1".to_owned())],
         body: Bytes::from_static(b"{}"),
         destinations: vec!["downstream".to_owned()],
+        hold: None,
     }
 }
 

@@ -95,3 +95,61 @@ async fn after_close_inserts_fail_instead_of_being_dropped() {
     assert!(store.insert(event("s", "late")).await.is_err());
     assert!(store.ping().await.is_err());
 }
+
+#[tokio::test]
+async fn purge_drops_delivered_bodies_keeps_dedup_keys_for_their_window_and_never_touches_pending()
+{
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = SqliteStore::open(&dir.path().join("events.db"))
+        .await
+        .expect("opens");
+    let day = 86_400_000;
+    let now = hookwall::store::now_ms();
+    let aged = |key: &str, days: i64, destinations: Vec<String>| {
+        let mut e = event("s", key);
+        e.received_at_ms = now - days * day;
+        e.destinations = destinations;
+        e
+    };
+    // No destinations: delivered at once.
+    let recent = store
+        .insert(aged("recent", 1, vec![]))
+        .await
+        .expect("insert");
+    let old = store.insert(aged("old", 8, vec![])).await.expect("insert");
+    let ancient = store
+        .insert(aged("ancient", 30, vec![]))
+        .await
+        .expect("insert");
+    let waiting = store
+        .insert(aged("waiting", 30, vec!["downstream".into()]))
+        .await
+        .expect("insert");
+    let id = |inserted: Inserted| match inserted {
+        Inserted::Stored(id) => id,
+        Inserted::Duplicate(id) => panic!("unexpected duplicate {id}"),
+    };
+    let purged = store
+        .purge(now - 7 * day, now - 14 * day)
+        .await
+        .expect("purge");
+    assert_eq!((purged.bodies, purged.events), (2, 1));
+    let body = |e: Option<hookwall::store::StoredEvent>| e.expect("still stored").body;
+    assert!(body(store.get(id(recent)).await.expect("get")).is_some());
+    assert!(body(store.get(id(old)).await.expect("get")).is_none());
+    assert!(store.get(id(ancient)).await.expect("get").is_none());
+    assert!(
+        body(store.get(id(waiting)).await.expect("get")).is_some(),
+        "an undelivered event keeps its body whatever its age"
+    );
+    // The purged body's key still de-duplicates; the forgotten one does not.
+    assert!(matches!(
+        store.insert(event("s", "old")).await.expect("insert"),
+        Inserted::Duplicate(_)
+    ));
+    assert!(matches!(
+        store.insert(event("s", "ancient")).await.expect("insert"),
+        Inserted::Stored(_)
+    ));
+    store.close().await;
+}

@@ -10,15 +10,20 @@
 //! by comparing SHA-256 digests (so not even the length leaks). Every active secret is tried
 //! (rotation), and every signature in a multi-signature header, with a cap on how many are read.
 
+pub mod bitbucket;
 pub mod brightdata;
 pub mod github;
 pub mod hmac;
+pub mod intercom;
 pub mod particle;
 pub mod shopify;
 pub mod slack;
+pub mod square;
 pub mod standard_webhooks;
 pub mod stripe;
 pub mod token;
+pub mod typeform;
+pub mod zoom;
 
 use std::time::Duration;
 
@@ -39,6 +44,11 @@ pub const KNOWN: &[&str] = &[
     "shopify",
     "particle",
     "brightdata",
+    "bitbucket",
+    "intercom",
+    "typeform",
+    "square",
+    "zoom",
     "hmac",
     "token",
     "none",
@@ -265,6 +275,36 @@ impl Preset {
                 },
                 true,
             ),
+            "bitbucket" => (
+                Scheme::Hmac(bitbucket::preset(secrets, o)?),
+                header_id("x-request-uuid"),
+                JSON_ONLY,
+                false,
+            ),
+            "intercom" => (
+                Scheme::Hmac(intercom::preset(secrets, o)?),
+                field_id("id"),
+                JSON_ONLY,
+                false,
+            ),
+            "typeform" => (
+                Scheme::Hmac(typeform::preset(secrets, o)?),
+                field_id("event_id"),
+                JSON_ONLY,
+                false,
+            ),
+            "square" => (
+                Scheme::Hmac(square::preset(secrets, o)?),
+                field_id("event_id"),
+                JSON_ONLY,
+                false,
+            ),
+            "zoom" => (
+                Scheme::Hmac(zoom::preset(secrets, o)?),
+                IdRule::default(),
+                JSON_ONLY,
+                false,
+            ),
             "hmac" => (
                 Scheme::Hmac(hmac::HmacScheme::generic(secrets, o)?),
                 IdRule::default(),
@@ -324,6 +364,9 @@ impl Preset {
         }
         match (&self.scheme, payload) {
             (Scheme::Particle(_), Some(payload)) => particle::derived_id(payload),
+            (Scheme::Hmac(_), Some(payload)) if self.provider == "zoom" => {
+                zoom::derived_id(payload)
+            }
             _ => None,
         }
     }
@@ -588,6 +631,74 @@ pub(crate) mod vectors {
         pub body: Vec<u8>,
         pub verify_at: i64,
         pub valid: bool,
+        /// The public URL the provider called (schemes that sign it).
+        pub url: Option<String>,
+    }
+
+    fn build(provider: &str, secrets: &[&str], url: Option<&str>) -> super::Preset {
+        let secrets: Vec<secrecy::SecretString> = secrets
+            .iter()
+            .map(|s| secrecy::SecretString::from((*s).to_owned()))
+            .collect();
+        let overrides = super::Overrides {
+            public_url: url.map(str::to_owned),
+            ..super::Overrides::default()
+        };
+        super::Preset::build(provider, &secrets, &[], &overrides).expect("preset builds")
+    }
+
+    /// Every vector of `provider` verifies as the SDK says, and the derived negatives fail: a
+    /// flipped body byte, the wrong secret, no headers; a second (rotated-in) secret still passes.
+    pub fn conformance(provider: &str) {
+        use super::{Inbound, VerifyError};
+        for v in load(provider) {
+            let url = v.url.as_deref();
+            let check = |preset: &super::Preset, headers: &HeaderMap, body: &[u8]| {
+                preset.verify(&Inbound {
+                    headers,
+                    body,
+                    url,
+                    now: v.verify_at,
+                })
+            };
+            let good = build(provider, &[&v.secret], url);
+            let result = check(&good, &v.headers, &v.body);
+            if !v.valid {
+                assert!(result.is_err(), "{}: expected a refusal", v.name);
+                continue;
+            }
+            assert_eq!(result, Ok(()), "{}", v.name);
+            let rotated = build(provider, &["an-older-secret", &v.secret], url);
+            assert_eq!(
+                check(&rotated, &v.headers, &v.body),
+                Ok(()),
+                "{}: rotation",
+                v.name
+            );
+            let mut flipped = v.body.clone();
+            if let Some(byte) = flipped.last_mut() {
+                *byte ^= 0x01;
+            }
+            assert!(
+                check(&good, &v.headers, &flipped).is_err(),
+                "{}: flipped byte",
+                v.name
+            );
+            let wrong = build(provider, &["not-the-secret"], url);
+            assert!(
+                matches!(
+                    check(&wrong, &v.headers, &v.body),
+                    Err(VerifyError::Mismatch { .. })
+                ),
+                "{}: wrong secret",
+                v.name
+            );
+            assert!(
+                check(&good, &HeaderMap::new(), &v.body).is_err(),
+                "{}: no headers",
+                v.name
+            );
+        }
     }
 
     pub fn load(provider: &str) -> Vec<Vector> {
@@ -632,6 +743,7 @@ pub(crate) mod vectors {
                     body,
                     verify_at: v["verify_at"].as_i64().unwrap_or(0),
                     valid: v["expect"] == "valid",
+                    url: v["url"].as_str().map(str::to_owned),
                 }
             })
             .collect();

@@ -15,6 +15,7 @@ pub mod brightdata;
 pub mod github;
 pub mod hmac;
 pub mod intercom;
+pub mod paddle;
 pub mod particle;
 pub mod shopify;
 pub mod slack;
@@ -46,6 +47,7 @@ pub const KNOWN: &[&str] = &[
     "brightdata",
     "bitbucket",
     "intercom",
+    "paddle",
     "typeform",
     "square",
     "zoom",
@@ -229,7 +231,7 @@ impl Preset {
                 (Scheme::StandardWebhooks(sw), id, JSON_ONLY, false)
             }
             "stripe" => (
-                Scheme::Stripe(stripe::Stripe::build(secrets, o)?),
+                Scheme::Stripe(stripe::Stripe::build(stripe::STRIPE, secrets, o)?),
                 field_id("id"),
                 JSON_ONLY,
                 false,
@@ -278,6 +280,12 @@ impl Preset {
             "bitbucket" => (
                 Scheme::Hmac(bitbucket::preset(secrets, o)?),
                 header_id("x-request-uuid"),
+                JSON_ONLY,
+                false,
+            ),
+            "paddle" => (
+                Scheme::Stripe(stripe::Stripe::build(paddle::PADDLE, secrets, o)?),
+                field_id("event_id"),
                 JSON_ONLY,
                 false,
             ),

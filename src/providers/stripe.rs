@@ -3,6 +3,9 @@
 //! The key is the endpoint's whole signing secret string, `whsec_` included (Stripe does not
 //! decode it). During a secret roll Stripe sends one `v1` per active secret: any match passes.
 //! `v0` entries (test-mode legacy) are ignored. Tolerance 300 s, as in Stripe's SDKs.
+//!
+//! Paddle Billing signs the same way with other punctuation (`ts=…;h1=…`, `"ts:body"`); the
+//! scheme here is parameterised by a [`Format`] and [`super::paddle`] supplies Paddle's.
 
 use std::time::Duration;
 
@@ -17,7 +20,32 @@ use super::{
 pub const SIGNATURE_HEADER: &str = "stripe-signature";
 pub const TOLERANCE: Duration = Duration::from_secs(300);
 
+/// The punctuation of a "timestamp plus list of signatures" header.
+#[derive(Debug, Clone, Copy)]
+pub struct Format {
+    pub provider: &'static str,
+    pub header: &'static str,
+    /// Between items: `,` (Stripe), `;` (Paddle).
+    pub separator: char,
+    pub timestamp_key: &'static str,
+    pub signature_key: &'static str,
+    /// Between timestamp and body in the signed payload.
+    pub joiner: &'static [u8],
+    pub tolerance: Duration,
+}
+
+pub const STRIPE: Format = Format {
+    provider: "stripe",
+    header: SIGNATURE_HEADER,
+    separator: ',',
+    timestamp_key: "t",
+    signature_key: "v1",
+    joiner: b".",
+    tolerance: TOLERANCE,
+};
+
 pub struct Stripe {
+    format: Format,
     header: HeaderName,
     keys: Vec<SecretSlice<u8>>,
     tolerance: Duration,
@@ -39,37 +67,43 @@ pub struct Header<'a> {
     pub v1: Vec<Vec<u8>>,
 }
 
-/// Parses `t=…,v1=…,v1=…`; unknown schemes are skipped, at most [`MAX_SIGNATURES`] are read.
-pub fn parse_header(value: &str) -> Result<Header<'_>, VerifyError> {
+/// Parses `t=…,v1=…,v1=…` (in `format`'s punctuation); unknown schemes are skipped, at most
+/// [`MAX_SIGNATURES`] are read.
+pub fn parse_header<'a>(format: &Format, value: &'a str) -> Result<Header<'a>, VerifyError> {
     let mut timestamp = None;
     let mut v1 = Vec::new();
-    for item in value.split(',').take(MAX_SIGNATURES * 2) {
+    for item in value.split(format.separator).take(MAX_SIGNATURES * 2) {
         let Some((key, val)) = item.trim().split_once('=') else {
             continue;
         };
-        match key {
-            "t" if timestamp.is_none() => timestamp = Some(val),
-            "v1" => v1.extend(hex::decode(val).ok()),
-            _ => {}
+        if key == format.timestamp_key && timestamp.is_none() {
+            timestamp = Some(val);
+        } else if key == format.signature_key {
+            v1.extend(hex::decode(val).ok());
         }
     }
-    let timestamp = timestamp.ok_or(VerifyError::Malformed("Stripe-Signature (no t=)"))?;
+    let timestamp = timestamp.ok_or(VerifyError::Malformed("signature header (no timestamp)"))?;
     if v1.is_empty() {
-        return Err(VerifyError::Malformed("Stripe-Signature (no v1=)"));
+        return Err(VerifyError::Malformed("signature header (no signature)"));
     }
     Ok(Header { timestamp, v1 })
 }
 
 impl Stripe {
-    pub fn build(secrets: &[SecretString], o: &Overrides) -> Result<Stripe, PresetError> {
+    pub fn build(
+        format: Format,
+        secrets: &[SecretString],
+        o: &Overrides,
+    ) -> Result<Stripe, PresetError> {
         let header = match &o.signature_header {
             Some(name) => header_name("signature_header", name)?,
-            None => HeaderName::from_static(SIGNATURE_HEADER),
+            None => HeaderName::from_static(format.header),
         };
         Ok(Stripe {
+            format,
             header,
-            keys: keys("stripe", secrets)?,
-            tolerance: o.timestamp_tolerance.unwrap_or(TOLERANCE),
+            keys: keys(format.provider, secrets)?,
+            tolerance: o.timestamp_tolerance.unwrap_or(format.tolerance),
         })
     }
 
@@ -78,30 +112,37 @@ impl Stripe {
     }
 
     pub fn verify(&self, req: &Inbound<'_>) -> Result<(), VerifyError> {
-        let parsed = parse_header(header(req.headers, &self.header)?)?;
+        let parsed = parse_header(&self.format, header(req.headers, &self.header)?)?;
         let timestamp = parse_timestamp(parsed.timestamp)?;
         // The signature is checked first so an attacker learns nothing from "stale" vs "wrong".
         any_match(&self.keys, &parsed.v1, |key| {
             mac(
                 Algorithm::Sha256,
                 key,
-                &[parsed.timestamp.as_bytes(), b".", req.body],
+                &[parsed.timestamp.as_bytes(), self.format.joiner, req.body],
             )
         })?;
         check_fresh(timestamp, req.now, self.tolerance)
     }
 
     pub fn sign(&self, body: &[u8], now: i64) -> Result<Vec<(HeaderName, String)>, SignError> {
-        let key = self.keys.first().ok_or(SignError::NoSecret("stripe"))?;
+        let f = &self.format;
+        let key = self.keys.first().ok_or(SignError::NoSecret(f.provider))?;
         let ts = now.to_string();
         let tag = mac(
             Algorithm::Sha256,
             key.expose_secret(),
-            &[ts.as_bytes(), b".", body],
+            &[ts.as_bytes(), f.joiner, body],
         );
         Ok(vec![(
             self.header.clone(),
-            format!("t={ts},v1={}", hex::encode(tag)),
+            format!(
+                "{}={ts}{}{}={}",
+                f.timestamp_key,
+                f.separator,
+                f.signature_key,
+                hex::encode(tag)
+            ),
         )])
     }
 }
@@ -165,7 +206,7 @@ mod tests {
             .expect("header")
             .to_str()
             .expect("ascii");
-        assert_eq!(parse_header(header).expect("parses").v1.len(), 2);
+        assert_eq!(parse_header(&STRIPE, header).expect("parses").v1.len(), 2);
         assert_eq!(
             verify(&build(&[&v.secret]), &v.headers, &v.body, v.verify_at),
             Ok(())
@@ -234,7 +275,7 @@ mod tests {
             SIGNATURE_HEADER,
             HeaderValue::from_str(&flood).expect("ascii"),
         );
-        assert!(parse_header(&flood).expect("parses").v1.len() <= MAX_SIGNATURES * 2);
+        assert!(parse_header(&STRIPE, &flood).expect("parses").v1.len() <= MAX_SIGNATURES * 2);
         assert!(verify(&build(&[&v.secret]), &headers, &v.body, v.verify_at).is_err());
     }
 

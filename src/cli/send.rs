@@ -67,6 +67,8 @@ fn sample_body(source: &str, id: &str) -> Vec<u8> {
         "source": source,
         "sent_by": "hookwall send",
         "sent_at": unix_now(),
+        // Linear's freshness is this signed body field (milliseconds).
+        "webhookTimestamp": unix_now().saturating_mul(1000),
     })
     .to_string()
     .into_bytes()

@@ -15,6 +15,7 @@ pub mod brightdata;
 pub mod github;
 pub mod hmac;
 pub mod intercom;
+pub mod linear;
 pub mod paddle;
 pub mod particle;
 pub mod shopify;
@@ -47,6 +48,7 @@ pub const KNOWN: &[&str] = &[
     "brightdata",
     "bitbucket",
     "intercom",
+    "linear",
     "paddle",
     "typeform",
     "square",
@@ -184,6 +186,7 @@ enum Scheme {
     Stripe(stripe::Stripe),
     /// GitHub, Shopify, Slack and the generic `hmac`.
     Hmac(hmac::HmacScheme),
+    Linear(linear::Linear),
     Particle(particle::Particle),
     /// BrightData and the generic `token`.
     Token(token::Token),
@@ -289,6 +292,12 @@ impl Preset {
                 JSON_ONLY,
                 false,
             ),
+            "linear" => (
+                Scheme::Linear(linear::Linear::build(secrets, o)?),
+                header_id(linear::DELIVERY_HEADER),
+                JSON_ONLY,
+                false,
+            ),
             "intercom" => (
                 Scheme::Hmac(intercom::preset(secrets, o)?),
                 field_id("id"),
@@ -347,6 +356,7 @@ impl Preset {
             Scheme::StandardWebhooks(s) => s.verify(req),
             Scheme::Stripe(s) => s.verify(req),
             Scheme::Hmac(s) => s.verify(req),
+            Scheme::Linear(s) => s.verify(req),
             Scheme::Particle(s) => s.verify(req),
             Scheme::Token(s) => s.verify(req),
             Scheme::None => Ok(()),
@@ -411,6 +421,7 @@ impl Preset {
             Scheme::StandardWebhooks(s) => Some(s.tolerance()),
             Scheme::Stripe(s) => Some(s.tolerance()),
             Scheme::Hmac(s) => s.tolerance(),
+            Scheme::Linear(s) => Some(s.tolerance()),
             _ => None,
         }
     }
@@ -436,6 +447,7 @@ impl Preset {
             Scheme::StandardWebhooks(s) => s.sign(body, now, id),
             Scheme::Stripe(s) => s.sign(body, now),
             Scheme::Hmac(s) => s.sign(body, now, id),
+            Scheme::Linear(s) => s.sign(body, now, id),
             Scheme::Particle(s) => s.sign(),
             Scheme::Token(s) => s.sign(),
             Scheme::None => Ok(Vec::new()),

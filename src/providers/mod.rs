@@ -13,6 +13,7 @@
 pub mod bitbucket;
 pub mod brightdata;
 pub mod github;
+pub mod gitlab;
 pub mod hmac;
 pub mod intercom;
 pub mod linear;
@@ -47,6 +48,7 @@ pub const KNOWN: &[&str] = &[
     "particle",
     "brightdata",
     "bitbucket",
+    "gitlab",
     "intercom",
     "linear",
     "paddle",
@@ -187,6 +189,7 @@ enum Scheme {
     /// GitHub, Shopify, Slack and the generic `hmac`.
     Hmac(hmac::HmacScheme),
     Linear(linear::Linear),
+    Gitlab(gitlab::Gitlab),
     Particle(particle::Particle),
     /// BrightData and the generic `token`.
     Token(token::Token),
@@ -292,6 +295,18 @@ impl Preset {
                 JSON_ONLY,
                 false,
             ),
+            "gitlab" => (
+                Scheme::Gitlab(gitlab::Gitlab::build(secrets, o)?),
+                IdRule {
+                    headers: gitlab::ID_HEADERS
+                        .iter()
+                        .map(|h| HeaderName::from_static(h))
+                        .collect(),
+                    field: None,
+                },
+                JSON_ONLY,
+                false,
+            ),
             "linear" => (
                 Scheme::Linear(linear::Linear::build(secrets, o)?),
                 header_id(linear::DELIVERY_HEADER),
@@ -357,6 +372,7 @@ impl Preset {
             Scheme::Stripe(s) => s.verify(req),
             Scheme::Hmac(s) => s.verify(req),
             Scheme::Linear(s) => s.verify(req),
+            Scheme::Gitlab(s) => s.verify(req),
             Scheme::Particle(s) => s.verify(req),
             Scheme::Token(s) => s.verify(req),
             Scheme::None => Ok(()),
@@ -422,6 +438,7 @@ impl Preset {
             Scheme::Stripe(s) => Some(s.tolerance()),
             Scheme::Hmac(s) => s.tolerance(),
             Scheme::Linear(s) => Some(s.tolerance()),
+            Scheme::Gitlab(s) => s.tolerance(),
             _ => None,
         }
     }
@@ -431,6 +448,7 @@ impl Preset {
         match &self.scheme {
             Scheme::Particle(p) => vec![p.header().clone()],
             Scheme::Token(t) => vec![t.header().clone()],
+            Scheme::Gitlab(g) => vec![g.token_header()],
             _ => Vec::new(),
         }
     }
@@ -448,6 +466,7 @@ impl Preset {
             Scheme::Stripe(s) => s.sign(body, now),
             Scheme::Hmac(s) => s.sign(body, now, id),
             Scheme::Linear(s) => s.sign(body, now, id),
+            Scheme::Gitlab(s) => s.sign(body, now, id),
             Scheme::Particle(s) => s.sign(),
             Scheme::Token(s) => s.sign(),
             Scheme::None => Ok(Vec::new()),

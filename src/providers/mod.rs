@@ -17,6 +17,7 @@ pub mod gitlab;
 pub mod hmac;
 pub mod intercom;
 pub mod linear;
+pub mod mailgun;
 pub mod paddle;
 pub mod particle;
 pub mod shopify;
@@ -51,6 +52,7 @@ pub const KNOWN: &[&str] = &[
     "gitlab",
     "intercom",
     "linear",
+    "mailgun",
     "paddle",
     "typeform",
     "square",
@@ -190,6 +192,7 @@ enum Scheme {
     Hmac(hmac::HmacScheme),
     Linear(linear::Linear),
     Gitlab(gitlab::Gitlab),
+    Mailgun(mailgun::Mailgun),
     Particle(particle::Particle),
     /// BrightData and the generic `token`.
     Token(token::Token),
@@ -307,6 +310,12 @@ impl Preset {
                 JSON_ONLY,
                 false,
             ),
+            "mailgun" => (
+                Scheme::Mailgun(mailgun::Mailgun::build(secrets, o)?),
+                IdRule::default(),
+                JSON_OR_FORM,
+                false,
+            ),
             "linear" => (
                 Scheme::Linear(linear::Linear::build(secrets, o)?),
                 header_id(linear::DELIVERY_HEADER),
@@ -373,6 +382,7 @@ impl Preset {
             Scheme::Hmac(s) => s.verify(req),
             Scheme::Linear(s) => s.verify(req),
             Scheme::Gitlab(s) => s.verify(req),
+            Scheme::Mailgun(s) => s.verify(req),
             Scheme::Particle(s) => s.verify(req),
             Scheme::Token(s) => s.verify(req),
             Scheme::None => Ok(()),
@@ -398,6 +408,7 @@ impl Preset {
         }
         match (&self.scheme, payload) {
             (Scheme::Particle(_), Some(payload)) => particle::derived_id(payload),
+            (Scheme::Mailgun(_), Some(payload)) => mailgun::derived_id(payload),
             (Scheme::Hmac(_), Some(payload)) if self.provider == "zoom" => {
                 zoom::derived_id(payload)
             }
@@ -439,6 +450,7 @@ impl Preset {
             Scheme::Hmac(s) => s.tolerance(),
             Scheme::Linear(s) => Some(s.tolerance()),
             Scheme::Gitlab(s) => s.tolerance(),
+            Scheme::Mailgun(s) => s.tolerance(),
             _ => None,
         }
     }
@@ -467,6 +479,7 @@ impl Preset {
             Scheme::Hmac(s) => s.sign(body, now, id),
             Scheme::Linear(s) => s.sign(body, now, id),
             Scheme::Gitlab(s) => s.sign(body, now, id),
+            Scheme::Mailgun(s) => s.sign(),
             Scheme::Particle(s) => s.sign(),
             Scheme::Token(s) => s.sign(),
             Scheme::None => Ok(Vec::new()),

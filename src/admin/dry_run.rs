@@ -218,7 +218,12 @@ pub async fn run(
         }
         return Ok(c.finish(source));
     };
-    signature_and_timestamp(&mut c, source, &headers, &decoded, now);
+    let query = recorded
+        .url
+        .as_deref()
+        .and_then(|u| url::Url::parse(u).ok())
+        .and_then(|u| u.query().map(str::to_owned));
+    signature_and_timestamp(&mut c, source, &headers, query.as_deref(), &decoded, now);
     let payload = match kind {
         Some(kind) => c.outcome("schema", PayloadCheck::check(source, kind, &decoded)),
         None => {
@@ -342,11 +347,12 @@ fn signature_and_timestamp(
     c: &mut Collector,
     source: &Source,
     headers: &HeaderMap,
+    query: Option<&str>,
     body: &[u8],
     now: i64,
 ) {
     let tolerance = source.preset.timestamp_tolerance();
-    match Verify::check(source, headers, body, now) {
+    match Verify::check(source, headers, query, body, now) {
         Ok(()) => {
             c.pass("signature", None);
             match tolerance {

@@ -40,16 +40,23 @@ pub struct Verify(pub Arc<Source>);
 
 impl Verify {
     /// Verifies `body` (the decoded bytes) and the headers at time `now` (unix seconds).
+    /// `query` is the request's query string, appended to `public_url` when that has none (a
+    /// provider that signs its URL signs what it called, query included).
     pub fn check(
         source: &Source,
         headers: &http::HeaderMap,
+        query: Option<&str>,
         body: &[u8],
         now: i64,
     ) -> Result<(), Rejection> {
+        let url = source.public_url.as_deref().map(|base| match query {
+            Some(query) if !base.contains('?') && !query.is_empty() => format!("{base}?{query}"),
+            _ => base.to_owned(),
+        });
         let inbound = Inbound {
             headers,
             body,
-            url: source.public_url.as_deref(),
+            url: url.as_deref(),
             now,
         };
         source.preset.verify(&inbound).map_err(to_rejection)
@@ -86,8 +93,14 @@ impl ValidateRequest<Body> for Verify {
             .into_response());
         };
         let client_ip = *client_ip;
-        Self::check(&self.0, request.headers(), body, unix_now())
-            .map_err(IntoResponse::into_response)?;
+        Self::check(
+            &self.0,
+            request.headers(),
+            request.uri().query(),
+            body,
+            unix_now(),
+        )
+        .map_err(IntoResponse::into_response)?;
         request.extensions_mut().insert(Authenticated {
             source: self.0.name.clone(),
             client_ip,

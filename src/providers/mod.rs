@@ -26,6 +26,7 @@ pub mod square;
 pub mod standard_webhooks;
 pub mod stripe;
 pub mod token;
+pub mod twilio;
 pub mod typeform;
 pub mod zoom;
 
@@ -56,6 +57,7 @@ pub const KNOWN: &[&str] = &[
     "paddle",
     "typeform",
     "square",
+    "twilio",
     "zoom",
     "hmac",
     "token",
@@ -193,6 +195,7 @@ enum Scheme {
     Linear(linear::Linear),
     Gitlab(gitlab::Gitlab),
     Mailgun(mailgun::Mailgun),
+    Twilio(twilio::Twilio),
     Particle(particle::Particle),
     /// BrightData and the generic `token`.
     Token(token::Token),
@@ -316,6 +319,12 @@ impl Preset {
                 JSON_OR_FORM,
                 false,
             ),
+            "twilio" => (
+                Scheme::Twilio(twilio::Twilio::build(secrets, o)?),
+                header_id(twilio::ID_HEADER),
+                JSON_OR_FORM,
+                false,
+            ),
             "linear" => (
                 Scheme::Linear(linear::Linear::build(secrets, o)?),
                 header_id(linear::DELIVERY_HEADER),
@@ -383,6 +392,7 @@ impl Preset {
             Scheme::Linear(s) => s.verify(req),
             Scheme::Gitlab(s) => s.verify(req),
             Scheme::Mailgun(s) => s.verify(req),
+            Scheme::Twilio(s) => s.verify(req),
             Scheme::Particle(s) => s.verify(req),
             Scheme::Token(s) => s.verify(req),
             Scheme::None => Ok(()),
@@ -480,6 +490,7 @@ impl Preset {
             Scheme::Linear(s) => s.sign(body, now, id),
             Scheme::Gitlab(s) => s.sign(body, now, id),
             Scheme::Mailgun(s) => s.sign(),
+            Scheme::Twilio(s) => s.sign(body),
             Scheme::Particle(s) => s.sign(),
             Scheme::Token(s) => s.sign(),
             Scheme::None => Ok(Vec::new()),

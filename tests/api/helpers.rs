@@ -162,6 +162,8 @@ pub struct Vector {
     pub headers: Vec<(String, String)>,
     pub content_type: String,
     pub body: Vec<u8>,
+    /// The public URL the provider called (Twilio, Square).
+    pub url: Option<String>,
 }
 
 pub fn vectors(provider: &str) -> Vec<Vector> {
@@ -197,6 +199,7 @@ pub fn vectors(provider: &str) -> Vec<Vector> {
                     .unwrap_or("application/json")
                     .to_owned(),
                 body,
+                url: v["url"].as_str().map(str::to_owned),
             }
         })
         .collect()

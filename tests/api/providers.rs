@@ -349,3 +349,108 @@ async fn generic_hmac_and_token_sources_verify_as_configured() {
     assert_eq!(stored[0].1, "id:a-1");
     assert!(stored[1].1.starts_with("body:"));
 }
+
+#[tokio::test]
+async fn vectors_of_presets_without_a_signed_time_are_accepted_over_http() {
+    // (source name, provider, vector, path with the query the provider called).
+    let mut sources = String::new();
+    let mut cases = Vec::new();
+    for provider in [
+        "bitbucket",
+        "intercom",
+        "typeform",
+        "square",
+        "twilio",
+        "mailgun",
+    ] {
+        for (i, v) in vectors(provider).into_iter().enumerate() {
+            let name = format!("{provider}{i}");
+            let (public_url, query) = match &v.url {
+                Some(url) => match url.split_once('?') {
+                    // Square signs its notification URL as configured; Twilio adds a query.
+                    Some((base, query)) if provider == "twilio" => {
+                        (Some(base.to_owned()), Some(query.to_owned()))
+                    }
+                    _ => (Some(url.clone()), None),
+                },
+                None => (None, None),
+            };
+            let extra = public_url
+                .map(|u| format!("public_url = {}", toml_str(&u)))
+                .unwrap_or_default();
+            sources.push_str(&source(&name, provider, &v.secret, &extra));
+            let path = match query {
+                Some(query) => format!("/hooks/{name}?{query}"),
+                None => format!("/hooks/{name}"),
+            };
+            cases.push((path, v));
+        }
+    }
+    let mut app = spawn_app(&sources).await;
+    for (path, v) in &cases {
+        let response = app.post(path, &v.headers(), v.body.clone()).await;
+        assert_eq!(
+            response.status(),
+            StatusCode::ACCEPTED,
+            "{path}: {}",
+            v.name
+        );
+        let mut flipped = v.body.clone();
+        let last = flipped.len() - 1;
+        flipped[last] ^= 0x01;
+        let forged = app.post(path, &v.headers(), flipped).await;
+        assert!(
+            forged.status() == StatusCode::UNAUTHORIZED
+                || forged.status() == StatusCode::BAD_REQUEST,
+            "{path}: a flipped byte got {}",
+            forged.status()
+        );
+    }
+    assert_eq!(stored_in(&app.db_path).await.len(), cases.len());
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn paddle_gitlab_and_zoom_signed_now_are_accepted_over_http() {
+    let paddle = vectors("paddle").remove(0);
+    let gitlab = vectors("gitlab").remove(0);
+    let sources = [
+        source("paddle", "paddle", &paddle.secret, ""),
+        source("gitlab", "gitlab", &gitlab.secret, ""),
+        source("zoom", "zoom", "zoom-secret-token", ""),
+    ]
+    .concat();
+    let mut app = spawn_app(&sources).await;
+    for (name, secret, body) in [
+        ("paddle", paddle.secret.as_str(), paddle.body.clone()),
+        ("gitlab", gitlab.secret.as_str(), gitlab.body.clone()),
+        (
+            "zoom",
+            "zoom-secret-token",
+            br#"{"event":"meeting.started","event_ts":1700000000123,"payload":{}}"#.to_vec(),
+        ),
+    ] {
+        let headers = signed_now(name, secret, &body, &format!("{name}-1"));
+        let path = format!("/hooks/{name}");
+        let response = post_all(&app, &path, &headers, "application/json", &body).await;
+        assert_eq!(response.status(), StatusCode::ACCEPTED, "{name}");
+        let again = post_all(&app, &path, &headers, "application/json", &body).await;
+        assert_eq!(
+            again.status(),
+            StatusCode::OK,
+            "{name}: the same event is a duplicate"
+        );
+    }
+    let stored = stored_in(&app.db_path).await;
+    let keys: Vec<&str> = stored.iter().map(|(_, key, _)| key.as_str()).collect();
+    assert!(
+        keys.contains(&"id:evt_01hfxx0000000000000000000"),
+        "{keys:?}"
+    );
+    assert!(keys.contains(&"id:gitlab-1"), "{keys:?}");
+    assert!(
+        keys.contains(&"id:meeting.started@1700000000123"),
+        "{keys:?}"
+    );
+    app.stop().await;
+}

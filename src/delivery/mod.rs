@@ -37,6 +37,7 @@ pub trait Destination: Send + Sync + 'static {
 
 pub mod http;
 pub mod retry;
+pub mod template;
 pub mod worker;
 
 /// A destination with its retry policy and concurrency limit.

@@ -2,6 +2,7 @@
 //! One test binary (modules below) so the suite links once.
 
 mod delivery;
+mod email;
 mod helpers;
 mod pipeline;
 mod providers;

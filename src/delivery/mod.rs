@@ -53,6 +53,7 @@ pub struct Reply {
 
 pub mod http;
 pub mod retry;
+pub mod template;
 pub mod worker;
 
 /// A destination with its retry policy and concurrency limit.

@@ -3,6 +3,7 @@
 
 mod admin;
 mod delivery;
+mod email;
 mod helpers;
 mod pipeline;
 mod providers;

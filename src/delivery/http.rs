@@ -40,6 +40,7 @@ impl HttpDestination {
                 StandardWebhooks::build(
                     "standard-webhooks",
                     std::slice::from_ref(secret),
+                    &[],
                     &Overrides::default(),
                 )
             })

@@ -32,7 +32,7 @@ impl Gitlab {
             .cloned()
             .partition(|s| s.expose_secret().starts_with("whsec_"));
         let signed = (!signing.is_empty())
-            .then(|| StandardWebhooks::build("gitlab", &signing, &Overrides::default()))
+            .then(|| StandardWebhooks::build("gitlab", &signing, &[], &Overrides::default()))
             .transpose()?;
         let token_overrides = Overrides {
             signature_header: Some(

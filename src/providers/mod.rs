@@ -12,6 +12,7 @@
 
 pub mod bitbucket;
 pub mod brightdata;
+pub mod discord;
 pub mod github;
 pub mod gitlab;
 pub mod hmac;
@@ -20,6 +21,7 @@ pub mod linear;
 pub mod mailgun;
 pub mod paddle;
 pub mod particle;
+pub mod sendgrid;
 pub mod shopify;
 pub mod slack;
 pub mod square;
@@ -59,6 +61,8 @@ pub const KNOWN: &[&str] = &[
     "square",
     "twilio",
     "zoom",
+    "discord",
+    "sendgrid",
     "hmac",
     "token",
     "none",
@@ -196,6 +200,8 @@ enum Scheme {
     Gitlab(gitlab::Gitlab),
     Mailgun(mailgun::Mailgun),
     Twilio(twilio::Twilio),
+    Discord(discord::Discord),
+    Sendgrid(sendgrid::Sendgrid),
     Particle(particle::Particle),
     /// BrightData and the generic `token`.
     Token(token::Token),
@@ -223,7 +229,7 @@ impl Preset {
     pub fn build(
         provider: &str,
         secrets: &[SecretString],
-        _public_keys: &[String],
+        public_keys: &[String],
         o: &Overrides,
     ) -> Result<Preset, PresetError> {
         let name = KNOWN
@@ -235,7 +241,7 @@ impl Preset {
             })?;
         let (scheme, id, accepts, sniff_gzip) = match name {
             "standard-webhooks" | "svix" => {
-                let sw = standard_webhooks::StandardWebhooks::build(name, secrets, o)?;
+                let sw = standard_webhooks::StandardWebhooks::build(name, secrets, public_keys, o)?;
                 let id = IdRule {
                     headers: sw.id_headers(),
                     field: None,
@@ -319,6 +325,18 @@ impl Preset {
                 JSON_OR_FORM,
                 false,
             ),
+            "discord" => (
+                Scheme::Discord(discord::Discord::build(public_keys, o)?),
+                field_id("id"),
+                JSON_ONLY,
+                false,
+            ),
+            "sendgrid" => (
+                Scheme::Sendgrid(sendgrid::Sendgrid::build(public_keys, o)?),
+                IdRule::default(),
+                JSON_ONLY,
+                false,
+            ),
             "twilio" => (
                 Scheme::Twilio(twilio::Twilio::build(secrets, o)?),
                 header_id(twilio::ID_HEADER),
@@ -393,6 +411,8 @@ impl Preset {
             Scheme::Gitlab(s) => s.verify(req),
             Scheme::Mailgun(s) => s.verify(req),
             Scheme::Twilio(s) => s.verify(req),
+            Scheme::Discord(s) => s.verify(req),
+            Scheme::Sendgrid(s) => s.verify(req),
             Scheme::Particle(s) => s.verify(req),
             Scheme::Token(s) => s.verify(req),
             Scheme::None => Ok(()),
@@ -419,6 +439,7 @@ impl Preset {
         match (&self.scheme, payload) {
             (Scheme::Particle(_), Some(payload)) => particle::derived_id(payload),
             (Scheme::Mailgun(_), Some(payload)) => mailgun::derived_id(payload),
+            (Scheme::Sendgrid(_), Some(payload)) => sendgrid::derived_id(payload),
             (Scheme::Hmac(_), Some(payload)) if self.provider == "zoom" => {
                 zoom::derived_id(payload)
             }
@@ -461,6 +482,8 @@ impl Preset {
             Scheme::Linear(s) => Some(s.tolerance()),
             Scheme::Gitlab(s) => s.tolerance(),
             Scheme::Mailgun(s) => s.tolerance(),
+            Scheme::Discord(s) => s.tolerance(),
+            Scheme::Sendgrid(s) => s.tolerance(),
             _ => None,
         }
     }
@@ -491,6 +514,8 @@ impl Preset {
             Scheme::Gitlab(s) => s.sign(body, now, id),
             Scheme::Mailgun(s) => s.sign(),
             Scheme::Twilio(s) => s.sign(body),
+            Scheme::Discord(s) => s.sign(),
+            Scheme::Sendgrid(s) => s.sign(),
             Scheme::Particle(s) => s.sign(),
             Scheme::Token(s) => s.sign(),
             Scheme::None => Ok(Vec::new()),
@@ -696,6 +721,8 @@ pub(crate) mod vectors {
         pub valid: bool,
         /// The public URL the provider called (schemes that sign it).
         pub url: Option<String>,
+        /// Public-key schemes' key (Discord hex, SendGrid base64 DER).
+        pub public_key: Option<String>,
     }
 
     fn build(provider: &str, secrets: &[&str], url: Option<&str>) -> super::Preset {
@@ -801,7 +828,8 @@ pub(crate) mod vectors {
                 };
                 Vector {
                     name: v["name"].as_str().expect("name").to_owned(),
-                    secret: v["secret"].as_str().expect("secret").to_owned(),
+                    secret: v["secret"].as_str().unwrap_or_default().to_owned(),
+                    public_key: v["public_key"].as_str().map(str::to_owned),
                     headers,
                     body,
                     verify_at: v["verify_at"].as_i64().unwrap_or(0),

@@ -4,7 +4,9 @@
 //! body)>` entries, one per active key; any match passes. The key is the base64 decoding of what
 //! follows `whsec_`. `webhook-timestamp` must be within 5 minutes either way. `webhook-id` is
 //! signed, so a replay under a new id fails, and a replay under the same id is a duplicate.
-//! (`v1a,` Ed25519 entries come with the public-key presets.)
+//! `v1a,<base64 Ed25519 signature>` entries (asymmetric Standard Webhooks) verify against
+//! `public_keys` (`whpk_` + base64 of the 32-byte key); a source may hold secrets, public keys,
+//! or both during a migration.
 
 use std::time::Duration;
 
@@ -32,6 +34,7 @@ pub struct StandardWebhooks {
     /// For `standard-webhooks`, the `svix-` names are accepted too when `webhook-` ones are absent.
     fallback: Option<Names>,
     keys: Vec<SecretSlice<u8>>,
+    public: Vec<ed25519_dalek::VerifyingKey>,
     tolerance: Duration,
 }
 
@@ -40,6 +43,7 @@ impl std::fmt::Debug for StandardWebhooks {
         f.debug_struct("StandardWebhooks")
             .field("names", &self.names)
             .field("keys", &self.keys.len())
+            .field("public_keys", &self.public.len())
             .field("tolerance", &self.tolerance)
             .finish()
     }
@@ -62,6 +66,17 @@ fn names(prefix: &str) -> Names {
     }
 }
 
+/// Decodes a `whpk_…` public key (the prefix is optional): base64 of 32 Ed25519 key bytes.
+pub fn decode_public_key(text: &str) -> Option<ed25519_dalek::VerifyingKey> {
+    let encoded = text.trim().strip_prefix("whpk_").unwrap_or(text.trim());
+    let bytes: [u8; 32] = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .ok()?
+        .try_into()
+        .ok()?;
+    ed25519_dalek::VerifyingKey::from_bytes(&bytes).ok()
+}
+
 /// Decodes a `whsec_…` secret (the prefix is optional) into key bytes.
 pub fn decode_key(secret: &str) -> Option<Vec<u8>> {
     let encoded = secret
@@ -78,6 +93,7 @@ impl StandardWebhooks {
     pub fn build(
         provider: &'static str,
         secrets: &[SecretString],
+        public_keys: &[String],
         o: &Overrides,
     ) -> Result<StandardWebhooks, PresetError> {
         let (mut primary, fallback) = if provider == "svix" {
@@ -104,7 +120,13 @@ impl StandardWebhooks {
                 decode_key(text).ok_or(PresetError::BadKey { index })?,
             ));
         }
-        if keys.is_empty() {
+        let public = public_keys
+            .iter()
+            .enumerate()
+            .filter(|(_, k)| !k.trim().is_empty())
+            .map(|(index, k)| decode_public_key(k).ok_or(PresetError::BadKey { index }))
+            .collect::<Result<Vec<_>, _>>()?;
+        if keys.is_empty() && public.is_empty() {
             return Err(PresetError::NoSecret { provider });
         }
         let overridden =
@@ -113,6 +135,7 @@ impl StandardWebhooks {
             names: primary,
             fallback: if overridden { None } else { fallback },
             keys,
+            public,
             tolerance: o.timestamp_tolerance.unwrap_or(TOLERANCE),
         })
     }
@@ -147,29 +170,48 @@ impl StandardWebhooks {
         let timestamp_text = header(req.headers, &names.timestamp)?;
         let signature = header(req.headers, &names.signature)?;
         let timestamp = parse_timestamp(timestamp_text)?;
-        let candidates: Vec<Vec<u8>> = signature
+        let entries: Vec<&str> = signature
             .split(' ')
             .filter(|s| !s.is_empty())
             .take(MAX_SIGNATURES)
-            .filter_map(|entry| entry.strip_prefix("v1,"))
-            .filter_map(|b64| base64::engine::general_purpose::STANDARD.decode(b64).ok())
             .collect();
-        if candidates.is_empty() {
-            return Err(VerifyError::Malformed("webhook-signature (no v1 entry)"));
+        let decoded = |scheme: &str| -> Vec<Vec<u8>> {
+            entries
+                .iter()
+                .filter_map(|entry| entry.strip_prefix(scheme))
+                .filter_map(|b64| base64::engine::general_purpose::STANDARD.decode(b64).ok())
+                .collect()
+        };
+        let symmetric = decoded("v1,");
+        let asymmetric: Vec<ed25519_dalek::Signature> = decoded("v1a,")
+            .iter()
+            .filter_map(|bytes| ed25519_dalek::Signature::from_slice(bytes).ok())
+            .collect();
+        if symmetric.is_empty() && asymmetric.is_empty() {
+            return Err(VerifyError::Malformed(
+                "webhook-signature (no v1 or v1a entry)",
+            ));
         }
-        any_match(&self.keys, &candidates, |key| {
-            mac(
-                Algorithm::Sha256,
-                key,
-                &[
-                    id.as_bytes(),
-                    b".",
-                    timestamp_text.as_bytes(),
-                    b".",
-                    req.body,
-                ],
-            )
-        })?;
+        let message = [
+            id.as_bytes(),
+            b".",
+            timestamp_text.as_bytes(),
+            b".",
+            req.body,
+        ];
+        // Both kinds are tried whatever the first gives, so timing does not tell which matched.
+        let by_secret = (!self.keys.is_empty() && !symmetric.is_empty())
+            && any_match(&self.keys, &symmetric, |key| {
+                mac(Algorithm::Sha256, key, &message)
+            })
+            .is_ok();
+        let by_public_key = (!self.public.is_empty() && !asymmetric.is_empty())
+            && super::discord::any_ed25519(&self.public, &asymmetric, &message.concat()).is_ok();
+        if !(by_secret || by_public_key) {
+            return Err(VerifyError::Mismatch {
+                tried: self.keys.len() + self.public.len(),
+            });
+        }
         check_fresh(timestamp, req.now, self.tolerance)
     }
 
@@ -400,5 +442,61 @@ mod tests {
         }
         assert_eq!(verify(&preset, &headers, b"{}", 1_800_000_000), Ok(()));
         assert_eq!(preset.event_id(&headers, None).as_deref(), Some("msg_1"));
+    }
+
+    #[test]
+    fn v1a_ed25519_signatures_verify_against_whpk_public_keys() {
+        use ed25519_dalek::{Signer, SigningKey};
+        let signer = SigningKey::from_bytes(&[5; 32]);
+        let public = format!(
+            "whpk_{}",
+            base64::engine::general_purpose::STANDARD.encode(signer.verifying_key().as_bytes())
+        );
+        let body = br#"{"type":"invoice.paid"}"#;
+        let signature = signer.sign(b"msg_v1a.1700000000.{\"type\":\"invoice.paid\"}");
+        let mut headers = HeaderMap::new();
+        headers.insert("webhook-id", HeaderValue::from_static("msg_v1a"));
+        headers.insert("webhook-timestamp", HeaderValue::from_static("1700000000"));
+        let entry = format!(
+            "v1,AAAA v1a,{}",
+            base64::engine::general_purpose::STANDARD.encode(signature.to_bytes())
+        );
+        headers.insert(
+            "webhook-signature",
+            HeaderValue::from_str(&entry).expect("ascii"),
+        );
+        let preset = Preset::build(
+            "standard-webhooks",
+            &[],
+            std::slice::from_ref(&public),
+            &Overrides::default(),
+        )
+        .expect("builds with public keys alone");
+        assert_eq!(verify(&preset, &headers, body, 1_700_000_000), Ok(()));
+        assert!(matches!(
+            verify(&preset, &headers, b"{}", 1_700_000_000),
+            Err(VerifyError::Mismatch { .. })
+        ));
+        assert!(matches!(
+            verify(&preset, &headers, body, 1_700_000_301),
+            Err(VerifyError::Stale { .. })
+        ));
+        let other = format!(
+            "whpk_{}",
+            base64::engine::general_purpose::STANDARD
+                .encode(SigningKey::from_bytes(&[6; 32]).verifying_key().as_bytes())
+        );
+        let wrong = Preset::build("standard-webhooks", &[], &[other], &Overrides::default())
+            .expect("builds");
+        assert!(verify(&wrong, &headers, body, 1_700_000_000).is_err());
+        assert!(
+            Preset::build(
+                "standard-webhooks",
+                &[],
+                &["whpk_short".into()],
+                &Overrides::default()
+            )
+            .is_err()
+        );
     }
 }

@@ -50,6 +50,7 @@ pub(super) const SOURCE_KEYS: &[&str] = &[
     "provider",
     "secrets",
     "public_keys",
+    "verify_token",
     "allow_ips",
     "rate_limit",
     "schema",
@@ -1111,6 +1112,21 @@ fn read_source(
         None => Some(Vec::new()),
         Some(item) => read_destinations(cx, name, &item),
     };
+    let verify_token = match table.get("verify_token") {
+        None => None,
+        Some(item) => match cx.secret_text(&item) {
+            Some(done) if done.value.is_empty() => {
+                cx.invalid(
+                    &item,
+                    "is empty: set it to the verify token typed in the provider's dashboard, or \
+                     remove verify_token",
+                );
+                None
+            }
+            Some(done) => Some(SecretString::from(done.value)),
+            None => None,
+        },
+    };
 
     // Fail closed: only judge key material when every piece of it was read; otherwise the error
     // already reported is the one to fix first.
@@ -1147,6 +1163,7 @@ fn read_source(
         mode,
         dedup,
         destinations,
+        verify_token,
     })
 }
 

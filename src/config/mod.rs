@@ -233,6 +233,9 @@ pub struct Source {
     pub mode: Mode,
     pub dedup: DedupMode,
     pub destinations: Vec<Destination>,
+    /// Answers Meta-style `GET ?hub.mode=subscribe&hub.verify_token=…&hub.challenge=…`
+    /// subscription checks when set (compared in constant time).
+    pub verify_token: Option<SecretString>,
 }
 
 /// Per (source, client IP) token bucket.

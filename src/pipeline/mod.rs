@@ -9,10 +9,12 @@
 //! | 4 HTTPS requirement | [`guards::RequireHttps`] |
 //! | 5 IP allowlist | [`guards::Allowlist`] |
 //! | 6 rate limit | [`rate_limit`] |
+//! | (GET subscription checks) | [`handshake::subscription`] |
 //! | 7 method and content type | [`guards::MethodAndType`] |
 //! | 8 body cap and gzip | [`body`] |
 //! | 9–10 signature and freshness | [`verify`] |
 //! | 11 JSON depth and schema | [`payload`] |
+//! | (signed handshakes: Slack, Discord, Zoom) | [`handshake::answer`] |
 //! | 12–14 de-duplication, durable store, answer | [`accept`] ([`proxy`] for `mode = "proxy"`) |
 //!
 //! Checks are pure functions of the request and the compiled [`Source`]; the layers only adapt
@@ -23,6 +25,7 @@ pub mod accept;
 pub mod body;
 pub mod client_ip;
 pub mod guards;
+pub mod handshake;
 pub mod payload;
 pub mod proxy;
 pub mod rate_limit;
@@ -60,6 +63,8 @@ pub struct Source {
     pub destinations: Vec<String>,
     /// `mode = "proxy"`: the destination whose answer goes back to the provider.
     pub proxy: Option<Proxy>,
+    /// Meta-style subscription checks are answered when set.
+    pub verify_token: Option<secrecy::SecretString>,
 }
 
 /// The synchronous destination of a proxy source.
@@ -129,6 +134,7 @@ pub fn compile(config: &Config) -> Result<Vec<Arc<Source>>, Vec<String>> {
                     .map(|d| d.name().to_owned())
                     .collect(),
                 proxy,
+                verify_token: source.verify_token.clone(),
             }));
         }
     }

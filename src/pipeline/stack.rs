@@ -63,6 +63,11 @@ fn source_stack(
         )))
         // 6. Rate limit before any work that grows with the request (body, HMAC, JSON).
         .option_layer(governor)
+        // Meta-style `GET ?hub.challenge` subscription checks, before GET is refused.
+        .layer(from_fn_with_state(
+            source.clone(),
+            super::handshake::subscription,
+        ))
         // 7. Method and content type: still headers only.
         .layer(ValidateRequestHeaderLayer::custom(MethodAndType(
             source.clone(),
@@ -76,6 +81,9 @@ fn source_stack(
         .layer(ValidateRequestHeaderLayer::custom(PayloadCheck(
             source.clone(),
         )))
+        // Signed handshakes (Slack url_verification, Discord PING, Zoom URL validation) are
+        // answered here, authenticated and parsed, and never stored.
+        .layer(from_fn_with_state(source.clone(), super::handshake::answer))
         // 12–14. De-duplicate and store in one atomic insert, then answer.
         //        A proxy source then forwards synchronously and answers with the destination's reply.
         .service_fn(move |request: Request| {

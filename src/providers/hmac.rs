@@ -202,6 +202,13 @@ impl HmacScheme {
         HmacScheme::new("hmac", params, secrets, o)
     }
 
+    /// The MAC of `message` under the first secret (Zoom's URL validation answer).
+    pub fn mac_first(&self, message: &[u8]) -> Option<Vec<u8>> {
+        self.keys
+            .first()
+            .map(|key| mac(self.params.algorithm, key.expose_secret(), &[message]))
+    }
+
     pub fn tolerance(&self) -> Option<Duration> {
         self.params
             .timestamp_header

@@ -419,6 +419,30 @@ impl Preset {
         }
     }
 
+    /// A verification handshake the provider expects answered instead of an event being
+    /// stored: Slack `url_verification`, Discord PING, Zoom `endpoint.url_validation`. Called
+    /// only on authenticated requests; the answer is a JSON body for a 200.
+    pub fn handshake(&self, payload: Option<&Value>) -> Option<Value> {
+        let payload = payload?;
+        match (self.provider, &self.scheme) {
+            ("slack", _) if payload.get("type")?.as_str()? == "url_verification" => {
+                let challenge = payload.get("challenge")?.as_str()?;
+                Some(serde_json::json!({ "challenge": challenge }))
+            }
+            ("discord", _) if payload.get("type")?.as_i64()? == 1 => {
+                Some(serde_json::json!({ "type": 1 }))
+            }
+            ("zoom", Scheme::Hmac(scheme))
+                if payload.get("event")?.as_str()? == "endpoint.url_validation" =>
+            {
+                let plain = payload.get("payload")?.get("plainToken")?.as_str()?;
+                let encrypted = hex::encode(scheme.mac_first(plain.as_bytes())?);
+                Some(serde_json::json!({ "plainToken": plain, "encryptedToken": encrypted }))
+            }
+            _ => None,
+        }
+    }
+
     /// The provider's id for this event, or `None` (the caller then hashes the body).
     pub fn event_id(&self, headers: &HeaderMap, payload: Option<&Value>) -> Option<String> {
         if let Some(id) = self

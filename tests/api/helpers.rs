@@ -164,6 +164,8 @@ pub struct Vector {
     pub body: Vec<u8>,
     /// The public URL the provider called (Twilio, Square).
     pub url: Option<String>,
+    /// Public-key schemes' key (Discord, SendGrid).
+    pub public_key: Option<String>,
 }
 
 pub fn vectors(provider: &str) -> Vec<Vector> {
@@ -187,7 +189,8 @@ pub fn vectors(provider: &str) -> Vec<Vector> {
             };
             Vector {
                 name: v["name"].as_str().unwrap_or_default().to_owned(),
-                secret: v["secret"].as_str().expect("secret").to_owned(),
+                secret: v["secret"].as_str().unwrap_or_default().to_owned(),
+                public_key: v["public_key"].as_str().map(str::to_owned),
                 headers: v["headers"]
                     .as_object()
                     .expect("headers")

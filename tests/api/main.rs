@@ -4,6 +4,7 @@
 mod admin;
 mod delivery;
 mod email;
+mod handshakes;
 mod helpers;
 mod pipeline;
 mod providers;

@@ -454,3 +454,26 @@ async fn paddle_gitlab_and_zoom_signed_now_are_accepted_over_http() {
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_signed_sendgrid_batch_is_accepted_and_keyed_by_its_event_ids() {
+    let v = vectors("sendgrid").remove(0);
+    let key = v.public_key.clone().expect("sendgrid public key");
+    let mut app = spawn_app(&format!(
+        "[sources.sendgrid]\nprovider = \"sendgrid\"\npublic_keys = [{}]\n",
+        toml_str(&key)
+    ))
+    .await;
+    let response = app
+        .post("/hooks/sendgrid", &v.headers(), v.body.clone())
+        .await;
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let mut flipped = v.body.clone();
+    flipped[2] ^= 0x01;
+    let forged = app.post("/hooks/sendgrid", &v.headers(), flipped).await;
+    assert_eq!(forged.status(), StatusCode::UNAUTHORIZED);
+    let stored = stored_in(&app.db_path).await;
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].1, "id:sg_evt_1");
+    app.stop().await;
+}

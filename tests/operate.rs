@@ -121,6 +121,48 @@ secrets = ["Bearer operate-token"]
 provider = "hmac"
 signature_header = "x-signature"
 secrets = ["operate-generic-secret"]
+
+[sources.bitbucket]
+provider = "bitbucket"
+secrets = ["operate-bitbucket"]
+
+[sources.gitlab]
+provider = "gitlab"
+secrets = ["whsec_Z2l0bGFiLXNpZ25pbmctdG9rZW4tMzItYnl0ZXMhISE="]
+
+[sources.linear]
+provider = "linear"
+secrets = ["operate-linear"]
+
+[sources.intercom]
+provider = "intercom"
+secrets = ["operate-intercom"]
+
+[sources.typeform]
+provider = "typeform"
+secrets = ["operate-typeform"]
+
+[sources.paddle]
+provider = "paddle"
+secrets = ["pdl_ntfset_operate"]
+
+[sources.zoom]
+provider = "zoom"
+secrets = ["operate-zoom"]
+
+[sources.mailgun]
+provider = "mailgun"
+secrets = ["operate-mailgun"]
+
+[sources.square]
+provider = "square"
+secrets = ["operate-square"]
+public_url = "https://hooks.example.com/hooks/square"
+
+[sources.twilio]
+provider = "twilio"
+secrets = ["operate-twilio"]
+public_url = "https://hooks.example.com/hooks/twilio"
 "#,
         db = db.display()
     )
@@ -233,7 +275,7 @@ async fn the_cli_signs_for_every_provider_rotates_on_sighup_and_works_the_dead_l
     );
 
     // `send` for every core provider: the gateway accepts each with 202.
-    for source in [
+    let providers = [
         "stripe",
         "svix",
         "slack",
@@ -242,7 +284,18 @@ async fn the_cli_signs_for_every_provider_rotates_on_sighup_and_works_the_dead_l
         "brightdata",
         "tok",
         "generic",
-    ] {
+        "bitbucket",
+        "gitlab",
+        "linear",
+        "intercom",
+        "typeform",
+        "paddle",
+        "zoom",
+        "mailgun",
+        "square",
+        "twilio",
+    ];
+    for source in providers {
         let sent = run(gateway.cli(&["send", source])).await;
         assert!(
             sent.status.success(),
@@ -320,7 +373,8 @@ async fn the_cli_signs_for_every_provider_rotates_on_sighup_and_works_the_dead_l
     .await;
     assert!(exported.status.success(), "{}", text(&exported.stderr));
     let csv = std::fs::read_to_string(&export).expect("export written");
-    assert_eq!(csv.lines().count(), 1 + 9, "header and nine events:\n{csv}");
+    // A header line, one event per provider sent above, and the GitHub one.
+    assert_eq!(csv.lines().count(), 1 + providers.len() + 1, "{csv}");
 
     let no_token = run({
         let mut command = gateway.admin_cli(&["events", "list"]);

@@ -139,11 +139,13 @@ fn build(args: &SendArgs) -> Result<Signed, String> {
         }
     });
     let signed = preset
-        .sign(&body, unix_now(), &id)
+        .sign_request(body, unix_now(), &id)
         .map_err(|err| format!("sources.{}: {err}", source.name))?;
+    let body = signed.body;
     let mut headers = vec![("content-type".to_owned(), content_type)];
     headers.extend(
         signed
+            .headers
             .into_iter()
             .map(|(name, value): (HeaderName, String)| (name.as_str().to_owned(), value)),
     );
@@ -156,10 +158,14 @@ fn build(args: &SendArgs) -> Result<Signed, String> {
             ),
         }
     }
-    let url = args
+    let mut url = args
         .url
         .clone()
         .unwrap_or_else(|| format!("{}{}", local_base(&config.server.listen), source.path));
+    if let Some(query) = signed.query {
+        url.push(if url.contains('?') { '&' } else { '?' });
+        url.push_str(&query);
+    }
     Ok(Signed { url, headers, body })
 }
 

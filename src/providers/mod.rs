@@ -208,6 +208,15 @@ enum Scheme {
     None,
 }
 
+/// A signed request as a provider would send it (see [`Preset::sign_request`]).
+#[derive(Debug, Clone)]
+pub struct Outbound {
+    pub headers: Vec<(HeaderName, String)>,
+    pub body: Vec<u8>,
+    /// Appended to the URL (`?` + this).
+    pub query: Option<String>,
+}
+
 /// Where a provider puts its event id.
 #[derive(Debug, Clone, Default)]
 struct IdRule {
@@ -522,6 +531,27 @@ impl Preset {
         }
     }
 
+    /// The request the provider would send for `body` at `now` (event id `id`), signed with the
+    /// first secret: headers, the body (Mailgun signs inside it), and a query string to add to
+    /// the URL (Twilio's `bodySHA256`). For `hookwall send`/`sign` and tests.
+    pub fn sign_request(&self, body: Vec<u8>, now: i64, id: &str) -> Result<Outbound, SignError> {
+        let mut outbound = match &self.scheme {
+            Scheme::Mailgun(s) => Outbound {
+                headers: Vec::new(),
+                body: s.sign_body(body, now, id)?,
+                query: None,
+            },
+            Scheme::Twilio(s) => s.sign_request(body)?,
+            _ => Outbound {
+                headers: self.sign(&body, now, id)?,
+                body,
+                query: None,
+            },
+        };
+        self.add_id_header(&mut outbound.headers, id);
+        Ok(outbound)
+    }
+
     /// The headers the provider would send for `body` at `now` (event id `id`), signed with the
     /// first secret: for `hookwall send`/`sign` and tests.
     pub fn sign(
@@ -544,14 +574,18 @@ impl Preset {
             Scheme::Token(s) => s.sign(),
             Scheme::None => Ok(Vec::new()),
         }?;
-        // The provider also sends its event id when it keeps one in a header (GitHub's
-        // `x-github-delivery`), signed or not.
+        self.add_id_header(&mut headers, id);
+        Ok(headers)
+    }
+
+    /// The provider also sends its event id when it keeps one in a header (GitHub's
+    /// `x-github-delivery`), signed or not.
+    fn add_id_header(&self, headers: &mut Vec<(HeaderName, String)>, id: &str) {
         if let Some(name) = self.id.headers.first()
             && !headers.iter().any(|(sent, _)| sent == name)
         {
             headers.push((name.clone(), id.to_owned()));
         }
-        Ok(headers)
     }
 }
 

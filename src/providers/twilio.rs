@@ -18,8 +18,8 @@ use secrecy::{ExposeSecret, SecretSlice, SecretString};
 use sha2::{Digest, Sha256};
 
 use super::{
-    Algorithm, Inbound, Overrides, PresetError, SignError, VerifyError, any_match, header, keys,
-    mac,
+    Algorithm, Inbound, Outbound, Overrides, PresetError, SignError, VerifyError, any_match,
+    header, keys, mac,
 };
 
 pub const SIGNATURE_HEADER: &str = "x-twilio-signature";
@@ -94,6 +94,41 @@ impl Twilio {
             }
         }
         last
+    }
+
+    /// The signature header and, for a JSON body, the `bodySHA256=…` query Twilio adds to the
+    /// URL (the signature then covers the URL with that query).
+    pub fn sign_request(&self, body: Vec<u8>) -> Result<Outbound, SignError> {
+        let key = self.keys.first().ok_or(SignError::NoSecret("twilio"))?;
+        let json = serde_json::from_slice::<serde_json::Value>(&body).is_ok();
+        let (signed_url, params, query) = if json {
+            let query = format!("bodySHA256={}", hex::encode(Sha256::digest(&body)));
+            let joiner = if self.url.contains('?') { '&' } else { '?' };
+            (
+                format!("{}{joiner}{query}", self.url),
+                String::new(),
+                Some(query),
+            )
+        } else {
+            (
+                self.url.clone(),
+                sorted_params(&body).unwrap_or_default(),
+                None,
+            )
+        };
+        let tag = mac(
+            Algorithm::Sha1,
+            key.expose_secret(),
+            &[signed_url.as_bytes(), params.as_bytes()],
+        );
+        Ok(Outbound {
+            headers: vec![(
+                HeaderName::from_static(SIGNATURE_HEADER),
+                base64::engine::general_purpose::STANDARD.encode(tag),
+            )],
+            body,
+            query,
+        })
     }
 
     pub fn sign(&self, body: &[u8]) -> Result<Vec<(HeaderName, String)>, SignError> {

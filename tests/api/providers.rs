@@ -411,15 +411,22 @@ async fn vectors_of_presets_without_a_signed_time_are_accepted_over_http() {
 }
 
 #[tokio::test]
-async fn paddle_gitlab_and_zoom_signed_now_are_accepted_over_http() {
+async fn paddle_gitlab_zoom_and_linear_signed_now_are_accepted_over_http() {
     let paddle = vectors("paddle").remove(0);
     let gitlab = vectors("gitlab").remove(0);
     let sources = [
         source("paddle", "paddle", &paddle.secret, ""),
         source("gitlab", "gitlab", &gitlab.secret, ""),
         source("zoom", "zoom", "zoom-secret-token", ""),
+        source("linear", "linear", "lin_wh_test_secret", ""),
     ]
     .concat();
+    // Linear's signed time is in the body: the vector's body with the time set to now.
+    let linear = vectors("linear").remove(0);
+    let linear_body = String::from_utf8(linear.body.clone())
+        .expect("utf-8")
+        .replace("1700000000000", &(now() * 1000).to_string())
+        .into_bytes();
     let mut app = spawn_app(&sources).await;
     for (name, secret, body) in [
         ("paddle", paddle.secret.as_str(), paddle.body.clone()),
@@ -429,6 +436,7 @@ async fn paddle_gitlab_and_zoom_signed_now_are_accepted_over_http() {
             "zoom-secret-token",
             br#"{"event":"meeting.started","event_ts":1700000000123,"payload":{}}"#.to_vec(),
         ),
+        ("linear", linear.secret.as_str(), linear_body),
     ] {
         let headers = signed_now(name, secret, &body, &format!("{name}-1"));
         let path = format!("/hooks/{name}");

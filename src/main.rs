@@ -8,5 +8,7 @@ use clap::Parser;
 async fn main() -> ExitCode {
     let cli = hookwall::cli::Cli::parse();
     hookwall::telemetry::init_logging();
+    // Flushes pending Sentry events when main returns.
+    let _sentry = hookwall::telemetry::report::init();
     hookwall::cli::run(cli).await
 }

@@ -43,8 +43,10 @@ pub fn router(live: Arc<Live>) -> Router {
         .route("/admin/events/{id}/replay", post(events::replay_one))
         .route("/admin/reload", post(reload))
         .layer(from_fn_with_state(live.clone(), require_token))
-        .with_state(live);
+        .with_state(live.clone());
     Router::new()
+        .route("/metrics", get(metrics))
+        .with_state(live)
         .merge(admin)
         .fallback(|| async { AdminError::new(StatusCode::NOT_FOUND, "no such admin route") })
 }
@@ -78,6 +80,41 @@ fn unauthorized(detail: &str) -> Response {
         http::HeaderValue::from_static("Bearer realm=\"hookwall-admin\""),
     );
     response
+}
+
+/// `GET /metrics`: the Prometheus text format. Not behind the token (Prometheus scrapes it);
+/// the admin listener belongs on loopback or a private network. The store gauges are read now.
+async fn metrics(State(live): State<Arc<Live>>) -> Response {
+    let m = crate::telemetry::metrics::metrics();
+    let snapshot = live.snapshot();
+    for source in &snapshot.sources {
+        m.queue_depth.with_label_values(&[&*source.name]).set(0);
+        m.dead_letter_events
+            .with_label_values(&[&*source.name])
+            .set(0);
+    }
+    match tokio::time::timeout(std::time::Duration::from_secs(2), live.store().depths()).await {
+        Ok(Ok(depths)) => {
+            for depth in depths {
+                m.queue_depth
+                    .with_label_values(&[&depth.source])
+                    .set(depth.queued);
+                m.dead_letter_events
+                    .with_label_values(&[&depth.source])
+                    .set(depth.dead);
+            }
+        }
+        Ok(Err(err)) => tracing::warn!(error = %err, "metrics: cannot read queue depths"),
+        Err(_) => tracing::warn!("metrics: reading queue depths timed out"),
+    }
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        m.encode(),
+    )
+        .into_response()
 }
 
 /// `POST /admin/reload`: as SIGHUP, but the caller sees the outcome.

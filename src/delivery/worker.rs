@@ -93,7 +93,15 @@ impl Worker {
                 // The permit is held for the attempt: this is the per-destination concurrency limit.
                 let _permit = slot.permits.acquire().await;
                 match self.store.get(claim.event_id).await {
-                    Ok(Some(event)) => slot.destination.deliver(&event).await,
+                    Ok(Some(event)) => {
+                        let started = std::time::Instant::now();
+                        let outcome = slot.destination.deliver(&event).await;
+                        crate::telemetry::metrics::metrics()
+                            .delivery_duration
+                            .with_label_values(&[&claim.destination])
+                            .observe(started.elapsed().as_secs_f64());
+                        outcome
+                    }
                     Ok(None) => Outcome::Dead {
                         error: "event no longer stored".into(),
                     },
@@ -117,6 +125,19 @@ impl Worker {
             outcome,
             fastrand::f64(),
         );
+        let metrics = crate::telemetry::metrics::metrics();
+        let label = match &recorded {
+            Recorded::Delivered => "delivered",
+            Recorded::Retry { .. } => "retry",
+            Recorded::Dead { .. } => "dead",
+        };
+        metrics
+            .deliveries
+            .with_label_values(&[&claim.source, &claim.destination, label])
+            .inc();
+        if !matches!(recorded, Recorded::Retry { .. }) {
+            metrics.delivery_attempts.observe(f64::from(attempt));
+        }
         match &recorded {
             Recorded::Delivered => {
                 tracing::info!(event_id = %claim.event_id, destination = %claim.destination, attempt, "delivered")
@@ -125,10 +146,21 @@ impl Worker {
                 event_id = %claim.event_id, destination = %claim.destination, attempt, error = %error,
                 retry_in_ms = at_ms - now_ms(), "delivery failed; will retry"
             ),
-            Recorded::Dead { error } => tracing::error!(
-                event_id = %claim.event_id, destination = %claim.destination, attempt, error = %error,
-                "delivery dead; replay it from the dead-letter queue"
-            ),
+            Recorded::Dead { error } => {
+                crate::telemetry::report::capture(
+                    &format!("delivery dead: {error}"),
+                    sentry::Level::Error,
+                    &[
+                        ("source", &claim.source),
+                        ("destination", &claim.destination),
+                        ("event_id", &claim.event_id.to_string()),
+                    ],
+                );
+                tracing::error!(
+                    event_id = %claim.event_id, destination = %claim.destination, attempt, error = %error,
+                    "delivery dead; replay it from the dead-letter queue"
+                );
+            }
         }
         match self.store.record(&self.owner, &claim, recorded).await {
             Ok(true) => {}

@@ -148,9 +148,17 @@ pub async fn accept(
     if let Some(proxy) = &source.proxy {
         return super::proxy::forward(proxy, &store, &registry, event).await;
     }
+    let metrics = crate::telemetry::metrics::metrics();
     match store.insert(event).await {
-        Ok(Inserted::Stored(id)) => answer(source.accept_status, &id.to_string(), "accepted"),
+        Ok(Inserted::Stored(id)) => {
+            metrics
+                .events_stored
+                .with_label_values(&[&*source.name])
+                .inc();
+            answer(source.accept_status, &id.to_string(), "accepted")
+        }
         Ok(Inserted::Duplicate(id)) => {
+            metrics.duplicates.with_label_values(&[&*source.name]).inc();
             tracing::info!(event_id = %id, "duplicate event acknowledged");
             answer(StatusCode::OK, &id.to_string(), "duplicate")
         }

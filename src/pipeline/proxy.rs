@@ -45,9 +45,19 @@ pub async fn forward(
         owner: owner.clone(),
         until_ms: now_ms().saturating_add(i64::try_from(hold_for.as_millis()).unwrap_or(i64::MAX)),
     });
+    let metrics = crate::telemetry::metrics::metrics();
     let (id, fresh) = match store.insert(event.clone()).await {
-        Ok(Inserted::Stored(id)) => (id, true),
-        Ok(Inserted::Duplicate(id)) => (id, false),
+        Ok(Inserted::Stored(id)) => {
+            metrics
+                .events_stored
+                .with_label_values(&[&event.source])
+                .inc();
+            (id, true)
+        }
+        Ok(Inserted::Duplicate(id)) => {
+            metrics.duplicates.with_label_values(&[&event.source]).inc();
+            (id, false)
+        }
         Err(err) => {
             return Rejection::new(RejectionKind::StoreUnavailable, err.to_string())
                 .into_response();
@@ -82,6 +92,15 @@ pub async fn forward(
             },
         ),
     };
+    let label = match outcome {
+        Recorded::Delivered => "delivered",
+        Recorded::Retry { .. } => "retry",
+        Recorded::Dead { .. } => "dead",
+    };
+    metrics
+        .deliveries
+        .with_label_values(&[&event.source, &proxy.destination, label])
+        .inc();
     if fresh {
         let claim = Claim {
             event_id: id,

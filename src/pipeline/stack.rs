@@ -34,6 +34,7 @@ use super::verify::Verify;
 use crate::delivery::Registry;
 use crate::http::problem::{Rejection, RejectionKind, fill_request_id};
 use crate::store::Store;
+use crate::telemetry::sample::{REFUSALS, Verdict};
 
 type SourceService = BoxCloneSyncService<Request, Response, Infallible>;
 
@@ -136,6 +137,7 @@ pub struct Public {
 /// The whole public listener: health routes, and steps 1–3 in front of the per-source stacks.
 pub fn public_router(public: Public) -> axum::Router {
     let hooks = ServiceBuilder::new()
+        .layer(from_fn(in_flight))
         // 2. Load shedding: past `max_in_flight` concurrent webhooks, answer 503 at once
         //    instead of queueing without bound.
         .layer(HandleErrorLayer::new(overloaded))
@@ -160,6 +162,42 @@ pub fn public_router(public: Public) -> axum::Router {
         .fallback_service(hooks)
         // 1. Request id, span and the one log line per request, around everything else.
         .layer(from_fn(request_log))
+        // A Sentry hub per request, so what one request reports carries only its own tags.
+        .layer(sentry::integrations::tower::NewSentryLayer::<Request>::new_from_top())
+}
+
+/// The source a response belongs to, for metrics; webhook responses without one (unknown
+/// path, shed load) are labelled `unknown`.
+#[derive(Debug, Clone)]
+struct SourceLabel(Arc<str>);
+
+/// The request id, for the Sentry tags of a 5xx answer.
+#[derive(Debug, Clone)]
+struct RequestIdTag(String);
+
+/// Counts webhook requests in flight, also when the request is cancelled mid-way.
+struct InFlight;
+
+impl InFlight {
+    fn start() -> InFlight {
+        crate::telemetry::metrics::metrics()
+            .in_flight_requests
+            .inc();
+        InFlight
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        crate::telemetry::metrics::metrics()
+            .in_flight_requests
+            .dec();
+    }
+}
+
+async fn in_flight(request: Request, next: Next) -> Response {
+    let _counted = InFlight::start();
+    next.run(request).await
 }
 
 /// Picks the source's stack by path; an unknown path is a plain 404.
@@ -184,7 +222,9 @@ impl Service<Request> for Dispatch {
             match routes.by_path.get(request.uri().path()) {
                 Some((name, service)) => {
                     tracing::Span::current().record("source", name.as_ref());
-                    service.clone().oneshot(request).await
+                    let mut response = service.clone().oneshot(request).await?;
+                    response.extensions_mut().insert(SourceLabel(name.clone()));
+                    Ok(response)
                 }
                 None => Ok(
                     Rejection::new(RejectionKind::NotFound, "no source at this path")
@@ -268,17 +308,43 @@ async fn request_log(mut request: Request, next: Next) -> Response {
     );
     let started = Instant::now();
     let response = next.run(request).instrument(span.clone()).await;
-    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let elapsed = started.elapsed();
+    let latency_ms = elapsed.as_secs_f64() * 1000.0;
     let status = response.status().as_u16();
+    let mut response = response;
+    response
+        .extensions_mut()
+        .insert(RequestIdTag(id_text.clone()));
+    count(&response, elapsed);
     span.in_scope(|| match response.extensions().get::<Rejection>() {
-        Some(rejection) => tracing::warn!(
-            status,
-            outcome = "rejected",
-            reason = rejection.kind.reason(),
-            detail = %rejection.detail,
-            latency_ms,
-            "request refused"
-        ),
+        Some(rejection) => {
+            let reason = rejection.kind.reason();
+            let source = response
+                .extensions()
+                .get::<SourceLabel>()
+                .map_or("unknown", |s| &s.0);
+            // A burst of refusals (a scan, a provider retrying with a wrong secret) is sampled:
+            // the rest are counted in metrics, and the next logged line says how many were cut.
+            match REFUSALS.check(source, reason, Instant::now()) {
+                Verdict::Log { suppressed } => tracing::warn!(
+                    status,
+                    outcome = "rejected",
+                    reason,
+                    detail = %rejection.detail,
+                    latency_ms,
+                    suppressed_since_last = suppressed,
+                    "request refused"
+                ),
+                Verdict::Suppress => tracing::debug!(
+                    status,
+                    outcome = "rejected",
+                    reason,
+                    detail = %rejection.detail,
+                    latency_ms,
+                    "request refused (sampled out)"
+                ),
+            }
+        }
         None => {
             let outcome = response.extensions().get::<Outcome>().map_or("ok", |o| o.0);
             tracing::info!(status, outcome, latency_ms, "request handled");
@@ -287,6 +353,54 @@ async fn request_log(mut request: Request, next: Next) -> Response {
     let mut response = fill_request_id(response, &id_text);
     response.headers_mut().insert("x-request-id", id);
     response
+}
+
+/// `requests_total`, `request_duration_seconds` and `rejections_total` for webhook routes (a
+/// response from the health routes has neither a source nor a rejection and is not counted).
+fn count(response: &Response, elapsed: Duration) {
+    let source = response.extensions().get::<SourceLabel>();
+    let rejection = response.extensions().get::<Rejection>();
+    if source.is_none() && rejection.is_none() {
+        return;
+    }
+    let source = source.map_or("unknown", |s| &s.0);
+    let metrics = crate::telemetry::metrics::metrics();
+    let outcome = match rejection {
+        Some(rejection) => {
+            metrics
+                .rejections
+                .with_label_values(&[source, rejection.kind.reason()])
+                .inc();
+            "rejected"
+        }
+        None => response.extensions().get::<Outcome>().map_or("ok", |o| o.0),
+    };
+    let status = response.status();
+    if status.is_server_error() {
+        let reason = rejection.map_or("handler", |r| r.kind.reason());
+        let request_id = response
+            .extensions()
+            .get::<RequestIdTag>()
+            .map_or("-", |id| id.0.as_str());
+        crate::telemetry::report::capture(
+            &format!("webhook answered {}: {reason}", status.as_u16()),
+            sentry::Level::Error,
+            &[
+                ("source", source),
+                ("status", status.as_str()),
+                ("reason", reason),
+                ("request_id", request_id),
+            ],
+        );
+    }
+    metrics
+        .requests
+        .with_label_values(&[source, outcome, status.as_str()])
+        .inc();
+    metrics
+        .request_duration
+        .with_label_values(&[source])
+        .observe(elapsed.as_secs_f64());
 }
 
 async fn healthz() -> impl IntoResponse {

@@ -207,7 +207,18 @@ pub trait Store: Send + Sync + 'static {
     async fn purge(&self, bodies_before_ms: i64, keys_before_ms: i64)
     -> Result<Purged, StoreError>;
     /// Finishes queued writes and releases the database; later calls fail with `Closed`.
+    /// Per source: deliveries waiting (pending or failed) and events dead, for the gauges.
+    async fn depths(&self) -> Result<Vec<Depth>, StoreError>;
+
     async fn close(&self);
+}
+
+/// One source's backlog (see [`Store::depths`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Depth {
+    pub source: String,
+    pub queued: i64,
+    pub dead: i64,
 }
 
 /// What a purge removed.

@@ -19,8 +19,8 @@ use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 use super::{
-    Claim, EventFilter, Inserted, NewEvent, Page, Purged, Recorded, Store, StoreError, StoredEvent,
-    now_ms,
+    Claim, Depth, EventFilter, Inserted, NewEvent, Page, Purged, Recorded, Store, StoreError,
+    StoredEvent, now_ms,
 };
 
 /// The most operations one transaction carries. Larger batches amortise the fsync further but
@@ -277,6 +277,39 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn depths(&self) -> Result<Vec<Depth>, StoreError> {
+        let queued: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT e.source, COUNT(*) FROM deliveries d JOIN events e ON e.id = d.event_id \
+             WHERE d.status IN ('pending', 'failed') GROUP BY e.source",
+        )
+        .fetch_all(&self.read)
+        .await?;
+        let dead: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT source, COUNT(*) FROM events WHERE status = 'dead' GROUP BY source",
+        )
+        .fetch_all(&self.read)
+        .await?;
+        let mut depths: Vec<Depth> = queued
+            .into_iter()
+            .map(|(source, queued)| Depth {
+                source,
+                queued,
+                dead: 0,
+            })
+            .collect();
+        for (source, n) in dead {
+            match depths.iter_mut().find(|d| d.source == source) {
+                Some(depth) => depth.dead = n,
+                None => depths.push(Depth {
+                    source,
+                    queued: 0,
+                    dead: n,
+                }),
+            }
+        }
+        Ok(depths)
+    }
+
     async fn close(&self) {
         let (done, answer) = oneshot::channel();
         if self.writer.send(Job::Close(done)).await.is_ok() {
@@ -425,8 +458,18 @@ async fn commit(conn: &mut SqliteConnection, batch: &mut Vec<Op>) {
         tx.commit().await
     }
     .await;
+    if outcome.is_ok() {
+        crate::telemetry::metrics::metrics()
+            .store_commit_batch_size
+            .observe(answers.len() as f64);
+    }
     let commit_error = outcome.err().map(|err| {
         tracing::error!(error = %err, operations = answers.len(), "store commit failed");
+        crate::telemetry::report::capture(
+            &format!("store commit failed: {err}"),
+            sentry::Level::Error,
+            &[("store", "sqlite")],
+        );
         err.to_string()
     });
     // Operations never reached (the transaction failed before them) drop their senders, which

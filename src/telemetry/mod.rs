@@ -1,6 +1,10 @@
 //! Logs through `tracing`: readable on a terminal, JSON with `HOOKWALL_LOG_FORMAT=json`; the
 //! level from `HOOKWALL_LOG`, else `RUST_LOG`, else `info`.
 
+pub mod metrics;
+pub mod report;
+pub mod sample;
+
 use std::io::IsTerminal;
 
 use tracing_subscriber::EnvFilter;

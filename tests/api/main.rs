@@ -6,6 +6,7 @@ mod delivery;
 mod email;
 mod handshakes;
 mod helpers;
+mod metrics;
 mod pipeline;
 mod providers;
 mod proxy;

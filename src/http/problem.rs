@@ -65,6 +65,26 @@ impl RejectionKind {
         }
     }
 
+    /// Whether the refusal is made before the request body has been read (or read whole).
+    /// Such answers close the connection: the unread rest of the body must not be taken for
+    /// the next request on a kept-alive connection, and a proxy must not reuse a connection
+    /// the gateway is about to drop.
+    pub fn leaves_body_unread(self) -> bool {
+        use RejectionKind::*;
+        matches!(
+            self,
+            NotFound
+                | Overloaded { .. }
+                | HttpsRequired
+                | IpDenied
+                | RateLimited { .. }
+                | MethodNotAllowed
+                | UnsupportedMediaType
+                | TooLarge
+                | RequestTimeout
+        )
+    }
+
     /// The `reason` label of `hookwall_rejections_total` (SPEC section 7).
     pub fn reason(self) -> &'static str {
         use RejectionKind::*;

@@ -158,6 +158,12 @@ pub fn public_router(public: Public) -> axum::Router {
     axum::Router::new()
         .route("/healthz", axum::routing::get(healthz))
         .route("/readyz", axum::routing::get(readyz))
+        // Health probes are logged with their client too (a proxy's health check shows as the
+        // proxy). They are not shed, timed out or HTTPS-checked: a probe must see the truth.
+        .route_layer(from_fn_with_state(
+            public.trusted_proxies.clone(),
+            resolve_client,
+        ))
         .with_state(public.store.clone())
         .fallback_service(hooks)
         // 1. Request id, span and the one log line per request, around everything else.
@@ -350,8 +356,17 @@ async fn request_log(mut request: Request, next: Next) -> Response {
             tracing::info!(status, outcome, latency_ms, "request handled");
         }
     });
+    let close = response
+        .extensions()
+        .get::<Rejection>()
+        .is_some_and(|r| r.kind.leaves_body_unread());
     let mut response = fill_request_id(response, &id_text);
     response.headers_mut().insert("x-request-id", id);
+    if close {
+        response
+            .headers_mut()
+            .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+    }
     response
 }
 

@@ -129,6 +129,10 @@ async fn a_bad_signature_is_401_problem_json_that_names_only_the_category() {
         .await;
 
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert!(
+        response.headers().get("connection").is_none(),
+        "the body was read: the connection stays open"
+    );
     assert_eq!(
         response.headers()["content-type"],
         "application/problem+json"
@@ -380,6 +384,8 @@ async fn a_client_outside_allow_ips_is_403_and_x_forwarded_for_from_an_untrusted
     headers.push(("x-forwarded-for", "192.30.252.10"));
     let response = app.post("/hooks/github", &headers, body.to_vec()).await;
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    // Refused before the body was read: the connection is closed, never reused.
+    assert_eq!(response.headers()["connection"], "close");
     assert_eq!(json(response).await["detail"], "client address not allowed");
     app.stop().await;
 }

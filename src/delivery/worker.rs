@@ -15,6 +15,10 @@ use crate::store::{Claim, Recorded, Store, now_ms};
 
 /// Attempts in flight at once, across destinations (each destination also has its own limit).
 const MAX_IN_FLIGHT: usize = 64;
+/// Under load, claims are made for at least this many free slots ...
+const CLAIM_BATCH: usize = MAX_IN_FLIGHT / 4;
+/// ... or after waiting this long for them.
+const GATHER: Duration = Duration::from_millis(10);
 /// How often an idle worker looks for due work.
 const POLL: Duration = Duration::from_millis(100);
 /// How long a claim is held. Longer than any attempt can take (timeout plus the wait for a
@@ -40,6 +44,17 @@ impl Worker {
             }
             while tasks.len() >= MAX_IN_FLIGHT {
                 tasks.join_next().await;
+            }
+            // Claim in batches: a claim per finished attempt would cost a store round trip
+            // (and on SQLite a place in a commit) per delivery under load. Wait briefly for
+            // more slots to free up; never long, so a lone due delivery is not held back.
+            if MAX_IN_FLIGHT - tasks.len() < CLAIM_BATCH {
+                let _ = tokio::time::timeout(GATHER, async {
+                    while MAX_IN_FLIGHT - tasks.len() < CLAIM_BATCH
+                        && tasks.join_next().await.is_some()
+                    {}
+                })
+                .await;
             }
             let free = MAX_IN_FLIGHT - tasks.len();
             let claims = match this.store.claim(&this.owner, free, LEASE).await {

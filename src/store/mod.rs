@@ -108,6 +108,10 @@ pub struct StoredEvent {
 pub enum StoreError {
     #[error("store unavailable: {0}")]
     Unavailable(#[from] sqlx::Error),
+    #[error("store unavailable: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("store commit failed: {0}")]
+    Commit(String),
     #[error("store migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("store is shut down")]

@@ -1,0 +1,270 @@
+#!/usr/bin/env bash
+# The load benchmark: in ONE run on this machine, with wrk on the same machine,
+#   (a) a bare axum handler that reads the body and answers 204 (the HTTP stack's ceiling),
+#   (b) hookwall's full pipeline on a GitHub-signed ~1 KiB JSON webhook: verification, a JSON
+#       Schema, de-duplication, the SQLite store at synchronous=FULL, the answer,
+#   (bd) the same with a destination (a local handler answering at once): does delivery keep
+#       up? (throughput, and the queue depth after the run and 5 s later),
+#   (c) the same on PostgreSQL, when one answers (HOOKWALL_BENCH_DATABASE_URL, default
+#       postgres://postgres@127.0.0.1:5432/postgres) and this build supports it,
+#   (d) adnanh/webhook (Debian's `webhook`) with an HMAC-SHA256 rule, in its default mode,
+# at 16, 64 and 256 connections: requests/s, p50/p99 latency, idle and peak RSS, the ratios
+# (b)/(a) and (b)/(d), p99 of (b) at half its own maximum, and hookwall's queue depth.
+#
+#   scripts/bench.sh            # 30 s per measurement (about 10 minutes in all)
+#   scripts/bench.sh --quick    # 2 s, 64 connections only: checks that everything runs (CI)
+#
+# Needs wrk (apt-get install wrk); (d) needs webhook (apt-get install webhook) and is reported
+# as skipped without it. Every request has its own X-GitHub-Delivery, so de-duplication never
+# short-circuits the pipeline (GitHub signs the body only; the id is what hookwall dedups on).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+
+duration=${BENCH_DURATION:-30}
+connection_list=${BENCH_CONNECTIONS_LIST:-"16 64 256"}
+warmup=3
+if [ "${1:-}" = "--quick" ]; then
+    duration=2
+    connection_list=64
+    warmup=1
+fi
+
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/hookwall-target}"
+for tool in wrk curl python3 openssl; do
+    command -v "$tool" >/dev/null || { echo "bench: $tool is missing (apt-get install $tool)" >&2; exit 1; }
+done
+
+echo "bench: cargo build --release --locked --bin hookwall --example bench_bare_axum" >&2
+cargo build --quiet --release --locked --bin hookwall --example bench_bare_axum
+bin="$CARGO_TARGET_DIR/release"
+
+work=$(mktemp -d)
+pids=()
+pg_database=""
+cleanup() {
+    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    if [ -n "$pg_database" ]; then
+        psql -q "$pg_url" -c "DROP DATABASE IF EXISTS $pg_database WITH (FORCE)" >/dev/null 2>&1 || true
+    fi
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# A ~1 KiB GitHub push-like payload that satisfies schemas/github.json, and its signature.
+secret="bench-github-secret"
+python3 - "$work/body.json" <<'EOF'
+import json, sys
+body = {
+    "ref": "refs/heads/main", "before": "6113728f27ae82c7b1a177c8d03f9e96e0adf246",
+    "after": "59b20b8d5c6ff8d09518454d4dd8b7b30f095ab5",
+    "repository": {"id": 1296269, "full_name": "octocat/Hello-World", "private": False,
+                   "html_url": "https://github.com/octocat/Hello-World"},
+    "pusher": {"name": "octocat", "email": "octocat@github.com"},
+    "sender": {"login": "octocat", "id": 1, "type": "User"},
+    "head_commit": {"id": "59b20b8d5c6ff8d09518454d4dd8b7b30f095ab5",
+                    "message": "Update README.md", "timestamp": "2026-11-23T10:00:00Z",
+                    "author": {"name": "Mona Octocat", "email": "octocat@github.com"}},
+}
+body["padding"] = ""
+text = json.dumps(body, separators=(",", ":"))
+body["padding"] = "x" * max(0, 1024 - len(text))
+open(sys.argv[1], "w").write(json.dumps(body, separators=(",", ":")))
+EOF
+signature="sha256=$(openssl dgst -sha256 -hmac "$secret" -r "$work/body.json" | cut -d' ' -f1)"
+export BENCH_BODY="$work/body.json" BENCH_SIGNATURE="$signature"
+
+wait_ready() { # url
+    for _ in $(seq 1 150); do
+        if curl -fsS -o /dev/null "$1" 2>/dev/null; then return 0; fi
+        sleep 0.1
+    done
+    return 1
+}
+
+wait_listening() { # port
+    for _ in $(seq 1 150); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
+        sleep 0.1
+    done
+    return 1
+}
+
+rss_mib() { # pid field (VmRSS | VmHWM)
+    awk -v f="$2:" '$1 == f { printf "%.1f", $2 / 1024 }' "/proc/$1/status"
+}
+
+run=0
+wrk_run() { # url connections seconds [rate]
+    run=$((run + 1))
+    BENCH_RUN="r$run-$$-$RANDOM" BENCH_RATE="${4:-}" BENCH_CONNECTIONS="$2" \
+        wrk -t1 -c"$2" -d"$3"s --timeout 5s -s "$root/benches/load/github.lua" "$1" \
+        | awk '/^RESULT/ { $1 = ""; print }'
+}
+
+field() { # "k=v k=v" key
+    tr ' ' '\n' <<<"$1" | awk -F= -v k="$2" '$1 == k { print $2 }'
+}
+
+results="$work/results.txt"
+: >"$results"
+
+measure() { # name pid url
+    local name=$1 pid=$2 url=$3 idle
+    idle=$(rss_mib "$pid" VmRSS)
+    wrk_run "$url" 64 "$warmup" >/dev/null
+    for c in $connection_list; do
+        local line
+        line=$(wrk_run "$url" "$c" "$duration")
+        echo "$name c=$c $line" | tee -a "$results" >&2
+    done
+    echo "$name idle_rss_mib=$idle peak_rss_mib=$(rss_mib "$pid" VmHWM)" | tee -a "$results" >&2
+}
+
+# The downstream handler that takes hookwall's deliveries (answers at once).
+sink_port=$(free_port)
+"$bin/examples/bench_bare_axum" "127.0.0.1:$sink_port" &
+pids+=($!)
+wait_listening "$sink_port"
+
+# (a) bare axum
+port=$(free_port)
+"$bin/examples/bench_bare_axum" "127.0.0.1:$port" &
+pid=$!
+pids+=("$pid")
+wait_listening "$port"
+measure a "$pid" "http://127.0.0.1:$port/hooks/github"
+kill "$pid"
+
+hookwall_config() { # file store-url public admin [deliver]
+    cat >"$1" <<EOF
+[server]
+listen = "127.0.0.1:$3"
+admin_listen = "127.0.0.1:$4"
+admin_token = "bench-admin-token-0123456789"
+
+[storage]
+url = "$2"
+
+[sources.github]
+provider = "github"
+secrets = ["$secret"]
+schema = "$root/schemas/github.json"
+
+EOF
+    if [ "$5" = deliver ]; then
+        cat >>"$1" <<EOF
+
+[[sources.github.destinations]]
+url = "http://127.0.0.1:$sink_port/deliver"
+signing_secret = "whsec_YmVuY2gtZGVsaXZlcnktc2lnbmluZy1zZWNyZXQ="
+concurrency = 64
+EOF
+    fi
+}
+
+queue_depth() { # admin port
+    curl -fsS "http://127.0.0.1:$1/metrics" | awk '/^hookwall_queue_depth/ { s += $2 } END { print s + 0 }'
+}
+
+bench_hookwall() { # name store-url [deliver]
+    local name=$1 public admin pid max half line
+    public=$(free_port)
+    admin=$(free_port)
+    hookwall_config "$work/$name.toml" "$2" "$public" "$admin" "${3:-}"
+    HOOKWALL_LOG=info HOOKWALL_LOG_FORMAT=json "$bin/hookwall" serve --config "$work/$name.toml" \
+        >/dev/null 2>"$work/$name.log" &
+    pid=$!
+    pids+=("$pid")
+    if ! wait_ready "http://127.0.0.1:$public/readyz"; then
+        echo "$name unavailable: $(tail -1 "$work/$name.log")" | tee -a "$results" >&2
+        kill "$pid" 2>/dev/null || true
+        return
+    fi
+    if [ "${3:-}" = deliver ]; then
+        # Delivery: 64 connections only; how far the queue is behind when the load stops.
+        line=$(wrk_run "http://127.0.0.1:$public/hooks/github" 64 "$duration")
+        echo "$name c=64 $line" | tee -a "$results" >&2
+        echo "$name queue_depth_after_load=$(queue_depth "$admin")" | tee -a "$results" >&2
+        sleep 5
+        echo "$name queue_depth_5s_later=$(queue_depth "$admin")" | tee -a "$results" >&2
+        echo "$name peak_rss_mib=$(rss_mib "$pid" VmHWM)" | tee -a "$results" >&2
+        kill "$pid"
+        return
+    fi
+    measure "$name" "$pid" "http://127.0.0.1:$public/hooks/github"
+    # p99 at half of its own maximum at 64 connections.
+    max=$(grep "^$name c=64 " "$results" | head -1)
+    half=$(awk -v r="$(field "$max" rps)" 'BEGIN { printf "%d", r / 2 }')
+    if [ "$half" -gt 0 ]; then
+        line=$(wrk_run "http://127.0.0.1:$public/hooks/github" 64 "$duration" "$half")
+        echo "$name half_load target_rps=$half $line" | tee -a "$results" >&2
+    fi
+    kill "$pid"
+}
+
+# (b) hookwall, SQLite; (bd) with delivery
+bench_hookwall b "sqlite://$work/hookwall.db"
+bench_hookwall bd "sqlite://$work/hookwall-delivery.db" deliver
+
+# (c) hookwall, PostgreSQL
+pg_url=${HOOKWALL_BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}
+if psql -q "$pg_url" -c "SELECT 1" >/dev/null 2>&1; then
+    pg_database="hookwall_bench_$$"
+    psql -q "$pg_url" -c "CREATE DATABASE $pg_database" >/dev/null
+    bench_hookwall c "$(python3 -c 'import sys, urllib.parse as u; p = u.urlsplit(sys.argv[1]); print(u.urlunsplit(p._replace(path="/" + sys.argv[2])))' "$pg_url" "$pg_database")"
+else
+    echo "c skipped: no PostgreSQL at $pg_url" | tee -a "$results" >&2
+fi
+
+# (d) adnanh/webhook, default mode (answers before its command finishes)
+if command -v webhook >/dev/null; then
+    port=$(free_port)
+    cat >"$work/hooks.json" <<EOF
+[{
+  "id": "github",
+  "execute-command": "/bin/true",
+  "trigger-rule": {"match": {"type": "payload-hmac-sha256", "secret": "$secret",
+                             "parameter": {"source": "header", "name": "X-Hub-Signature-256"}}}
+}]
+EOF
+    webhook -hooks "$work/hooks.json" -ip 127.0.0.1 -port "$port" >/dev/null 2>&1 &
+    pid=$!
+    pids+=("$pid")
+    wait_listening "$port"
+    measure d "$pid" "http://127.0.0.1:$port/hooks/github"
+    kill "$pid"
+else
+    echo "d skipped: webhook is not installed (apt-get install webhook)" | tee -a "$results" >&2
+fi
+
+# The report.
+rps_of() { # name connections
+    local line
+    line=$(grep "^$1 c=$2 " "$results" | head -1 || true)
+    [ -n "$line" ] && field "$line" rps || true
+}
+ratio() {
+    if [ -n "$1" ] && [ -n "$2" ]; then awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; else echo "n/a"; fi
+}
+{
+    echo "# hookwall load benchmark, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, ${duration}s per measurement, wrk -t1"
+    echo
+    echo "| server | connections | requests/s | p50 ms | p99 ms | non-2xx | socket errors |"
+    echo "|---|---|---|---|---|---|---|"
+    grep ' c=' "$results" | while read -r name c rest; do
+        echo "| $name | ${c#c=} | $(field "$rest" rps) | $(field "$rest" p50_ms) | $(field "$rest" p99_ms) | $(field "$rest" errors_status) | $(field "$rest" errors_socket) |"
+    done
+    echo
+    grep -E 'rss_mib|queue_depth|half_load|skipped|unavailable' "$results" | sed 's/^/- /'
+    echo
+    echo "- (b)/(a) at 64 connections: $(ratio "$(rps_of b 64)" "$(rps_of a 64)")"
+    echo "- (bd)/(b) at 64 connections: $(ratio "$(rps_of bd 64)" "$(rps_of b 64)")"
+    echo "- (b)/(d) at 64 connections: $(ratio "$(rps_of b 64)" "$(rps_of d 64)")"
+    echo "- (c)/(b) at 64 connections: $(ratio "$(rps_of c 64)" "$(rps_of b 64)")"
+}

@@ -16,7 +16,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tower::ServiceExt;
 
-use crate::config::{Config, StoreUrl};
+use crate::config::{Config, Storage, StoreUrl};
 use crate::delivery::worker::Worker;
 use crate::live::{Compiled, Live};
 use crate::pipeline::stack;
@@ -43,6 +43,7 @@ pub struct App {
     live: Arc<Live>,
     retention: Duration,
     dedup_window: Duration,
+    lease: Duration,
     shutdown_timeout: Duration,
 }
 
@@ -52,7 +53,7 @@ impl App {
             Compiled::new(config).map_err(|errors| anyhow::anyhow!(errors.join("\n")))?;
         let server = compiled.config.server.clone();
         let storage = compiled.config.storage.clone();
-        let store = open_store(&storage.url).await?;
+        let store = open_store(&storage).await?;
         let (public, public_addr) = bind("server.listen", &server.listen).await?;
         let (admin, admin_addr) = bind("server.admin_listen", &server.admin_listen).await?;
         let live = Arc::new(Live::new(compiled, store.clone()));
@@ -72,6 +73,7 @@ impl App {
             live,
             retention: storage.retention,
             dedup_window: storage.dedup_window,
+            lease: storage.lease,
             shutdown_timeout: server.shutdown_timeout,
         })
     }
@@ -107,6 +109,7 @@ impl App {
             live,
             retention,
             dedup_window,
+            lease,
             shutdown_timeout,
         } = self;
         tracing::info!(%public_addr, %admin_addr, "hookwall listening");
@@ -121,7 +124,10 @@ impl App {
             Worker {
                 store: store.clone(),
                 registry: live.registry.clone(),
-                owner: uuid::Uuid::now_v7().to_string(),
+                // The process id makes a lease's owner findable from the database (which instance
+                // holds these claims?); the UUID keeps owners unique across hosts and restarts.
+                owner: format!("{}-{}", std::process::id(), uuid::Uuid::now_v7()),
+                lease,
                 shutdown_timeout,
             }
             .run(worker_stop),
@@ -224,8 +230,8 @@ async fn serve(
     }
 }
 
-async fn open_store(url: &StoreUrl) -> anyhow::Result<Arc<dyn Store>> {
-    match url {
+async fn open_store(storage: &Storage) -> anyhow::Result<Arc<dyn Store>> {
+    match &storage.url {
         StoreUrl::Sqlite(path) => {
             let store = SqliteStore::open(path).await.with_context(|| {
                 format!(

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use arc_swap::ArcSwap;
 use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
@@ -20,7 +20,7 @@ use crate::config::{Config, Storage, StoreUrl};
 use crate::delivery::worker::Worker;
 use crate::live::{Compiled, Live};
 use crate::pipeline::stack;
-use crate::store::{SqliteStore, Store, now_ms};
+use crate::store::{PostgresStore, SqliteStore, Store, now_ms};
 
 /// How long a client may take to send its request line and headers. Not a config key: no
 /// provider needs more, and a slowloris client gets less.
@@ -241,8 +241,12 @@ async fn open_store(storage: &Storage) -> anyhow::Result<Arc<dyn Store>> {
             })?;
             Ok(Arc::new(store))
         }
-        StoreUrl::Postgres(_) => {
-            bail!("storage.url: PostgreSQL is not supported by this version; use sqlite://PATH")
+        StoreUrl::Postgres(url) => {
+            // The URL may hold a password: the message names the key, never the value.
+            let store = PostgresStore::open(url, storage.max_connections)
+                .await
+                .context("storage.url: cannot open the PostgreSQL database")?;
+            Ok(Arc::new(store))
         }
     }
 }

@@ -3,7 +3,7 @@
 //! `HOOKWALL_UPSTREAMS`) with a test-only static file, as in `tests/traefik.rs`.
 //!
 //! A steady stream of signed webhooks goes through Traefik; one instance is SIGKILLed
-//! mid-stream. The client behaves like a provider: a refusal (Traefik's 502 while its health
+//! mid-stream, at a moment it holds claimed deliveries. The client behaves like a provider: a refusal (Traefik's 502 while its health
 //! check has not noticed the dead instance yet, a 429 from the edge limit) is retried. Every
 //! delivery id answered 2xx must reach the downstream at least once: the dead instance's claims
 //! are taken over by the others once `storage.lease` (2 s here) lapses. Copies of one delivery
@@ -371,19 +371,54 @@ async fn an_instance_killed_under_load_loses_no_accepted_event_and_the_others_de
     for instance in &instances {
         served_before_kill.push(requests_served(&direct, instance.admin).await);
     }
+    // Kill the victim while it holds claims (its worker's owner is "<pid>-<uuid>"): which
+    // worker claims is bursty, and a kill between its claims would not exercise the takeover.
     let victim = children[VICTIM].take().expect("running");
     let victim_pid = victim.0.id();
+    let victim_owner = format!("{victim_pid}-%");
+    loop {
+        let holding: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM deliveries WHERE lease_owner LIKE $1 AND status IN ('pending', 'failed')",
+        )
+        .bind(&victim_owner)
+        .fetch_one(&mut db)
+        .await
+        .expect("query");
+        if holding > 0 {
+            break;
+        }
+        assert!(
+            sent.load(Ordering::Relaxed) < EVENTS as usize,
+            "the victim never held a claim during the stream"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     drop(victim); // SIGKILL, then reaped.
     let answered_before_kill = answered.lock().expect("lock").len();
-    // Claims the dead instance held: its worker's owner is "<pid>-<uuid>".
+    // Claims the dead instance held; its lease has not lapsed yet.
     let held_at_kill: i64 = sqlx::query_scalar(
         "SELECT COUNT(*) FROM deliveries WHERE lease_owner LIKE $1 AND status IN ('pending', 'failed')",
     )
-    .bind(format!("{victim_pid}-%"))
+    .bind(&victim_owner)
     .fetch_one(&mut db)
     .await
     .expect("query");
 
+    // The stream goes on meanwhile; the dead instance's claims lapse after the lease (2 s) and
+    // the survivors' next claims take them.
+    let killed_at = Instant::now();
+    let taken_over_after = loop {
+        let still_held: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM deliveries WHERE lease_owner LIKE $1")
+                .bind(&victim_owner)
+                .fetch_one(&mut db)
+                .await
+                .expect("query");
+        if still_held == 0 || killed_at.elapsed() > Duration::from_secs(30) {
+            break killed_at.elapsed();
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
     for sender in senders {
         sender.await.expect("sender task");
     }
@@ -413,7 +448,7 @@ async fn an_instance_killed_under_load_loses_no_accepted_event_and_the_others_de
         .await;
         let dead_owner_left: i64 =
             sqlx::query_scalar("SELECT COUNT(*) FROM deliveries WHERE lease_owner LIKE $1")
-                .bind(format!("{victim_pid}-%"))
+                .bind(&victim_owner)
                 .fetch_one(&mut db)
                 .await
                 .expect("query");
@@ -437,10 +472,11 @@ async fn an_instance_killed_under_load_loses_no_accepted_event_and_the_others_de
          {refusals:?}); {DUPLICATES} ids sent to all 3 instances at once, stored once each; stored {stored} \
          events; delivered {} distinct in {deliveries} deliveries (per instance {per_instance:?}); \
          {doubles} delivered twice or more (lease takeover); claims held by the killed instance at the \
-         kill {held_at_kill}; requests served per instance before the kill {served_before_kill:?}; \
+         kill {held_at_kill}, all taken over {:.1}s after it; requests served per instance before the kill {served_before_kill:?}; \
          missing {}",
         answered.len(),
         per_event.len(),
+        taken_over_after.as_secs_f64(),
         missing.len()
     );
 

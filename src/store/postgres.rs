@@ -644,8 +644,12 @@ async fn writer(pool: PgPool, mut jobs: mpsc::Receiver<Job>) {
 async fn commit(pool: &PgPool, batch: Vec<Waiting>) {
     let events: Vec<&NewEvent> = batch.iter().map(|w| w.event.as_ref()).collect();
     let size = batch.len();
+    let batch_size = &crate::telemetry::metrics::metrics().store_commit_batch_size;
     let results = match insert_batch(pool, &events).await {
-        Ok(results) => results,
+        Ok(results) => {
+            batch_size.observe(size as f64);
+            results
+        }
         // The server refused the batch as a whole (an event it cannot store, a deadlock, a
         // serialization failure): nothing of it was committed, so each event is tried alone.
         Err(sqlx::Error::Database(err)) if size > 1 => {
@@ -654,18 +658,21 @@ async fn commit(pool: &PgPool, batch: Vec<Waiting>) {
             for event in &events {
                 results.push(
                     match insert_batch(pool, std::slice::from_ref(event)).await {
-                        Ok(mut one) => one.pop().unwrap_or_else(|| {
-                            Err(StoreError::Corrupt("insert answered nothing".into()))
-                        }),
+                        Ok(mut one) => {
+                            batch_size.observe(1.0);
+                            one.pop().unwrap_or_else(|| {
+                                Err(StoreError::Corrupt("insert answered nothing".into()))
+                            })
+                        }
                         Err(err) => Err(failed(err, 1)),
                     },
                 );
             }
             results
         }
-        // The connection failed, or the commit's outcome is unknown: retrying could store an
-        // event twice under two answers, so every waiter gets the error (503) and the
-        // provider's retry meets the unique key if the commit did land.
+        // The connection failed, possibly during the commit, so the batch may or may not have
+        // landed: every waiter gets the error (503), and a provider's retry meets the unique
+        // key if it did.
         Err(err) => {
             let message = err.to_string();
             let error = failed(err, size);
@@ -678,12 +685,6 @@ async fn commit(pool: &PgPool, batch: Vec<Waiting>) {
             results
         }
     };
-    let stored = results.iter().filter(|r| r.is_ok()).count();
-    if stored > 0 {
-        crate::telemetry::metrics::metrics()
-            .store_commit_batch_size
-            .observe(stored as f64);
-    }
     for (waiting, result) in batch.into_iter().zip(results) {
         let _ = waiting.done.send(result);
     }

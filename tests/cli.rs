@@ -42,6 +42,32 @@ fn check_accepts_the_quick_start_config_and_warns_about_its_dev_secrets() {
 }
 
 #[test]
+fn check_accepts_the_container_config_and_refuses_it_without_its_secrets() {
+    let config = repo("deploy/hookwall.toml");
+    let output = hookwall()
+        .args(["check", "--config", &config])
+        .env("HOOKWALL_ADMIN_TOKEN", "an-admin-token-of-some-length")
+        .env("GITHUB_WEBHOOK_SECRET", "a-github-secret")
+        .env_remove("HOOKWALL_DATABASE_URL")
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(String::from_utf8_lossy(&output.stdout).contains("OK (1 source)"));
+
+    // No dev fallbacks in the image's config: a missing secret stops it, naming the key.
+    let output = hookwall()
+        .args(["check", "--config", &config])
+        .env("HOOKWALL_ADMIN_TOKEN", "an-admin-token-of-some-length")
+        .env_remove("GITHUB_WEBHOOK_SECRET")
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(stderr.contains("GITHUB_WEBHOOK_SECRET"), "{stderr}");
+}
+
+#[test]
 fn check_lists_every_error_and_exits_1() {
     let dir = tempfile::tempdir().expect("temp dir");
     let config = dir.path().join("bad.toml");

@@ -1,5 +1,5 @@
 //! Scale-out: three real `hookwall` binaries on one PostgreSQL database, behind a real Traefik
-//! running the shipped dynamic configuration (`traefik/dynamic/hookwall.yml`, its upstreams from
+//! running the shipped dynamic configuration (`traefik/dynamic/`, the router's upstreams from
 //! `HOOKWALL_UPSTREAMS`) with a test-only static file, as in `tests/traefik.rs`.
 //!
 //! A steady stream of signed webhooks goes through Traefik; one instance is SIGKILLed

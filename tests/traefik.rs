@@ -265,3 +265,62 @@ async fn webhooks_through_traefik_keep_the_real_client_address_and_protocol() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// The text of a `key: value` line of a YAML file (first occurrence), unquoted.
+fn yaml_value<'a>(text: &'a str, key: &str) -> &'a str {
+    text.lines()
+        .find_map(|line| line.trim().strip_prefix(key)?.strip_prefix(':'))
+        .unwrap_or_else(|| panic!("no `{key}:` line"))
+        .trim()
+        .trim_matches('"')
+}
+
+#[test]
+fn compose_labels_route_what_the_tested_dynamic_file_routes() {
+    // The router of docker-compose.yml comes from labels; the one the end-to-end test runs
+    // from traefik/dynamic/hookwall.yml. They must not drift apart.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let read = |path: &str| std::fs::read_to_string(root.join(path)).expect(path);
+    let file = read("traefik/dynamic/hookwall.yml");
+    let compose = read("docker-compose.yml");
+
+    let rule = yaml_value(&file, "rule");
+    let label_rule = yaml_value(&compose, "traefik.http.routers.hookwall.rule");
+    assert!(
+        label_rule.ends_with(&format!("&& ({rule})")),
+        "labels: {label_rule}\nfile:   {rule}"
+    );
+
+    let mut in_list = false;
+    let mut middlewares = Vec::new();
+    for line in file.lines() {
+        let line = line.trim();
+        if line == "middlewares:" {
+            in_list = true;
+        } else if in_list && let Some(name) = line.strip_prefix("- ") {
+            middlewares.push(format!("{name}@file"));
+        } else if in_list {
+            break;
+        }
+    }
+    assert!(!middlewares.is_empty(), "no middlewares in the router");
+    assert_eq!(
+        yaml_value(&compose, "traefik.http.routers.hookwall.middlewares"),
+        middlewares.join(",")
+    );
+    let defined = read("traefik/dynamic/middlewares.yml");
+    for name in &middlewares {
+        let name = name.trim_end_matches("@file");
+        assert!(
+            defined.contains(&format!("\n    {name}:\n")),
+            "{name} is not defined"
+        );
+    }
+    assert_eq!(
+        yaml_value(
+            &compose,
+            "traefik.http.services.hookwall.loadbalancer.healthcheck.path"
+        ),
+        yaml_value(&file, "path")
+    );
+}

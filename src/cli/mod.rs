@@ -137,7 +137,8 @@ fn check(path: PathBuf) -> ExitCode {
     for warning in &warnings {
         eprintln!("warning: {warning}");
     }
-    println!("{}: OK ({count} sources)", path.display());
+    let noun = if count == 1 { "source" } else { "sources" };
+    println!("{}: OK ({count} {noun})", path.display());
     ExitCode::SUCCESS
 }
 

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use arc_swap::ArcSwap;
 use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
@@ -16,11 +16,11 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tower::ServiceExt;
 
-use crate::config::{Config, StoreUrl};
+use crate::config::{Config, Storage, StoreUrl};
 use crate::delivery::worker::Worker;
 use crate::live::{Compiled, Live};
 use crate::pipeline::stack;
-use crate::store::{SqliteStore, Store, now_ms};
+use crate::store::{PostgresStore, SqliteStore, Store, now_ms};
 
 /// How long a client may take to send its request line and headers. Not a config key: no
 /// provider needs more, and a slowloris client gets less.
@@ -43,6 +43,7 @@ pub struct App {
     live: Arc<Live>,
     retention: Duration,
     dedup_window: Duration,
+    lease: Duration,
     shutdown_timeout: Duration,
 }
 
@@ -52,7 +53,7 @@ impl App {
             Compiled::new(config).map_err(|errors| anyhow::anyhow!(errors.join("\n")))?;
         let server = compiled.config.server.clone();
         let storage = compiled.config.storage.clone();
-        let store = open_store(&storage.url).await?;
+        let store = open_store(&storage).await?;
         let (public, public_addr) = bind("server.listen", &server.listen).await?;
         let (admin, admin_addr) = bind("server.admin_listen", &server.admin_listen).await?;
         let live = Arc::new(Live::new(compiled, store.clone()));
@@ -72,6 +73,7 @@ impl App {
             live,
             retention: storage.retention,
             dedup_window: storage.dedup_window,
+            lease: storage.lease,
             shutdown_timeout: server.shutdown_timeout,
         })
     }
@@ -107,6 +109,7 @@ impl App {
             live,
             retention,
             dedup_window,
+            lease,
             shutdown_timeout,
         } = self;
         tracing::info!(%public_addr, %admin_addr, "hookwall listening");
@@ -121,7 +124,10 @@ impl App {
             Worker {
                 store: store.clone(),
                 registry: live.registry.clone(),
-                owner: uuid::Uuid::now_v7().to_string(),
+                // The process id makes a lease's owner findable from the database (which instance
+                // holds these claims?); the UUID keeps owners unique across hosts and restarts.
+                owner: format!("{}-{}", std::process::id(), uuid::Uuid::now_v7()),
+                lease,
                 shutdown_timeout,
             }
             .run(worker_stop),
@@ -224,8 +230,8 @@ async fn serve(
     }
 }
 
-async fn open_store(url: &StoreUrl) -> anyhow::Result<Arc<dyn Store>> {
-    match url {
+async fn open_store(storage: &Storage) -> anyhow::Result<Arc<dyn Store>> {
+    match &storage.url {
         StoreUrl::Sqlite(path) => {
             let store = SqliteStore::open(path).await.with_context(|| {
                 format!(
@@ -235,8 +241,12 @@ async fn open_store(url: &StoreUrl) -> anyhow::Result<Arc<dyn Store>> {
             })?;
             Ok(Arc::new(store))
         }
-        StoreUrl::Postgres(_) => {
-            bail!("storage.url: PostgreSQL is not supported by this version; use sqlite://PATH")
+        StoreUrl::Postgres(url) => {
+            // The URL may hold a password: the message names the key, never the value.
+            let store = PostgresStore::open(url, storage.max_connections)
+                .await
+                .context("storage.url: cannot open the PostgreSQL database")?;
+            Ok(Arc::new(store))
         }
     }
 }

@@ -209,6 +209,11 @@ fn fixed_changes(old: &Config, new: &Config) -> Vec<&'static str> {
         "storage.dedup_window",
         old.storage.dedup_window != new.storage.dedup_window,
     );
+    note("storage.lease", old.storage.lease != new.storage.lease);
+    note(
+        "storage.max_connections",
+        old.storage.max_connections != new.storage.max_connections,
+    );
     changed
 }
 

@@ -36,7 +36,13 @@ pub(super) const SERVER_KEYS: &[&str] = &[
     "max_in_flight",
     "shutdown_timeout",
 ];
-pub(super) const STORAGE_KEYS: &[&str] = &["url", "retention", "dedup_window"];
+pub(super) const STORAGE_KEYS: &[&str] = &[
+    "url",
+    "retention",
+    "dedup_window",
+    "lease",
+    "max_connections",
+];
 pub(super) const DEFAULTS_KEYS: &[&str] = &[
     "timestamp_tolerance",
     "rate_limit",
@@ -136,6 +142,7 @@ pub(super) fn parse(
     let config_dir = path.parent().unwrap_or(Path::new(""));
     let sources = read_sources(&mut cx, root.get("sources"), &defaults, &server, config_dir);
     validate::server_warnings(&mut cx, &server);
+    validate::storage_warnings(&mut cx, &storage, sources.iter().map(|(source, _)| source));
     if sources.is_empty() && cx.errors.is_empty() {
         cx.warn("no [sources.NAME] configured: every /hooks request will get 404".to_owned());
     }
@@ -910,6 +917,17 @@ fn read_storage(cx: &mut Ctx, item: Option<Item>) -> Storage {
     }
     if let Some(v) = field(cx, &table, "dedup_window", |cx, i| cx.duration(i, false)) {
         storage.dedup_window = v;
+    }
+    if let Some(v) = field(cx, &table, "lease", |cx, i| cx.duration(i, false)) {
+        storage.lease = v;
+    }
+    // A pool larger than this is a mistake a PostgreSQL server would refuse anyway
+    // (its own max_connections is shared by every instance).
+    if let Some(v) = field(cx, &table, "max_connections", |cx, i| {
+        cx.integer(i, 1..=1000)
+    }) {
+        // In 1..=1000 by the range above.
+        storage.max_connections = u32::try_from(v).unwrap_or(1000);
     }
     storage
 }

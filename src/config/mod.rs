@@ -173,6 +173,10 @@ pub struct Storage {
     pub retention: Duration,
     /// Dedup keys are kept this long, even after the body is purged.
     pub dedup_window: Duration,
+    /// How long a delivery worker holds a claim before any instance may take the delivery over.
+    pub lease: Duration,
+    /// PostgreSQL connection pool size per instance (ignored by SQLite).
+    pub max_connections: u32,
 }
 
 impl Default for Storage {
@@ -181,6 +185,8 @@ impl Default for Storage {
             url: StoreUrl::Sqlite(PathBuf::from("./data/hookwall.db")),
             retention: Duration::from_secs(7 * 86_400),
             dedup_window: Duration::from_secs(7 * 86_400),
+            lease: Duration::from_secs(300),
+            max_connections: 10,
         }
     }
 }

@@ -286,6 +286,8 @@ fn every_server_and_storage_key_has_the_documented_default() {
     );
     assert_eq!(config.storage.retention, Duration::from_secs(7 * 86_400));
     assert_eq!(config.storage.dedup_window, Duration::from_secs(7 * 86_400));
+    assert_eq!(config.storage.lease, Duration::from_secs(300));
+    assert_eq!(config.storage.max_connections, 10);
     let ok = &config.sources[0];
     assert_eq!(ok.rate_limit, None);
     assert_eq!(ok.overrides.timestamp_tolerance, None);
@@ -542,6 +544,76 @@ fn a_bad_size_names_the_key_and_shows_the_accepted_forms() {
     assert!(
         line.contains("\"1MiB\"") && line.contains("\"64KiB\""),
         "{line}"
+    );
+}
+
+#[test]
+fn the_lease_and_the_pool_size_are_read_and_bounded() {
+    let with = |storage: &str| {
+        format!("[storage]\nurl = \"postgres://hookwall@db/hookwall\"\n{storage}\n{ONE_SOURCE}")
+    };
+    let config = loads(&with("lease = \"90s\"\nmax_connections = 25"), &[]);
+    assert_eq!(config.storage.lease, Duration::from_secs(90));
+    assert_eq!(config.storage.max_connections, 25);
+    let config = loads(&with("max_connections = \"${POOL:-4}\""), &[]);
+    assert_eq!(config.storage.max_connections, 4);
+    error_with(
+        &with("lease = \"0s\""),
+        &[],
+        &["storage.lease", "longer than zero"],
+    );
+    error_with(
+        &with("max_connections = 0"),
+        &[],
+        &["storage.max_connections"],
+    );
+    error_with(
+        &with("max_connections = 1001"),
+        &[],
+        &["storage.max_connections"],
+    );
+}
+
+#[test]
+fn a_lease_no_longer_than_a_destination_timeout_is_pointed_out() {
+    let text = format!(
+        "[storage]\nlease = \"5s\"\n{ONE_SOURCE}timeout = \"5s\"\n\
+         [[sources.ok.destinations]]\nurl = \"http://handler:8000/fast\"\ntimeout = \"1s\"\n"
+    );
+    let config = loads(&text, &[]);
+    let lease: Vec<_> = config
+        .warnings
+        .iter()
+        .filter(|w| w.contains("storage.lease"))
+        .collect();
+    assert_eq!(lease.len(), 1, "{:#?}", config.warnings);
+    assert!(
+        lease[0].starts_with("sources.ok.destinations[0].timeout"),
+        "{}",
+        lease[0]
+    );
+    // The default lease (5 min) is far above the default timeout (10 s).
+    let config = loads(ONE_SOURCE, &[]);
+    assert!(
+        !config.warnings.iter().any(|w| w.contains("storage.lease")),
+        "{:#?}",
+        config.warnings
+    );
+}
+
+#[test]
+fn a_pool_size_for_a_sqlite_store_is_pointed_out_as_ignored() {
+    let config = loads(
+        &format!("[storage]\nmax_connections = 20\n{ONE_SOURCE}"),
+        &[],
+    );
+    assert!(
+        config
+            .warnings
+            .iter()
+            .any(|w| w.contains("storage.max_connections") && w.contains("SQLite")),
+        "{:#?}",
+        config.warnings
     );
 }
 

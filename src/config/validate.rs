@@ -8,7 +8,7 @@ use std::ops::Range;
 use ipnet::IpNet;
 
 use super::load::{Ctx, Tbl, cut};
-use super::{ConfigErrorKind, Destination, Mode, Server, Source, StoreUrl};
+use super::{ConfigErrorKind, Destination, Mode, Server, Source, Storage, StoreUrl};
 
 /// Providers that verify with a public key *or* a shared secret (Standard Webhooks `v1a,`).
 const SECRET_OR_PUBLIC_KEY: &[&str] = &["standard-webhooks", "svix"];
@@ -449,5 +449,37 @@ pub(super) fn server_warnings(cx: &mut Ctx, server: &Server) {
              X-Forwarded-For and X-Forwarded-Proto, which defeats allow_ips and require_https"
                 .to_owned(),
         );
+    }
+}
+
+/// `[storage]` values that load but will not do what the operator expects.
+pub(super) fn storage_warnings<'s>(
+    cx: &mut Ctx,
+    storage: &Storage,
+    sources: impl Iterator<Item = &'s Source>,
+) {
+    if matches!(storage.url, StoreUrl::Sqlite(_))
+        && storage.max_connections != Storage::default().max_connections
+    {
+        cx.warn(
+            "storage.max_connections sizes the PostgreSQL pool; the SQLite store ignores it"
+                .to_owned(),
+        );
+    }
+    // A claim that lapses while its attempt still runs lets a second worker deliver the same
+    // event at the same time: at-least-once still holds, but every slow attempt doubles.
+    for source in sources {
+        for (i, destination) in source.destinations.iter().enumerate() {
+            if destination.timeout() >= storage.lease {
+                cx.warn(format!(
+                    "sources.{}.destinations[{i}].timeout ({:?}) is not shorter than \
+                     storage.lease ({:?}): an attempt still running when its lease lapses is \
+                     started again by another worker; keep storage.lease well above every timeout",
+                    source.name,
+                    destination.timeout(),
+                    storage.lease
+                ));
+            }
+        }
     }
 }

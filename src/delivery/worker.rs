@@ -21,15 +21,16 @@ const CLAIM_BATCH: usize = MAX_IN_FLIGHT / 4;
 const GATHER: Duration = Duration::from_millis(10);
 /// How often an idle worker looks for due work.
 const POLL: Duration = Duration::from_millis(100);
-/// How long a claim is held. Longer than any attempt can take (timeout plus the wait for a
-/// destination slot); after it, another worker may take the delivery over.
-const LEASE: Duration = Duration::from_secs(300);
 
 pub struct Worker {
     pub store: Arc<dyn Store>,
     pub registry: Arc<ArcSwap<Registry>>,
     /// This worker's identity on its claims.
     pub owner: String,
+    /// How long a claim is held (`storage.lease`): longer than any attempt can take (timeout
+    /// plus the wait for a destination slot); after it, another worker may take the delivery
+    /// over.
+    pub lease: Duration,
     pub shutdown_timeout: Duration,
 }
 
@@ -57,7 +58,7 @@ impl Worker {
                 .await;
             }
             let free = MAX_IN_FLIGHT - tasks.len();
-            let claims = match this.store.claim(&this.owner, free, LEASE).await {
+            let claims = match this.store.claim(&this.owner, free, this.lease).await {
                 Ok(claims) => claims,
                 Err(err) => {
                     tracing::warn!(error = %err, "cannot claim deliveries; retrying");

@@ -7,7 +7,11 @@
 //! - de-duplication is atomic with the insert: a unique key on `(source, dedup_key)`, never a
 //!   check-then-insert, so two concurrent copies of one event store one row;
 //! - a failure is an error, never a silent drop: the gateway answers 503 and the provider retries.
+//!
+//! [`SqliteStore`] is the embedded default; [`PostgresStore`] lets several instances share one
+//! queue. Both pass one conformance suite (`tests/store_conformance.rs`).
 
+mod postgres;
 mod sqlite;
 
 use std::net::IpAddr;
@@ -17,6 +21,7 @@ use bytes::Bytes;
 use serde::Serialize;
 use uuid::Uuid;
 
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
 use crate::pipeline::verify::Authenticated;
@@ -116,6 +121,8 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("store is shut down")]
     Closed,
+    #[error("store does not accept writes: {0}")]
+    NotWritable(String),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
     #[error("cannot prepare the store: {0}")]
@@ -210,10 +217,9 @@ pub trait Store: Send + Sync + 'static {
     /// delivered events (their dedup keys) received before `keys_before_ms`.
     async fn purge(&self, bodies_before_ms: i64, keys_before_ms: i64)
     -> Result<Purged, StoreError>;
-    /// Finishes queued writes and releases the database; later calls fail with `Closed`.
     /// Per source: deliveries waiting (pending or failed) and events dead, for the gauges.
     async fn depths(&self) -> Result<Vec<Depth>, StoreError>;
-
+    /// Finishes queued writes and releases the database; later calls fail with `Closed`.
     async fn close(&self);
 }
 

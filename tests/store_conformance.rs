@@ -1,0 +1,999 @@
+//! One conformance suite for every `Store`: each case below is written once, against
+//! `Arc<dyn Store>`, and the `conformance!` macro at the bottom instantiates every case for
+//! SQLite (a temporary file) and PostgreSQL (a fresh database, see `support/pg.rs`), so the
+//! two stores cannot drift apart. The PostgreSQL half runs when `HOOKWALL_TEST_DATABASE_URL`
+//! is set and prints `skipped: …` otherwise.
+//!
+//! Run one store: `cargo test --test store_conformance sqlite::` or `… postgres::`.
+
+#[path = "support/pg.rs"]
+mod pg;
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use hookwall::store::{
+    Claim, Depth, EventFilter, Hold, Inserted, NewEvent, PostgresStore, Recorded, SqliteStore,
+    Store, now_ms,
+};
+use uuid::Uuid;
+
+/// A store under test and what keeps its database alive (dropped after the store).
+struct Backend {
+    store: Arc<dyn Store>,
+    _database: Database,
+}
+
+enum Database {
+    Sqlite(#[allow(dead_code)] tempfile::TempDir),
+    Postgres(#[allow(dead_code)] pg::TestDatabase),
+}
+
+async fn sqlite() -> Backend {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = SqliteStore::open(&dir.path().join("events.db"))
+        .await
+        .expect("opens");
+    Backend {
+        store: Arc::new(store),
+        _database: Database::Sqlite(dir),
+    }
+}
+
+async fn postgres() -> Option<Backend> {
+    let database = pg::TestDatabase::create().await?;
+    let store = PostgresStore::open(&database.url, 5).await.expect("opens");
+    Some(Backend {
+        store: Arc::new(store),
+        _database: Database::Postgres(database),
+    })
+}
+
+mod cases {
+    use super::*;
+
+    const LONG: Duration = Duration::from_secs(60);
+
+    pub fn event(source: &str, key: &str) -> NewEvent {
+        NewEvent {
+            id: Uuid::now_v7(),
+            source: source.to_owned(),
+            dedup_key: key.to_owned(),
+            received_at_ms: now_ms(),
+            client_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            request_id: None,
+            content_type: Some("application/json".to_owned()),
+            headers: vec![("x-test".to_owned(), "1".to_owned())],
+            body: Bytes::from_static(b"{}"),
+            destinations: vec!["downstream".to_owned()],
+            hold: None,
+        }
+    }
+
+    fn to(mut event: NewEvent, destinations: &[&str]) -> NewEvent {
+        event.destinations = destinations.iter().map(|d| (*d).to_owned()).collect();
+        event
+    }
+
+    fn stored(inserted: Inserted) -> Uuid {
+        match inserted {
+            Inserted::Stored(id) => id,
+            Inserted::Duplicate(id) => panic!("unexpected duplicate of {id}"),
+        }
+    }
+
+    async fn insert(store: &Arc<dyn Store>, event: NewEvent) -> Uuid {
+        stored(store.insert(event).await.expect("insert"))
+    }
+
+    async fn status(store: &Arc<dyn Store>, id: Uuid) -> String {
+        store
+            .get(id)
+            .await
+            .expect("get")
+            .expect("still stored")
+            .status
+    }
+
+    async fn depths(store: &Arc<dyn Store>) -> Vec<Depth> {
+        let mut depths = store.depths().await.expect("depths");
+        depths.sort_by(|a, b| a.source.cmp(&b.source));
+        depths
+    }
+
+    fn depth(source: &str, queued: i64, dead: i64) -> Depth {
+        Depth {
+            source: source.to_owned(),
+            queued,
+            dead,
+        }
+    }
+
+    fn retry_in(ms: i64, error: &str) -> Recorded {
+        Recorded::Retry {
+            at_ms: now_ms() + ms,
+            error: error.to_owned(),
+        }
+    }
+
+    pub async fn insert_then_get_returns_every_field_as_stored(store: Arc<dyn Store>) {
+        store.ping().await.expect("an open store accepts writes");
+        let mut new = event("github", "id:abc");
+        new.client_ip = IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1));
+        new.request_id = Some("req-1".to_owned());
+        new.content_type = Some("application/x-www-form-urlencoded".to_owned());
+        new.headers = vec![
+            ("x-github-event".to_owned(), "push".to_owned()),
+            ("authorization".to_owned(), "[redacted]".to_owned()),
+            (
+                "x-github-event".to_owned(),
+                "second value, kept in order".to_owned(),
+            ),
+        ];
+        // Raw bytes as received, including NUL and invalid UTF-8.
+        new.body = Bytes::from_static(b"a=1&b=\x00\xff\xfe");
+        let (id, received) = (new.id, new.received_at_ms);
+        assert_eq!(
+            store.insert(new.clone()).await.expect("insert"),
+            Inserted::Stored(id)
+        );
+
+        let got = store.get(id).await.expect("get").expect("stored");
+        assert_eq!(got.id, id.to_string());
+        assert_eq!(got.source, "github");
+        assert_eq!(got.dedup_key, "id:abc");
+        assert_eq!(got.received_at_ms, received);
+        assert_eq!(got.client_ip, "2001:db8::1");
+        assert_eq!(got.request_id.as_deref(), Some("req-1"));
+        assert_eq!(
+            got.content_type.as_deref(),
+            Some("application/x-www-form-urlencoded")
+        );
+        assert_eq!(got.headers, new.headers);
+        assert_eq!(got.body.as_deref(), Some(&b"a=1&b=\x00\xff\xfe"[..]));
+        assert_eq!(got.status, "pending");
+        assert_eq!(got.attempts, 0);
+        assert_eq!(got.last_error, None);
+        assert!(
+            got.next_attempt_at_ms <= now_ms(),
+            "a new event is due at once"
+        );
+
+        assert!(store.get(Uuid::now_v7()).await.expect("get").is_none());
+    }
+
+    pub async fn a_duplicate_key_is_answered_with_the_first_id_and_stored_once(
+        store: Arc<dyn Store>,
+    ) {
+        let first = insert(&store, event("github", "id:d-1")).await;
+        let copy = event("github", "id:d-1");
+        let copy_id = copy.id;
+        assert_eq!(
+            store.insert(copy).await.expect("insert"),
+            Inserted::Duplicate(first)
+        );
+        assert!(
+            store.get(copy_id).await.expect("get").is_none(),
+            "the copy was not stored"
+        );
+        assert_eq!(
+            store.find("github", "id:d-1").await.expect("find"),
+            Some(first)
+        );
+        assert_eq!(store.find("github", "id:d-2").await.expect("find"), None);
+        // The same key under another source is another event.
+        let other = insert(&store, event("stripe", "id:d-1")).await;
+        assert_ne!(other, first);
+        assert_eq!(
+            store.find("stripe", "id:d-1").await.expect("find"),
+            Some(other)
+        );
+        // Only the first copy is delivered.
+        let claims = store.claim("w", 10, LONG).await.expect("claim");
+        let mut claimed: Vec<Uuid> = claims.iter().map(|c| c.event_id).collect();
+        claimed.sort();
+        let mut expected = vec![first, other];
+        expected.sort();
+        assert_eq!(claimed, expected);
+
+        // A provider id may hold any character, NUL included (JSON "\u0000"): it is still one
+        // key, distinct from its prefix.
+        let nul = insert(&store, event("github", "id:a\0b")).await;
+        assert_eq!(
+            store
+                .insert(event("github", "id:a\0b"))
+                .await
+                .expect("insert"),
+            Inserted::Duplicate(nul)
+        );
+        assert_eq!(
+            store.find("github", "id:a\0b").await.expect("find"),
+            Some(nul)
+        );
+        assert_eq!(store.find("github", "id:a").await.expect("find"), None);
+    }
+
+    pub async fn concurrent_copies_of_one_key_store_exactly_one(store: Arc<dyn Store>) {
+        let tasks: Vec<_> = (0..50)
+            .map(|_| {
+                let store = store.clone();
+                tokio::spawn(async move { store.insert(event("s", "same")).await })
+            })
+            .collect();
+        let (mut stored, mut duplicates) = (Vec::new(), Vec::new());
+        for task in tasks {
+            match task.await.expect("task").expect("insert") {
+                Inserted::Stored(id) => stored.push(id),
+                Inserted::Duplicate(id) => duplicates.push(id),
+            }
+        }
+        assert_eq!(stored.len(), 1, "exactly one copy is stored");
+        assert_eq!(duplicates.len(), 49);
+        assert!(
+            duplicates.iter().all(|id| *id == stored[0]),
+            "every copy names the stored id"
+        );
+        let page = store
+            .list(&EventFilter::default(), 100, None)
+            .await
+            .expect("list");
+        assert_eq!(page.events.len(), 1);
+        let claims = store.claim("w", 100, LONG).await.expect("claim");
+        assert_eq!(claims.len(), 1, "one delivery for one stored event");
+    }
+
+    pub async fn concurrent_distinct_inserts_are_all_stored(store: Arc<dyn Store>) {
+        let tasks: Vec<_> = (0..300)
+            .map(|i| {
+                let store = store.clone();
+                tokio::spawn(async move { store.insert(event("s", &format!("k{i}"))).await })
+            })
+            .collect();
+        let mut ids = Vec::new();
+        for task in tasks {
+            ids.push(stored(task.await.expect("task").expect("insert")));
+        }
+        for id in &ids {
+            assert_eq!(status(&store, *id).await, "pending");
+        }
+        let mut listed = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page = store
+                .list(&EventFilter::default(), 128, cursor.as_deref())
+                .await
+                .expect("list");
+            listed.extend(page.events.into_iter().map(|e| e.id));
+            match page.next {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+        assert_eq!(listed.len(), 300);
+    }
+
+    pub async fn one_failing_insert_does_not_fail_the_others_committed_with_it(
+        store: Arc<dyn Store>,
+    ) {
+        // Two events with one id (a primary-key violation) among concurrent inserts that are
+        // batched into one transaction: only the second of the pair fails.
+        let twin = event("s", "twin-a");
+        let mut clash = event("s", "twin-b");
+        clash.id = twin.id;
+        let mut batch: Vec<NewEvent> = (0..30).map(|i| event("s", &format!("k{i}"))).collect();
+        batch.insert(10, twin.clone());
+        batch.insert(20, clash);
+        let tasks: Vec<_> = batch
+            .into_iter()
+            .map(|e| {
+                let store = store.clone();
+                tokio::spawn(async move { (e.dedup_key.clone(), store.insert(e).await) })
+            })
+            .collect();
+        let mut failed = Vec::new();
+        for task in tasks {
+            let (key, result) = task.await.expect("task");
+            match result {
+                Ok(Inserted::Stored(_)) => {}
+                Ok(Inserted::Duplicate(id)) => panic!("{key}: unexpected duplicate of {id}"),
+                Err(_) => failed.push(key),
+            }
+        }
+        assert_eq!(
+            failed.len(),
+            1,
+            "only one of the clashing pair fails: {failed:?}"
+        );
+        assert!(failed[0].starts_with("twin-"));
+        let page = store
+            .list(&EventFilter::default(), 100, None)
+            .await
+            .expect("list");
+        assert_eq!(page.events.len(), 31);
+        assert_eq!(store.claim("w", 100, LONG).await.expect("claim").len(), 31);
+    }
+
+    pub async fn an_event_without_destinations_is_delivered_at_once(store: Arc<dyn Store>) {
+        let id = insert(&store, to(event("s", "k"), &[])).await;
+        assert_eq!(status(&store, id).await, "delivered");
+        assert!(store.claim("w", 10, LONG).await.expect("claim").is_empty());
+        assert_eq!(depths(&store).await, vec![]);
+    }
+
+    pub async fn a_claim_takes_each_due_delivery_once_per_destination(store: Arc<dyn Store>) {
+        let two = event("github", "k1");
+        let received = two.received_at_ms;
+        let two = insert(&store, to(two, &["ci", "audit"])).await;
+        let one = insert(&store, to(event("stripe", "k2"), &["billing"])).await;
+
+        let mut claims = store.claim("a", 10, LONG).await.expect("claim");
+        claims.sort_by(|x, y| (x.event_id, &x.destination).cmp(&(y.event_id, &y.destination)));
+        assert_eq!(
+            claims,
+            vec![
+                Claim {
+                    event_id: two,
+                    source: "github".into(),
+                    destination: "audit".into(),
+                    attempts: 0,
+                    received_at_ms: received,
+                },
+                Claim {
+                    event_id: two,
+                    source: "github".into(),
+                    destination: "ci".into(),
+                    attempts: 0,
+                    received_at_ms: received,
+                },
+                Claim {
+                    event_id: one,
+                    source: "stripe".into(),
+                    destination: "billing".into(),
+                    attempts: 0,
+                    received_at_ms: claims[2].received_at_ms,
+                },
+            ]
+        );
+        assert!(
+            store.claim("b", 10, LONG).await.expect("claim").is_empty(),
+            "claimed deliveries are not handed out again while their lease holds"
+        );
+        assert!(
+            store.claim("a", 10, LONG).await.expect("claim").is_empty(),
+            "not even to their owner"
+        );
+
+        for i in 0..5 {
+            insert(&store, event("s", &format!("more-{i}"))).await;
+        }
+        assert_eq!(store.claim("b", 2, LONG).await.expect("claim").len(), 2);
+        assert_eq!(store.claim("c", 10, LONG).await.expect("claim").len(), 3);
+        // Claiming changes no event's status: the work is still pending.
+        assert_eq!(status(&store, two).await, "pending");
+    }
+
+    pub async fn concurrent_claims_never_hand_one_delivery_to_two_owners(store: Arc<dyn Store>) {
+        let mut ids = Vec::new();
+        for i in 0..60 {
+            ids.push(insert(&store, event("s", &format!("k{i}"))).await);
+        }
+        let owners: Vec<_> = (0..6)
+            .map(|n| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    let mut mine = Vec::new();
+                    loop {
+                        let claims = store
+                            .claim(&format!("owner-{n}"), 7, LONG)
+                            .await
+                            .expect("claim");
+                        if claims.is_empty() {
+                            return mine;
+                        }
+                        mine.extend(claims.into_iter().map(|c| c.event_id));
+                    }
+                })
+            })
+            .collect();
+        let mut all = Vec::new();
+        for owner in owners {
+            all.extend(owner.await.expect("owner task"));
+        }
+        all.sort();
+        let before = all.len();
+        all.dedup();
+        assert_eq!(before, all.len(), "a delivery was claimed twice");
+        ids.sort();
+        assert_eq!(all, ids, "every delivery was claimed once");
+    }
+
+    pub async fn an_expired_lease_is_taken_over_and_the_old_owner_can_no_longer_record(
+        store: Arc<dyn Store>,
+    ) {
+        let id = insert(&store, event("s", "k")).await;
+        let first = store
+            .claim("dead-instance", 10, Duration::from_millis(100))
+            .await
+            .expect("claim");
+        assert_eq!(first.len(), 1);
+        assert!(
+            store
+                .claim("survivor", 10, LONG)
+                .await
+                .expect("claim")
+                .is_empty(),
+            "the lease still holds"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let taken = store.claim("survivor", 10, LONG).await.expect("claim");
+        assert_eq!(taken.len(), 1, "the lapsed claim is taken over");
+        assert_eq!(taken[0].event_id, id);
+        assert_eq!(taken[0].attempts, 0);
+
+        assert!(
+            !store
+                .record("dead-instance", &first[0], Recorded::Delivered)
+                .await
+                .expect("record"),
+            "the old owner's outcome is ignored"
+        );
+        assert_eq!(status(&store, id).await, "pending");
+        assert!(
+            store
+                .record("survivor", &taken[0], Recorded::Delivered)
+                .await
+                .expect("record")
+        );
+        let got = store.get(id).await.expect("get").expect("stored");
+        assert_eq!((got.status.as_str(), got.attempts), ("delivered", 1));
+        assert!(
+            !store
+                .record("survivor", &taken[0], Recorded::Delivered)
+                .await
+                .expect("record"),
+            "a claim is recorded once"
+        );
+    }
+
+    pub async fn a_retry_is_due_again_at_its_next_attempt_time(store: Arc<dyn Store>) {
+        let id = insert(&store, event("s", "k")).await;
+        let claim = store.claim("w", 10, LONG).await.expect("claim").remove(0);
+        let retry = retry_in(500, "HTTP 503 from downstream");
+        let Recorded::Retry { at_ms, .. } = retry else {
+            unreachable!()
+        };
+        assert!(store.record("w", &claim, retry).await.expect("record"));
+
+        let got = store.get(id).await.expect("get").expect("stored");
+        assert_eq!(got.status, "failed");
+        assert_eq!(got.attempts, 1);
+        assert_eq!(got.next_attempt_at_ms, at_ms);
+        assert_eq!(got.last_error.as_deref(), Some("HTTP 503 from downstream"));
+        assert_eq!(depths(&store).await, vec![depth("s", 1, 0)]);
+
+        assert!(
+            store.claim("w", 10, LONG).await.expect("claim").is_empty(),
+            "not due before its time"
+        );
+        tokio::time::sleep(Duration::from_millis(
+            (at_ms - now_ms()).max(0) as u64 + 100,
+        ))
+        .await;
+        let again = store.claim("w", 10, LONG).await.expect("claim");
+        assert_eq!(again.len(), 1);
+        assert_eq!(
+            again[0].attempts, 1,
+            "the claim says how many attempts were made"
+        );
+
+        // An error with a NUL in it (a downstream's text) is still recorded.
+        assert!(
+            store
+                .record("w", &again[0], retry_in(60_000, "bad\0byte"))
+                .await
+                .expect("record")
+        );
+        let got = store.get(id).await.expect("get").expect("stored");
+        assert_eq!(got.attempts, 2);
+        assert!(got.last_error.is_some_and(|e| e.starts_with("bad")));
+    }
+
+    pub async fn a_dead_delivery_goes_to_the_dead_letters_and_is_not_claimed_again(
+        store: Arc<dyn Store>,
+    ) {
+        let id = insert(&store, to(event("s", "k"), &["ci", "audit"])).await;
+        let claims = store.claim("w", 10, LONG).await.expect("claim");
+        assert_eq!(claims.len(), 2);
+        let (ci, audit): (Vec<_>, Vec<_>) = claims.into_iter().partition(|c| c.destination == "ci");
+        assert!(
+            store
+                .record(
+                    "w",
+                    &ci[0],
+                    Recorded::Dead {
+                        error: "HTTP 410".into()
+                    }
+                )
+                .await
+                .expect("record")
+        );
+        assert!(
+            store
+                .record("w", &audit[0], Recorded::Delivered)
+                .await
+                .expect("record")
+        );
+        let got = store.get(id).await.expect("get").expect("stored");
+        assert_eq!(
+            got.status, "dead",
+            "one dead destination makes the event dead"
+        );
+        assert_eq!(got.last_error.as_deref(), Some("HTTP 410"));
+        assert!(store.claim("w", 10, LONG).await.expect("claim").is_empty());
+        assert_eq!(depths(&store).await, vec![depth("s", 0, 1)]);
+        let dead = store
+            .list(
+                &EventFilter {
+                    status: Some("dead".into()),
+                    ..EventFilter::default()
+                },
+                10,
+                None,
+            )
+            .await
+            .expect("list");
+        assert_eq!(dead.events.len(), 1);
+        assert_eq!(dead.events[0].id, id.to_string());
+    }
+
+    pub async fn an_event_is_delivered_only_when_every_destination_is(store: Arc<dyn Store>) {
+        let id = insert(&store, to(event("s", "k"), &["ci", "audit"])).await;
+        let claims = store.claim("w", 10, LONG).await.expect("claim");
+        assert!(
+            store
+                .record("w", &claims[0], Recorded::Delivered)
+                .await
+                .expect("record")
+        );
+        assert_eq!(status(&store, id).await, "pending");
+        assert_eq!(depths(&store).await, vec![depth("s", 1, 0)]);
+        assert!(
+            store
+                .record("w", &claims[1], retry_in(60_000, "timed out"))
+                .await
+                .expect("record")
+        );
+        assert_eq!(status(&store, id).await, "failed");
+        let got = store.get(id).await.expect("get").expect("stored");
+        assert_eq!(got.attempts, 1);
+        assert_eq!(got.last_error.as_deref(), Some("timed out"));
+        assert_eq!(depths(&store).await, vec![depth("s", 1, 0)]);
+    }
+
+    pub async fn release_gives_claims_back_due_at_once(store: Arc<dyn Store>) {
+        insert(&store, to(event("s", "k"), &["ci", "audit"])).await;
+        insert(&store, event("s", "other")).await;
+        assert_eq!(
+            store
+                .claim("stopping", 10, LONG)
+                .await
+                .expect("claim")
+                .len(),
+            3
+        );
+        assert_eq!(store.release("nobody").await.expect("release"), 0);
+        assert_eq!(store.release("stopping").await.expect("release"), 3);
+        assert_eq!(
+            store.claim("next", 10, LONG).await.expect("claim").len(),
+            3,
+            "released claims are due again without waiting for their lease"
+        );
+    }
+
+    pub async fn a_held_delivery_is_left_to_its_holder_until_the_hold_lapses(
+        store: Arc<dyn Store>,
+    ) {
+        // Proxy mode: the request holds its delivery; a second destination is a worker's.
+        let mut held = to(event("slack", "k1"), &["reply", "audit"]);
+        held.hold = Some(Hold {
+            destination: "reply".into(),
+            owner: "proxy:k1".into(),
+            until_ms: now_ms() + 60_000,
+        });
+        let held_id = insert(&store, held).await;
+        let mut lapsing = to(event("slack", "k2"), &["reply"]);
+        lapsing.hold = Some(Hold {
+            destination: "reply".into(),
+            owner: "proxy:k2".into(),
+            until_ms: now_ms() + 200,
+        });
+        let lapsing_id = insert(&store, lapsing).await;
+
+        let claims = store.claim("worker", 10, LONG).await.expect("claim");
+        assert_eq!(
+            claims
+                .iter()
+                .map(|c| (c.event_id, c.destination.as_str()))
+                .collect::<Vec<_>>(),
+            vec![(held_id, "audit")]
+        );
+        // The holder records like a worker.
+        let proxied = Claim {
+            event_id: held_id,
+            source: "slack".into(),
+            destination: "reply".into(),
+            attempts: 0,
+            received_at_ms: 0,
+        };
+        assert!(
+            store
+                .record("proxy:k1", &proxied, Recorded::Delivered)
+                .await
+                .expect("record")
+        );
+        // The holder died (no record): a worker takes the delivery once the hold lapses.
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let claims = store.claim("worker", 10, LONG).await.expect("claim");
+        assert_eq!(claims.len(), 1);
+        assert_eq!(claims[0].event_id, lapsing_id);
+    }
+
+    pub async fn replay_makes_an_event_due_again_with_a_fresh_budget(store: Arc<dyn Store>) {
+        let id = insert(&store, event("s", "k")).await;
+        let claim = store.claim("w", 10, LONG).await.expect("claim").remove(0);
+        assert!(
+            store
+                .record(
+                    "w",
+                    &claim,
+                    Recorded::Dead {
+                        error: "HTTP 404".into()
+                    }
+                )
+                .await
+                .expect("record")
+        );
+        assert!(store.replay(id).await.expect("replay"));
+        let got = store.get(id).await.expect("get").expect("stored");
+        assert_eq!((got.status.as_str(), got.attempts), ("pending", 0));
+        assert_eq!(depths(&store).await, vec![depth("s", 1, 0)]);
+        let again = store.claim("w", 10, LONG).await.expect("claim");
+        assert_eq!(again.len(), 1);
+        assert_eq!(again[0].attempts, 0);
+
+        // A replay while a worker holds the claim takes the claim away from it.
+        assert!(store.replay(id).await.expect("replay"));
+        assert!(
+            !store
+                .record("w", &again[0], Recorded::Delivered)
+                .await
+                .expect("record")
+        );
+        assert_eq!(store.claim("w2", 10, LONG).await.expect("claim").len(), 1);
+
+        assert!(
+            !store.replay(Uuid::now_v7()).await.expect("replay"),
+            "no such event"
+        );
+    }
+
+    pub async fn replay_refuses_an_event_whose_body_was_purged(store: Arc<dyn Store>) {
+        let mut old = to(event("s", "k"), &[]);
+        old.received_at_ms = now_ms() - 10 * 86_400_000;
+        let id = insert(&store, old).await;
+        let purged = store.purge(now_ms() - 86_400_000, 0).await.expect("purge");
+        assert_eq!((purged.bodies, purged.events), (1, 0));
+        assert!(!store.replay(id).await.expect("replay"));
+        assert_eq!(
+            store
+                .replay_matching(&EventFilter::default())
+                .await
+                .expect("replay"),
+            0
+        );
+    }
+
+    pub async fn replay_matching_replays_only_what_the_filter_selects(store: Arc<dyn Store>) {
+        let base = now_ms() - 60_000;
+        let mut dead = Vec::new();
+        for (i, source) in ["a", "a", "b", "a"].iter().enumerate() {
+            let mut e = event(source, &format!("k{i}"));
+            e.received_at_ms = base + i as i64 * 1000;
+            let id = insert(&store, e).await;
+            dead.push(id);
+        }
+        let delivered = insert(&store, to(event("a", "done"), &[])).await;
+        for claim in store.claim("w", 10, LONG).await.expect("claim") {
+            let error = "HTTP 400".to_owned();
+            assert!(
+                store
+                    .record("w", &claim, Recorded::Dead { error })
+                    .await
+                    .expect("record")
+            );
+        }
+        assert_eq!(
+            depths(&store).await,
+            vec![depth("a", 0, 3), depth("b", 0, 1)]
+        );
+
+        // Source a, dead, received from the second event on: two of a's three dead events.
+        let filter = EventFilter {
+            source: Some("a".into()),
+            status: Some("dead".into()),
+            since_ms: Some(base + 1000),
+            until_ms: None,
+        };
+        assert_eq!(store.replay_matching(&filter).await.expect("replay"), 2);
+        assert_eq!(status(&store, dead[0]).await, "dead");
+        assert_eq!(status(&store, dead[1]).await, "pending");
+        assert_eq!(status(&store, dead[2]).await, "dead", "another source");
+        assert_eq!(status(&store, dead[3]).await, "pending");
+        assert_eq!(status(&store, delivered).await, "delivered");
+        assert_eq!(
+            depths(&store).await,
+            vec![depth("a", 2, 1), depth("b", 0, 1)]
+        );
+        // `until` is exclusive.
+        let filter = EventFilter {
+            status: Some("dead".into()),
+            until_ms: Some(base + 2000),
+            ..EventFilter::default()
+        };
+        assert_eq!(store.replay_matching(&filter).await.expect("replay"), 1);
+        assert_eq!(status(&store, dead[0]).await, "pending");
+        assert_eq!(status(&store, dead[2]).await, "dead");
+        assert_eq!(store.claim("w", 10, LONG).await.expect("claim").len(), 3);
+    }
+
+    pub async fn listing_is_newest_first_pages_with_a_cursor_and_filters(store: Arc<dyn Store>) {
+        let base = now_ms() - 60_000;
+        let mut ids = Vec::new();
+        for i in 0..7 {
+            let source = if i % 2 == 0 { "even" } else { "odd" };
+            let mut e = event(source, &format!("k{i}"));
+            e.received_at_ms = base + i * 1000;
+            e.body = Bytes::from(vec![b'x'; 64]);
+            ids.push(insert(&store, e).await.to_string());
+        }
+        // Newest first is id order (UUIDv7 is time-ordered).
+        let mut newest_first = ids.clone();
+        newest_first.sort();
+        newest_first.reverse();
+
+        let mut pages = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page = store
+                .list(&EventFilter::default(), 3, cursor.as_deref())
+                .await
+                .expect("list");
+            assert!(
+                page.events.iter().all(|e| e.body.is_none()),
+                "no bodies in a listing"
+            );
+            pages.push(page.events.iter().map(|e| e.id.clone()).collect::<Vec<_>>());
+            match page.next {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+        assert_eq!(
+            pages.iter().map(Vec::len).collect::<Vec<_>>(),
+            vec![3, 3, 1]
+        );
+        assert_eq!(pages.concat(), newest_first);
+
+        // A page that ends exactly at the last event has no next page.
+        let page = store
+            .list(&EventFilter::default(), 7, None)
+            .await
+            .expect("list");
+        assert_eq!((page.events.len(), page.next), (7, None));
+
+        let list = |filter: EventFilter| {
+            let store = store.clone();
+            async move {
+                let page = store.list(&filter, 100, None).await.expect("list");
+                page.events
+                    .into_iter()
+                    .map(|e| e.dedup_key)
+                    .collect::<Vec<_>>()
+            }
+        };
+        assert_eq!(
+            list(EventFilter {
+                source: Some("odd".into()),
+                ..EventFilter::default()
+            })
+            .await,
+            vec!["k5", "k3", "k1"]
+        );
+        assert_eq!(
+            list(EventFilter {
+                since_ms: Some(base + 2000),
+                until_ms: Some(base + 5000),
+                ..EventFilter::default()
+            })
+            .await,
+            vec!["k4", "k3", "k2"],
+            "since is inclusive, until exclusive"
+        );
+        assert_eq!(
+            list(EventFilter {
+                source: Some("even".into()),
+                status: Some("pending".into()),
+                since_ms: Some(base + 1000),
+                until_ms: None,
+            })
+            .await,
+            vec!["k6", "k4", "k2"]
+        );
+        assert!(
+            list(EventFilter {
+                status: Some("dead".into()),
+                ..EventFilter::default()
+            })
+            .await
+            .is_empty()
+        );
+    }
+
+    pub async fn purge_drops_delivered_bodies_keeps_dedup_keys_for_their_window_and_spares_pending(
+        store: Arc<dyn Store>,
+    ) {
+        let day = 86_400_000;
+        let now = now_ms();
+        let aged = |key: &str, days: i64, destinations: &[&str]| {
+            let mut e = to(event("s", key), destinations);
+            e.received_at_ms = now - days * day;
+            e
+        };
+        // No destinations: delivered at once.
+        let recent = insert(&store, aged("recent", 1, &[])).await;
+        let old = insert(&store, aged("old", 8, &[])).await;
+        let ancient = insert(&store, aged("ancient", 30, &[])).await;
+        let waiting = insert(&store, aged("waiting", 30, &["downstream"])).await;
+        let dead = insert(&store, aged("dead", 30, &["downstream"])).await;
+        for claim in store.claim("w", 10, LONG).await.expect("claim") {
+            if claim.event_id == dead {
+                let error = "HTTP 400".to_owned();
+                assert!(
+                    store
+                        .record("w", &claim, Recorded::Dead { error })
+                        .await
+                        .expect("record")
+                );
+            }
+        }
+        let purged = store
+            .purge(now - 7 * day, now - 14 * day)
+            .await
+            .expect("purge");
+        assert_eq!((purged.bodies, purged.events), (2, 1));
+        let body = |e: Option<hookwall::store::StoredEvent>| e.expect("still stored").body;
+        assert!(body(store.get(recent).await.expect("get")).is_some());
+        assert!(body(store.get(old).await.expect("get")).is_none());
+        assert!(store.get(ancient).await.expect("get").is_none());
+        assert!(
+            body(store.get(waiting).await.expect("get")).is_some(),
+            "an undelivered event keeps its body whatever its age"
+        );
+        assert!(
+            body(store.get(dead).await.expect("get")).is_some(),
+            "a dead letter keeps its body so it can be replayed"
+        );
+        // The purged body's key still de-duplicates; the forgotten one does not.
+        assert!(matches!(
+            store.insert(event("s", "old")).await.expect("insert"),
+            Inserted::Duplicate(_)
+        ));
+        assert!(matches!(
+            store.insert(event("s", "ancient")).await.expect("insert"),
+            Inserted::Stored(_)
+        ));
+        let again = store
+            .purge(now - 7 * day, now - 14 * day)
+            .await
+            .expect("purge");
+        assert_eq!(
+            (again.bodies, again.events),
+            (0, 0),
+            "nothing left to purge"
+        );
+    }
+
+    pub async fn depths_count_waiting_deliveries_and_dead_events_per_source(store: Arc<dyn Store>) {
+        assert_eq!(depths(&store).await, vec![]);
+        insert(&store, to(event("github", "g1"), &["ci", "audit"])).await;
+        insert(&store, event("github", "g2")).await;
+        insert(&store, event("stripe", "s1")).await;
+        insert(&store, to(event("quiet", "q1"), &[])).await;
+        assert_eq!(
+            depths(&store).await,
+            vec![depth("github", 3, 0), depth("stripe", 1, 0)],
+            "deliveries waiting, per source; events with nothing to deliver are not counted"
+        );
+        // Claimed work is still waiting; a dead stripe event moves from queued to dead.
+        for claim in store.claim("w", 10, LONG).await.expect("claim") {
+            if claim.source == "stripe" {
+                let error = "HTTP 401".to_owned();
+                assert!(
+                    store
+                        .record("w", &claim, Recorded::Dead { error })
+                        .await
+                        .expect("record")
+                );
+            }
+        }
+        assert_eq!(
+            depths(&store).await,
+            vec![depth("github", 3, 0), depth("stripe", 0, 1)]
+        );
+    }
+
+    pub async fn after_close_calls_fail_instead_of_being_dropped(store: Arc<dyn Store>) {
+        let id = insert(&store, event("s", "before")).await;
+        store.close().await;
+        assert!(store.insert(event("s", "late")).await.is_err());
+        assert!(store.ping().await.is_err());
+        assert!(store.get(id).await.is_err());
+        assert!(store.claim("w", 10, LONG).await.is_err());
+    }
+}
+
+/// Instantiates every case once per store. A case missing here fails to compile as unused
+/// (`dead_code`), so a case cannot be written and forgotten.
+macro_rules! conformance {
+    ($($case:ident),+ $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let backend = super::sqlite().await;
+                    super::cases::$case(backend.store.clone()).await;
+                    backend.store.close().await;
+                }
+            )+
+        }
+
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let Some(backend) = super::postgres().await else {
+                        return;
+                    };
+                    super::cases::$case(backend.store.clone()).await;
+                    backend.store.close().await;
+                }
+            )+
+        }
+    };
+}
+
+conformance!(
+    insert_then_get_returns_every_field_as_stored,
+    a_duplicate_key_is_answered_with_the_first_id_and_stored_once,
+    concurrent_copies_of_one_key_store_exactly_one,
+    concurrent_distinct_inserts_are_all_stored,
+    one_failing_insert_does_not_fail_the_others_committed_with_it,
+    an_event_without_destinations_is_delivered_at_once,
+    a_claim_takes_each_due_delivery_once_per_destination,
+    concurrent_claims_never_hand_one_delivery_to_two_owners,
+    an_expired_lease_is_taken_over_and_the_old_owner_can_no_longer_record,
+    a_retry_is_due_again_at_its_next_attempt_time,
+    a_dead_delivery_goes_to_the_dead_letters_and_is_not_claimed_again,
+    an_event_is_delivered_only_when_every_destination_is,
+    release_gives_claims_back_due_at_once,
+    a_held_delivery_is_left_to_its_holder_until_the_hold_lapses,
+    replay_makes_an_event_due_again_with_a_fresh_budget,
+    replay_refuses_an_event_whose_body_was_purged,
+    replay_matching_replays_only_what_the_filter_selects,
+    listing_is_newest_first_pages_with_a_cursor_and_filters,
+    purge_drops_delivered_bodies_keeps_dedup_keys_for_their_window_and_spares_pending,
+    depths_count_waiting_deliveries_and_dead_events_per_source,
+    after_close_calls_fail_instead_of_being_dropped,
+);

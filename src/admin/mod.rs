@@ -86,15 +86,17 @@ fn unauthorized(detail: &str) -> Response {
 /// the admin listener belongs on loopback or a private network. The store gauges are read now.
 async fn metrics(State(live): State<Arc<Live>>) -> Response {
     let m = crate::telemetry::metrics::metrics();
-    let snapshot = live.snapshot();
-    for source in &snapshot.sources {
-        m.queue_depth.with_label_values(&[&*source.name]).set(0);
-        m.dead_letter_events
-            .with_label_values(&[&*source.name])
-            .set(0);
-    }
     match tokio::time::timeout(std::time::Duration::from_secs(2), live.store().depths()).await {
         Ok(Ok(depths)) => {
+            // Sources with nothing waiting are absent from `depths`: they read 0. Only after a
+            // successful read: a store that cannot answer must not look like an empty queue
+            // (the gauges keep their last values, and the log says why).
+            for source in &live.snapshot().sources {
+                m.queue_depth.with_label_values(&[&*source.name]).set(0);
+                m.dead_letter_events
+                    .with_label_values(&[&*source.name])
+                    .set(0);
+            }
             for depth in depths {
                 m.queue_depth
                     .with_label_values(&[&depth.source])

@@ -14,7 +14,7 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
-use rusqlite::{DropBehavior, OptionalExtension, params};
+use rusqlite::{OptionalExtension, params};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Connection, Row, SqlSafeStr, SqliteConnection, SqlitePool};
@@ -107,6 +107,11 @@ fn migrator() -> Migrator {
             "claimable",
             include_str!("../../migrations/sqlite/0003_claimable.sql"),
         ),
+        migration(
+            4,
+            "fewer indexes",
+            include_str!("../../migrations/sqlite/0004_fewer_indexes.sql"),
+        ),
     ])
 }
 
@@ -126,11 +131,16 @@ impl SqliteStore {
         let mut write = SqliteConnection::connect_with(&options).await?;
         migrator().run(&mut write).await?;
         // One process uses a SQLite store. Claims left in the file belong to a previous run that
-        // died (SIGKILL, power loss): give them back now rather than wait for their leases.
-        let released = sqlx::query("UPDATE deliveries SET lease_owner = NULL, lease_until = NULL WHERE lease_owner IS NOT NULL")
-            .execute(&mut write)
-            .await?
-            .rows_affected();
+        // died (SIGKILL, power loss): give them back, due now, rather than wait for their
+        // leases (a claim moved next_attempt_at to the lease's end).
+        let released = sqlx::query(
+            "UPDATE deliveries SET lease_owner = NULL, lease_until = NULL, \
+             next_attempt_at = MIN(next_attempt_at, ?) WHERE lease_owner IS NOT NULL",
+        )
+        .bind(now_ms())
+        .execute(&mut write)
+        .await?
+        .rows_affected();
         if released > 0 {
             tracing::warn!(released, "took back deliveries claimed by a previous run");
         }
@@ -470,16 +480,16 @@ impl Answer {
 fn commit(conn: &mut rusqlite::Connection, batch: &mut Vec<Op>) {
     let mut answers = Vec::with_capacity(batch.len());
     let outcome = (|| -> rusqlite::Result<()> {
-        let mut tx = conn.transaction()?;
+        let tx = conn.transaction()?;
         for op in batch.drain(..) {
-            let mut savepoint = tx.savepoint()?;
-            let (answer, ok) = run(&savepoint, op);
-            savepoint.set_drop_behavior(if ok {
-                DropBehavior::Commit
-            } else {
-                DropBehavior::Rollback
-            });
-            savepoint.finish()?;
+            // Prepared once and cached, unlike rusqlite's `savepoint()`, which parses its SQL
+            // for every operation.
+            tx.prepare_cached("SAVEPOINT op")?.execute([])?;
+            let (answer, ok) = run(&tx, op);
+            if !ok {
+                tx.prepare_cached("ROLLBACK TO op")?.execute([])?;
+            }
+            tx.prepare_cached("RELEASE op")?.execute([])?;
             answers.push(answer);
         }
         tx.commit()

@@ -52,3 +52,24 @@ async fn concurrent_inserts_are_all_committed_and_readable_after_reopening() {
     }
     reopened.close().await;
 }
+
+/// Regression (found by tests/crash.rs): a claim moves the delivery's next attempt to the end of
+/// its lease; a process killed while holding claims must not leave them waiting that long.
+#[tokio::test]
+async fn claims_of_a_killed_process_are_due_at_once_when_the_file_is_reopened() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("events.db");
+    let store = SqliteStore::open(&path).await.expect("opens");
+    store.insert(event("s", "k")).await.expect("insert");
+    let lease = std::time::Duration::from_secs(300);
+    let claimed = store.claim("killed", 10, lease).await.expect("claims");
+    assert_eq!(claimed.len(), 1);
+    // No release: the process dies holding the claim.
+    drop(store);
+
+    let reopened = SqliteStore::open(&path).await.expect("reopens");
+    let again = reopened.claim("next-run", 10, lease).await.expect("claims");
+    assert_eq!(again.len(), 1, "the dead run's claim is due again at once");
+    assert_eq!(again[0].event_id, claimed[0].event_id);
+    reopened.close().await;
+}

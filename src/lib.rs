@@ -22,7 +22,7 @@
 //!
 //! The parsers of untrusted input ([`providers`], [`pipeline::client_ip`], [`pipeline::body`],
 //! [`pipeline::payload`], [`config`]) build without the `server` feature, which brings the
-//! listeners, store, delivery, telemetry and CLI: `fuzz/` links only them.
+//! listeners, store, delivery, telemetry and CLI: `fuzz/` links only them, through `fuzzing`.
 
 #![forbid(unsafe_code)]
 
@@ -35,6 +35,8 @@ pub mod cli;
 pub mod config;
 #[cfg(feature = "server")]
 pub mod delivery;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod http;
 #[cfg(feature = "server")]
 pub mod live;

@@ -27,7 +27,9 @@ use crate::store::{PostgresStore, SqliteStore, Store, now_ms};
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
 /// hyper's limit on header count; beyond it the request gets 431.
 const MAX_HEADERS: usize = 100;
-/// hyper's read buffer bounds the size of the request head (headers): 64 KiB.
+/// The largest request head (request line and headers) hyper accepts; beyond it the request gets
+/// 431. Set as hyper's `max_header_size`, which checks the parsed head: the read buffer limit
+/// alone is checked only while the head is incomplete, and one read can take the buffer past it.
 const MAX_HEAD_BYTES: usize = 64 * 1024;
 /// How often idle rate-limit buckets are forgotten.
 const PRUNE_EVERY: Duration = Duration::from_secs(60);
@@ -185,6 +187,7 @@ async fn serve(
     http.timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT)
         .max_headers(MAX_HEADERS)
+        .max_header_size(MAX_HEAD_BYTES)
         .max_buf_size(MAX_HEAD_BYTES);
     loop {
         if *stop.borrow() {

@@ -19,17 +19,30 @@
 //!
 //! [`config`] turns the TOML file into typed settings (and refuses anything unsafe) before any
 //! of this starts; [`cli`] is the `hookwall` command.
+//!
+//! The parsers of untrusted input ([`providers`], [`pipeline::client_ip`], [`pipeline::body`],
+//! [`pipeline::payload`], [`config`]) build without the `server` feature, which brings the
+//! listeners, store, delivery, telemetry and CLI: `fuzz/` links only them, through `fuzzing`.
 
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "server")]
 pub mod admin;
+#[cfg(feature = "server")]
 pub mod app;
+#[cfg(feature = "server")]
 pub mod cli;
 pub mod config;
+#[cfg(feature = "server")]
 pub mod delivery;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod http;
+#[cfg(feature = "server")]
 pub mod live;
 pub mod pipeline;
 pub mod providers;
+#[cfg(feature = "server")]
 pub mod store;
+#[cfg(feature = "server")]
 pub mod telemetry;

@@ -21,14 +21,19 @@
 //! them to tower. Requests pass information down as typed extensions ([`client_ip::ClientIp`],
 //! [`body::Received`], [`verify::Authenticated`], [`payload::Payload`]).
 
+#[cfg(feature = "server")]
 pub mod accept;
 pub mod body;
 pub mod client_ip;
 pub mod guards;
+#[cfg(feature = "server")]
 pub mod handshake;
 pub mod payload;
+#[cfg(feature = "server")]
 pub mod proxy;
+#[cfg(feature = "server")]
 pub mod rate_limit;
+#[cfg(feature = "server")]
 pub mod stack;
 pub mod verify;
 

@@ -41,7 +41,8 @@ pub struct Verify(pub Arc<Source>);
 impl Verify {
     /// Verifies `body` (the decoded bytes) and the headers at time `now` (unix seconds).
     /// `query` is the request's query string, appended to `public_url` when that has none (a
-    /// provider that signs its URL signs what it called, query included).
+    /// provider that signs its URL signs what it called, query included); when `public_url` has
+    /// one, only parameters the provider added after it are (Twilio's `&bodySHA256=…`).
     pub fn check(
         source: &Source,
         headers: &http::HeaderMap,
@@ -49,10 +50,10 @@ impl Verify {
         body: &[u8],
         now: i64,
     ) -> Result<(), Rejection> {
-        let url = source.public_url.as_deref().map(|base| match query {
-            Some(query) if !base.contains('?') && !query.is_empty() => format!("{base}?{query}"),
-            _ => base.to_owned(),
-        });
+        let url = source
+            .public_url
+            .as_deref()
+            .map(|base| called_url(base, query.unwrap_or_default()));
         let inbound = Inbound {
             headers,
             body,
@@ -60,6 +61,23 @@ impl Verify {
             now,
         };
         source.preset.verify(&inbound).map_err(to_rejection)
+    }
+}
+
+/// The URL the provider called: `public_url`, and the request's query when `public_url` has none.
+/// When it has one, the request's query must start with it, and only what follows (`&…`) is
+/// added; any other query leaves `public_url` as configured.
+fn called_url(base: &str, query: &str) -> String {
+    match base.split_once('?') {
+        None if !query.is_empty() => format!("{base}?{query}"),
+        None => base.to_owned(),
+        Some((_, configured)) => match query
+            .strip_prefix(configured)
+            .filter(|added| added.starts_with('&'))
+        {
+            Some(added) => format!("{base}{added}"),
+            None => base.to_owned(),
+        },
     }
 }
 
@@ -106,5 +124,78 @@ impl ValidateRequest<Body> for Verify {
             client_ip,
         });
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use http::{HeaderMap, HeaderValue};
+    use secrecy::SecretString;
+
+    use super::*;
+    use crate::providers::{Overrides, Preset};
+
+    fn twilio(public_url: &str) -> Source {
+        let overrides = Overrides {
+            public_url: Some(public_url.to_owned()),
+            ..Overrides::default()
+        };
+        let preset = Preset::build(
+            "twilio",
+            &[SecretString::from("twilio-auth-token".to_owned())],
+            &[],
+            &overrides,
+        )
+        .expect("builds");
+        crate::fuzzing::source(preset, Some(public_url.to_owned()))
+    }
+
+    fn sent(source: &Source, body: &[u8]) -> (HeaderMap, Option<String>) {
+        let signed = source
+            .preset
+            .sign_request(body.to_vec(), 1_700_000_000, "id")
+            .expect("signs");
+        let mut headers = HeaderMap::new();
+        for (name, value) in signed.headers {
+            headers.insert(name, HeaderValue::from_str(&value).expect("ascii"));
+        }
+        (headers, signed.query)
+    }
+
+    /// Found by the round-trip property: Twilio appends `bodySHA256` to a query that is already
+    /// in the configured URL, and the query was dropped, so every JSON webhook got 401.
+    #[test]
+    fn regression_twilio_json_body_with_a_query_in_public_url() {
+        let source = twilio("https://example.com/hooks/twilio?tenant=7");
+        let body = br#"{"CallSid":"CA1"}"#;
+        let (headers, added) = sent(&source, body);
+        let added = added.expect("a JSON body is bound by bodySHA256 in the query");
+        let query = format!("tenant=7&{added}");
+        assert_eq!(
+            Verify::check(&source, &headers, Some(&query), body, 0),
+            Ok(())
+        );
+        // The added hash still binds the body.
+        assert!(Verify::check(&source, &headers, Some(&query), b"{}", 0).is_err());
+    }
+
+    #[test]
+    fn a_query_that_replaces_the_configured_one_is_not_signed_over() {
+        let source = twilio("https://example.com/hooks/twilio?tenant=7");
+        let body = br#"{"CallSid":"CA1"}"#;
+        let (headers, added) = sent(&source, body);
+        let query = format!("tenant=8&{}", added.expect("bodySHA256"));
+        assert!(Verify::check(&source, &headers, Some(&query), body, 0).is_err());
+    }
+
+    #[test]
+    fn the_query_is_appended_to_a_public_url_without_one() {
+        let source = twilio("https://example.com/hooks/twilio");
+        let body = br#"{"CallSid":"CA1"}"#;
+        let (headers, added) = sent(&source, body);
+        assert_eq!(
+            Verify::check(&source, &headers, added.as_deref(), body, 0),
+            Ok(())
+        );
     }
 }

@@ -143,6 +143,14 @@ impl HmacScheme {
             params.encoding = parse_encoding(encoding)?;
         }
         if let Some(prefix) = &o.prefix {
+            // `verify` splits the header on these before stripping the prefix.
+            if prefix.contains([',', ' ']) {
+                return Err(PresetError::BadValue {
+                    key: "prefix",
+                    value: prefix.clone(),
+                    fix: "leave out commas and spaces: they separate signatures in the header",
+                });
+            }
             params.prefix.clone_from(prefix);
         }
         if let Some(template) = &o.signed_payload {
@@ -345,6 +353,31 @@ mod tests {
 
     fn secret(s: &str) -> Vec<SecretString> {
         vec![SecretString::from(s.to_owned())]
+    }
+
+    /// Found by the fuzzer's round-trip oracle: the header is split on commas and spaces before
+    /// the prefix is stripped, so a prefix containing one could never match and the source
+    /// refused every request. Such a prefix is now a configuration error.
+    #[test]
+    fn regression_hmac_prefix_with_a_comma_or_space_is_refused_at_load() {
+        for prefix in ["v1, ", "sha256 =", "a,b"] {
+            let o = Overrides {
+                prefix: Some(prefix.into()),
+                ..overrides("X-Sig")
+            };
+            assert!(
+                matches!(
+                    HmacScheme::generic(&secret("k"), &o),
+                    Err(PresetError::BadValue { key: "prefix", .. })
+                ),
+                "{prefix:?}"
+            );
+        }
+        let o = Overrides {
+            prefix: Some("sha256=".into()),
+            ..overrides("X-Sig")
+        };
+        assert!(HmacScheme::generic(&secret("k"), &o).is_ok());
     }
 
     #[test]

@@ -413,8 +413,11 @@ mod cases {
         store: Arc<dyn Store>,
     ) {
         let id = insert(&store, event("s", "k")).await;
+        // A lease long enough that a loaded machine cannot let it lapse between the two claims
+        // (100 ms did, once, with a benchmark running beside the tests).
+        let lease = Duration::from_millis(1500);
         let first = store
-            .claim("dead-instance", 10, Duration::from_millis(100))
+            .claim("dead-instance", 10, lease)
             .await
             .expect("claim");
         assert_eq!(first.len(), 1);
@@ -426,7 +429,7 @@ mod cases {
                 .is_empty(),
             "the lease still holds"
         );
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        tokio::time::sleep(lease + Duration::from_millis(300)).await;
         let taken = store.claim("survivor", 10, LONG).await.expect("claim");
         assert_eq!(taken.len(), 1, "the lapsed claim is taken over");
         assert_eq!(taken[0].event_id, id);
@@ -460,7 +463,7 @@ mod cases {
     pub async fn a_retry_is_due_again_at_its_next_attempt_time(store: Arc<dyn Store>) {
         let id = insert(&store, event("s", "k")).await;
         let claim = store.claim("w", 10, LONG).await.expect("claim").remove(0);
-        let retry = retry_in(500, "HTTP 503 from downstream");
+        let retry = retry_in(1500, "HTTP 503 from downstream");
         let Recorded::Retry { at_ms, .. } = retry else {
             unreachable!()
         };
@@ -607,7 +610,8 @@ mod cases {
         lapsing.hold = Some(Hold {
             destination: "reply".into(),
             owner: "proxy:k2".into(),
-            until_ms: now_ms() + 200,
+            // Long enough not to lapse before the first claim on a loaded machine.
+            until_ms: now_ms() + 1500,
         });
         let lapsing_id = insert(&store, lapsing).await;
 
@@ -634,7 +638,7 @@ mod cases {
                 .expect("record")
         );
         // The holder died (no record): a worker takes the delivery once the hold lapses.
-        tokio::time::sleep(Duration::from_millis(400)).await;
+        tokio::time::sleep(Duration::from_millis(1800)).await;
         let claims = store.claim("worker", 10, LONG).await.expect("claim");
         assert_eq!(claims.len(), 1);
         assert_eq!(claims[0].event_id, lapsing_id);

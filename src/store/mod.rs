@@ -243,3 +243,52 @@ pub fn now_ms() -> i64 {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
+
+/// An event row of either SQL store (the same column names in both schemas; PostgreSQL's
+/// queries cast `id` to text).
+fn event_from_row<R>(row: &R) -> Result<StoredEvent, StoreError>
+where
+    R: sqlx::Row,
+    for<'c> &'c str: sqlx::ColumnIndex<R>,
+    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> Vec<u8>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    let headers: String = row.try_get("headers")?;
+    Ok(StoredEvent {
+        id: row.try_get("id")?,
+        source: row.try_get("source")?,
+        dedup_key: row.try_get("dedup_key")?,
+        received_at_ms: row.try_get("received_at")?,
+        client_ip: row.try_get("client_ip")?,
+        request_id: row.try_get("request_id")?,
+        content_type: row.try_get("content_type")?,
+        headers: serde_json::from_str(&headers).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        body: row.try_get("body")?,
+        status: row.try_get("status")?,
+        attempts: row.try_get("attempts")?,
+        next_attempt_at_ms: row.try_get("next_attempt_at")?,
+        last_error: row.try_get("last_error")?,
+    })
+}
+
+/// Appends the filter's conditions to a query of either SQL store (bound, never interpolated).
+fn push_filter<DB>(query: &mut sqlx::QueryBuilder<DB>, filter: &EventFilter)
+where
+    DB: sqlx::Database,
+    for<'t> String: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+    for<'t> i64: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+{
+    if let Some(source) = &filter.source {
+        query.push(" AND source = ").push_bind(source.clone());
+    }
+    if let Some(status) = &filter.status {
+        query.push(" AND status = ").push_bind(status.clone());
+    }
+    if let Some(since) = filter.since_ms {
+        query.push(" AND received_at >= ").push_bind(since);
+    }
+    if let Some(until) = filter.until_ms {
+        query.push(" AND received_at < ").push_bind(until);
+    }
+}

@@ -17,13 +17,13 @@ use std::time::Duration;
 use rusqlite::{OptionalExtension, params};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Connection, Row, SqlSafeStr, SqliteConnection, SqlitePool};
+use sqlx::{Connection, SqlSafeStr, SqliteConnection, SqlitePool};
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 use super::{
     Claim, Depth, EventFilter, Inserted, NewEvent, Page, Purged, Recorded, Store, StoreError,
-    StoredEvent, now_ms,
+    StoredEvent, event_from_row, now_ms, push_filter,
 };
 
 /// The most operations one transaction carries. Larger batches amortise the fsync further but
@@ -353,41 +353,6 @@ impl Store for SqliteStore {
             let _ = answer.await;
         }
         self.read.close().await;
-    }
-}
-
-fn event_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<StoredEvent, StoreError> {
-    let headers: String = row.try_get("headers")?;
-    Ok(StoredEvent {
-        id: row.try_get("id")?,
-        source: row.try_get("source")?,
-        dedup_key: row.try_get("dedup_key")?,
-        received_at_ms: row.try_get("received_at")?,
-        client_ip: row.try_get("client_ip")?,
-        request_id: row.try_get("request_id")?,
-        content_type: row.try_get("content_type")?,
-        headers: serde_json::from_str(&headers).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-        body: row.try_get("body")?,
-        status: row.try_get("status")?,
-        attempts: row.try_get("attempts")?,
-        next_attempt_at_ms: row.try_get("next_attempt_at")?,
-        last_error: row.try_get("last_error")?,
-    })
-}
-
-/// Appends the filter's conditions (bound, never interpolated).
-fn push_filter(query: &mut sqlx::QueryBuilder<sqlx::Sqlite>, filter: &EventFilter) {
-    if let Some(source) = &filter.source {
-        query.push(" AND source = ").push_bind(source.clone());
-    }
-    if let Some(status) = &filter.status {
-        query.push(" AND status = ").push_bind(status.clone());
-    }
-    if let Some(since) = filter.since_ms {
-        query.push(" AND received_at >= ").push_bind(since);
-    }
-    if let Some(until) = filter.until_ms {
-        query.push(" AND received_at < ").push_bind(until);
     }
 }
 

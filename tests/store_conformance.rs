@@ -338,21 +338,21 @@ mod cases {
                     source: "github".into(),
                     destination: "audit".into(),
                     attempts: 0,
-                    received_at_ms: received,
+                    budget_from_ms: received,
                 },
                 Claim {
                     event_id: two,
                     source: "github".into(),
                     destination: "ci".into(),
                     attempts: 0,
-                    received_at_ms: received,
+                    budget_from_ms: received,
                 },
                 Claim {
                     event_id: one,
                     source: "stripe".into(),
                     destination: "billing".into(),
                     attempts: 0,
-                    received_at_ms: claims[2].received_at_ms,
+                    budget_from_ms: claims[2].budget_from_ms,
                 },
             ]
         );
@@ -629,7 +629,7 @@ mod cases {
             source: "slack".into(),
             destination: "reply".into(),
             attempts: 0,
-            received_at_ms: 0,
+            budget_from_ms: 0,
         };
         assert!(
             store
@@ -645,8 +645,13 @@ mod cases {
     }
 
     pub async fn replay_makes_an_event_due_again_with_a_fresh_budget(store: Arc<dyn Store>) {
-        let id = insert(&store, event("s", "k")).await;
+        // Received two hours ago: its max_age budget runs from then, until a replay.
+        let mut old = event("s", "k");
+        old.received_at_ms = now_ms() - 2 * 3_600_000;
+        let received = old.received_at_ms;
+        let id = insert(&store, old).await;
         let claim = store.claim("w", 10, LONG).await.expect("claim").remove(0);
+        assert_eq!(claim.budget_from_ms, received);
         assert!(
             store
                 .record(
@@ -659,13 +664,21 @@ mod cases {
                 .await
                 .expect("record")
         );
+        let replayed_at = now_ms();
         assert!(store.replay(id).await.expect("replay"));
         let got = store.get(id).await.expect("get").expect("stored");
         assert_eq!((got.status.as_str(), got.attempts), ("pending", 0));
+        assert_eq!(got.received_at_ms, received, "the receipt time is history");
         assert_eq!(depths(&store).await, vec![depth("s", 1, 0)]);
         let again = store.claim("w", 10, LONG).await.expect("claim");
         assert_eq!(again.len(), 1);
         assert_eq!(again[0].attempts, 0);
+        // Generous against clock skew between the test and the database (PostgreSQL's clock).
+        assert!(
+            (again[0].budget_from_ms - replayed_at).abs() < 60_000,
+            "the budget restarts at the replay: {} vs {replayed_at}",
+            again[0].budget_from_ms
+        );
 
         // A replay while a worker holds the claim takes the claim away from it.
         assert!(store.replay(id).await.expect("replay"));

@@ -3,7 +3,7 @@
 //! Delays grow exponentially from `initial`, capped at `max`, with full jitter (a uniform draw
 //! in `[0, cap]`) so a downstream outage does not end in a synchronized stampede. A destination's
 //! `Retry-After` is a floor. A delivery is dead once it has made `max_attempts` attempts or the
-//! next attempt would fall after `max_age` since the event was received.
+//! next attempt would fall after `max_age` since the event was received (or last replayed).
 
 use std::time::Duration;
 

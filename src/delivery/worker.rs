@@ -136,7 +136,7 @@ impl Worker {
         let recorded = retry::decide(
             &retry,
             attempt,
-            claim.received_at_ms,
+            claim.budget_from_ms,
             now_ms(),
             outcome,
             fastrand::f64(),

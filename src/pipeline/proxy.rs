@@ -107,7 +107,7 @@ pub async fn forward(
             source: stored.source.clone(),
             destination: proxy.destination.clone(),
             attempts: 0,
-            received_at_ms: stored.received_at_ms,
+            budget_from_ms: stored.received_at_ms,
         };
         if let Err(err) = store.record(&owner, &claim, outcome).await {
             // The hold lapses and a worker delivers the event again: at-least-once.

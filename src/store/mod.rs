@@ -155,7 +155,9 @@ pub struct Claim {
     pub destination: String,
     /// Attempts made before this one.
     pub attempts: u32,
-    pub received_at_ms: i64,
+    /// When this delivery's retry budget (`max_age`) started: the event's receipt, or the last
+    /// replay (a replayed event gets a whole budget again, however old it is).
+    pub budget_from_ms: i64,
 }
 
 /// What to record after an attempt (the retry policy has already decided).

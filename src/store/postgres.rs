@@ -89,6 +89,11 @@ fn migrator() -> Migrator {
             "deliveries",
             include_str!("../../migrations/postgres/0002_deliveries.sql"),
         ),
+        migration(
+            3,
+            "replay budget",
+            include_str!("../../migrations/postgres/0003_replay_budget.sql"),
+        ),
     ])
 }
 
@@ -225,7 +230,8 @@ impl Store for PostgresStore {
                      WHERE d.event_id = due.event_id AND d.destination = due.destination \
                        AND e.id = d.event_id \
                      RETURNING d.event_id::text AS event_id, d.destination, d.attempts, \
-                       d.next_attempt_at, e.received_at, e.source",
+                       d.next_attempt_at, COALESCE(d.budget_from, e.received_at) AS budget_from, \
+                       e.source",
                 )
                 .bind(owner)
                 .bind(i64::try_from(limit).unwrap_or(i64::MAX))
@@ -242,7 +248,7 @@ impl Store for PostgresStore {
                             source: row.try_get("source")?,
                             destination: row.try_get("destination")?,
                             attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
-                            received_at_ms: row.try_get("received_at")?,
+                            budget_from_ms: row.try_get("budget_from")?,
                         };
                         Ok((due, claim))
                     })
@@ -515,6 +521,7 @@ async fn replay_locked(tx: &mut Tx, ids: &[String]) -> Result<(), StoreError> {
     sqlx::query(
         "UPDATE deliveries SET status = 'pending', attempts = 0, \
          next_attempt_at = FLOOR(EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT, \
+         budget_from = FLOOR(EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT, \
          lease_owner = NULL, lease_until = NULL, delivered_at = NULL \
          WHERE event_id = ANY($1::uuid[])",
     )

@@ -112,6 +112,11 @@ fn migrator() -> Migrator {
             "fewer indexes",
             include_str!("../../migrations/sqlite/0004_fewer_indexes.sql"),
         ),
+        migration(
+            5,
+            "replay budget",
+            include_str!("../../migrations/sqlite/0005_replay_budget.sql"),
+        ),
     ])
 }
 
@@ -615,7 +620,8 @@ fn claim(
              AND (lease_until IS NULL OR lease_until < ?3) \
            ORDER BY next_attempt_at LIMIT ?4) \
          RETURNING event_id, destination, attempts, \
-           (SELECT received_at FROM events WHERE events.id = deliveries.event_id), \
+           COALESCE(budget_from, \
+             (SELECT received_at FROM events WHERE events.id = deliveries.event_id)), \
            (SELECT source FROM events WHERE events.id = deliveries.event_id)",
     )?;
     let rows = statement.query_map(
@@ -632,13 +638,13 @@ fn claim(
     )?;
     let mut claims = Vec::new();
     for row in rows {
-        let (id, destination, attempts, received_at_ms, source) = row?;
+        let (id, destination, attempts, budget_from_ms, source) = row?;
         claims.push(Claim {
             event_id: parse_id(&id)?,
             source,
             destination,
             attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
-            received_at_ms,
+            budget_from_ms,
         });
     }
     Ok(claims)
@@ -725,7 +731,8 @@ fn replay(conn: &rusqlite::Connection, id: Uuid) -> Result<bool, StoreError> {
     }
     conn.prepare_cached(
         "UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_at = ?1, \
-         lease_owner = NULL, lease_until = NULL, delivered_at = NULL WHERE event_id = ?2",
+         budget_from = ?1, lease_owner = NULL, lease_until = NULL, delivered_at = NULL \
+         WHERE event_id = ?2",
     )?
     .execute(params![now_ms(), id])?;
     refresh_event(conn, &id)?;

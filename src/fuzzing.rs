@@ -284,12 +284,15 @@ fn signed_request_verifies(
         s.trim() != s
     });
     let callable = source.public_url.as_deref().is_none_or(|url| {
-        url::Url::parse(url).is_ok_and(|url| {
-            matches!(url.scheme(), "http" | "https")
-                && url.host_str().is_some_and(|host| !host.is_empty())
-                && url.fragment().is_none()
-                && !url.query_pairs().any(|(name, _)| name == "bodySHA256")
-        })
+        // As the config refuses (config::validate::http_url): the URL parser would drop them.
+        let clean = url.trim() == url && !url.chars().any(char::is_control);
+        clean
+            && url::Url::parse(url).is_ok_and(|url| {
+                matches!(url.scheme(), "http" | "https")
+                    && url.host_str().is_some_and(|host| !host.is_empty())
+                    && url.fragment().is_none()
+                    && !url.query_pairs().any(|(name, _)| name == "bodySHA256")
+            })
     });
     if padded
         || !callable

@@ -1762,3 +1762,28 @@ fn every_key_the_loader_accepts_is_in_the_configuration_reference() {
         "keys missing from docs/configuration.md: {missing:?}"
     );
 }
+
+/// Found by the `urls_and_bodies` fuzz target in CI: the URL parser drops trailing control
+/// characters (and spaces, and newlines anywhere), so such a `public_url` was accepted, but its
+/// raw text was what the signature was checked against: every Twilio request got 401.
+#[test]
+fn regression_public_url_with_a_trailing_newline_or_control_character_is_refused() {
+    let source = |url: &str| {
+        format!("[sources.sms]\nprovider = \"twilio\"\nsecrets = [\"k\"]\npublic_url = \"{url}\"\n")
+    };
+    for url in [
+        "${TWILIO_URL}",
+        "https://hooks.example.com/sms\\u0000",
+        " https://hooks.example.com/sms",
+        "https://hooks.example.com/s\\tms",
+    ] {
+        let line = error_with(
+            &source(url),
+            &[("TWILIO_URL", "https://hooks.example.com/sms\n")],
+            &["sources.sms.public_url", "control characters"],
+        );
+        assert!(line.contains("remove them"), "{line}");
+    }
+    // The clean URL loads.
+    loads(&source("https://hooks.example.com/sms"), &[]);
+}

@@ -125,6 +125,16 @@ pub(super) fn store_url(text: &str, shown: &str) -> Result<(StoreUrl, bool), Str
 /// An absolute `http://` or `https://` URL with a host.
 pub(super) fn http_url(text: &str, shown: &str) -> Result<url::Url, String> {
     let example = "write e.g. \"http://handler:8000/webhooks\"";
+    // The URL parser drops leading and trailing spaces and control characters, and tabs and
+    // newlines anywhere, so such a value would parse; but the text is what is used (a provider
+    // that signs its URL signs the clean one), so every request would be refused. Typically a
+    // `${VAR}` read from a file with a trailing newline.
+    if text.trim() != text || text.chars().any(char::is_control) {
+        return Err(format!(
+            "has spaces or control characters around or inside it (a trailing newline from an \
+             environment variable?); remove them; {example}"
+        ));
+    }
     let url = url::Url::parse(text).map_err(|e| format!("is not a URL ({e}); {example}"))?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(format!(

@@ -14,9 +14,11 @@
 
 #[path = "support/pg.rs"]
 mod pg;
+#[path = "support/process.rs"]
+mod process;
 
 use std::collections::{BTreeSet, HashMap};
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -26,6 +28,7 @@ use std::time::{Duration, Instant};
 use axum::body::Bytes;
 use axum::extract::{Path as UrlPath, State};
 use hmac::{KeyInit, Mac};
+use process::{Killed, free_port, traefik_available};
 use sqlx::{Connection, PgConnection};
 
 const SECRET: &str = "scale-out-secret";
@@ -40,32 +43,6 @@ const DUPLICATES: u64 = 20;
 const DUPLICATE_BASE: u64 = 1_000_000;
 /// The instance killed (0-based), once `EVENTS / 3` webhooks are out.
 const VICTIM: usize = 1;
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
-
-fn traefik_available() -> bool {
-    Command::new("traefik")
-        .arg("version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
 
 /// What the downstream saw: deliveries per webhook number, and per instance (the destination
 /// URL of instance `i` ends in `/hook/i`).

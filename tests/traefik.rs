@@ -11,9 +11,9 @@
 //! connects from 127.0.0.1; clients connect from 127.0.0.2 (allowed) and 127.0.0.3 (not).
 
 use std::io::{BufRead, BufReader};
-use std::net::{IpAddr, Ipv4Addr, TcpListener};
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -21,33 +21,11 @@ use axum::body::Bytes;
 use axum::extract::State;
 use hmac::{KeyInit, Mac};
 
+#[path = "support/process.rs"]
+mod process;
+use process::{Killed, free_port, traefik_available};
+
 const SECRET: &str = "traefik-e2e-secret";
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
-
-fn traefik_available() -> bool {
-    Command::new("traefik")
-        .arg("version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
 
 type Seen = Arc<Mutex<Vec<Bytes>>>;
 

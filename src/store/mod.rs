@@ -294,3 +294,23 @@ where
         query.push(" AND received_at < ").push_bind(until);
     }
 }
+
+/// An embedded migrator from `(version, description, sql)`, the SQL `include_str!`-ed from
+/// `migrations/<store>/`.
+fn migrator(migrations: &[(i64, &'static str, &'static str)]) -> sqlx::migrate::Migrator {
+    use sqlx::SqlSafeStr;
+    sqlx::migrate::Migrator::with_migrations(
+        migrations
+            .iter()
+            .map(|&(version, description, sql)| {
+                sqlx::migrate::Migration::new(
+                    version,
+                    description.into(),
+                    sqlx::migrate::MigrationType::Simple,
+                    sql.into_sql_str(),
+                    false,
+                )
+            })
+            .collect(),
+    )
+}

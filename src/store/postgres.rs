@@ -26,9 +26,9 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
-use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::Row;
+use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::{Row, SqlSafeStr};
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
@@ -67,29 +67,20 @@ pub struct PostgresStore {
 }
 
 fn migrator() -> Migrator {
-    let migration = |version, description: &'static str, sql: &'static str| {
-        Migration::new(
-            version,
-            description.into(),
-            MigrationType::Simple,
-            sql.into_sql_str(),
-            false,
-        )
-    };
     // sqlx takes an advisory lock while it migrates, so instances started together run each
     // migration once.
-    Migrator::with_migrations(vec![
-        migration(
+    super::migrator(&[
+        (
             1,
             "events",
             include_str!("../../migrations/postgres/0001_events.sql"),
         ),
-        migration(
+        (
             2,
             "deliveries",
             include_str!("../../migrations/postgres/0002_deliveries.sql"),
         ),
-        migration(
+        (
             3,
             "replay budget",
             include_str!("../../migrations/postgres/0003_replay_budget.sql"),

@@ -15,9 +15,9 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use rusqlite::{OptionalExtension, params};
-use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Connection, SqlSafeStr, SqliteConnection, SqlitePool};
+use sqlx::{Connection, SqliteConnection, SqlitePool};
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
@@ -82,37 +82,28 @@ pub struct SqliteStore {
 }
 
 fn migrator() -> Migrator {
-    let migration = |version, description: &'static str, sql: &'static str| {
-        Migration::new(
-            version,
-            description.into(),
-            MigrationType::Simple,
-            sql.into_sql_str(),
-            false,
-        )
-    };
-    Migrator::with_migrations(vec![
-        migration(
+    super::migrator(&[
+        (
             1,
             "events",
             include_str!("../../migrations/sqlite/0001_events.sql"),
         ),
-        migration(
+        (
             2,
             "deliveries",
             include_str!("../../migrations/sqlite/0002_deliveries.sql"),
         ),
-        migration(
+        (
             3,
             "claimable",
             include_str!("../../migrations/sqlite/0003_claimable.sql"),
         ),
-        migration(
+        (
             4,
             "fewer indexes",
             include_str!("../../migrations/sqlite/0004_fewer_indexes.sql"),
         ),
-        migration(
+        (
             5,
             "replay budget",
             include_str!("../../migrations/sqlite/0005_replay_budget.sql"),

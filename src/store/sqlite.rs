@@ -3,12 +3,13 @@
 //! An fsync per request would cap the gateway at a few thousand requests a second, so writes are
 //! group-committed: one writer task owns the only write connection, takes every write that is
 //! waiting (up to [`MAX_BATCH`]: inserts, claims, outcomes, replays) and runs them in one
-//! transaction, each inside its own savepoint so one failing operation does not undo the
-//! others, then answers each waiter. The writer is a thread of its own with a rusqlite
-//! connection: a batch runs synchronously, with no hop between threads per statement (sqlx's
-//! SQLite driver makes one per statement, which under load cost more than the SQL itself). Nobody is answered before the commit that holds their
-//! write, and a failed commit fails every operation in it (an insert then gets 503 and the
-//! provider retries). Reads use a separate read-only pool; WAL lets them run beside the writer.
+//! transaction, each one that writes more than one statement inside its own savepoint, so one
+//! failing operation does not undo the others, then answers each waiter. The writer is a thread
+//! of its own with a rusqlite connection: a batch runs synchronously, with no hop between threads
+//! per statement (sqlx's SQLite driver makes one per statement, which under load cost more than
+//! the SQL itself). Nobody is answered before the commit that holds their write, and a failed
+//! commit fails every operation in it (an insert then gets 503 and the provider retries). Reads
+//! use a separate read-only pool; WAL lets them run beside the writer.
 
 use std::path::Path;
 use std::str::FromStr;
@@ -67,6 +68,14 @@ enum Op {
         keys_before_ms: i64,
         done: oneshot::Sender<Result<Purged, StoreError>>,
     },
+}
+
+impl Op {
+    /// Whether the operation writes with a single statement (an event with no destination:
+    /// the insert, and on a duplicate a read of the existing id).
+    fn is_one_statement(&self) -> bool {
+        matches!(self, Op::Insert(event, _) if event.destinations.is_empty())
+    }
 }
 
 /// Work for the writer task: operations to batch, or control.
@@ -443,14 +452,20 @@ fn commit(conn: &mut rusqlite::Connection, batch: &mut Vec<Op>) {
     let outcome = (|| -> rusqlite::Result<()> {
         let tx = conn.transaction()?;
         for op in batch.drain(..) {
-            // Prepared once and cached, unlike rusqlite's `savepoint()`, which parses its SQL
-            // for every operation.
-            tx.prepare_cached("SAVEPOINT op")?.execute([])?;
-            let (answer, ok) = run(&tx, op);
-            if !ok {
-                tx.prepare_cached("ROLLBACK TO op")?.execute([])?;
+            // An operation of one write statement needs no savepoint: SQLite undoes a failed
+            // statement by itself. Prepared once and cached, unlike rusqlite's `savepoint()`,
+            // which parses its SQL for every operation.
+            let savepoint = !op.is_one_statement();
+            if savepoint {
+                tx.prepare_cached("SAVEPOINT op")?.execute([])?;
             }
-            tx.prepare_cached("RELEASE op")?.execute([])?;
+            let (answer, ok) = run(&tx, op);
+            if savepoint {
+                if !ok {
+                    tx.prepare_cached("ROLLBACK TO op")?.execute([])?;
+                }
+                tx.prepare_cached("RELEASE op")?.execute([])?;
+            }
             answers.push(answer);
         }
         tx.commit()

@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 use std::convert::Infallible;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -146,11 +146,7 @@ pub fn public_router(public: Public) -> axum::Router {
         // The request timeout bounds a slow body (slowloris after the headers) and everything
         // after it; hyper's header timeout bounds the part before.
         .layer(from_fn_with_state(public.request_timeout, request_timeout))
-        // 3. Client IP from the TCP peer, or from X-Forwarded-For when the peer is trusted.
-        .layer(from_fn_with_state(
-            public.trusted_proxies.clone(),
-            resolve_client,
-        ))
+        // (3. The client IP was resolved by the request log layer, below.)
         // 4–14, chosen by the URL path alone.
         .service(Dispatch {
             routes: public.routes.clone(),
@@ -160,16 +156,27 @@ pub fn public_router(public: Public) -> axum::Router {
         .route("/readyz", axum::routing::get(readyz))
         // Health probes are logged with their client too (a proxy's health check shows as the
         // proxy). They are not shed, timed out or HTTPS-checked: a probe must see the truth.
-        .route_layer(from_fn_with_state(
-            public.trusted_proxies.clone(),
-            resolve_client,
-        ))
         .with_state(public.store.clone())
         .fallback_service(hooks)
-        // 1. Request id, span and the one log line per request, around everything else.
-        .layer(from_fn(request_log))
-        // A Sentry hub per request, so what one request reports carries only its own tags.
-        .layer(sentry::integrations::tower::NewSentryLayer::<Request>::new_from_top())
+        // 1. Request id, span and the one log line per request, around everything else; and
+        // 3. the client IP from the TCP peer, or from X-Forwarded-For when the peer is trusted,
+        //    resolved here (cheap, bounded) so the span carries it from its start.
+        .layer(from_fn_with_state(
+            public.trusted_proxies.clone(),
+            request_log,
+        ))
+        // A Sentry hub per request, so what one request reports carries only its own tags; none
+        // when Sentry is off (`SENTRY_DSN` unset), where it would cost every request for nothing.
+        .layer(tower::util::option_layer(sentry_enabled().then(
+            sentry::integrations::tower::NewSentryLayer::<Request>::new_from_top,
+        )))
+}
+
+/// Whether Sentry was started (`telemetry::report::init`, before any router is built).
+fn sentry_enabled() -> bool {
+    sentry::Hub::current()
+        .client()
+        .is_some_and(|client| client.is_enabled())
 }
 
 /// The source a response belongs to, for metrics; webhook responses without one (unknown
@@ -227,7 +234,6 @@ impl Service<Request> for Dispatch {
         Box::pin(async move {
             match routes.by_path.get(request.uri().path()) {
                 Some((name, service)) => {
-                    tracing::Span::current().record("source", name.as_ref());
                     let mut response = service.clone().oneshot(request).await?;
                     response.extensions_mut().insert(SourceLabel(name.clone()));
                     Ok(response)
@@ -260,30 +266,6 @@ async fn request_timeout(State(limit): State<Duration>, request: Request, next: 
     }
 }
 
-async fn resolve_client(
-    State(trusted): State<Arc<[IpNet]>>,
-    mut request: Request,
-    next: Next,
-) -> Response {
-    let Some(ConnectInfo(peer)) = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .copied()
-    else {
-        // Every connection is served with its peer address; without one, refuse.
-        return Rejection::new(RejectionKind::IpDenied, "no peer address").into_response();
-    };
-    let client = client_ip::resolve(peer.ip(), request.headers(), &trusted);
-    tracing::Span::current().record("client_ip", tracing::field::display(client));
-    let https = client_ip::forwarded_https(peer.ip(), request.headers(), &trusted);
-    let extensions = request.extensions_mut();
-    extensions.insert(ClientIp(client));
-    if let Some(https) = https {
-        extensions.insert(ForwardedHttps(https));
-    }
-    next.run(request).await
-}
-
 /// A client-sent request id is kept when it is short and printable; otherwise one is made.
 fn request_id(request: &Request) -> HeaderValue {
     request
@@ -300,39 +282,93 @@ fn request_id(request: &Request) -> HeaderValue {
         })
 }
 
-async fn request_log(mut request: Request, next: Next) -> Response {
+/// The client's address, or `None` for a connection served without its peer address (never
+/// the case for the listener, which serves with `ConnectInfo`).
+fn resolve_client(request: &mut Request, trusted: &[IpNet]) -> Option<IpAddr> {
+    let ConnectInfo(peer) = *request.extensions().get::<ConnectInfo<SocketAddr>>()?;
+    let client = client_ip::resolve(peer.ip(), request.headers(), trusted);
+    let https = client_ip::forwarded_https(peer.ip(), request.headers(), trusted);
+    let extensions = request.extensions_mut();
+    extensions.insert(ClientIp(client));
+    if let Some(https) = https {
+        extensions.insert(ForwardedHttps(https));
+    }
+    Some(client)
+}
+
+/// What the request's log line says about the request itself.
+struct RequestLine {
+    id: String,
+    method: http::Method,
+    path: String,
+    client: Option<IpAddr>,
+}
+
+// The span (for whatever is logged while the request is handled) gets every field when it
+// opens: with the JSON log format, recording a field later re-parses and rewrites the span's
+// stored fields. The request's own line is written outside the span with all its fields, for
+// the same reason: a JSON line inside a span re-parses the span's fields to print them.
+async fn request_log(
+    State(trusted): State<Arc<[IpNet]>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let id = request_id(&request);
     request.headers_mut().insert("x-request-id", id.clone());
-    let id_text = id.to_str().unwrap_or("-").to_owned();
+    let line = RequestLine {
+        id: id.to_str().unwrap_or("-").to_owned(),
+        method: request.method().clone(),
+        path: request.uri().path().to_owned(),
+        client: resolve_client(&mut request, &trusted),
+    };
+    if line.client.is_none() {
+        // Every connection is served with its peer address; without one, refuse.
+        let response = Rejection::new(RejectionKind::IpDenied, "no peer address").into_response();
+        return finish(response, id, &line, Duration::ZERO);
+    }
     let span = tracing::info_span!(
         "request",
-        request_id = %id_text,
-        method = %request.method(),
-        path = %request.uri().path(),
-        source = tracing::field::Empty,
-        client_ip = tracing::field::Empty,
+        request_id = %line.id,
+        method = %line.method,
+        path = %line.path,
+        client_ip = line.client.map(tracing::field::display),
     );
     let started = Instant::now();
-    let response = next.run(request).instrument(span.clone()).await;
-    let elapsed = started.elapsed();
+    let response = next.run(request).instrument(span).await;
+    finish(response, id, &line, started.elapsed())
+}
+
+/// Counts the response, writes its log line and sets its request id.
+fn finish(
+    mut response: Response,
+    id: HeaderValue,
+    line: &RequestLine,
+    elapsed: Duration,
+) -> Response {
     let latency_ms = elapsed.as_secs_f64() * 1000.0;
     let status = response.status().as_u16();
-    let mut response = response;
+    let source = response
+        .extensions()
+        .get::<SourceLabel>()
+        .map(|s| s.0.clone());
+    let source = source.as_deref();
+    let client_ip = line.client.map(tracing::field::display);
     response
         .extensions_mut()
-        .insert(RequestIdTag(id_text.clone()));
+        .insert(RequestIdTag(line.id.clone()));
     count(&response, elapsed);
-    span.in_scope(|| match response.extensions().get::<Rejection>() {
+    match response.extensions().get::<Rejection>() {
         Some(rejection) => {
             let reason = rejection.kind.reason();
-            let source = response
-                .extensions()
-                .get::<SourceLabel>()
-                .map_or("unknown", |s| &s.0);
             // A burst of refusals (a scan, a provider retrying with a wrong secret) is sampled:
             // the rest are counted in metrics, and the next logged line says how many were cut.
-            match REFUSALS.check(source, reason, Instant::now()) {
+            match REFUSALS.check(source.unwrap_or("unknown"), reason, Instant::now()) {
                 Verdict::Log { suppressed } => tracing::warn!(
+                    request_id = %line.id,
+                    method = %line.method,
+                    path = %line.path,
+                    client_ip,
+                    source,
                     status,
                     outcome = "rejected",
                     reason,
@@ -342,6 +378,11 @@ async fn request_log(mut request: Request, next: Next) -> Response {
                     "request refused"
                 ),
                 Verdict::Suppress => tracing::debug!(
+                    request_id = %line.id,
+                    method = %line.method,
+                    path = %line.path,
+                    client_ip,
+                    source,
                     status,
                     outcome = "rejected",
                     reason,
@@ -353,14 +394,24 @@ async fn request_log(mut request: Request, next: Next) -> Response {
         }
         None => {
             let outcome = response.extensions().get::<Outcome>().map_or("ok", |o| o.0);
-            tracing::info!(status, outcome, latency_ms, "request handled");
+            tracing::info!(
+                request_id = %line.id,
+                method = %line.method,
+                path = %line.path,
+                client_ip,
+                source,
+                status,
+                outcome,
+                latency_ms,
+                "request handled"
+            );
         }
-    });
+    }
     let close = response
         .extensions()
         .get::<Rejection>()
         .is_some_and(|r| r.kind.leaves_body_unread());
-    let mut response = fill_request_id(response, &id_text);
+    let mut response = fill_request_id(response, &line.id);
     response.headers_mut().insert("x-request-id", id);
     if close {
         response

@@ -5,7 +5,7 @@
 //! |---|---|
 //! | 1 request id, span, request log | [`stack::request_log`] |
 //! | 2 load shedding | [`stack`] (tower `load_shed` + `concurrency_limit`) |
-//! | 3 client IP | [`client_ip`] |
+//! | 3 client IP | [`client_ip`] (resolved in [`stack::request_log`], so the span has it) |
 //! | 4 HTTPS requirement | [`guards::RequireHttps`] |
 //! | 5 IP allowlist | [`guards::Allowlist`] |
 //! | 6 rate limit | [`rate_limit`] |

@@ -338,6 +338,21 @@ async fn request_log(
     finish(response, id, &line, started.elapsed())
 }
 
+/// The request's log line at `$level`: the request's own fields, then `$rest` (the outcome's
+/// fields and the message).
+macro_rules! request_line {
+    ($level:ident, $line:expr, $source:expr, $($rest:tt)+) => {
+        tracing::$level!(
+            request_id = %$line.id,
+            method = %$line.method,
+            path = %$line.path,
+            client_ip = $line.client.map(tracing::field::display),
+            source = $source,
+            $($rest)+
+        )
+    };
+}
+
 /// Counts the response, writes its log line and sets its request id.
 fn finish(
     mut response: Response,
@@ -347,27 +362,20 @@ fn finish(
 ) -> Response {
     let latency_ms = elapsed.as_secs_f64() * 1000.0;
     let status = response.status().as_u16();
-    let source = response
-        .extensions()
-        .get::<SourceLabel>()
-        .map(|s| s.0.clone());
-    let source = source.as_deref();
-    let client_ip = line.client.map(tracing::field::display);
     response
         .extensions_mut()
         .insert(RequestIdTag(line.id.clone()));
     count(&response, elapsed);
+    let source = response.extensions().get::<SourceLabel>().map(|s| &*s.0);
     match response.extensions().get::<Rejection>() {
         Some(rejection) => {
             let reason = rejection.kind.reason();
             // A burst of refusals (a scan, a provider retrying with a wrong secret) is sampled:
             // the rest are counted in metrics, and the next logged line says how many were cut.
             match REFUSALS.check(source.unwrap_or("unknown"), reason, Instant::now()) {
-                Verdict::Log { suppressed } => tracing::warn!(
-                    request_id = %line.id,
-                    method = %line.method,
-                    path = %line.path,
-                    client_ip,
+                Verdict::Log { suppressed } => request_line!(
+                    warn,
+                    line,
                     source,
                     status,
                     outcome = "rejected",
@@ -377,11 +385,9 @@ fn finish(
                     suppressed_since_last = suppressed,
                     "request refused"
                 ),
-                Verdict::Suppress => tracing::debug!(
-                    request_id = %line.id,
-                    method = %line.method,
-                    path = %line.path,
-                    client_ip,
+                Verdict::Suppress => request_line!(
+                    debug,
+                    line,
                     source,
                     status,
                     outcome = "rejected",
@@ -394,11 +400,9 @@ fn finish(
         }
         None => {
             let outcome = response.extensions().get::<Outcome>().map_or("ok", |o| o.0);
-            tracing::info!(
-                request_id = %line.id,
-                method = %line.method,
-                path = %line.path,
-                client_ip,
+            request_line!(
+                info,
+                line,
                 source,
                 status,
                 outcome,

@@ -137,7 +137,11 @@ impl Destination for HttpDestination {
 
     async fn deliver(&self, event: &StoredEvent) -> Outcome {
         match self.send(event).await {
-            Ok(response) => self.classify_response(&response),
+            Ok(response) => {
+                let outcome = self.classify_response(&response);
+                drain(response, MAX_DRAIN_BYTES).await;
+                outcome
+            }
             Err(outcome) => outcome,
         }
     }
@@ -166,6 +170,23 @@ impl Destination for HttpDestination {
 
 /// A proxied answer larger than this is refused (502): the gateway holds it in memory.
 const MAX_REPLY_BYTES: usize = 1024 * 1024;
+
+/// A delivery's answer is read and dropped up to this size, so the connection goes back to the
+/// pool; a larger answer costs its connection instead (nothing in it is used).
+const MAX_DRAIN_BYTES: usize = 64 * 1024;
+
+/// Reads the rest of an answer whose content does not matter. An answer left unread closes its
+/// connection (hyper cannot reuse it mid-body), so every delivery would open a new one. Bounded
+/// in size here and in time by the client's timeout; a failure only costs the connection.
+async fn drain(mut response: reqwest::Response, limit: usize) {
+    let mut read = 0;
+    while read <= limit {
+        match response.chunk().await {
+            Ok(Some(chunk)) => read += chunk.len(),
+            Ok(None) | Err(_) => return,
+        }
+    }
+}
 
 async fn read_capped(
     mut response: reqwest::Response,

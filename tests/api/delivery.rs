@@ -253,3 +253,39 @@ async fn a_dead_downstream_exhausts_max_attempts_and_the_event_is_dead() {
     assert_eq!(downstream.count(), 3);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn deliveries_reuse_one_connection_when_the_handler_answers_with_a_body() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use axum::serve::ListenerExt;
+
+    // A handler answering 200 with a body several reads long, as an internal handler's JSON
+    // answer can be: an answer left unread closes its connection, a new one per delivery.
+    let connections = Arc::new(AtomicUsize::new(0));
+    let handler = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(|| async { (StatusCode::OK, "x".repeat(32 * 1024)) }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let counted = connections.clone();
+    let listener = listener.tap_io(move |_| {
+        counted.fetch_add(1, Ordering::SeqCst);
+    });
+    tokio::spawn(async move { axum::serve(listener, handler).await });
+
+    let mut app = spawn_app(&config(addr, FAST_RETRY)).await;
+    for n in 0..5 {
+        let id = send(&app, br#"{"n":5}"#, &format!("reuse-{n}")).await;
+        assert_eq!(wait_for_status(&app, &id, "delivered").await.1, 1);
+    }
+    assert_eq!(
+        connections.load(Ordering::SeqCst),
+        1,
+        "five deliveries one after the other should share one kept-alive connection"
+    );
+    app.stop().await;
+}

@@ -164,6 +164,27 @@ mod cases {
         assert!(store.get(Uuid::now_v7()).await.expect("get").is_none());
     }
 
+    pub async fn get_many_returns_each_stored_event_once_and_leaves_out_unknown_ids(
+        store: Arc<dyn Store>,
+    ) {
+        let mut first = event("github", "id:many-1");
+        first.body = Bytes::from_static(b"{\"n\":1}");
+        let first = insert(&store, first).await;
+        let second = insert(&store, event("stripe", "id:many-2")).await;
+        let _other = insert(&store, event("github", "id:many-3")).await;
+        // An event with two destinations is claimed twice: its id can come twice.
+        let mut got = store
+            .get_many(&[second, first, Uuid::now_v7(), first])
+            .await
+            .expect("get_many");
+        got.sort_by(|a, b| a.id.cmp(&b.id));
+        let ids: Vec<&str> = got.iter().map(|event| event.id.as_str()).collect();
+        assert_eq!(ids, [first.to_string(), second.to_string()]);
+        assert_eq!(got[0].body.as_deref(), Some(&b"{\"n\":1}"[..]));
+        assert_eq!(got[1].source, "stripe");
+        assert!(store.get_many(&[]).await.expect("get_many").is_empty());
+    }
+
     pub async fn a_duplicate_key_is_answered_with_the_first_id_and_stored_once(
         store: Arc<dyn Store>,
     ) {
@@ -993,6 +1014,7 @@ macro_rules! conformance {
 
 conformance!(
     insert_then_get_returns_every_field_as_stored,
+    get_many_returns_each_stored_event_once_and_leaves_out_unknown_ids,
     a_duplicate_key_is_answered_with_the_first_id_and_stored_once,
     concurrent_copies_of_one_key_store_exactly_one,
     concurrent_distinct_inserts_are_all_stored,

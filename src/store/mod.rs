@@ -182,6 +182,9 @@ pub trait Store: Send + Sync + 'static {
     /// Proves the store accepts writes now (readiness).
     async fn ping(&self) -> Result<(), StoreError>;
     async fn get(&self, id: Uuid) -> Result<Option<StoredEvent>, StoreError>;
+    /// The stored events among `ids`, in no particular order (an id not stored is left out):
+    /// one read for a batch of claims instead of one per delivery.
+    async fn get_many(&self, ids: &[Uuid]) -> Result<Vec<StoredEvent>, StoreError>;
     /// Claims up to `limit` due deliveries for `owner` until `lease` from now. Expired claims of
     /// other owners are due again: that is how a dead worker's work is taken over.
     async fn claim(

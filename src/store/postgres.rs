@@ -196,6 +196,24 @@ impl Store for PostgresStore {
         )
     }
 
+    async fn get_many(&self, ids: &[Uuid]) -> Result<Vec<StoredEvent>, StoreError> {
+        let ids: Vec<String> = ids.iter().map(Uuid::to_string).collect();
+        closed(
+            async {
+                let rows = sqlx::query(
+                    "SELECT id::text AS id, source, dedup_key, received_at, client_ip, request_id, \
+                     content_type, headers, body, status, attempts, next_attempt_at, last_error \
+                     FROM events WHERE id = ANY($1::uuid[])",
+                )
+                .bind(&ids)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter().map(event_from_row).collect()
+            }
+            .await,
+        )
+    }
+
     async fn claim(
         &self,
         owner: &str,

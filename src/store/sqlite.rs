@@ -216,6 +216,27 @@ impl Store for SqliteStore {
         row.as_ref().map(event_from_row).transpose()
     }
 
+    async fn get_many(&self, ids: &[Uuid]) -> Result<Vec<StoredEvent>, StoreError> {
+        let mut events = Vec::with_capacity(ids.len());
+        // SQLite allows 32,766 bound parameters per statement; claims come by the dozen.
+        for ids in ids.chunks(1000) {
+            let mut query = sqlx::QueryBuilder::new(
+                "SELECT id, source, dedup_key, received_at, client_ip, request_id, content_type, \
+                 headers, body, status, attempts, next_attempt_at, last_error FROM events \
+                 WHERE id IN (",
+            );
+            let mut list = query.separated(", ");
+            for id in ids {
+                list.push_bind(id.to_string());
+            }
+            query.push(")");
+            for row in query.build().fetch_all(&self.read).await? {
+                events.push(event_from_row(&row)?);
+            }
+        }
+        Ok(events)
+    }
+
     async fn claim(
         &self,
         owner: &str,

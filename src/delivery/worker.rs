@@ -2,22 +2,45 @@
 //! (within the destination's concurrency limit), and records the outcome the retry policy
 //! decides. At shutdown it stops claiming, lets attempts in flight finish (bounded), and gives
 //! back the claims it still holds.
+//!
+//! Two loops, so that no attempt waits for a store round trip it does not need:
+//! - the claimer keeps up to [`CLAIM_AHEAD`] deliveries claimed ahead of the attempts. Under
+//!   load a claim waits for a commit behind the ingest path's inserts (milliseconds); claiming
+//!   only once attempts had finished kept delivery to a batch per commit, a fraction of the
+//!   ingest rate.
+//! - the dispatcher takes claimed deliveries as attempt slots free up, reads their events in
+//!   one query, and starts the attempts. An attempt holds one of [`MAX_IN_FLIGHT`] slots (and its
+//!   event in memory) while it calls its destination, not while its outcome waits for a commit.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use tokio::sync::watch;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
+use uuid::Uuid;
 
 use super::{Outcome, Registry, retry};
-use crate::store::{Claim, Recorded, Store, now_ms};
+use crate::store::{Claim, Recorded, Store, StoredEvent, now_ms};
 
-/// Attempts in flight at once, across destinations (each destination also has its own limit).
-const MAX_IN_FLIGHT: usize = 64;
-/// Under load, claims are made for at least this many free slots ...
-const CLAIM_BATCH: usize = MAX_IN_FLIGHT / 4;
-/// ... or after waiting this long for them.
+/// Attempts calling their destination at once, across destinations (each destination also has
+/// its own limit). Under load every step waits for CPU (milliseconds), so it takes this many to
+/// deliver as fast as the gateway ingests.
+const MAX_IN_FLIGHT: usize = 128;
+/// The bodies of the events in flight, at most (an event larger than this goes alone). The
+/// events are what the worker holds in memory.
+const MAX_LOADED_BYTES: usize = 64 * 1024 * 1024;
+/// Deliveries claimed and waiting for a slot. A claim's lease runs while it waits, so this is
+/// a couple of rounds of attempts.
+const CLAIM_AHEAD: usize = 2 * MAX_IN_FLIGHT;
+/// Attempts whose outcome waits for its commit, beyond those in flight. Bounded, so a store that
+/// stops committing stops the worker from starting more.
+const MAX_RECORDING: usize = 4 * MAX_IN_FLIGHT;
+/// Claims and event reads are made for at least this many deliveries at once (each costs a
+/// store round trip, on SQLite a place in a commit) ...
+const BATCH: usize = MAX_IN_FLIGHT / 4;
+/// ... or after waiting this long for free slots.
 const GATHER: Duration = Duration::from_millis(10);
 /// How often an idle worker looks for due work.
 const POLL: Duration = Duration::from_millis(100);
@@ -27,57 +50,24 @@ pub struct Worker {
     pub registry: Arc<ArcSwap<Registry>>,
     /// This worker's identity on its claims.
     pub owner: String,
-    /// How long a claim is held (`storage.lease`): longer than any attempt can take (timeout
-    /// plus the wait for a destination slot); after it, another worker may take the delivery
-    /// over.
+    /// How long a claim is held (`storage.lease`): longer than any attempt can take (its wait
+    /// for a slot, its wait for a destination slot, and its timeout); after it, another worker
+    /// may take the delivery over.
     pub lease: Duration,
     pub shutdown_timeout: Duration,
 }
 
 impl Worker {
     /// Runs until `stop` turns true.
-    pub async fn run(self, mut stop: watch::Receiver<bool>) {
+    pub async fn run(self, stop: watch::Receiver<bool>) {
         let this = Arc::new(self);
-        let mut tasks = JoinSet::new();
-        loop {
-            if *stop.borrow() {
-                break;
-            }
-            while tasks.len() >= MAX_IN_FLIGHT {
-                tasks.join_next().await;
-            }
-            // Claim in batches: a claim per finished attempt would cost a store round trip
-            // (and on SQLite a place in a commit) per delivery under load. Wait briefly for
-            // more slots to free up; never long, so a lone due delivery is not held back.
-            if MAX_IN_FLIGHT - tasks.len() < CLAIM_BATCH {
-                let _ = tokio::time::timeout(GATHER, async {
-                    while MAX_IN_FLIGHT - tasks.len() < CLAIM_BATCH
-                        && tasks.join_next().await.is_some()
-                    {}
-                })
-                .await;
-            }
-            let free = MAX_IN_FLIGHT - tasks.len();
-            let claims = match this.store.claim(&this.owner, free, this.lease).await {
-                Ok(claims) => claims,
-                Err(err) => {
-                    tracing::warn!(error = %err, "cannot claim deliveries; retrying");
-                    Vec::new()
-                }
-            };
-            if claims.is_empty() {
-                tokio::select! {
-                    _ = stop.changed() => {},
-                    () = tokio::time::sleep(POLL) => {},
-                }
-                continue;
-            }
-            for claim in claims {
-                let this = this.clone();
-                tasks.spawn(async move { this.attempt(claim).await });
-            }
-            // Reap finished attempts without waiting.
-            while tasks.try_join_next().is_some() {}
+        let (ahead, claimed) = mpsc::channel(CLAIM_AHEAD);
+        let claimer = tokio::spawn(this.clone().claim_ahead(ahead, stop.clone()));
+        let mut tasks = this.dispatch(claimed, stop).await;
+        // The claimer ends with the dispatcher (its channel is closed); its last claim, if any,
+        // is committed before the release below gives everything back.
+        if let Err(err) = claimer.await {
+            tracing::error!(error = %err, "delivery claimer failed");
         }
         let drained = tokio::time::timeout(this.shutdown_timeout, async {
             while tasks.join_next().await.is_some() {}
@@ -99,35 +89,140 @@ impl Worker {
         }
     }
 
-    async fn attempt(&self, claim: Claim) {
-        let registry = self.registry.load_full();
-        let outcome = match registry.get(&claim.source, &claim.destination) {
-            None => Outcome::Dead {
-                error: format!("destination {} is no longer configured", claim.destination),
-            },
-            Some(slot) => {
-                // The permit is held for the attempt: this is the per-destination concurrency limit.
-                let _permit = slot.permits.acquire().await;
-                match self.store.get(claim.event_id).await {
-                    Ok(Some(event)) => {
-                        let started = std::time::Instant::now();
-                        let outcome = slot.destination.deliver(&event).await;
-                        crate::telemetry::metrics::metrics()
-                            .delivery_duration
-                            .with_label_values(&[&claim.destination])
-                            .observe(started.elapsed().as_secs_f64());
-                        outcome
-                    }
-                    Ok(None) => Outcome::Dead {
-                        error: "event no longer stored".into(),
-                    },
-                    Err(err) => {
-                        tracing::warn!(error = %err, event_id = %claim.event_id, "cannot read event; its claim will lapse");
-                        return;
-                    }
+    /// Keeps the channel to the dispatcher full of claimed deliveries, claiming a batch at a
+    /// time. Ends at stop, or when the dispatcher is gone.
+    async fn claim_ahead(
+        self: Arc<Self>,
+        ahead: mpsc::Sender<Claim>,
+        mut stop: watch::Receiver<bool>,
+    ) {
+        loop {
+            // Room for a batch (the permits are given back at once: this is the only sender,
+            // so the room can only grow until the claims are sent).
+            tokio::select! {
+                room = ahead.reserve_many(BATCH) => if room.is_err() { return },
+                () = stopped(&mut stop) => return,
+            }
+            let claims = match self
+                .store
+                .claim(&self.owner, ahead.capacity(), self.lease)
+                .await
+            {
+                Ok(claims) => claims,
+                Err(err) => {
+                    tracing::warn!(error = %err, "cannot claim deliveries; retrying");
+                    Vec::new()
+                }
+            };
+            if claims.is_empty() {
+                tokio::select! {
+                    () = stopped(&mut stop) => return,
+                    () = tokio::time::sleep(POLL) => continue,
                 }
             }
+            for claim in claims {
+                // Fails only when the dispatcher has stopped: the release at shutdown gives
+                // these claims back.
+                if ahead.send(claim).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Starts an attempt for each claimed delivery as slots free up; returns at stop with the
+    /// attempts still running.
+    async fn dispatch(
+        self: &Arc<Self>,
+        mut claimed: mpsc::Receiver<Claim>,
+        mut stop: watch::Receiver<bool>,
+    ) -> JoinSet<()> {
+        let slots = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
+        let loaded = Arc::new(Semaphore::new(MAX_LOADED_BYTES / 1024));
+        let mut tasks = JoinSet::new();
+        let mut batch = Vec::with_capacity(MAX_IN_FLIGHT);
+        loop {
+            while tasks.len() >= MAX_IN_FLIGHT + MAX_RECORDING {
+                tasks.join_next().await;
+            }
+            let mut free = tokio::select! {
+                free = free_slots(&slots) => match free {
+                    Some(free) => free,
+                    None => break,
+                },
+                () = stopped(&mut stop) => break,
+            };
+            batch.clear();
+            tokio::select! {
+                // 0: the claimer is gone (it only stops at stop).
+                received = claimed.recv_many(&mut batch, free.num_permits()) => if received == 0 { break },
+                () = stopped(&mut stop) => break,
+            }
+            // The claimed events in one read (an event with several destinations is read once).
+            let ids: Vec<Uuid> = batch.iter().map(|claim| claim.event_id).collect();
+            let events: HashMap<String, Arc<StoredEvent>> = match self.store.get_many(&ids).await {
+                Ok(events) => events
+                    .into_iter()
+                    .map(|event| (event.id.clone(), Arc::new(event)))
+                    .collect(),
+                Err(err) => {
+                    tracing::warn!(error = %err, claims = batch.len(), "cannot read claimed events; their claims will lapse");
+                    continue;
+                }
+            };
+            // One slot each: `recv_many` took at most as many claims as there are free slots.
+            for (claim, in_flight) in batch.drain(..).zip(std::iter::from_fn(|| free.split(1))) {
+                let event = events.get(&claim.event_id.to_string()).cloned();
+                // Its share of the loaded bytes, in KiB; waiting here holds back the next batch.
+                let kib = event
+                    .as_ref()
+                    .and_then(|event| event.body.as_ref())
+                    .map_or(0, |body| body.len().div_ceil(1024))
+                    .min(MAX_LOADED_BYTES / 1024);
+                // `None` only if the semaphore were closed, which it never is.
+                let bytes = loaded
+                    .clone()
+                    .acquire_many_owned(u32::try_from(kib).unwrap_or(u32::MAX))
+                    .await
+                    .ok();
+                let this = self.clone();
+                tasks.spawn(async move { this.attempt(claim, event, (in_flight, bytes)).await });
+            }
+            // Reap finished attempts without waiting.
+            while tasks.try_join_next().is_some() {}
+        }
+        tasks
+    }
+
+    async fn attempt(
+        &self,
+        claim: Claim,
+        event: Option<Arc<StoredEvent>>,
+        in_flight: (OwnedSemaphorePermit, Option<OwnedSemaphorePermit>),
+    ) {
+        let registry = self.registry.load_full();
+        let outcome = match (registry.get(&claim.source, &claim.destination), event) {
+            (None, _) => Outcome::Dead {
+                error: format!("destination {} is no longer configured", claim.destination),
+            },
+            (Some(_), None) => Outcome::Dead {
+                error: "event no longer stored".into(),
+            },
+            (Some(slot), Some(event)) => {
+                // The permit is held for the attempt: this is the per-destination concurrency limit.
+                let _permit = slot.permits.acquire().await;
+                let started = std::time::Instant::now();
+                let outcome = slot.destination.deliver(&event).await;
+                crate::telemetry::metrics::metrics()
+                    .delivery_duration
+                    .with_label_values(&[&claim.destination])
+                    .observe(started.elapsed().as_secs_f64());
+                outcome
+            }
         };
+        // The destination call is over: its slot and its bytes go to the next attempts while
+        // this outcome waits for its commit.
+        drop(in_flight);
         let retry = registry
             .get(&claim.source, &claim.destination)
             .map(|slot| slot.retry)
@@ -188,4 +283,32 @@ impl Worker {
             }
         }
     }
+}
+
+/// Waits for a free slot, then briefly for a batch's worth, never long, so a lone due delivery
+/// is not held back; then takes every slot free.
+/// `None` once the semaphore is closed (it never is).
+async fn free_slots(slots: &Arc<Semaphore>) -> Option<OwnedSemaphorePermit> {
+    let mut free = slots.clone().acquire_owned().await.ok()?;
+    let _ = tokio::time::timeout(GATHER, async {
+        while free.num_permits() < BATCH {
+            match slots.clone().acquire_owned().await {
+                Ok(permit) => free.merge(permit),
+                Err(_) => return,
+            }
+        }
+    })
+    .await;
+    let rest = u32::try_from(slots.available_permits()).unwrap_or(u32::MAX);
+    if rest > 0
+        && let Ok(more) = slots.clone().try_acquire_many_owned(rest)
+    {
+        free.merge(more);
+    }
+    Some(free)
+}
+
+/// Resolves once stop is asked, or when nobody is left to ask it.
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|stop| *stop).await;
 }

@@ -1,6 +1,7 @@
 //! The ceiling of the HTTP stack on this machine, for `scripts/bench.sh`: an axum handler that
 //! reads the whole body and answers 204, on the same tokio and hyper as hookwall. It is also
-//! the benchmark's downstream handler (it takes hookwall's deliveries).
+//! the benchmark's downstream handler: on `/deliver` it answers 200 with a small JSON body, as
+//! an internal handler typically does.
 //!
 //!     cargo run --release --example bench_bare_axum -- 127.0.0.1:18080
 
@@ -12,12 +13,19 @@ async fn take(body: Bytes) -> StatusCode {
     StatusCode::NO_CONTENT
 }
 
+async fn deliver(body: Bytes) -> (StatusCode, &'static str) {
+    std::hint::black_box(body);
+    (StatusCode::OK, "{\"ok\":true}")
+}
+
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     let addr = std::env::args()
         .nth(1)
         .unwrap_or_else(|| "127.0.0.1:18080".to_owned());
-    let app = axum::Router::new().fallback(take);
+    let app = axum::Router::new()
+        .route("/deliver", axum::routing::post(deliver))
+        .fallback(take);
     let listener = tokio::net::TcpListener::bind(&addr).await?;
     axum::serve(listener, app).await
 }

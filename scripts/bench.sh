@@ -187,9 +187,15 @@ bench_hookwall() { # name store-url [deliver]
         return
     fi
     if [ "${3:-}" = deliver ]; then
-        # Delivery: 64 connections only; how far the queue is behind when the load stops.
+        # Delivery: 64 connections only; the queue's depth during the load (sampled every
+        # second: bounded, or growing?), when the load stops, and 5 s later.
+        (while sleep 1; do queue_depth "$admin"; done >"$work/$name.depths" 2>/dev/null) &
+        local sampler=$!
         line=$(wrk_run "http://127.0.0.1:$public/hooks/github" 64 "$duration")
+        kill "$sampler" 2>/dev/null || true
         echo "$name c=64 $line" | tee -a "$results" >&2
+        # Growing without bound shows as a second half far above the first.
+        echo "$name queue_depth_during_load $(awk '{ d[NR] = $1 } END { h = int(NR / 2); a = 0; b = 0; for (i = 1; i <= NR; i++) { if (i <= h && d[i] > a) a = d[i]; if (i > h && d[i] > b) b = d[i] } printf "max_first_half=%d max_second_half=%d samples=%d", a, b, NR }' "$work/$name.depths")" | tee -a "$results" >&2
         echo "$name queue_depth_after_load=$(queue_depth "$admin")" | tee -a "$results" >&2
         sleep 5
         echo "$name queue_depth_5s_later=$(queue_depth "$admin")" | tee -a "$results" >&2

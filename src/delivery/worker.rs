@@ -28,9 +28,9 @@ use crate::store::{Claim, Recorded, Store, StoredEvent, now_ms};
 /// its own limit). Under load every step waits for CPU (milliseconds), so it takes this many to
 /// deliver as fast as the gateway ingests.
 const MAX_IN_FLIGHT: usize = 128;
-/// The bodies of the events in flight, at most (an event larger than this goes alone). The
-/// events are what the worker holds in memory.
-const MAX_LOADED_BYTES: usize = 64 * 1024 * 1024;
+/// The bodies of the events in flight, at most, in KiB (64 MiB; an event larger than this goes
+/// alone). The events are what the worker holds in memory.
+const MAX_LOADED_KIB: usize = 64 * 1024;
 /// Deliveries claimed and waiting for a slot. A claim's lease runs while it waits, so this is
 /// a couple of rounds of attempts.
 const CLAIM_AHEAD: usize = 2 * MAX_IN_FLIGHT;
@@ -138,7 +138,7 @@ impl Worker {
         mut stop: watch::Receiver<bool>,
     ) -> JoinSet<()> {
         let slots = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
-        let loaded = Arc::new(Semaphore::new(MAX_LOADED_BYTES / 1024));
+        let loaded = Arc::new(Semaphore::new(MAX_LOADED_KIB));
         let mut tasks = JoinSet::new();
         let mut batch = Vec::with_capacity(MAX_IN_FLIGHT);
         loop {
@@ -178,7 +178,7 @@ impl Worker {
                     .as_ref()
                     .and_then(|event| event.body.as_ref())
                     .map_or(0, |body| body.len().div_ceil(1024))
-                    .min(MAX_LOADED_BYTES / 1024);
+                    .min(MAX_LOADED_KIB);
                 // `None` only if the semaphore were closed, which it never is.
                 let bytes = loaded
                     .clone()
@@ -286,8 +286,8 @@ impl Worker {
 }
 
 /// Waits for a free slot, then briefly for a batch's worth, never long, so a lone due delivery
-/// is not held back; then takes every slot free.
-/// `None` once the semaphore is closed (it never is).
+/// is not held back; then takes every slot free. `None` once the semaphore is closed (it never
+/// is).
 async fn free_slots(slots: &Arc<Semaphore>) -> Option<OwnedSemaphorePermit> {
     let mut free = slots.clone().acquire_owned().await.ok()?;
     let _ = tokio::time::timeout(GATHER, async {

@@ -181,10 +181,12 @@ pub trait Store: Send + Sync + 'static {
     async fn insert(&self, event: NewEvent) -> Result<Inserted, StoreError>;
     /// Proves the store accepts writes now (readiness).
     async fn ping(&self) -> Result<(), StoreError>;
-    async fn get(&self, id: Uuid) -> Result<Option<StoredEvent>, StoreError>;
     /// The stored events among `ids`, in no particular order (an id not stored is left out):
     /// one read for a batch of claims instead of one per delivery.
     async fn get_many(&self, ids: &[Uuid]) -> Result<Vec<StoredEvent>, StoreError>;
+    async fn get(&self, id: Uuid) -> Result<Option<StoredEvent>, StoreError> {
+        Ok(self.get_many(&[id]).await?.pop())
+    }
     /// Claims up to `limit` due deliveries for `owner` until `lease` from now. Expired claims of
     /// other owners are due again: that is how a dead worker's work is taken over.
     async fn claim(

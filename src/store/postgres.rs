@@ -179,23 +179,6 @@ impl Store for PostgresStore {
         }
     }
 
-    async fn get(&self, id: Uuid) -> Result<Option<StoredEvent>, StoreError> {
-        closed(
-            async {
-                let row = sqlx::query(
-                    "SELECT id::text AS id, source, dedup_key, received_at, client_ip, request_id, \
-                     content_type, headers, body, status, attempts, next_attempt_at, last_error \
-                     FROM events WHERE id = $1::uuid",
-                )
-                .bind(id.to_string())
-                .fetch_optional(&self.pool)
-                .await?;
-                row.as_ref().map(event_from_row).transpose()
-            }
-            .await,
-        )
-    }
-
     async fn get_many(&self, ids: &[Uuid]) -> Result<Vec<StoredEvent>, StoreError> {
         let ids: Vec<String> = ids.iter().map(Uuid::to_string).collect();
         closed(

@@ -205,17 +205,6 @@ impl Store for SqliteStore {
         answer.await.map_err(|_| StoreError::Closed)?
     }
 
-    async fn get(&self, id: Uuid) -> Result<Option<StoredEvent>, StoreError> {
-        let row = sqlx::query(
-            "SELECT id, source, dedup_key, received_at, client_ip, request_id, content_type, headers, \
-             body, status, attempts, next_attempt_at, last_error FROM events WHERE id = ?",
-        )
-        .bind(id.to_string())
-        .fetch_optional(&self.read)
-        .await?;
-        row.as_ref().map(event_from_row).transpose()
-    }
-
     async fn get_many(&self, ids: &[Uuid]) -> Result<Vec<StoredEvent>, StoreError> {
         let mut events = Vec::with_capacity(ids.len());
         // SQLite allows 32,766 bound parameters per statement; claims come by the dozen.

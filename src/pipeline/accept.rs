@@ -16,7 +16,7 @@ use super::payload::{self, Payload};
 use super::verify::Authenticated;
 use crate::config::DedupMode;
 use crate::delivery::Registry;
-use crate::http::problem::{Rejection, RejectionKind};
+use crate::http::problem::{Rejection, RejectionKind, RequestId};
 use crate::providers::BodyKind;
 use crate::store::{Inserted, NewEvent, Store};
 
@@ -127,9 +127,9 @@ pub async fn accept(
     };
     let key = dedup_key(&source, &parts.headers, payload, body);
     let request_id = parts
-        .headers
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
+        .extensions
+        .get::<RequestId>()
+        .and_then(|RequestId(id)| id.to_str().ok())
         .map(str::to_owned);
     let content_type = parts
         .headers

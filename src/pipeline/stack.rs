@@ -32,7 +32,7 @@ use super::guards::{Allowlist, MethodAndType, RequireHttps};
 use super::rate_limit::{self, Limiter};
 use super::verify::Verify;
 use crate::delivery::Registry;
-use crate::http::problem::{Rejection, RejectionKind, fill_request_id};
+use crate::http::problem::{Rejection, RejectionKind, RequestId, fill_request_id};
 use crate::store::Store;
 use crate::telemetry::sample::{REFUSALS, Verdict};
 
@@ -304,7 +304,7 @@ struct RequestLine {
     client: Option<IpAddr>,
 }
 
-// The span (for whatever is logged while the request is handled) gets every field when it
+// The span (for whatever is logged while the request is handled) gets its field when it
 // opens: with the JSON log format, recording a field later re-parses and rewrites the span's
 // stored fields. The request's own line is written outside the span with all its fields, for
 // the same reason: a JSON line inside a span re-parses the span's fields to print them.
@@ -314,7 +314,9 @@ async fn request_log(
     next: Next,
 ) -> Response {
     let id = request_id(&request);
-    request.headers_mut().insert("x-request-id", id.clone());
+    // An extension, not a request header: inserting a header into the parsed map grows (and
+    // rehashes) it on most requests.
+    request.extensions_mut().insert(RequestId(id.clone()));
     let line = RequestLine {
         id: id.to_str().unwrap_or("-").to_owned(),
         method: request.method().clone(),
@@ -326,13 +328,9 @@ async fn request_log(
         let response = Rejection::new(RejectionKind::IpDenied, "no peer address").into_response();
         return finish(response, id, &line, Duration::ZERO);
     }
-    let span = tracing::info_span!(
-        "request",
-        request_id = %line.id,
-        method = %line.method,
-        path = %line.path,
-        client_ip = line.client.map(tracing::field::display),
-    );
+    // Lines logged while the request is handled carry its id, which joins them to the
+    // request's own line (method, path, client and outcome are there, written once).
+    let span = tracing::info_span!("request", request_id = %line.id);
     let started = Instant::now();
     let response = next.run(request).instrument(span).await;
     finish(response, id, &line, started.elapsed())

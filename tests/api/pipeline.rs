@@ -190,6 +190,33 @@ async fn a_request_id_sent_by_the_client_is_echoed_and_one_is_made_otherwise() {
 }
 
 #[tokio::test]
+async fn a_stored_event_carries_the_request_id_of_its_answer() {
+    let mut app = spawn_app(&github_source("")).await;
+    let body = br#"{"n":1}"#;
+    let signature = github_signature(SECRET, body);
+    let mut stored_ids = Vec::new();
+    for (delivery, sent) in [("rid-1", None), ("rid-2", Some("client-chosen-7"))] {
+        let mut headers = github_headers(&signature, delivery);
+        headers.extend(sent.map(|id| ("x-request-id", id)));
+        let response = app.post("/hooks/github", &headers, body.to_vec()).await;
+        assert_eq!(response.status(), StatusCode::ACCEPTED);
+        let answered = response.headers()["x-request-id"]
+            .to_str()
+            .expect("ascii")
+            .to_owned();
+        if let Some(sent) = sent {
+            assert_eq!(answered, sent);
+        }
+        let id = json(response).await["id"].as_str().expect("id").to_owned();
+        let event = json(app.admin_get(&format!("/admin/events/{id}")).await).await;
+        assert_eq!(event["request_id"], answered.as_str(), "{event}");
+        stored_ids.push(answered);
+    }
+    assert_ne!(stored_ids[0], stored_ids[1]);
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn an_unknown_source_is_404_with_the_body_of_any_404() {
     let mut app = spawn_app(&github_source("")).await;
     let unknown = app

@@ -70,20 +70,24 @@ fn parse_form(body: &[u8]) -> Result<Value, Rejection> {
 /// do not count; the scan does not validate, the parser after it does.
 pub fn depth_exceeding(text: &[u8], max: usize) -> Option<usize> {
     let mut depth = 0usize;
-    let mut in_string = false;
-    let mut escaped = false;
-    for &byte in text {
-        if in_string {
-            match byte {
-                _ if escaped => escaped = false,
-                b'\\' => escaped = true,
-                b'"' => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
+    let mut at = 0;
+    while let Some(&byte) = text.get(at) {
+        at += 1;
         match byte {
-            b'"' => in_string = true,
+            // Inside a string only `"` and `\` matter: skip to them (most of a typical
+            // payload's bytes are string contents).
+            b'"' => loop {
+                // An unterminated string is left to the parser.
+                let rest = text.get(at..).unwrap_or_default();
+                let found = memchr::memchr2(b'"', b'\\', rest)?;
+                at += found + 1;
+                // `found` indexes `rest`: memchr returns positions inside what it searched.
+                if rest[found] == b'"' {
+                    break;
+                }
+                // An escape: the next byte is taken whatever it is.
+                at += 1;
+            },
             b'[' | b'{' => {
                 depth += 1;
                 if depth > max {
@@ -167,6 +171,11 @@ mod tests {
         assert_eq!(depth_exceeding(br#"{"a":[1,{"b":"[[[[[[[["}]}"#, 3), None);
         assert_eq!(depth_exceeding(br#"{"a":[1,{"b":[[]]}]}"#, 3), Some(4));
         assert_eq!(depth_exceeding(br#"{"a":"\"[[[["}"#, 1), None);
+        // An escaped backslash ends before the closing quote; brackets after it count.
+        assert_eq!(depth_exceeding(br#"["\\", [[1]]]"#, 2), Some(3));
+        // A string cut off after an escape is left to the parser (and does not panic).
+        assert_eq!(depth_exceeding(b"[\"\\", 1), None);
+        assert_eq!(depth_exceeding(b"[\"abc", 1), None);
     }
 
     #[test]

@@ -40,7 +40,7 @@ pub fn schemas_dir() -> PathBuf {
 pub async fn spawn_app_with(extra_server: &str, sources: &str) -> TestApp {
     LOGS.call_once(|| {
         if std::env::var("TEST_LOG").is_ok() {
-            hookwall::telemetry::init_logging();
+            let _ = hookwall::telemetry::init_logging();
         }
     });
     let dir = tempfile::tempdir().expect("temp dir");

@@ -3,6 +3,7 @@
 //! terminal, through a buffer otherwise ([`log_writer`]: `WARN` and `ERROR` at once, the rest
 //! within 0.1 s).
 
+pub mod json_line;
 pub mod log_writer;
 pub mod metrics;
 pub mod report;
@@ -44,12 +45,14 @@ pub fn init_logging() -> Option<FlushGuard> {
             tracing_subscriber::fmt::layer()
                 .json()
                 .with_current_span(true)
+                .event_format(json_line::JsonLine)
                 .with_writer(writer),
         ),
         (true, None) => Box::new(
             tracing_subscriber::fmt::layer()
                 .json()
                 .with_current_span(true)
+                .event_format(json_line::JsonLine)
                 .with_writer(std::io::stderr),
         ),
         (false, Some(writer)) => Box::new(

@@ -117,6 +117,11 @@ fn migrator() -> Migrator {
             "replay budget",
             include_str!("../../migrations/sqlite/0005_replay_budget.sql"),
         ),
+        (
+            6,
+            "status checks",
+            include_str!("../../migrations/sqlite/0006_status_checks.sql"),
+        ),
     ])
 }
 

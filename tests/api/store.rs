@@ -73,3 +73,90 @@ async fn claims_of_a_killed_process_are_due_at_once_when_the_file_is_reopened() 
     assert_eq!(again[0].event_id, claimed[0].event_id);
     reopened.close().await;
 }
+
+/// The opcodes SQLite runs for an insert of one status into `table`.
+fn insert_program(conn: &rusqlite::Connection, table: &str) -> Vec<String> {
+    let sql = match table {
+        "events" => {
+            "EXPLAIN INSERT INTO events (id, source, dedup_key, received_at, client_ip, headers, \
+             next_attempt_at, status) VALUES ('e', 's', 'k', 1, 'ip', '[]', 1, ?1)"
+        }
+        _ => {
+            "EXPLAIN INSERT INTO deliveries (event_id, destination, next_attempt_at, status) \
+             VALUES ('e', 'd', 1, ?1)"
+        }
+    };
+    let mut statement = conn.prepare(sql).expect("prepares");
+    statement
+        .query_map(["pending"], |row| row.get::<_, String>(1))
+        .expect("explains")
+        .collect::<Result<_, _>>()
+        .expect("rows")
+}
+
+fn status_checks_hold(conn: &rusqlite::Connection) {
+    for table in ["events", "deliveries"] {
+        // An IN list of four constants builds an ephemeral B-tree for every row written.
+        let program = insert_program(conn, table);
+        assert!(
+            !program.iter().any(|op| op == "OpenEphemeral"),
+            "{table}: {program:?}"
+        );
+    }
+    // The constraint itself still holds, on both tables.
+    let bogus = conn.execute(
+        "INSERT INTO events (id, source, dedup_key, received_at, client_ip, headers, \
+         next_attempt_at, status) VALUES ('bogus', 's', 'bogus', 1, 'ip', '[]', 1, 'lost')",
+        [],
+    );
+    assert!(bogus.is_err_and(|e| e.to_string().contains("CHECK")));
+    let bogus = conn.execute(
+        "UPDATE deliveries SET status = 'lost' WHERE rowid = (SELECT MIN(rowid) FROM deliveries)",
+        [],
+    );
+    assert!(bogus.is_err_and(|e| e.to_string().contains("CHECK")));
+}
+
+#[tokio::test]
+async fn status_checks_cost_no_ephemeral_table_on_a_new_file_and_after_an_upgrade() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("events.db");
+    let store = SqliteStore::open(&path).await.expect("opens");
+    let kept = match store.insert(event("s", "kept")).await.expect("insert") {
+        Inserted::Stored(id) => id,
+        other => panic!("{other:?}"),
+    };
+    store.close().await;
+    let conn = rusqlite::Connection::open(&path).expect("opens");
+    status_checks_hold(&conn);
+
+    // The file as the previous release left it: the IN-list CHECKs, migration 6 not applied.
+    conn.execute_batch(
+        "PRAGMA writable_schema = ON;
+         UPDATE sqlite_schema SET sql = replace(sql,
+           'CHECK (status = ''pending'' OR status = ''delivered'' OR status = ''failed'' OR status = ''dead'')',
+           'CHECK (status IN (''pending'', ''delivered'', ''failed'', ''dead''))')
+         WHERE type = 'table';
+         PRAGMA writable_schema = RESET;
+         DELETE FROM _sqlx_migrations WHERE version = 6;",
+    )
+    .expect("downgraded");
+    assert!(
+        insert_program(&conn, "events")
+            .iter()
+            .any(|op| op == "OpenEphemeral"),
+        "the downgrade restored the old constraint"
+    );
+    drop(conn);
+
+    let store = SqliteStore::open(&path).await.expect("upgrades");
+    let stored = store.get(kept).await.expect("reads").expect("kept");
+    assert_eq!(stored.dedup_key, "kept");
+    store.close().await;
+    let conn = rusqlite::Connection::open(&path).expect("opens");
+    status_checks_hold(&conn);
+    let integrity: String = conn
+        .query_row("PRAGMA integrity_check", [], |row| row.get(0))
+        .expect("checks");
+    assert_eq!(integrity, "ok");
+}

@@ -54,6 +54,8 @@ impl Shared {
 #[derive(Clone)]
 pub struct BufferedStderr {
     shared: Arc<Shared>,
+    /// Off (every line written at once) when stderr is a terminal: someone is watching.
+    buffered: bool,
 }
 
 /// Flushes the buffer when dropped: held by `main` for the process's life.
@@ -68,47 +70,60 @@ impl Drop for FlushGuard {
 }
 
 impl BufferedStderr {
-    /// The writer, its guard, and the thread that writes the buffer out every [`FLUSH_EVERY`].
-    /// A panic writes out what is buffered before the panic's own message.
-    pub fn start() -> (BufferedStderr, FlushGuard) {
-        let (writer, guard) = Self::with_sink(Box::new(io::stderr()), FLUSH_EVERY);
-        let on_panic = guard.shared.clone();
-        let previous = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            // Not if this thread panicked while holding the buffer: that would deadlock.
-            if let Ok(pending) = on_panic.pending.try_lock()
-                && !pending.is_empty()
-            {
-                on_panic.write_out(pending, &[]);
-            }
-            previous(info);
-        }));
+    /// The writer, its guard, and (when `buffered`) the thread that writes the buffer out
+    /// every [`FLUSH_EVERY`]. A panic writes out what is buffered before the panic's own message.
+    pub fn start(buffered: bool) -> (BufferedStderr, FlushGuard) {
+        let (writer, guard) =
+            Self::with_sink(Box::new(io::stderr()), buffered.then_some(FLUSH_EVERY));
+        if buffered {
+            let on_panic = guard.shared.clone();
+            let previous = std::panic::take_hook();
+            std::panic::set_hook(Box::new(move |info| {
+                // Not if this thread panicked while holding the buffer: that would deadlock.
+                if let Ok(pending) = on_panic.pending.try_lock()
+                    && !pending.is_empty()
+                {
+                    on_panic.write_out(pending, &[]);
+                }
+                previous(info);
+            }));
+        }
         (writer, guard)
     }
 
-    /// The buffer in front of any sink, written out every `every`.
-    fn with_sink(sink: Box<dyn Write + Send>, every: Duration) -> (BufferedStderr, FlushGuard) {
+    /// `sink` behind the buffer, written out every `every`; no buffer when `every` is `None`.
+    fn with_sink(
+        sink: Box<dyn Write + Send>,
+        every: Option<Duration>,
+    ) -> (BufferedStderr, FlushGuard) {
         let shared = Arc::new(Shared {
-            pending: Mutex::new(Vec::with_capacity(16 * 1024)),
+            pending: Mutex::new(Vec::with_capacity(if every.is_some() {
+                16 * 1024
+            } else {
+                0
+            })),
             sink: Mutex::new(sink),
         });
-        let flusher = Arc::downgrade(&shared);
-        // Without its thread the buffer is still written out past FLUSH_AT, by each WARN line
-        // and at exit; a thread that cannot start at boot is not worth refusing to run over.
-        let _ = std::thread::Builder::new()
-            .name("hookwall-log".into())
-            .spawn(move || {
-                loop {
-                    std::thread::sleep(every);
-                    match flusher.upgrade() {
-                        Some(shared) => shared.flush(),
-                        None => return,
+        if let Some(every) = every {
+            let flusher = Arc::downgrade(&shared);
+            // Without its thread the buffer is still written out past FLUSH_AT, by each WARN
+            // line and at exit; a thread that cannot start is not worth refusing to run over.
+            let _ = std::thread::Builder::new()
+                .name("hookwall-log".into())
+                .spawn(move || {
+                    loop {
+                        std::thread::sleep(every);
+                        match flusher.upgrade() {
+                            Some(shared) => shared.flush(),
+                            None => return,
+                        }
                     }
-                }
-            });
+                });
+        }
         (
             BufferedStderr {
                 shared: shared.clone(),
+                buffered: every.is_some(),
             },
             FlushGuard { shared },
         )
@@ -161,7 +176,7 @@ impl BufferedStderr {
         Line {
             shared: &self.shared,
             // Level order: ERROR < WARN < INFO; WARN and ERROR are written through.
-            through: level <= Level::WARN,
+            through: !self.buffered || level <= Level::WARN,
         }
     }
 }
@@ -201,7 +216,7 @@ mod tests {
     fn buffered() -> (BufferedStderr, FlushGuard, Captured) {
         let captured = Captured::default();
         let (writer, guard) =
-            BufferedStderr::with_sink(Box::new(captured.clone()), Duration::from_secs(3600));
+            BufferedStderr::with_sink(Box::new(captured.clone()), Some(Duration::from_secs(3600)));
         (writer, guard, captured)
     }
 
@@ -251,7 +266,7 @@ mod tests {
     fn the_thread_writes_out_buffered_lines_on_its_own() {
         let captured = Captured::default();
         let (writer, _guard) =
-            BufferedStderr::with_sink(Box::new(captured.clone()), Duration::from_millis(10));
+            BufferedStderr::with_sink(Box::new(captured.clone()), Some(Duration::from_millis(10)));
         line(&writer, Level::INFO, "in time\n");
         let started = std::time::Instant::now();
         while captured.text().is_empty() {
@@ -262,5 +277,13 @@ mod tests {
             std::thread::sleep(Duration::from_millis(5));
         }
         assert_eq!(captured.text(), "in time\n");
+    }
+
+    #[test]
+    fn unbuffered_every_line_is_written_at_once() {
+        let captured = Captured::default();
+        let (writer, _guard) = BufferedStderr::with_sink(Box::new(captured.clone()), None);
+        line(&writer, Level::DEBUG, "watched\n");
+        assert_eq!(captured.text(), "watched\n");
     }
 }

@@ -34,45 +34,29 @@ pub fn init_logging() -> Option<FlushGuard> {
     let json = std::env::var("HOOKWALL_LOG_FORMAT").is_ok_and(|v| v.eq_ignore_ascii_case("json"));
     let terminal = std::io::stderr().is_terminal();
     // A terminal gets every line at once; a file or a collector gets them buffered.
-    let (writer, guard) = if terminal {
-        (None, None)
+    let (writer, guard) = BufferedStderr::start(!terminal);
+    let format: Box<dyn Layer<Registry> + Send + Sync> = if json {
+        Box::new(
+            tracing_subscriber::fmt::layer()
+                .json()
+                .with_current_span(true)
+                .event_format(json_line::JsonLine)
+                .with_writer(writer),
+        )
     } else {
-        let (writer, guard) = BufferedStderr::start();
-        (Some(writer), Some(guard))
-    };
-    let format: Box<dyn Layer<Registry> + Send + Sync> = match (json, writer) {
-        (true, Some(writer)) => Box::new(
-            tracing_subscriber::fmt::layer()
-                .json()
-                .with_current_span(true)
-                .event_format(json_line::JsonLine)
-                .with_writer(writer),
-        ),
-        (true, None) => Box::new(
-            tracing_subscriber::fmt::layer()
-                .json()
-                .with_current_span(true)
-                .event_format(json_line::JsonLine)
-                .with_writer(std::io::stderr),
-        ),
-        (false, Some(writer)) => Box::new(
-            tracing_subscriber::fmt::layer()
-                .with_ansi(false)
-                .with_writer(writer),
-        ),
         // Colour only on a terminal: escape codes in a log file or a collector are noise.
-        (false, None) => Box::new(
+        Box::new(
             tracing_subscriber::fmt::layer()
-                .with_ansi(true)
-                .with_writer(std::io::stderr),
-        ),
+                .with_ansi(terminal)
+                .with_writer(writer),
+        )
     };
     // `try_init` fails only when another subscriber is already set; that one is kept.
     let _ = tracing_subscriber::registry()
         .with(format)
         .with(filter(&spec))
         .try_init();
-    guard
+    Some(guard)
 }
 
 /// The filter of `spec`: plain `target=level` lists as static `Targets`, which cost nothing

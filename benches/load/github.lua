@@ -4,20 +4,33 @@
 -- (X-GitHub-Delivery) is what hookwall de-duplicates on.
 --
 -- Environment: BENCH_BODY (file with the body), BENCH_SIGNATURE ("sha256=…"), BENCH_RUN (a run
--- id, unique per wrk invocation), BENCH_RATE (optional: requests/s for the whole run, spread
--- over the connections through wrk's per-request delay), BENCH_CONNECTIONS (with BENCH_RATE).
+-- id, unique per wrk invocation), BENCH_PAUSE_MS (optional: the pause before each request of a
+-- connection), or BENCH_RATE (optional: requests/s for the whole run, spread over the
+-- connections) with BENCH_CONNECTIONS.
 
 local counter = 0
 local prefix = "bench"
 
 -- Defined at load time (wrk decides whether a script has a delay before init runs).
+-- BENCH_PAUSE_MS, when set, is the pause before each request of a connection, in (fractional)
+-- milliseconds: wrk's delay is whole milliseconds, so each pause is the floor or the ceiling,
+-- drawn so that they average to it. bench.sh calibrates it to reach a target rate.
+local pause = tonumber(os.getenv("BENCH_PAUSE_MS") or "")
 local rate = tonumber(os.getenv("BENCH_RATE") or "")
 local connections = tonumber(os.getenv("BENCH_CONNECTIONS") or "")
-if rate and connections and rate > 0 then
-  -- Each connection waits connections / rate seconds before each request.
-  local pause_ms = math.floor(connections * 1000 / rate)
+if not pause and rate and connections and rate > 0 then
+  -- Each connection waits connections / rate seconds before each request (its response time
+  -- comes on top, so the rate reached is lower).
+  pause = connections * 1000 / rate
+end
+if pause and pause > 0 then
+  local whole = math.floor(pause)
+  local fraction = pause - whole
   function delay()
-    return pause_ms
+    if math.random() < fraction then
+      return whole + 1
+    end
+    return whole
   end
 end
 

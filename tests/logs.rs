@@ -2,21 +2,16 @@
 //! buffer (stderr is not a terminal). Lines appear while it runs, none is lost when it stops,
 //! and every line is one JSON object.
 
-use std::net::TcpListener;
+#[path = "support/process.rs"]
+mod process;
+
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use hmac::{KeyInit, Mac};
+use process::{Killed, free_port, wait_ready};
 
 const SECRET: &str = "logs-test-github-secret";
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
 
 fn signed(body: &[u8]) -> String {
     let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(SECRET.as_bytes()).expect("key");
@@ -63,7 +58,7 @@ async fn request_lines_reach_the_log_file_while_running_and_all_of_them_at_shutd
     .expect("config written");
     let log_path = dir.path().join("hookwall.log");
     let log_file = std::fs::File::create(&log_path).expect("log file");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_hookwall"))
+    let child = Command::new(env!("CARGO_BIN_EXE_hookwall"))
         .args(["serve", "--config"])
         .arg(&config)
         .env_remove("HOOKWALL_CONFIG")
@@ -73,20 +68,13 @@ async fn request_lines_reach_the_log_file_while_running_and_all_of_them_at_shutd
         .stderr(log_file)
         .spawn()
         .expect("hookwall spawns");
+    // Killed (and reaped) if an assertion fails before the test stops it.
+    let mut hookwall = Killed(child);
     let log = || std::fs::read_to_string(&log_path).unwrap_or_default();
 
     let client = reqwest::Client::new();
     let base = format!("http://127.0.0.1:{port}");
-    let started = Instant::now();
-    while !client
-        .get(format!("{base}/readyz"))
-        .send()
-        .await
-        .is_ok_and(|r| r.status() == 200)
-    {
-        assert!(started.elapsed() < Duration::from_secs(20), "not ready");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_ready(&client, &format!("{base}/readyz")).await;
     // The config warning (no destinations) is a WARN line: written at once, before serving.
     assert!(log().contains("has no destinations"), "{}", log());
 
@@ -105,11 +93,11 @@ async fn request_lines_reach_the_log_file_while_running_and_all_of_them_at_shutd
     // A line still buffered when the process is asked to stop is written before it exits.
     send(&client, &base, "log-line-at-shutdown").await;
     let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args(["-TERM", &hookwall.0.id().to_string()])
         .status()
         .expect("kill runs");
     assert!(status.success());
-    let exit = tokio::task::spawn_blocking(move || child.wait().expect("waited"))
+    let exit = tokio::task::spawn_blocking(move || hookwall.0.wait().expect("waited"))
         .await
         .expect("join");
     assert!(exit.success(), "{exit:?}");

@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 use axum::body::Bytes;
 use axum::extract::{Path as UrlPath, State};
 use hmac::{KeyInit, Mac};
-use process::{Killed, free_port, traefik_available};
+use process::{Killed, free_port, traefik_available, wait_ready};
 use sqlx::{Connection, PgConnection};
 
 const SECRET: &str = "scale-out-secret";
@@ -124,23 +124,6 @@ fn start(instance: &Instance, log: &Path) -> Child {
         .stderr(std::fs::File::create(log).expect("log file"))
         .spawn()
         .expect("hookwall spawns")
-}
-
-async fn wait_ready(client: &reqwest::Client, url: &str) {
-    let started = Instant::now();
-    loop {
-        if let Ok(response) = client.get(url).send().await
-            && response.status() == 200
-        {
-            return;
-        }
-        // Generous: three debug binaries and Traefik start on a loaded 2-core machine.
-        assert!(
-            started.elapsed() < Duration::from_secs(90),
-            "{url} did not become ready"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 fn signed(n: u64) -> (String, String) {

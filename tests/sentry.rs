@@ -2,8 +2,10 @@
 //! receives the envelopes. A 5xx answer and a dead delivery must arrive tagged with source,
 //! destination and request id, and no secret or body may be in anything sent.
 
+#[path = "support/process.rs"]
+mod process;
+
 use std::io::Read;
-use std::net::TcpListener;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -12,6 +14,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use hmac::{KeyInit, Mac};
+use process::{free_port, wait_ready};
 
 type Envelopes = Arc<Mutex<Vec<String>>>;
 
@@ -55,14 +58,6 @@ async fn refusing_handler() -> u16 {
     port
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn five_hundreds_and_dead_deliveries_reach_sentry_tagged_and_without_secrets_or_bodies() {
     let (envelopes, sentry_port) = sentry_sink().await;
@@ -99,16 +94,7 @@ async fn five_hundreds_and_dead_deliveries_reach_sentry_tagged_and_without_secre
 
     let client = reqwest::Client::new();
     let base = format!("http://127.0.0.1:{port}");
-    let started = Instant::now();
-    while !client
-        .get(format!("{base}/readyz"))
-        .send()
-        .await
-        .is_ok_and(|r| r.status() == 200)
-    {
-        assert!(started.elapsed() < Duration::from_secs(20), "not ready");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_ready(&client, &format!("{base}/readyz")).await;
 
     let proxied = client
         .post(format!("{base}/hooks/px"))

@@ -1,7 +1,10 @@
 //! Spawned processes and ports for the tests that run real binaries (hookwall, Traefik).
+// Each test binary that includes this file uses a part of it.
+#![allow(dead_code)]
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 /// A child process killed (and reaped) when the test ends, also when it panics.
 pub struct Killed(pub Child);
@@ -30,4 +33,22 @@ pub fn traefik_available() -> bool {
         .stderr(Stdio::null())
         .status()
         .is_ok_and(|s| s.success())
+}
+
+/// Waits until `url` answers 200 (a server's `/readyz`).
+pub async fn wait_ready(client: &reqwest::Client, url: &str) {
+    let started = Instant::now();
+    loop {
+        if let Ok(response) = client.get(url).send().await
+            && response.status() == 200
+        {
+            return;
+        }
+        // Generous: debug binaries (and Traefik) start on a loaded 2-core machine.
+        assert!(
+            started.elapsed() < Duration::from_secs(90),
+            "{url} did not become ready"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

@@ -38,7 +38,7 @@ const QUEUE: usize = 4096;
 
 /// One write, with where to send its result.
 enum Op {
-    Insert(Box<NewEvent>, oneshot::Sender<Result<Inserted, StoreError>>),
+    Insert(Box<Row>, oneshot::Sender<Result<Inserted, StoreError>>),
     Claim {
         owner: String,
         limit: usize,
@@ -74,7 +74,30 @@ impl Op {
     /// Whether the operation writes with a single statement (an event with no destination:
     /// the insert, and on a duplicate a read of the existing id).
     fn is_one_statement(&self) -> bool {
-        matches!(self, Op::Insert(event, _) if event.destinations.is_empty())
+        matches!(self, Op::Insert(row, _) if row.event.destinations.is_empty())
+    }
+}
+
+/// An event with its text columns already made. The writer is the store's one serial stage
+/// (every insert waits for it), so what can be done before it (the headers' JSON, the id and the
+/// address as text) is done on the caller's task instead.
+struct Row {
+    event: NewEvent,
+    id: String,
+    client_ip: String,
+    headers: String,
+}
+
+impl Row {
+    fn new(event: NewEvent) -> Result<Row, StoreError> {
+        let headers = serde_json::to_string(&event.headers)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        Ok(Row {
+            id: event.id.to_string(),
+            client_ip: event.client_ip.to_string(),
+            headers,
+            event,
+        })
     }
 }
 
@@ -198,7 +221,8 @@ fn open_writer(path: &Path) -> Result<rusqlite::Connection, StoreError> {
 #[async_trait::async_trait]
 impl Store for SqliteStore {
     async fn insert(&self, event: NewEvent) -> Result<Inserted, StoreError> {
-        self.submit(|done| Op::Insert(Box::new(event), done)).await
+        let row = Row::new(event)?;
+        self.submit(|done| Op::Insert(Box::new(row), done)).await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
@@ -510,8 +534,8 @@ fn commit(conn: &mut rusqlite::Connection, batch: &mut Vec<Op>) {
 /// Runs one operation inside the open savepoint; `bool` says whether to keep its effects.
 fn run(conn: &rusqlite::Connection, op: Op) -> (Answer, bool) {
     match op {
-        Op::Insert(event, done) => {
-            let result = insert(conn, &event);
+        Op::Insert(row, done) => {
+            let result = insert(conn, &row);
             let ok = result.is_ok();
             (Answer::Insert(done, result), ok)
         }
@@ -566,16 +590,15 @@ fn parse_id(text: &str) -> Result<Uuid, StoreError> {
     Uuid::from_str(text).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
-fn insert(conn: &rusqlite::Connection, event: &NewEvent) -> Result<Inserted, StoreError> {
-    let headers =
-        serde_json::to_string(&event.headers).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+fn insert(conn: &rusqlite::Connection, row: &Row) -> Result<Inserted, StoreError> {
+    let event = &row.event;
     // An event with nowhere to go is trivially delivered, so retention applies to it too.
     let status = if event.destinations.is_empty() {
         "delivered"
     } else {
         "pending"
     };
-    let id = event.id.to_string();
+    let id = &row.id;
     let inserted = conn
         .prepare_cached(
             "INSERT INTO events (id, source, dedup_key, received_at, client_ip, request_id, \
@@ -588,10 +611,10 @@ fn insert(conn: &rusqlite::Connection, event: &NewEvent) -> Result<Inserted, Sto
             event.source,
             event.dedup_key,
             event.received_at_ms,
-            event.client_ip.to_string(),
+            row.client_ip,
             event.request_id,
             event.content_type,
-            headers,
+            row.headers,
             event.body.as_ref(),
             status,
         ])?;

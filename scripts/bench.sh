@@ -8,6 +8,9 @@
 #   (c) the same on PostgreSQL, when one answers (HOOKWALL_BENCH_DATABASE_URL, default
 #       postgres://postgres@127.0.0.1:5432/postgres) and this build supports it,
 #   (d) adnanh/webhook (Debian's `webhook`) with an HMAC-SHA256 rule, in its default mode,
+#   (r) the issue's reference floor for a durable gateway, at 64 connections only: axum, the
+#       HMAC-SHA256 check and SQLite group commit at synchronous=FULL, nothing else
+#       (benches/load/anchor_sqlite.rs): what share of (a) durability alone leaves here,
 # at 16, 64 and 256 connections: requests/s, p50/p99 latency, idle and peak RSS, the ratios
 # (b)/(a) and (b)/(d), p99 of (b) at half its own maximum, and hookwall's queue depth.
 #
@@ -35,8 +38,8 @@ for tool in wrk curl python3 openssl; do
     command -v "$tool" >/dev/null || { echo "bench: $tool is missing (apt-get install $tool)" >&2; exit 1; }
 done
 
-echo "bench: cargo build --release --locked --bin hookwall --example bench_bare_axum" >&2
-cargo build --quiet --release --locked --bin hookwall --example bench_bare_axum
+echo "bench: cargo build --release --locked --bin hookwall --example bench_bare_axum --example bench_anchor_sqlite" >&2
+cargo build --quiet --release --locked --bin hookwall --example bench_bare_axum --example bench_anchor_sqlite
 bin="$CARGO_TARGET_DIR/release"
 
 work=$(mktemp -d)
@@ -114,11 +117,11 @@ field() { # "k=v k=v" key
 results="$work/results.txt"
 : >"$results"
 
-measure() { # name pid url
-    local name=$1 pid=$2 url=$3 idle
+measure() { # name pid url [connection counts]
+    local name=$1 pid=$2 url=$3 idle connections=${4:-$connection_list}
     idle=$(rss_mib "$pid" VmRSS)
     wrk_run "$url" 64 "$warmup" >/dev/null
-    for c in $connection_list; do
+    for c in $connections; do
         local line
         line=$(wrk_run "$url" "$c" "$duration")
         echo "$name c=$c $line" | tee -a "$results" >&2
@@ -140,6 +143,17 @@ pids+=("$pid")
 wait_listening "$port"
 measure a "$pid" "http://127.0.0.1:$port/hooks/github"
 kill "$pid"
+
+# (r) the reference floor: HMAC-SHA256 and SQLite group commit at synchronous=FULL, 64 only
+port=$(free_port)
+"$bin/examples/bench_anchor_sqlite" "127.0.0.1:$port" "$work/anchor.db" "$secret" &
+pid=$!
+pids+=("$pid")
+wait_listening "$port"
+measure r "$pid" "http://127.0.0.1:$port/hooks/github" 64
+kill "$pid"
+wait "$pid" 2>/dev/null || true
+rm -f "$work"/anchor.db*
 
 hookwall_config() { # file store-url public admin [deliver]
     cat >"$1" <<EOF
@@ -284,6 +298,8 @@ ratio() {
     grep -E 'rss_mib|queue_depth|half_load|skipped|unavailable' "$results" | sed 's/^/- /'
     echo
     echo "- (b)/(a) at 64 connections: $(ratio "$(rps_of b 64)" "$(rps_of a 64)")"
+    echo "- (r)/(a) at 64 connections: $(ratio "$(rps_of r 64)" "$(rps_of a 64)")"
+    echo "- (b)/(r) at 64 connections: $(ratio "$(rps_of b 64)" "$(rps_of r 64)")"
     echo "- (bd)/(b) at 64 connections: $(ratio "$(rps_of bd 64)" "$(rps_of b 64)")"
     echo "- (b)/(d) at 64 connections: $(ratio "$(rps_of b 64)" "$(rps_of d 64)")"
     echo "- (c)/(b) at 64 connections: $(ratio "$(rps_of c 64)" "$(rps_of b 64)")"

@@ -13,7 +13,7 @@
 
 use std::path::Path;
 use std::str::FromStr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rusqlite::{OptionalExtension, params};
 use sqlx::migrate::Migrator;
@@ -31,6 +31,11 @@ use super::{
 /// make the first waiter of a batch wait longer; a few hundred is past the point of diminishing
 /// gains.
 const MAX_BATCH: usize = 256;
+
+/// How long a write waits for another process's lock on the file, counted from when it was
+/// queued (then it fails, and an insert is answered 503). Counted from the queueing, not per
+/// statement: batches run one after another, so waits counted per batch would add up.
+const BUSY: Duration = Duration::from_secs(5);
 
 /// How many operations may wait for the writer. Beyond it callers wait (bounded by the request
 /// timeout), which is the backpressure the load-shedding layer then turns into 503s.
@@ -101,10 +106,30 @@ impl Row {
     }
 }
 
-/// Work for the writer task: operations to batch, or control.
+impl Op {
+    /// The answer of an operation its batch never ran: the write lock was not had, or the
+    /// transaction failed before reaching it.
+    fn unrun(self) -> Answer {
+        fn not_run<T>() -> Result<T, StoreError> {
+            Err(StoreError::Closed)
+        }
+        match self {
+            Op::Insert(_, done) => Answer::Insert(done, not_run()),
+            Op::Claim { done, .. } => Answer::Claim(done, not_run()),
+            Op::Record { done, .. } | Op::Replay { done, .. } => Answer::Flag(done, not_run()),
+            Op::Release { done, .. } | Op::ReplayMatching { done, .. } => {
+                Answer::Count(done, not_run())
+            }
+            Op::Purge { done, .. } => Answer::Purge(done, not_run()),
+        }
+    }
+}
+
+/// Work for the writer task: operations to batch, or control. Operations and pings carry when
+/// they were queued, which bounds their wait for another process's lock ([`BUSY`]).
 enum Job {
-    Op(Op),
-    Ping(oneshot::Sender<Result<(), StoreError>>),
+    Op(Op, Instant),
+    Ping(oneshot::Sender<Result<(), StoreError>>, Instant),
     Close(oneshot::Sender<()>),
 }
 
@@ -199,7 +224,7 @@ impl SqliteStore {
     ) -> Result<T, StoreError> {
         let (done, answer) = oneshot::channel();
         self.writer
-            .send(Job::Op(op(done)))
+            .send(Job::Op(op(done), Instant::now()))
             .await
             .map_err(|_| StoreError::Closed)?;
         answer.await.map_err(|_| StoreError::Closed)?
@@ -207,13 +232,14 @@ impl SqliteStore {
 }
 
 /// The writer's connection: WAL, every commit `synchronous=FULL`, foreign keys on, and a busy
-/// timeout so another process holding the lock briefly is waited for (then 503).
+/// timeout so another process holding the lock briefly is waited for (then 503); each batch
+/// shortens it to what is left of its oldest operation's [`BUSY`].
 fn open_writer(path: &Path) -> Result<rusqlite::Connection, StoreError> {
     let conn = rusqlite::Connection::open(path)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
-    conn.busy_timeout(Duration::from_secs(5))?;
+    conn.busy_timeout(BUSY)?;
     conn.set_prepared_statement_cache_capacity(32);
     Ok(conn)
 }
@@ -228,7 +254,7 @@ impl Store for SqliteStore {
     async fn ping(&self) -> Result<(), StoreError> {
         let (done, answer) = oneshot::channel();
         self.writer
-            .send(Job::Ping(done))
+            .send(Job::Ping(done, Instant::now()))
             .await
             .map_err(|_| StoreError::Closed)?;
         answer.await.map_err(|_| StoreError::Closed)?
@@ -407,12 +433,17 @@ fn writer(mut conn: rusqlite::Connection, mut jobs: mpsc::Receiver<Job>) {
     while let Some(first) = jobs.blocking_recv() {
         let mut next = Some(first);
         let mut close = None;
+        // When the batch's first (oldest) operation was queued.
+        let mut oldest = None;
         // Take what is waiting now, without waiting for more: latency stays one commit.
         while let Some(job) = next.take() {
             match job {
-                Job::Op(op) => batch.push(op),
-                Job::Ping(done) => {
-                    let _ = done.send(ping(&conn));
+                Job::Op(op, queued) => {
+                    oldest.get_or_insert(queued);
+                    batch.push(op);
+                }
+                Job::Ping(done, queued) => {
+                    let _ = done.send(ping(&conn, queued));
                 }
                 Job::Close(done) => {
                     close = Some(done);
@@ -423,8 +454,8 @@ fn writer(mut conn: rusqlite::Connection, mut jobs: mpsc::Receiver<Job>) {
                 next = jobs.try_recv().ok();
             }
         }
-        if !batch.is_empty() {
-            commit(&mut conn, &mut batch);
+        if let Some(queued) = oldest {
+            commit(&mut conn, &mut batch, queued);
         }
         if let Some(done) = close {
             jobs.close();
@@ -486,49 +517,77 @@ impl Answer {
     }
 }
 
-fn commit(conn: &mut rusqlite::Connection, batch: &mut Vec<Op>) {
-    let mut answers = Vec::with_capacity(batch.len());
-    let outcome = (|| -> rusqlite::Result<()> {
-        let tx = conn.transaction()?;
-        for op in batch.drain(..) {
-            // An operation of one write statement needs no savepoint: SQLite undoes a failed
-            // statement by itself. Prepared once and cached, unlike rusqlite's `savepoint()`,
-            // which parses its SQL for every operation.
-            let savepoint = !op.is_one_statement();
-            if savepoint {
-                tx.prepare_cached("SAVEPOINT op")?.execute([])?;
-            }
-            let (answer, ok) = run(&tx, op);
-            if savepoint {
-                if !ok {
-                    tx.prepare_cached("ROLLBACK TO op")?.execute([])?;
-                }
-                tx.prepare_cached("RELEASE op")?.execute([])?;
-            }
-            answers.push(answer);
+/// Runs a batch in one transaction and answers each operation after the commit.
+fn commit(conn: &mut rusqlite::Connection, batch: &mut Vec<Op>, queued: Instant) {
+    let operations = batch.len();
+    let mut answers = Vec::with_capacity(operations);
+    let mut ops = batch.drain(..);
+    let outcome = match begin(conn, queued) {
+        // Another process held the lock past the wait, or the file cannot be written: every
+        // operation of the batch is refused (an insert gets 503) and `/readyz` says not ready.
+        Err(err) => {
+            tracing::warn!(error = %err, operations, "the store's write lock was not had");
+            Err(err.to_string())
         }
-        tx.commit()
-    })();
+        Ok(tx) => run_all(tx, &mut ops, &mut answers).map_err(|err| {
+            tracing::error!(error = %err, operations, "store commit failed");
+            crate::telemetry::report::capture(
+                &format!("store commit failed: {err}"),
+                sentry::Level::Error,
+                &[("store", "sqlite")],
+            );
+            err.to_string()
+        }),
+    };
     if outcome.is_ok() {
         crate::telemetry::metrics::metrics()
             .store_commit_batch_size
-            .observe(answers.len() as f64);
+            .observe(operations as f64);
     }
-    let commit_error = outcome.err().map(|err| {
-        tracing::error!(error = %err, operations = answers.len(), "store commit failed");
-        crate::telemetry::report::capture(
-            &format!("store commit failed: {err}"),
-            sentry::Level::Error,
-            &[("store", "sqlite")],
-        );
-        err.to_string()
-    });
-    // Operations never reached (the transaction failed before them) drop their senders, which
-    // the waiter sees as `Closed`; answered ones get the commit's error.
-    for answer in answers {
+    let commit_error = outcome.err();
+    // Answered operations and those never reached (the lock was not had, or the transaction
+    // failed before them) all get the commit's error.
+    for answer in answers.into_iter().chain(ops.map(Op::unrun)) {
         answer.send(commit_error.as_deref());
     }
-    batch.clear();
+}
+
+/// Opens the batch's transaction with the write lock taken at once (`BEGIN IMMEDIATE`): with a
+/// deferred transaction each operation would wait for another process's lock on its own, one
+/// busy timeout after another. The wait is what is left of the oldest operation's [`BUSY`].
+fn begin(
+    conn: &mut rusqlite::Connection,
+    queued: Instant,
+) -> rusqlite::Result<rusqlite::Transaction<'_>> {
+    conn.busy_timeout(BUSY.saturating_sub(queued.elapsed()))?;
+    conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+}
+
+/// Runs the operations, each that writes more than one statement inside its own savepoint, and
+/// commits. An error leaves the rest of `ops` unrun; the transaction then rolls back on drop.
+fn run_all(
+    tx: rusqlite::Transaction<'_>,
+    ops: &mut impl Iterator<Item = Op>,
+    answers: &mut Vec<Answer>,
+) -> rusqlite::Result<()> {
+    for op in ops {
+        // An operation of one write statement needs no savepoint: SQLite undoes a failed
+        // statement by itself. Prepared once and cached, unlike rusqlite's `savepoint()`,
+        // which parses its SQL for every operation.
+        let savepoint = !op.is_one_statement();
+        if savepoint {
+            tx.prepare_cached("SAVEPOINT op")?.execute([])?;
+        }
+        let (answer, ok) = run(&tx, op);
+        if savepoint {
+            if !ok {
+                tx.prepare_cached("ROLLBACK TO op")?.execute([])?;
+            }
+            tx.prepare_cached("RELEASE op")?.execute([])?;
+        }
+        answers.push(answer);
+    }
+    tx.commit()
 }
 
 /// Runs one operation inside the open savepoint; `bool` says whether to keep its effects.
@@ -836,7 +895,8 @@ fn purge(
 
 /// Takes the write lock and lets it go: proves the file is writable and not locked by another
 /// process, without writing anything.
-fn ping(conn: &rusqlite::Connection) -> Result<(), StoreError> {
+fn ping(conn: &rusqlite::Connection, queued: Instant) -> Result<(), StoreError> {
+    conn.busy_timeout(BUSY.saturating_sub(queued.elapsed()))?;
     conn.execute_batch("BEGIN IMMEDIATE")?;
     conn.execute_batch("ROLLBACK")?;
     Ok(())

@@ -611,6 +611,61 @@ async fn when_the_store_cannot_write_the_answer_is_503_and_readyz_says_not_ready
 }
 
 #[tokio::test]
+async fn while_another_process_holds_the_lock_every_waiting_webhook_gets_503_not_a_timeout() {
+    let mut app = spawn_app(&github_source("")).await;
+    use sqlx::Connection;
+    let mut locker =
+        sqlx::SqliteConnection::connect(&format!("sqlite://{}", app.db_path.display()))
+            .await
+            .expect("open db");
+    sqlx::query("BEGIN EXCLUSIVE")
+        .execute(&mut locker)
+        .await
+        .expect("lock");
+
+    // Webhooks arriving together share the writer's batches. Each one waits for the lock at
+    // most the store's busy wait (5 s) from when it was queued, so all are refused 503 well
+    // before the 10 s request timeout: waiting once per statement, the third of a batch would
+    // have waited 15 s and been cut off with 408 instead.
+    let body = br#"{"n":1}"#;
+    let signature = github_signature(SECRET, body);
+    let deliveries: Vec<String> = (0..4).map(|i| format!("locked-{i}")).collect();
+    let headers: Vec<_> = deliveries
+        .iter()
+        .map(|delivery| github_headers(&signature, delivery))
+        .collect();
+    let responses = futures_util::future::join_all(
+        headers
+            .iter()
+            .map(|headers| app.post("/hooks/github", headers, body.to_vec())),
+    )
+    .await;
+    for response in &responses {
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(response.headers().contains_key("retry-after"));
+    }
+
+    sqlx::query("ROLLBACK")
+        .execute(&mut locker)
+        .await
+        .expect("unlock");
+    drop(locker);
+    // Nothing refused was stored, and the retries now succeed.
+    for delivery in &deliveries {
+        let retried = app
+            .post(
+                "/hooks/github",
+                &github_headers(&signature, delivery),
+                body.to_vec(),
+            )
+            .await;
+        assert_eq!(retried.status(), StatusCode::ACCEPTED);
+    }
+    app.stop().await;
+    assert_eq!(stored_in(&app.db_path).await.len(), deliveries.len());
+}
+
+#[tokio::test]
 async fn the_sqlite_file_holds_exactly_the_accepted_events_after_the_server_stops() {
     let mut app = spawn_app(&github_source("")).await;
     let mut accepted = Vec::new();

@@ -125,6 +125,9 @@ impl std::fmt::Debug for HmacScheme {
     }
 }
 
+/// `timestamp_tolerance` when a source sets none (SPEC: 5 min).
+const DEFAULT_TOLERANCE: Duration = Duration::from_secs(300);
+
 impl HmacScheme {
     /// A preset's parameters with the source's overrides applied.
     pub fn new(
@@ -157,6 +160,12 @@ impl HmacScheme {
             params.signed_payload = Template::parse(template)?;
         }
         if let Some(header) = &o.timestamp_header {
+            // A preset that signs no time has no tolerance of its own (its zero is never read):
+            // a source that adds a timestamp gets the SPEC's default unless it sets one, not a
+            // zero that would refuse every request not signed in the same second.
+            if params.timestamp_header.is_none() {
+                params.tolerance = DEFAULT_TOLERANCE;
+            }
             params.timestamp_header = Some(header_name("timestamp_header", header)?);
         }
         if let Some(header) = &o.id_header {
@@ -204,7 +213,7 @@ impl HmacScheme {
             signed_payload: Template(vec![Part::Body]),
             timestamp_header: None,
             id_header: None,
-            tolerance: Duration::from_secs(300),
+            tolerance: DEFAULT_TOLERANCE,
             url: None,
         };
         HmacScheme::new("hmac", params, secrets, o)
@@ -447,6 +456,55 @@ mod tests {
         assert!(matches!(
             at(&headers, 1000),
             Err(VerifyError::Mismatch { .. })
+        ));
+    }
+
+    #[test]
+    fn a_timestamp_added_to_a_preset_without_one_gets_the_default_tolerance() {
+        // GitHub signs no time. A source adding one (a relay that stamps requests) without a
+        // `timestamp_tolerance` got the preset's unused zero: everything not signed in the
+        // same second was refused (found by the hmac_headers fuzz target on Linear).
+        let added = Overrides {
+            timestamp_header: Some("X-Ts".into()),
+            ..Overrides::default()
+        };
+        let scheme = crate::providers::github::preset(&secret("k"), &added).expect("builds");
+        let mut headers = HeaderMap::new();
+        for (name, value) in scheme.sign(b"{}", 1000, "evt-1").expect("signs") {
+            headers.insert(name, HeaderValue::from_str(&value).expect("ascii"));
+        }
+        let at = |now| {
+            scheme.verify(&Inbound {
+                headers: &headers,
+                body: b"{}",
+                url: None,
+                now,
+            })
+        };
+        assert_eq!(at(1000 + 60), Ok(()));
+        assert_eq!(at(1000 + 300), Ok(()));
+        assert!(matches!(at(1000 + 301), Err(VerifyError::Stale { .. })));
+
+        // A tolerance the source sets is kept, zero included.
+        let strict = Overrides {
+            timestamp_tolerance: Some(Duration::ZERO),
+            ..added
+        };
+        let scheme = crate::providers::github::preset(&secret("k"), &strict).expect("builds");
+        let mut headers = HeaderMap::new();
+        for (name, value) in scheme.sign(b"{}", 1000, "evt-1").expect("signs") {
+            headers.insert(name, HeaderValue::from_str(&value).expect("ascii"));
+        }
+        let inbound = |now| Inbound {
+            headers: &headers,
+            body: b"{}",
+            url: None,
+            now,
+        };
+        assert_eq!(scheme.verify(&inbound(1000)), Ok(()));
+        assert!(matches!(
+            scheme.verify(&inbound(1001)),
+            Err(VerifyError::Stale { .. })
         ));
     }
 

@@ -3,7 +3,7 @@
 //! on the same database; every event answered 2xx must reach the downstream at least once.
 
 use std::collections::{BTreeSet, HashMap};
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -12,6 +12,10 @@ use std::time::{Duration, Instant};
 use axum::body::Bytes;
 use axum::extract::State;
 use hmac::{KeyInit, Mac};
+
+#[path = "support/process.rs"]
+mod process;
+use process::{free_port, wait_ready};
 
 const SECRET: &str = "crash-test-secret";
 const EVENTS: usize = 300;
@@ -52,31 +56,11 @@ fn start(config: &Path) -> Child {
         .expect("spawns")
 }
 
-async fn wait_ready(client: &reqwest::Client, base: &str) {
-    let started = Instant::now();
-    loop {
-        if let Ok(response) = client.get(format!("{base}/readyz")).send().await
-            && response.status() == 200
-        {
-            return;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "gateway did not become ready"
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_event_answered_2xx_is_delivered_after_a_sigkill_mid_stream() {
     let (seen, downstream_addr) = downstream().await;
     let dir = tempfile::tempdir().expect("temp dir");
-    let port = TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port();
+    let port = free_port();
     let config = dir.path().join("hookwall.toml");
     std::fs::write(
         &config,
@@ -95,7 +79,7 @@ async fn every_event_answered_2xx_is_delivered_after_a_sigkill_mid_stream() {
         .build()
         .expect("client");
     let mut child = start(&config);
-    wait_ready(&client, &base).await;
+    wait_ready(&client, &format!("{base}/readyz")).await;
 
     let answered: Arc<Mutex<BTreeSet<u64>>> = Arc::default();
     let sent = Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -149,7 +133,7 @@ async fn every_event_answered_2xx_is_delivered_after_a_sigkill_mid_stream() {
     );
 
     let mut child = start(&config);
-    wait_ready(&client, &base).await;
+    wait_ready(&client, &format!("{base}/readyz")).await;
     let started = Instant::now();
     let missing = loop {
         let seen = seen.lock().expect("lock").clone();

@@ -23,7 +23,7 @@ use hmac::{KeyInit, Mac};
 
 #[path = "support/process.rs"]
 mod process;
-use process::{Killed, free_port, traefik_available};
+use process::{Killed, free_port, traefik_available, wait_ready};
 
 const SECRET: &str = "traefik-e2e-secret";
 
@@ -151,19 +151,7 @@ async fn webhooks_through_traefik_keep_the_real_client_address_and_protocol() {
     let allowed = client_from(2);
     let other = client_from(3);
     let base = format!("https://127.0.0.1:{edge}");
-    let started = Instant::now();
-    loop {
-        if let Ok(response) = allowed.get(format!("{base}/readyz")).send().await
-            && response.status() == 200
-        {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "hookwall not reachable through Traefik"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    wait_ready(&allowed, &format!("{base}/readyz")).await;
     let hooks = format!("{base}/hooks/github");
 
     // The allowed client gets through; Traefik said https, so require_https passes.

@@ -550,6 +550,27 @@ async fn past_max_in_flight_the_gateway_sheds_load_with_503_and_retry_after() {
     app.stop().await;
 }
 
+/// Another process's connection to the store's file, holding its write lock until
+/// [`release_write_lock`].
+async fn hold_write_lock(db_path: &std::path::Path) -> sqlx::SqliteConnection {
+    use sqlx::Connection;
+    let mut locker = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db_path.display()))
+        .await
+        .expect("open db");
+    sqlx::query("BEGIN EXCLUSIVE")
+        .execute(&mut locker)
+        .await
+        .expect("lock");
+    locker
+}
+
+async fn release_write_lock(mut locker: sqlx::SqliteConnection) {
+    sqlx::query("ROLLBACK")
+        .execute(&mut locker)
+        .await
+        .expect("unlock");
+}
+
 #[tokio::test]
 async fn when_the_store_cannot_write_the_answer_is_503_and_readyz_says_not_ready() {
     let mut app = spawn_app(&github_source("")).await;
@@ -563,15 +584,7 @@ async fn when_the_store_cannot_write_the_answer_is_503_and_readyz_says_not_ready
         StatusCode::OK
     );
     // Another process holds the database's write lock longer than the busy timeout.
-    use sqlx::Connection;
-    let mut locker =
-        sqlx::SqliteConnection::connect(&format!("sqlite://{}", app.db_path.display()))
-            .await
-            .expect("open db");
-    sqlx::query("BEGIN EXCLUSIVE")
-        .execute(&mut locker)
-        .await
-        .expect("lock");
+    let locker = hold_write_lock(&app.db_path).await;
 
     let body = br#"{"n":1}"#;
     let signature = github_signature(SECRET, body);
@@ -592,11 +605,7 @@ async fn when_the_store_cannot_write_the_answer_is_503_and_readyz_says_not_ready
         .expect("sent");
     assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
 
-    sqlx::query("ROLLBACK")
-        .execute(&mut locker)
-        .await
-        .expect("unlock");
-    drop(locker);
+    release_write_lock(locker).await;
     // The provider's retry now succeeds: the refusal lost nothing.
     let retried = app
         .post(
@@ -613,15 +622,7 @@ async fn when_the_store_cannot_write_the_answer_is_503_and_readyz_says_not_ready
 #[tokio::test]
 async fn while_another_process_holds_the_lock_every_waiting_webhook_gets_503_not_a_timeout() {
     let mut app = spawn_app(&github_source("")).await;
-    use sqlx::Connection;
-    let mut locker =
-        sqlx::SqliteConnection::connect(&format!("sqlite://{}", app.db_path.display()))
-            .await
-            .expect("open db");
-    sqlx::query("BEGIN EXCLUSIVE")
-        .execute(&mut locker)
-        .await
-        .expect("lock");
+    let locker = hold_write_lock(&app.db_path).await;
 
     // Webhooks arriving together share the writer's batches. Each one waits for the lock at
     // most the store's busy wait (5 s) from when it was queued, so all are refused 503 well
@@ -645,11 +646,7 @@ async fn while_another_process_holds_the_lock_every_waiting_webhook_gets_503_not
         assert!(response.headers().contains_key("retry-after"));
     }
 
-    sqlx::query("ROLLBACK")
-        .execute(&mut locker)
-        .await
-        .expect("unlock");
-    drop(locker);
+    release_write_lock(locker).await;
     // Nothing refused was stored, and the retries now succeed.
     for delivery in &deliveries {
         let retried = app

@@ -24,7 +24,8 @@
 //! [`pipeline::payload`], [`config`]) build without the `server` feature, which brings the
 //! listeners, store, delivery, telemetry and CLI: `fuzz/` links only them, through `fuzzing`.
 
-#![forbid(unsafe_code)]
+// `deny`, not `forbid`: one module (`store::nodelay`) allows it, for two `fcntl` calls.
+#![deny(unsafe_code)]
 
 #[cfg(feature = "server")]
 pub mod admin;

@@ -1036,3 +1036,69 @@ conformance!(
     depths_count_waiting_deliveries_and_dead_events_per_source,
     after_close_calls_fail_instead_of_being_dropped,
 );
+
+/// Not a conformance case: sqlx 0.9.0 opens TCP connections with Nagle's algorithm on, and each
+/// round trip of the PostgreSQL store then waited about 40 ms for the server's delayed ACK
+/// (`store/nodelay.rs`). Every connection the store opens over TCP must have `TCP_NODELAY`.
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_connection_of_the_postgres_store_over_tcp_has_nodelay() {
+    use sqlx::Connection;
+
+    let Some(database) = pg::TestDatabase::create().await else {
+        return;
+    };
+    let store = PostgresStore::open(&database.url, 4).await.expect("opens");
+    // Concurrent reads each hold a connection of the pool, so it opens several.
+    let reads = (0..8).map(|i| {
+        let store = &store;
+        async move { store.find("github", &format!("id:{i}")).await }
+    });
+    for found in futures_util::future::join_all(reads).await {
+        assert_eq!(found.expect("find"), None);
+    }
+    let mut admin = sqlx::PgConnection::connect(&database.url)
+        .await
+        .expect("connects");
+    let ports: Vec<i32> = sqlx::query_scalar(
+        "SELECT client_port FROM pg_stat_activity \
+         WHERE datname = current_database() AND application_name = 'hookwall'",
+    )
+    .fetch_all(&mut admin)
+    .await
+    .expect("pg_stat_activity");
+    if ports.contains(&-1) {
+        eprintln!(
+            "skipped: {} connects over a Unix socket, not TCP",
+            pg::URL_VAR
+        );
+        return;
+    }
+    assert!(
+        ports.len() > 1,
+        "the pool opened several connections: {ports:?}"
+    );
+    let ours: Vec<std::net::TcpStream> = hookwall::store::nodelay::tcp_sockets()
+        .expect("this process's sockets can be listed")
+        .filter(|socket| {
+            socket
+                .local_addr()
+                .is_ok_and(|local| ports.contains(&i32::from(local.port())))
+        })
+        .collect();
+    assert_eq!(
+        ours.len(),
+        ports.len(),
+        "each backend's client is a socket of ours"
+    );
+    for socket in &ours {
+        assert!(
+            socket.nodelay().expect("TCP_NODELAY is readable"),
+            "{:?} to {:?} has Nagle's algorithm on",
+            socket.local_addr(),
+            socket.peer_addr()
+        );
+    }
+    let _ = admin.close().await;
+    store.close().await;
+}

@@ -11,6 +11,7 @@
 //! [`SqliteStore`] is the embedded default; [`PostgresStore`] lets several instances share one
 //! queue. Both pass one conformance suite (`tests/store_conformance.rs`).
 
+pub mod nodelay;
 mod postgres;
 mod sqlite;
 

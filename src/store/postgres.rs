@@ -102,8 +102,16 @@ impl PostgresStore {
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .after_connect(move |_, _| {
                 Box::pin(async move {
-                    if let Some(Err(err)) = tcp_port.map(super::nodelay::set_on_connections_to) {
-                        warn_no_nodelay(&err);
+                    // A look at every descriptor of the process: off the async workers.
+                    if let Some(port) = tcp_port {
+                        let set = tokio::task::spawn_blocking(move || {
+                            super::nodelay::set_on_connections_to(port)
+                        })
+                        .await
+                        .unwrap_or_else(|e| Err(std::io::Error::other(e)));
+                        if let Err(err) = set {
+                            warn_no_nodelay(&err);
+                        }
                     }
                     Ok(())
                 })

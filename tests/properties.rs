@@ -135,6 +135,18 @@ fn check(
     Verify::check(source, headers, query, body, now).map_err(|r| r.detail)
 }
 
+/// What Twilio signs of a form post besides the URL: the parameters decoded, sorted by name and
+/// value, and concatenated with no separators. `None` for a JSON post, whose signed URL binds
+/// the body's bytes through `bodySHA256`, and for a body that is not a form.
+fn twilio_form_signs(query: Option<&str>, body: &[u8]) -> Option<String> {
+    if query.is_some_and(|q| q.contains("bodySHA256=")) {
+        return None;
+    }
+    let mut params: Vec<(String, String)> = serde_urlencoded::from_bytes(body).ok()?;
+    params.sort();
+    Some(params.into_iter().map(|(k, v)| k + &v).collect())
+}
+
 fn source(setup: &Setup) -> Source {
     let (preset, public_url) = setup.preset();
     fuzzing::source(preset, public_url)
@@ -276,7 +288,14 @@ proptest! {
         let (headers, query, mut body) = setup.signed(&source);
         prop_assume!(!body.is_empty());
         let at = at.index(body.len());
+        let original = body.clone();
         body[at] ^= flip;
+        // Twilio signs a form post's parameters decoded, not its bytes: a change that decodes
+        // to the same (`%3C` for `%3c`) is the same signed request, for Twilio as for hookwall.
+        if setup.provider == "twilio" {
+            let signed = twilio_form_signs(query.as_deref(), &original);
+            prop_assume!(signed.is_none() || signed != twilio_form_signs(query.as_deref(), &body));
+        }
         prop_assert!(check(&source, &headers, query.as_deref(), &body, setup.now).is_err());
     }
 

@@ -57,17 +57,32 @@ impl ValidateRequest<Body> for PayloadCheck {
 /// (or an attacker holding a valid secret) should not choose its size.
 const MAX_ID_LEN: usize = 200;
 
-/// The de-duplication key: the provider's event id, or a hash of the body. The two spaces are
+/// The de-duplication key: the provider's event id, or a hash of the body. The spaces are
 /// prefixed apart so a provider id can never equal a body hash.
+///
+/// An id the request's authentication does not cover (GitHub's `X-GitHub-Delivery`,
+/// [`crate::providers::EventId::bound`]) is keyed together with the body's hash: whoever
+/// replays a captured request can choose that id, and keyed alone it would let them claim the
+/// id of a genuine event still to come, which would then be answered "duplicate" and lost. A
+/// provider's own retry sends the same id and body, so it is still a duplicate.
 pub fn dedup_key(source: &Source, headers: &HeaderMap, payload: &Payload, body: &[u8]) -> String {
     let provider_id = match source.dedup {
         DedupMode::Body => None,
         DedupMode::Provider => source.preset.event_id(headers, payload.object()),
     };
-    match provider_id {
-        Some(id) if id.len() <= MAX_ID_LEN => format!("id:{id}"),
-        Some(id) => format!("idh:{}", hex::encode(Sha256::digest(id.as_bytes()))),
-        None => format!("body:{}", hex::encode(Sha256::digest(body))),
+    let body_hash = || hex::encode(Sha256::digest(body));
+    let Some(id) = provider_id else {
+        return format!("body:{}", body_hash());
+    };
+    let key = if id.len() <= MAX_ID_LEN {
+        format!("id:{}", id.value)
+    } else {
+        format!("idh:{}", hex::encode(Sha256::digest(id.as_bytes())))
+    };
+    if id.bound {
+        key
+    } else {
+        format!("{key}|body:{}", body_hash())
     }
 }
 

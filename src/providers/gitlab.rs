@@ -7,7 +7,7 @@
 //! Standard Webhooks only; one without it needs a secret token. `X-Gitlab-Token` is a
 //! credential: it is redacted wherever the request is stored or shown.
 
-use http::HeaderName;
+use http::{HeaderMap, HeaderName};
 use secrecy::{ExposeSecret, SecretString};
 
 use super::standard_webhooks::StandardWebhooks;
@@ -62,6 +62,15 @@ impl Gitlab {
             .map_or(HeaderName::from_static(TOKEN_HEADER), |t| {
                 t.header().clone()
             })
+    }
+
+    /// The signed id of a request verified as Standard Webhooks (`webhook-id`); `None` for a
+    /// request authenticated by the secret token, which signs nothing.
+    pub fn signed_id<'a>(&self, headers: &'a HeaderMap) -> Option<&'a str> {
+        match &self.signed {
+            Some(signed) if headers.contains_key("webhook-signature") => signed.signed_id(headers),
+            _ => None,
+        }
     }
 
     pub fn verify(&self, req: &Inbound<'_>) -> Result<(), VerifyError> {

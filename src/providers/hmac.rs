@@ -233,6 +233,15 @@ impl HmacScheme {
             .map(|_| self.params.tolerance)
     }
 
+    /// The id header this scheme signs (`{id}` in `signed_payload`), if any: GitHub-like
+    /// presets send an id header they do not sign.
+    pub fn signed_id_header(&self) -> Option<&HeaderName> {
+        let p = &self.params;
+        p.id_header
+            .as_ref()
+            .filter(|_| p.signed_payload.uses(&Part::Id))
+    }
+
     pub fn verify(&self, req: &Inbound<'_>) -> Result<(), VerifyError> {
         let p = &self.params;
         let signature = first_header(req.headers, &p.signature_headers)?;

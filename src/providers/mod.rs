@@ -208,6 +208,42 @@ enum Scheme {
     None,
 }
 
+/// A provider's id for one event (see [`Preset::event_id`]); it reads as the id's text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventId {
+    pub value: String,
+    /// Whether what authenticated the request covers the id: a signed header, a field of a
+    /// signed body, or any id of a request that a credential alone authenticates (a token
+    /// authenticates everything it comes with alike, and whoever holds a captured request holds
+    /// the token too). An id that is not bound (GitHub's `X-GitHub-Delivery`) can be rewritten
+    /// by whoever replays a captured request, so it must not decide de-duplication alone.
+    pub bound: bool,
+}
+
+impl EventId {
+    fn bound(value: String) -> EventId {
+        EventId { value, bound: true }
+    }
+}
+
+impl std::ops::Deref for EventId {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.value
+    }
+}
+
+impl Scheme {
+    /// Schemes whose proof is a credential sent with the request, not a signature over it.
+    fn authenticates_by_credential(&self) -> bool {
+        matches!(
+            self,
+            Scheme::Particle(_) | Scheme::Token(_) | Scheme::Gitlab(_) | Scheme::None
+        )
+    }
+}
+
 /// A signed request as a provider would send it (see [`Preset::sign_request`]).
 #[derive(Debug, Clone)]
 pub struct Outbound {
@@ -251,11 +287,13 @@ impl Preset {
         let (scheme, id, accepts, sniff_gzip) = match name {
             "standard-webhooks" | "svix" => {
                 let sw = standard_webhooks::StandardWebhooks::build(name, secrets, public_keys, o)?;
-                let id = IdRule {
-                    headers: sw.id_headers(),
-                    field: None,
-                };
-                (Scheme::StandardWebhooks(sw), id, JSON_ONLY, false)
+                // The id is read from the family that signed the request (`signed_id`).
+                (
+                    Scheme::StandardWebhooks(sw),
+                    IdRule::default(),
+                    JSON_ONLY,
+                    false,
+                )
             }
             "stripe" => (
                 Scheme::Stripe(stripe::Stripe::build(stripe::STRIPE, secrets, o)?),
@@ -452,24 +490,43 @@ impl Preset {
         }
     }
 
-    /// The provider's id for this event, or `None` (the caller then hashes the body).
-    pub fn event_id(&self, headers: &HeaderMap, payload: Option<&Value>) -> Option<String> {
-        if let Some(id) = self
-            .id
-            .headers
-            .iter()
-            .find_map(|name| headers.get(name).and_then(|v| v.to_str().ok()))
-            .map(str::trim)
-            .filter(|id| !id.is_empty())
-        {
-            return Some(id.to_owned());
+    /// The provider's id for this event, or `None` (the caller then hashes the body), and
+    /// whether the request's authentication covers it ([`EventId::bound`]).
+    pub fn event_id(&self, headers: &HeaderMap, payload: Option<&Value>) -> Option<EventId> {
+        // Schemes that sign an id header: the id they verified, never another header's.
+        let signed = match &self.scheme {
+            Scheme::StandardWebhooks(s) => s.signed_id(headers),
+            Scheme::Gitlab(g) => g.signed_id(headers),
+            _ => None,
+        };
+        if let Some(id) = signed {
+            return Some(EventId::bound(id.to_owned()));
         }
+        if let Some((name, id)) = self.id.headers.iter().find_map(|name| {
+            let id = headers.get(name)?.to_str().ok()?.trim();
+            (!id.is_empty()).then_some((name, id))
+        }) {
+            let bound = match &self.scheme {
+                Scheme::Hmac(s) => s.signed_id_header() == Some(name),
+                scheme => scheme.authenticates_by_credential(),
+            };
+            return Some(EventId {
+                value: id.to_owned(),
+                bound,
+            });
+        }
+        // Body ids are as bound as the body: every signature scheme but Mailgun's signs it.
+        let body_bound = !matches!(self.scheme, Scheme::Mailgun(_));
         if let Some(field) = &self.id.field
             && let Some(id) = payload.and_then(|p| p.get(field)).and_then(scalar_id)
         {
-            return Some(id);
+            return Some(EventId {
+                value: id,
+                bound: body_bound,
+            });
         }
-        match (&self.scheme, payload) {
+        // Each derived id is made of signed values (Mailgun's of its signed token).
+        let derived = match (&self.scheme, payload) {
             (Scheme::Particle(_), Some(payload)) => particle::derived_id(payload),
             (Scheme::Mailgun(_), Some(payload)) => mailgun::derived_id(payload),
             (Scheme::Sendgrid(_), Some(payload)) => sendgrid::derived_id(payload),
@@ -477,7 +534,8 @@ impl Preset {
                 zoom::derived_id(payload)
             }
             _ => None,
-        }
+        };
+        derived.map(EventId::bound)
     }
 
     /// Step 7: how to read a body of this content type, or `None` for 415.
@@ -991,6 +1049,44 @@ mod tests {
         );
         assert_eq!(bd.body_kind(Some("text/csv")), Some(BodyKind::Opaque));
         assert!(bd.sniffs_gzip());
+    }
+
+    #[test]
+    fn an_id_is_bound_only_where_the_requests_authentication_covers_it() {
+        use http::HeaderValue;
+        let secret = [SecretString::from("s".to_owned())];
+        let build = |provider: &str, o: &Overrides| {
+            Preset::build(provider, &secret, &[], o).expect("builds")
+        };
+        let mut headers = HeaderMap::new();
+        headers.insert("x-github-delivery", HeaderValue::from_static("d-1"));
+        headers.insert("x-id", HeaderValue::from_static("i-1"));
+        let payload = serde_json::json!({"id": "evt_1"});
+        let bound = |preset: &Preset| {
+            let id = preset.event_id(&headers, Some(&payload)).expect("an id");
+            (id.value, id.bound)
+        };
+        let id_header = |template: Option<&str>| Overrides {
+            signature_header: Some("x-sig".into()),
+            id_header: Some("x-id".into()),
+            signed_payload: template.map(str::to_owned),
+            ..Overrides::default()
+        };
+        let cases = [
+            ("github", Overrides::default(), ("d-1", false)),
+            ("stripe", Overrides::default(), ("evt_1", true)),
+            ("hmac", id_header(None), ("i-1", false)),
+            ("hmac", id_header(Some("{id}.{body}")), ("i-1", true)),
+            ("token", id_header(None), ("i-1", true)),
+        ];
+        for (provider, overrides, (value, is_bound)) in cases {
+            assert_eq!(
+                bound(&build(provider, &overrides)),
+                (value.to_owned(), is_bound),
+                "{provider} {:?}",
+                overrides.signed_payload
+            );
+        }
     }
 
     #[test]

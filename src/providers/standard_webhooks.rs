@@ -11,7 +11,7 @@
 use std::time::Duration;
 
 use base64::Engine;
-use http::HeaderName;
+use http::{HeaderMap, HeaderName};
 use secrecy::{ExposeSecret, SecretSlice, SecretString};
 
 use super::{
@@ -144,19 +144,15 @@ impl StandardWebhooks {
         self.tolerance
     }
 
-    /// Where the event id is read from: the configured family first, then the other one.
-    pub fn id_headers(&self) -> Vec<HeaderName> {
-        std::iter::once(&self.names)
-            .chain(self.fallback.iter())
-            .map(|n| n.id.clone())
-            .collect()
-    }
-
-    fn names_for(&self, req: &Inbound<'_>) -> &Names {
+    /// The family whose headers sign this request: the configured one, unless only the other
+    /// family's signature header is present. [`Self::verify`] checks that family's id,
+    /// timestamp and signature, and [`Self::signed_id`] reads the id from it: a request signed
+    /// with `svix-*` that also carries an unsigned `webhook-id` is de-duplicated on `svix-id`.
+    fn names_for(&self, headers: &HeaderMap) -> &Names {
         match &self.fallback {
             Some(fallback)
-                if !req.headers.contains_key(&self.names.signature)
-                    && req.headers.contains_key(&fallback.signature) =>
+                if !headers.contains_key(&self.names.signature)
+                    && headers.contains_key(&fallback.signature) =>
             {
                 fallback
             }
@@ -164,8 +160,19 @@ impl StandardWebhooks {
         }
     }
 
+    /// The event id this request signs (the id header of the family that [`Self::verify`]
+    /// checks), never another header's.
+    pub fn signed_id<'a>(&self, headers: &'a HeaderMap) -> Option<&'a str> {
+        headers
+            .get(&self.names_for(headers).id)?
+            .to_str()
+            .ok()
+            .map(str::trim)
+            .filter(|id| !id.is_empty())
+    }
+
     pub fn verify(&self, req: &Inbound<'_>) -> Result<(), VerifyError> {
-        let names = self.names_for(req);
+        let names = self.names_for(req.headers);
         let id = header(req.headers, &names.id)?;
         let timestamp_text = header(req.headers, &names.timestamp)?;
         let signature = header(req.headers, &names.signature)?;
@@ -247,7 +254,7 @@ impl StandardWebhooks {
 
 #[cfg(test)]
 mod tests {
-    use http::{HeaderMap, HeaderValue};
+    use http::HeaderValue;
 
     use super::*;
     use crate::providers::Preset;
@@ -442,6 +449,46 @@ mod tests {
         }
         assert_eq!(verify(&preset, &headers, b"{}", 1_800_000_000), Ok(()));
         assert_eq!(preset.event_id(&headers, None).as_deref(), Some("msg_1"));
+    }
+
+    /// Headers signed by one family (`svix` or `webhook`) with an unsigned id of the other
+    /// family added, as an attacker replaying a captured request would add it.
+    fn signed_by_one_family_with_the_others_id(family: &str, other: &str) -> HeaderMap {
+        let signer = build(family, &["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"]);
+        let mut headers = HeaderMap::new();
+        for (name, value) in signer
+            .sign(b"{}", 1_800_000_000, "msg_signed")
+            .expect("signs")
+        {
+            headers.insert(name, HeaderValue::from_str(&value).expect("ascii"));
+        }
+        let other_id = HeaderName::from_bytes(format!("{other}-id").as_bytes()).expect("a name");
+        headers.insert(other_id, HeaderValue::from_static("msg_chosen_by_attacker"));
+        headers
+    }
+
+    #[test]
+    fn the_event_id_is_the_signed_one_when_the_other_familys_id_is_added() {
+        for (provider, signing_family, other_family) in [
+            ("standard-webhooks", "svix", "webhook"),
+            ("standard-webhooks", "standard-webhooks", "svix"),
+            ("svix", "standard-webhooks", "svix"),
+            ("svix", "svix", "webhook"),
+        ] {
+            let preset = build(provider, &["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"]);
+            let headers = signed_by_one_family_with_the_others_id(signing_family, other_family);
+            assert_eq!(
+                verify(&preset, &headers, b"{}", 1_800_000_000),
+                Ok(()),
+                "{provider} verifies a request signed as {signing_family}"
+            );
+            let id = preset.event_id(&headers, None).expect("an id");
+            assert_eq!(
+                (id.value.as_str(), id.bound),
+                ("msg_signed", true),
+                "{provider}, signed as {signing_family}, {other_family}-id added"
+            );
+        }
     }
 
     #[test]

@@ -151,6 +151,13 @@ pub async fn stored_in(db: &Path) -> Vec<(String, String, Vec<u8>)> {
     .expect("query events")
 }
 
+/// The dedup key of an event whose id the provider does not sign (GitHub's delivery id): the
+/// id with the body's hash.
+pub fn unsigned_id_key(id: &str, body: &[u8]) -> String {
+    use sha2::Digest;
+    format!("id:{id}|body:{}", hex::encode(sha2::Sha256::digest(body)))
+}
+
 pub async fn json(response: reqwest::Response) -> Value {
     response.json().await.expect("json body")
 }

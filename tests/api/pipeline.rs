@@ -6,7 +6,7 @@ use hmac::{KeyInit, Mac};
 use reqwest::StatusCode;
 use sha2::Sha256;
 
-use crate::helpers::{json, schemas_dir, spawn_app, spawn_app_with, stored_in};
+use crate::helpers::{json, schemas_dir, spawn_app, spawn_app_with, stored_in, unsigned_id_key};
 
 const SECRET: &str = "pipeline-test-secret";
 
@@ -54,7 +54,11 @@ async fn a_signed_webhook_is_answered_202_with_its_event_id_and_stored() {
     let stored = stored_in(&app.db_path).await;
     assert_eq!(
         stored,
-        vec![("github".to_owned(), "id:d-1".to_owned(), body.to_vec())]
+        vec![(
+            "github".to_owned(),
+            unsigned_id_key("d-1", body),
+            body.to_vec()
+        )]
     );
 }
 
@@ -682,7 +686,7 @@ async fn the_sqlite_file_holds_exactly_the_accepted_events_after_the_server_stop
         if response.status() == StatusCode::ACCEPTED {
             accepted.push((
                 "github".to_owned(),
-                format!("id:{delivery}"),
+                unsigned_id_key(&delivery, body.as_bytes()),
                 body.into_bytes(),
             ));
         } else {

@@ -5,7 +5,7 @@ use hookwall::providers::{Overrides, Preset};
 use reqwest::StatusCode;
 use secrecy::SecretString;
 
-use crate::helpers::{schemas_dir, spawn_app, stored_in, toml_str, vectors};
+use crate::helpers::{schemas_dir, spawn_app, stored_in, toml_str, unsigned_id_key, vectors};
 
 fn source(name: &str, provider: &str, secret: &str, extra: &str) -> String {
     format!(
@@ -63,7 +63,10 @@ async fn github_vectors_are_accepted_and_deduplicated_on_x_github_delivery() {
     assert_eq!(response.status(), StatusCode::ACCEPTED);
     app.stop().await;
     let stored = stored_in(&app.db_path).await;
-    assert_eq!(stored[0].1, "id:72d3162e-cc78-11e3-81ab-4c9367dc0958");
+    assert_eq!(
+        stored[0].1,
+        unsigned_id_key("72d3162e-cc78-11e3-81ab-4c9367dc0958", &vector.body)
+    );
 }
 
 #[tokio::test]
@@ -80,7 +83,7 @@ async fn shopify_vector_is_accepted() {
     app.stop().await;
     assert_eq!(
         stored_in(&app.db_path).await[0].1,
-        "id:b54557e4-bdd9-4b37-8a5f-bf7d70bcd043"
+        unsigned_id_key("b54557e4-bdd9-4b37-8a5f-bf7d70bcd043", &vector.body)
     );
 }
 
@@ -142,6 +145,101 @@ async fn standard_webhooks_and_svix_headers_signed_now_are_accepted() {
             "{provider}"
         );
     }
+}
+
+/// Finding (issue 20): a request signed with the `svix-*` headers plus an added, unsigned
+/// `webhook-id` was de-duplicated on that unsigned id, so one captured request was accepted
+/// again under every new id an attacker chose. The signed id decides, whatever is added.
+#[tokio::test]
+async fn a_signed_request_replayed_with_an_added_unsigned_id_of_the_other_family_is_a_duplicate() {
+    for (provider, signer, added) in [
+        ("standard-webhooks", "svix", "webhook-id"),
+        ("svix", "standard-webhooks", "svix-id"),
+    ] {
+        let vector = vectors(provider).remove(0);
+        let mut app = spawn_app(&source("sw", provider, &vector.secret, "")).await;
+        let headers = signed_now(signer, &vector.secret, &vector.body, "msg_signed");
+        let mut statuses = Vec::new();
+        for attempt in 0..3 {
+            let mut replayed = headers.clone();
+            replayed.push((added.to_owned(), format!("msg_attacker_{attempt}")));
+            let response = post_all(
+                &app,
+                "/hooks/sw",
+                &replayed,
+                "application/json",
+                &vector.body,
+            )
+            .await;
+            statuses.push(response.status());
+        }
+        assert_eq!(
+            statuses,
+            [StatusCode::ACCEPTED, StatusCode::OK, StatusCode::OK],
+            "{provider} source, signed as {signer}, {added} changed on each replay"
+        );
+        app.stop().await;
+        let stored = stored_in(&app.db_path).await;
+        assert_eq!(stored.len(), 1, "{provider}");
+        assert_eq!(stored[0].1, "id:msg_signed", "{provider}");
+    }
+}
+
+/// GitHub signs neither `X-GitHub-Delivery` nor a time, so whoever holds one captured request
+/// can send it under any delivery id. Keyed on that id alone, they could claim the id of a
+/// genuine event still to come, which would then be answered "duplicate" and lost.
+#[tokio::test]
+async fn a_captured_github_request_cannot_claim_the_delivery_id_of_a_later_genuine_event() {
+    let vector = vectors("github")
+        .into_iter()
+        .find(|v| v.name == "pull_request")
+        .expect("vector");
+    let mut app = spawn_app(&source("github", "github", &vector.secret, "")).await;
+    let future_id = "11111111-2222-3333-4444-555555555555";
+    let mut captured = vector.headers();
+    captured.retain(|(name, _)| !name.eq_ignore_ascii_case("x-github-delivery"));
+    captured.push(("x-github-delivery", future_id));
+    let replay = app
+        .post("/hooks/github", &captured, vector.body.clone())
+        .await;
+    assert_eq!(replay.status(), StatusCode::ACCEPTED, "the replay itself");
+
+    let genuine_body = br#"{"action":"opened","number":2}"#.to_vec();
+    let genuine = signed_now("github", &vector.secret, &genuine_body, future_id);
+    let response = post_all(
+        &app,
+        "/hooks/github",
+        &genuine,
+        "application/json",
+        &genuine_body,
+    )
+    .await;
+    assert_eq!(
+        response.status(),
+        StatusCode::ACCEPTED,
+        "the genuine event is stored, not answered as a duplicate"
+    );
+    let retry = post_all(
+        &app,
+        "/hooks/github",
+        &genuine,
+        "application/json",
+        &genuine_body,
+    )
+    .await;
+    assert_eq!(
+        retry.status(),
+        StatusCode::OK,
+        "GitHub's own redelivery is a duplicate"
+    );
+    app.stop().await;
+    let bodies: Vec<Vec<u8>> = stored_in(&app.db_path)
+        .await
+        .into_iter()
+        .map(|(_, _, body)| body)
+        .collect();
+    assert!(bodies.contains(&genuine_body), "{} stored", bodies.len());
+    assert_eq!(bodies.len(), 2);
 }
 
 #[tokio::test]
@@ -346,7 +444,7 @@ async fn generic_hmac_and_token_sources_verify_as_configured() {
     assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
     app.stop().await;
     let stored = stored_in(&app.db_path).await;
-    assert_eq!(stored[0].1, "id:a-1");
+    assert_eq!(stored[0].1, unsigned_id_key("a-1", body));
     assert!(stored[1].1.starts_with("body:"));
 }
 

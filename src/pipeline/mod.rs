@@ -35,6 +35,7 @@ pub mod proxy;
 pub mod rate_limit;
 #[cfg(feature = "server")]
 pub mod stack;
+pub mod strict_json;
 pub mod verify;
 
 use std::path::Path;

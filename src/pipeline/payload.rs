@@ -3,7 +3,10 @@
 //! The schema sees the body as JSON whatever it arrived as: a JSON body as is, a form body as an
 //! object of string fields, NDJSON line by line. Other bodies (CSV) are stored unchecked. The
 //! nesting limit is enforced by a byte scan before parsing, so a 100,000-level `[[[[…` costs one
-//! pass and no recursion.
+//! pass and no recursion. An object that names a key twice is refused ([`super::strict_json`]),
+//! so the schema and the handler can never read two different values; a repeated form field
+//! keeps its last value, for the schema and in what is stored alike (the raw form is delivered
+//! as received). An NDJSON body needs at least one line.
 
 use std::sync::Arc;
 
@@ -36,13 +39,19 @@ pub fn parse(kind: BodyKind, body: &[u8], max_depth: usize) -> Result<Payload, R
     match kind {
         BodyKind::Json => parse_json(body, max_depth).map(Payload::Json),
         BodyKind::Form => parse_form(body).map(Payload::Form),
-        BodyKind::NdJson => body
-            .split(|b| *b == b'\n')
-            .map(|line| line.strip_suffix(b"\r").unwrap_or(line))
-            .filter(|line| !line.iter().all(u8::is_ascii_whitespace))
-            .map(|line| parse_json(line, max_depth))
-            .collect::<Result<Vec<_>, _>>()
-            .map(Payload::NdJson),
+        BodyKind::NdJson => {
+            let lines = body
+                .split(|b| *b == b'\n')
+                .map(|line| line.strip_suffix(b"\r").unwrap_or(line))
+                .filter(|line| !line.iter().all(u8::is_ascii_whitespace))
+                .map(|line| parse_json(line, max_depth))
+                .collect::<Result<Vec<_>, _>>()?;
+            // No line would pass any schema vacuously (its `required` fields never checked).
+            if lines.is_empty() {
+                return Err(bad_payload("an NDJSON body without a line".to_owned()));
+            }
+            Ok(Payload::NdJson(lines))
+        }
         BodyKind::Opaque => Ok(Payload::Opaque),
     }
 }
@@ -53,7 +62,7 @@ fn parse_json(body: &[u8], max_depth: usize) -> Result<Value, Rejection> {
             "JSON nesting deeper than {max_depth} (reached {depth})"
         )));
     }
-    serde_json::from_slice(body).map_err(|err| bad_payload(format!("invalid JSON: {err}")))
+    super::strict_json::from_slice(body).map_err(|err| bad_payload(format!("invalid JSON: {err}")))
 }
 
 fn parse_form(body: &[u8]) -> Result<Value, Rejection> {
@@ -208,6 +217,22 @@ mod tests {
             Payload::NdJson(vec![json!({"a": 1}), json!({"a": 2})])
         );
         assert!(parse(BodyKind::NdJson, b"{\"a\":1}\nnot json\n", 64).is_err());
+    }
+
+    #[test]
+    fn an_ndjson_body_without_a_line_is_a_bad_payload() {
+        for body in [&b""[..], b"\n", b" \r\n\t\n"] {
+            let err = parse(BodyKind::NdJson, body, 64).expect_err("no line");
+            assert_eq!(err.kind, RejectionKind::BadPayload);
+        }
+    }
+
+    #[test]
+    fn a_json_object_naming_a_key_twice_is_a_bad_payload() {
+        for kind in [BodyKind::Json, BodyKind::NdJson] {
+            let err = parse(kind, br#"{"amount":1,"amount":1000}"#, 64).expect_err("dup");
+            assert_eq!(err.kind, RejectionKind::BadPayload, "{kind:?}");
+        }
     }
 
     #[test]

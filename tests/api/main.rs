@@ -5,6 +5,7 @@ mod admin;
 mod delivery;
 mod email;
 mod handshakes;
+mod hardening;
 mod helpers;
 mod metrics;
 mod pipeline;

@@ -3,7 +3,8 @@
 //! Filters (all optional): `source`, `status` (`pending`, `delivered`, `failed`, `dead`),
 //! `since` and `until` (RFC 3339, or unix seconds; `until` is exclusive). Bulk replay takes the
 //! same filters and replays `status=dead` when no status is given: replaying delivered events
-//! is something an operator asks for by name.
+//! is something an operator asks for by name. A CSV export neutralises cells a spreadsheet would
+//! run as formulas.
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -332,17 +333,46 @@ fn csv_row(out: &mut Vec<u8>, event: &StoredEvent) {
         event.request_id.as_deref().unwrap_or(""),
         event.dedup_key.as_str(),
     ];
+    let record = record.map(neutralize_formula);
     // Writing to a Vec cannot fail.
-    if writer.write_record(record).is_ok()
+    if writer
+        .write_record(record.iter().map(|cell| cell.as_bytes()))
+        .is_ok()
         && let Ok(bytes) = writer.into_inner()
     {
         out.extend_from_slice(&bytes);
     }
 }
 
+/// A cell a spreadsheet would run as a formula (OWASP's CSV injection list: a leading `=`, `+`,
+/// `-`, `@`, tab or carriage return) gets a `'` in front, so it is shown as text. Every column
+/// can carry a client's bytes (`x-request-id`, a destination's error text, a dedup key).
+fn neutralize_formula(cell: &str) -> std::borrow::Cow<'_, str> {
+    match cell.as_bytes().first() {
+        Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r') => format!("'{cell}").into(),
+        _ => cell.into(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn csv_cells_that_a_spreadsheet_would_run_start_with_a_quote() {
+        for (cell, shown) in [
+            ("=HYPERLINK(\"http://x\")", "'=HYPERLINK(\"http://x\")"),
+            ("+1", "'+1"),
+            ("-2+3", "'-2+3"),
+            ("@SUM(A1)", "'@SUM(A1)"),
+            ("\t=1", "'\t=1"),
+            ("\r=1", "'\r=1"),
+            ("req-1", "req-1"),
+            ("", ""),
+        ] {
+            assert_eq!(neutralize_formula(cell), shown);
+        }
+    }
 
     #[test]
     fn times_are_rfc3339_or_unix_seconds() {

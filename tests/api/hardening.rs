@@ -69,3 +69,39 @@ async fn an_ndjson_body_without_a_line_is_400_even_where_a_schema_requires_field
     app.stop().await;
     assert!(stored_in(&app.db_path).await.is_empty());
 }
+
+/// A client chooses its own `x-request-id`; the CSV export is opened by an operator in a
+/// spreadsheet, which would run a cell starting with `=` as a formula.
+#[tokio::test]
+async fn a_csv_export_shows_a_formula_chosen_by_a_client_as_text() {
+    let mut app = spawn_app(&token_source("")).await;
+    let formula = "=HYPERLINK(\"http://evil.example/\",\"open\")";
+    let response = app
+        .post(
+            "/hooks/zap",
+            &[
+                ("content-type", "application/json"),
+                ("authorization", TOKEN),
+                ("x-request-id", formula),
+            ],
+            br#"{"n":1}"#.to_vec(),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let csv = app
+        .admin_get("/admin/events/export?format=csv")
+        .await
+        .text()
+        .await
+        .expect("text");
+    let mut reader = csv::ReaderBuilder::new().from_reader(csv.as_bytes());
+    let request_id_column = reader
+        .headers()
+        .expect("a header row")
+        .iter()
+        .position(|name| name == "request_id")
+        .expect("a request_id column");
+    let row = reader.records().next().expect("one row").expect("parses");
+    assert_eq!(&row[request_id_column], format!("'{formula}"));
+    app.stop().await;
+}

@@ -114,3 +114,82 @@ async fn request_lines_reach_the_log_file_while_running_and_all_of_them_at_shutd
         );
     }
 }
+
+/// A key of the payload is part of a 422's detail (the JSON pointer of the failing value), and
+/// the detail is part of the request's log line. Written raw, a newline in the key forged a
+/// second log line and an ESC reached the terminal of whoever read the log.
+#[tokio::test]
+async fn a_payload_key_with_a_newline_and_escape_codes_cannot_forge_a_text_log_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (port, admin_port) = (free_port(), free_port());
+    let schema = dir.path().join("strings.json");
+    std::fs::write(
+        &schema,
+        r#"{"type": "object", "additionalProperties": {"type": "string"}}"#,
+    )
+    .expect("schema written");
+    let config = dir.path().join("hookwall.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:{port}\"\nadmin_listen = \"127.0.0.1:{admin_port}\"\n\n\
+             [storage]\nurl = \"sqlite://{}\"\n\n\
+             [sources.github]\nprovider = \"github\"\nsecrets = [\"{SECRET}\"]\nschema = \"strings.json\"\n",
+            dir.path().join("events.db").display()
+        ),
+    )
+    .expect("config written");
+    let log_path = dir.path().join("hookwall.log");
+    let log_file = std::fs::File::create(&log_path).expect("log file");
+    let child = Command::new(env!("CARGO_BIN_EXE_hookwall"))
+        .args(["serve", "--config"])
+        .arg(&config)
+        .env_remove("HOOKWALL_CONFIG")
+        .env_remove("HOOKWALL_LOG_FORMAT")
+        .env("HOOKWALL_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(log_file)
+        .spawn()
+        .expect("hookwall spawns");
+    let mut hookwall = Killed(child);
+    let client = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    wait_ready(&client, &format!("{base}/readyz")).await;
+
+    let forged = "2026-12-03T00:00:00.000000Z  INFO hookwall: admin token accepted";
+    let body = format!("{{\"x\\n{forged}\\u001b[2J\\u009b31m\\u2028\": 1}}",);
+    let response = client
+        .post(format!("{base}/hooks/github"))
+        .header("content-type", "application/json")
+        .header("x-github-delivery", "forged-log-line")
+        .header("x-hub-signature-256", signed(body.as_bytes()))
+        .body(body)
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.status(), 422);
+    let status = Command::new("kill")
+        .args(["-TERM", &hookwall.0.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+    let exit = tokio::task::spawn_blocking(move || hookwall.0.wait().expect("waited"))
+        .await
+        .expect("join");
+    assert!(exit.success(), "{exit:?}");
+
+    let text = std::fs::read_to_string(&log_path).expect("log read");
+    let refused: Vec<&str> = text.lines().filter(|l| l.contains("422")).collect();
+    assert_eq!(refused.len(), 1, "{text}");
+    assert!(refused[0].contains("\\n2026-12-03"), "{}", refused[0]);
+    assert!(
+        !text.lines().any(|line| line.starts_with(forged)),
+        "a forged line:\n{text}"
+    );
+    for forbidden in ['\u{1b}', '\u{9b}', '\u{2028}'] {
+        assert!(
+            !text.contains(forbidden),
+            "{forbidden:?} written raw:\n{text}"
+        );
+    }
+}

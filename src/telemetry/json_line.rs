@@ -166,24 +166,35 @@ struct Escaped<'a, W: Write>(&'a mut W);
 impl<W: Write> Write for Escaped<'_, W> {
     fn write_str(&mut self, text: &str) -> fmt::Result {
         let mut run = 0;
-        for (at, byte) in text.bytes().enumerate() {
-            let escape = match byte {
-                b'"' => "\\\"",
-                b'\\' => "\\\\",
-                b'\n' => "\\n",
-                b'\r' => "\\r",
-                b'\t' => "\\t",
-                0..0x20 => "",
-                _ => continue,
+        for (at, &byte) in text.as_bytes().iter().enumerate() {
+            let short = match byte {
+                b'"' => Some("\\\""),
+                b'\\' => Some("\\\\"),
+                b'\n' => Some("\\n"),
+                b'\r' => Some("\\r"),
+                b'\t' => Some("\\t"),
+                _ => None,
             };
-            // `at` is at an ASCII byte, so a char boundary.
-            self.0.write_str(&text[run..at])?;
-            if escape.is_empty() {
-                write!(self.0, "\\u{byte:04x}")?;
-            } else {
-                self.0.write_str(escape)?;
+            // The other C0 controls and DEL, and, found from their lead bytes, the C1 controls
+            // and U+2028/U+2029, which JSON allows raw but a terminal or a line-based viewer
+            // acts on (`printable`). `at` is then at a char boundary.
+            let unicode = match byte {
+                0..0x20 | 0x7f | 0xc2 | 0xe2 if short.is_none() => text[at..]
+                    .chars()
+                    .next()
+                    .filter(|c| super::printable::needs_escape(*c)),
+                _ => None,
+            };
+            if short.is_none() && unicode.is_none() {
+                continue;
             }
-            run = at + 1;
+            self.0.write_str(&text[run..at])?;
+            match (short, unicode) {
+                (Some(short), _) => self.0.write_str(short)?,
+                (None, Some(c)) => write!(self.0, "\\u{:04x}", u32::from(c))?,
+                (None, None) => {}
+            }
+            run = at + unicode.map_or(1, char::len_utf8);
         }
         self.0.write_str(&text[run..])
     }
@@ -275,6 +286,18 @@ mod tests {
         assert_eq!(ours[0]["fields"]["quoted"], "say \"hi\"\n\t\\ \u{1} é");
         assert_eq!(ours[1]["span"]["name"], "inner");
         assert_eq!(ours[1]["spans"][0]["request_id"], "r-2");
+    }
+
+    #[test]
+    fn del_c1_controls_and_line_separators_are_escaped_and_other_text_kept() {
+        let text = "a\u{7f}\u{85}\u{9b}[2J\u{2028}\u{2029}é\u{a0}€\u{1b}";
+        let mut out = String::new();
+        string(&mut out, text).expect("writes");
+        assert_eq!(
+            out,
+            "\"a\\u007f\\u0085\\u009b[2J\\u2028\\u2029é\u{a0}€\\u001b\""
+        );
+        assert_eq!(serde_json::from_str::<String>(&out).expect("JSON"), text);
     }
 
     #[test]

@@ -339,10 +339,11 @@ fn signed_request_verifies(
 /// The query a provider's request arrives with when it calls `public_url`: that URL's own query,
 /// then what the preset added to it (Twilio's `bodySHA256`), joined as the provider joins them.
 pub fn received_query(public_url: Option<&str>, added: Option<&str>) -> Option<String> {
+    // A `public_url` that ends in `?` has an empty query, and the provider still joins its
+    // addition with `&` (`…?&bodySHA256=…`): it is kept, not dropped as no query.
     let configured = public_url
         .and_then(|url| url.split_once('?'))
-        .map(|(_, query)| query)
-        .filter(|query| !query.is_empty());
+        .map(|(_, query)| query);
     match (configured, added) {
         (Some(configured), Some(added)) => Some(format!("{configured}&{added}")),
         (Some(configured), None) => Some(configured.to_owned()),
@@ -660,6 +661,27 @@ mod tests {
         // the body's time, and the added header's tolerance was the preset's unused zero.
         let case = include_bytes!("../fuzz/seeds/hmac_headers/regression-linear-timestamp-header");
         assert!(check_request(HMAC_HEADERS, case).is_some());
+    }
+
+    #[test]
+    fn a_twilio_public_url_ending_in_a_question_mark_verifies_what_it_signs() {
+        // Found by the urls_and_bodies target in an independent run (shared/findings): Twilio
+        // joins `bodySHA256` to a URL that has a `?` with `&`, so the request it sends to
+        // `…/mt: 1234?` carries the query `&bodySHA256=…`; the oracle had dropped the empty
+        // query and sent `bodySHA256=…`, which is not what was signed. A harness error: the
+        // gateway verifies the request Twilio sends.
+        let case = include_bytes!(
+            "../fuzz/seeds/urls_and_bodies/regression-twilio-url-ending-in-question-mark"
+        );
+        assert!(check_request(URLS_AND_BODIES, case).is_some());
+        let url = "https://example.com/hook?".to_owned();
+        let secrets = [SecretString::from("secret".to_owned())];
+        let overrides = Overrides {
+            public_url: Some(url.clone()),
+            ..Overrides::default()
+        };
+        let preset = Preset::build("twilio", &secrets, &[], &overrides).expect("builds");
+        signed_request_verifies(&source(preset, Some(url)), &secrets, b"{}", 0, "evt");
     }
 
     #[test]

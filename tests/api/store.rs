@@ -5,7 +5,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use hookwall::store::{Inserted, NewEvent, SqliteStore, Store};
+use hookwall::store::{Inserted, NewEvent, Room, SqliteStore, Store};
 
 fn event(source: &str, key: &str) -> NewEvent {
     NewEvent {
@@ -62,13 +62,19 @@ async fn claims_of_a_killed_process_are_due_at_once_when_the_file_is_reopened() 
     let store = SqliteStore::open(&path).await.expect("opens");
     store.insert(event("s", "k")).await.expect("insert");
     let lease = std::time::Duration::from_secs(300);
-    let claimed = store.claim("killed", 10, lease).await.expect("claims");
+    let claimed = store
+        .claim("killed", &Room::up_to(10), lease)
+        .await
+        .expect("claims");
     assert_eq!(claimed.len(), 1);
     // No release: the process dies holding the claim.
     drop(store);
 
     let reopened = SqliteStore::open(&path).await.expect("reopens");
-    let again = reopened.claim("next-run", 10, lease).await.expect("claims");
+    let again = reopened
+        .claim("next-run", &Room::up_to(10), lease)
+        .await
+        .expect("claims");
     assert_eq!(again.len(), 1, "the dead run's claim is due again at once");
     assert_eq!(again[0].event_id, claimed[0].event_id);
     reopened.close().await;

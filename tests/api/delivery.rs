@@ -416,3 +416,44 @@ async fn an_event_of_a_source_without_destinations_is_ignored_not_delivered() {
     assert_eq!(event_state(&app, &id).await, ("ignored".to_owned(), 0));
     app.stop().await;
 }
+
+/// The load run of issue 20's finding 3, by hand (not part of the suite): 1,000 events queued for
+/// a destination that never answers (timeout 10 s, concurrency 16), then 20 for a healthy one;
+/// prints how long after they were sent the healthy events were all delivered.
+/// `cargo test --test api delivery::load_run_ -- --ignored --nocapture`
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a load run of minutes; run it by hand"]
+async fn load_run_a_thousand_hung_events_and_twenty_healthy_ones() {
+    let hung = hung_destination().await;
+    let (downstream, healthy) = Downstream::start(vec![]).await;
+    let sources = format!(
+        "{}\n{}",
+        token_source(
+            "stuck",
+            &format!("http://{hung}/hook"),
+            "timeout = \"10s\"\nconcurrency = 16",
+        ),
+        token_source("healthy", &format!("http://{healthy}/hook"), ""),
+    );
+    let mut app = spawn_app(&sources).await;
+    post_many(&app, "stuck", 1000).await;
+    let started = Instant::now();
+    post_many(&app, "healthy", 20).await;
+    let mut first = None;
+    while downstream.count() < 20 {
+        assert!(
+            started.elapsed() < Duration::from_secs(1200),
+            "20 healthy events not delivered in 20 minutes"
+        );
+        if first.is_none() && downstream.count() > 0 {
+            first = Some(started.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    eprintln!(
+        "load run: first healthy event delivered after {:?}, all 20 after {:?}",
+        first.unwrap_or_else(|| started.elapsed()),
+        started.elapsed()
+    );
+    app.stop().await;
+}

@@ -457,3 +457,48 @@ async fn load_run_a_thousand_hung_events_and_twenty_healthy_ones() {
     );
     app.stop().await;
 }
+
+/// A throughput check by hand (not part of the suite): how fast one destination
+/// (`concurrency = 64`, as in `scripts/bench.sh`) drains a backlog of 4,000 events. The handler
+/// holds every request until all are queued, then answers at once. Compare builds with the same
+/// profile. `cargo test --test api delivery::load_run_drain -- --ignored --nocapture`
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a load run; run it by hand"]
+async fn load_run_drain_of_one_busy_destination() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    let (open, opened) = tokio::sync::watch::channel(false);
+    let answered = Arc::new(AtomicUsize::new(0));
+    let counted = answered.clone();
+    let handler = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move || {
+            let (mut opened, counted) = (opened.clone(), counted.clone());
+            async move {
+                let _ = opened.wait_for(|open| *open).await;
+                counted.fetch_add(1, Ordering::SeqCst);
+                StatusCode::OK
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, handler).await });
+    let sources = token_source("busy", &format!("http://{addr}/hook"), "concurrency = 64");
+    let mut app = spawn_app(&sources).await;
+    post_many(&app, "busy", 4000).await;
+    let started = Instant::now();
+    open.send_replace(true);
+    while answered.load(Ordering::SeqCst) < 4000 {
+        assert!(started.elapsed() < Duration::from_secs(600), "not drained");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let drained = started.elapsed();
+    eprintln!(
+        "drain run: 4000 queued events delivered in {drained:?}, {:.0} deliveries/s",
+        4000.0 / drained.as_secs_f64()
+    );
+    app.stop().await;
+}

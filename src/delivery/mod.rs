@@ -171,3 +171,26 @@ impl Registry {
         &self.claim_rooms
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::claim_room;
+
+    #[test]
+    fn a_destination_holds_a_few_rounds_of_its_concurrency_claimed_within_half_its_lease() {
+        let s = Duration::from_secs;
+        // The defaults: a 10 s timeout, a 5 min lease: four rounds ahead, the most.
+        assert_eq!(claim_room(16, s(10), s(300)), 16 * 5);
+        // (rounds + 1) * timeout within half the lease: 60 s / 10 s = 6 timeouts, 5 rounds, cut to 4.
+        assert_eq!(claim_room(2, s(10), s(120)), 2 * 5);
+        assert_eq!(claim_room(2, s(10), s(80)), 2 * 4);
+        // A lease short against the timeout still keeps one round ahead.
+        assert_eq!(claim_room(3, s(10), s(30)), 3 * 2);
+        assert_eq!(claim_room(3, s(60), s(30)), 3 * 2);
+        // No timeout to wait for, and no overflow at the extremes.
+        assert_eq!(claim_room(4, Duration::ZERO, s(300)), 4 * 5);
+        assert_eq!(claim_room(usize::MAX, s(1), s(300)), usize::MAX);
+    }
+}

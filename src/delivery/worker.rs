@@ -42,9 +42,12 @@ const MAX_IN_FLIGHT: usize = 128;
 /// The bodies of the events in flight, at most, in KiB (64 MiB; an event larger than this goes
 /// alone). The events are what the worker holds in memory.
 const MAX_LOADED_KIB: usize = 64 * 1024;
-/// Deliveries claimed and not yet answered by their destination, at most, across destinations:
-/// those in flight and a couple of rounds of them ahead. A claim's lease runs while it waits.
-const MAX_HELD: usize = 3 * MAX_IN_FLIGHT;
+/// Deliveries claimed and not yet answered by their destination, at most, across destinations.
+/// A claim waiting for its destination's permit is a few hundred bytes (no event is loaded
+/// before its attempt), and each destination's share is bounded by its own claim room, so this
+/// only bounds memory: generous, so that destinations that hang (their rooms full) leave room
+/// for the others (about a dozen of them at the default `concurrency`, `timeout` and lease).
+const MAX_HELD: usize = 8 * MAX_IN_FLIGHT;
 /// Attempts whose outcome waits for its commit, beyond those in flight. Bounded, so a store that
 /// stops committing stops the worker from starting more.
 const MAX_RECORDING: usize = 4 * MAX_IN_FLIGHT;

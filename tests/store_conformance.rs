@@ -15,8 +15,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use hookwall::store::{
-    Claim, Depth, EventFilter, Hold, Inserted, NewEvent, PostgresStore, Recorded, SqliteStore,
-    Store, now_ms,
+    Claim, Depth, EventFilter, Hold, Inserted, NewEvent, PostgresStore, Recorded, Room,
+    SqliteStore, Store, now_ms,
 };
 use uuid::Uuid;
 
@@ -212,7 +212,10 @@ mod cases {
             Some(other)
         );
         // Only the first copy is delivered.
-        let claims = store.claim("w", 10, LONG).await.expect("claim");
+        let claims = store
+            .claim("w", &Room::up_to(10), LONG)
+            .await
+            .expect("claim");
         let mut claimed: Vec<Uuid> = claims.iter().map(|c| c.event_id).collect();
         claimed.sort();
         let mut expected = vec![first, other];
@@ -261,7 +264,10 @@ mod cases {
             .await
             .expect("list");
         assert_eq!(page.events.len(), 1);
-        let claims = store.claim("w", 100, LONG).await.expect("claim");
+        let claims = store
+            .claim("w", &Room::up_to(100), LONG)
+            .await
+            .expect("claim");
         assert_eq!(claims.len(), 1, "one delivery for one stored event");
     }
 
@@ -333,14 +339,148 @@ mod cases {
             .await
             .expect("list");
         assert_eq!(page.events.len(), 31);
-        assert_eq!(store.claim("w", 100, LONG).await.expect("claim").len(), 31);
+        assert_eq!(
+            store
+                .claim("w", &Room::up_to(100), LONG)
+                .await
+                .expect("claim")
+                .len(),
+            31
+        );
     }
 
-    pub async fn an_event_without_destinations_is_delivered_at_once(store: Arc<dyn Store>) {
+    pub async fn an_event_without_destinations_is_ignored_never_delivered_queued_or_dead(
+        store: Arc<dyn Store>,
+    ) {
         let id = insert(&store, to(event("s", "k"), &[])).await;
-        assert_eq!(status(&store, id).await, "delivered");
-        assert!(store.claim("w", 10, LONG).await.expect("claim").is_empty());
-        assert_eq!(depths(&store).await, vec![]);
+        assert_eq!(status(&store, id).await, "ignored");
+        assert!(
+            store
+                .claim("w", &Room::up_to(10), LONG)
+                .await
+                .expect("claim")
+                .is_empty()
+        );
+        assert_eq!(depths(&store).await, vec![], "neither queued nor dead");
+        let listed = |status: &str| EventFilter {
+            status: Some(status.to_owned()),
+            ..EventFilter::default()
+        };
+        let ignored = store
+            .list(&listed("ignored"), 10, None)
+            .await
+            .expect("list");
+        let ids: Vec<String> = ignored.events.iter().map(|e| e.id.clone()).collect();
+        assert_eq!(ids, vec![id.to_string()]);
+        assert_eq!(ignored.events[0].attempts, 0);
+        for other in ["delivered", "dead", "pending", "failed"] {
+            let page = store.list(&listed(other), 10, None).await.expect("list");
+            assert!(page.events.is_empty(), "listed as {other}");
+        }
+        // Nothing to deliver again: a replay (one, or in bulk) leaves it ignored.
+        assert!(!store.replay(id).await.expect("replay"));
+        assert_eq!(
+            store
+                .replay_matching(&listed("ignored"))
+                .await
+                .expect("replay"),
+            0
+        );
+        assert_eq!(status(&store, id).await, "ignored");
+        assert!(
+            store
+                .claim("w", &Room::up_to(10), LONG)
+                .await
+                .expect("claim")
+                .is_empty()
+        );
+    }
+
+    /// Inserts `n` events for `destination` (keys `<destination>-<i>`), oldest first.
+    async fn backlog(store: &Arc<dyn Store>, destination: &str, n: usize) -> Vec<Uuid> {
+        let mut ids = Vec::new();
+        for i in 0..n {
+            let mut e = to(event("s", &format!("{destination}-{i}")), &[destination]);
+            // Due in the order inserted, the first one longest.
+            e.received_at_ms = now_ms() - 60_000 + i as i64;
+            ids.push(insert(store, e).await);
+        }
+        ids
+    }
+
+    fn room(total: usize, per_destination: &[(&str, usize)]) -> Room {
+        Room {
+            total,
+            per_destination: per_destination
+                .iter()
+                .map(|(name, room)| ((*name).to_owned(), *room))
+                .collect(),
+            otherwise: total,
+        }
+    }
+
+    fn of(claims: &[Claim], destination: &str) -> usize {
+        claims
+            .iter()
+            .filter(|c| c.destination == destination)
+            .count()
+    }
+
+    pub async fn a_claim_takes_at_most_each_destinations_room_and_none_of_a_full_one(
+        store: Arc<dyn Store>,
+    ) {
+        // A destination's backlog, due before anything else.
+        let hung = backlog(&store, "hung", 20).await;
+        let healthy = backlog(&store, "healthy", 3).await;
+        let claims = store
+            .claim("w", &room(100, &[("hung", 2)]), LONG)
+            .await
+            .expect("claim");
+        assert_eq!((of(&claims, "hung"), of(&claims, "healthy")), (2, 3));
+        let mut hung_claimed: Vec<Uuid> = claims
+            .iter()
+            .filter(|c| c.destination == "hung")
+            .map(|c| c.event_id)
+            .collect();
+        hung_claimed.sort();
+        assert_eq!(hung_claimed, hung[..2], "a destination's own due order");
+        let mut healthy_claimed: Vec<Uuid> = claims
+            .iter()
+            .filter(|c| c.destination == "healthy")
+            .map(|c| c.event_id)
+            .collect();
+        healthy_claimed.sort();
+        assert_eq!(healthy_claimed, healthy);
+
+        // The hung destination is full: its backlog is neither taken nor in the way.
+        let later = backlog(&store, "later", 2).await;
+        let claims = store
+            .claim("w", &room(100, &[("hung", 0)]), LONG)
+            .await
+            .expect("claim");
+        let mut ids: Vec<Uuid> = claims.iter().map(|c| c.event_id).collect();
+        ids.sort();
+        assert_eq!(ids, later);
+        // The total bounds a claim whatever the rooms.
+        let claims = store.claim("w", &room(5, &[]), LONG).await.expect("claim");
+        assert_eq!(of(&claims, "hung"), 5);
+    }
+
+    pub async fn when_the_total_is_short_each_destination_gets_its_turn(store: Arc<dyn Store>) {
+        backlog(&store, "a", 5).await;
+        backlog(&store, "b", 5).await;
+        let mut taken = Vec::new();
+        for _ in 0..2 {
+            let claims = store.claim("w", &room(3, &[]), LONG).await.expect("claim");
+            assert_eq!(claims.len(), 3);
+            taken.extend(claims);
+        }
+        assert!(
+            of(&taken, "a") >= 1 && of(&taken, "b") >= 1,
+            "two claims short of room both went to one destination: {} of a, {} of b",
+            of(&taken, "a"),
+            of(&taken, "b")
+        );
     }
 
     pub async fn a_claim_takes_each_due_delivery_once_per_destination(store: Arc<dyn Store>) {
@@ -349,7 +489,10 @@ mod cases {
         let two = insert(&store, to(two, &["ci", "audit"])).await;
         let one = insert(&store, to(event("stripe", "k2"), &["billing"])).await;
 
-        let mut claims = store.claim("a", 10, LONG).await.expect("claim");
+        let mut claims = store
+            .claim("a", &Room::up_to(10), LONG)
+            .await
+            .expect("claim");
         claims.sort_by(|x, y| (x.event_id, &x.destination).cmp(&(y.event_id, &y.destination)));
         assert_eq!(
             claims,
@@ -378,19 +521,41 @@ mod cases {
             ]
         );
         assert!(
-            store.claim("b", 10, LONG).await.expect("claim").is_empty(),
+            store
+                .claim("b", &Room::up_to(10), LONG)
+                .await
+                .expect("claim")
+                .is_empty(),
             "claimed deliveries are not handed out again while their lease holds"
         );
         assert!(
-            store.claim("a", 10, LONG).await.expect("claim").is_empty(),
+            store
+                .claim("a", &Room::up_to(10), LONG)
+                .await
+                .expect("claim")
+                .is_empty(),
             "not even to their owner"
         );
 
         for i in 0..5 {
             insert(&store, event("s", &format!("more-{i}"))).await;
         }
-        assert_eq!(store.claim("b", 2, LONG).await.expect("claim").len(), 2);
-        assert_eq!(store.claim("c", 10, LONG).await.expect("claim").len(), 3);
+        assert_eq!(
+            store
+                .claim("b", &Room::up_to(2), LONG)
+                .await
+                .expect("claim")
+                .len(),
+            2
+        );
+        assert_eq!(
+            store
+                .claim("c", &Room::up_to(10), LONG)
+                .await
+                .expect("claim")
+                .len(),
+            3
+        );
         // Claiming changes no event's status: the work is still pending.
         assert_eq!(status(&store, two).await, "pending");
     }
@@ -407,7 +572,7 @@ mod cases {
                     let mut mine = Vec::new();
                     loop {
                         let claims = store
-                            .claim(&format!("owner-{n}"), 7, LONG)
+                            .claim(&format!("owner-{n}"), &Room::up_to(7), LONG)
                             .await
                             .expect("claim");
                         if claims.is_empty() {
@@ -438,20 +603,23 @@ mod cases {
         // (100 ms did, once, with a benchmark running beside the tests).
         let lease = Duration::from_millis(1500);
         let first = store
-            .claim("dead-instance", 10, lease)
+            .claim("dead-instance", &Room::up_to(10), lease)
             .await
             .expect("claim");
         assert_eq!(first.len(), 1);
         assert!(
             store
-                .claim("survivor", 10, LONG)
+                .claim("survivor", &Room::up_to(10), LONG)
                 .await
                 .expect("claim")
                 .is_empty(),
             "the lease still holds"
         );
         tokio::time::sleep(lease + Duration::from_millis(300)).await;
-        let taken = store.claim("survivor", 10, LONG).await.expect("claim");
+        let taken = store
+            .claim("survivor", &Room::up_to(10), LONG)
+            .await
+            .expect("claim");
         assert_eq!(taken.len(), 1, "the lapsed claim is taken over");
         assert_eq!(taken[0].event_id, id);
         assert_eq!(taken[0].attempts, 0);
@@ -483,7 +651,11 @@ mod cases {
 
     pub async fn a_retry_is_due_again_at_its_next_attempt_time(store: Arc<dyn Store>) {
         let id = insert(&store, event("s", "k")).await;
-        let claim = store.claim("w", 10, LONG).await.expect("claim").remove(0);
+        let claim = store
+            .claim("w", &Room::up_to(10), LONG)
+            .await
+            .expect("claim")
+            .remove(0);
         let retry = retry_in(1500, "HTTP 503 from downstream");
         let Recorded::Retry { at_ms, .. } = retry else {
             unreachable!()
@@ -498,14 +670,21 @@ mod cases {
         assert_eq!(depths(&store).await, vec![depth("s", 1, 0)]);
 
         assert!(
-            store.claim("w", 10, LONG).await.expect("claim").is_empty(),
+            store
+                .claim("w", &Room::up_to(10), LONG)
+                .await
+                .expect("claim")
+                .is_empty(),
             "not due before its time"
         );
         tokio::time::sleep(Duration::from_millis(
             (at_ms - now_ms()).max(0) as u64 + 100,
         ))
         .await;
-        let again = store.claim("w", 10, LONG).await.expect("claim");
+        let again = store
+            .claim("w", &Room::up_to(10), LONG)
+            .await
+            .expect("claim");
         assert_eq!(again.len(), 1);
         assert_eq!(
             again[0].attempts, 1,
@@ -528,7 +707,10 @@ mod cases {
         store: Arc<dyn Store>,
     ) {
         let id = insert(&store, to(event("s", "k"), &["ci", "audit"])).await;
-        let claims = store.claim("w", 10, LONG).await.expect("claim");
+        let claims = store
+            .claim("w", &Room::up_to(10), LONG)
+            .await
+            .expect("claim");
         assert_eq!(claims.len(), 2);
         let (ci, audit): (Vec<_>, Vec<_>) = claims.into_iter().partition(|c| c.destination == "ci");
         assert!(
@@ -555,7 +737,13 @@ mod cases {
             "one dead destination makes the event dead"
         );
         assert_eq!(got.last_error.as_deref(), Some("HTTP 410"));
-        assert!(store.claim("w", 10, LONG).await.expect("claim").is_empty());
+        assert!(
+            store
+                .claim("w", &Room::up_to(10), LONG)
+                .await
+                .expect("claim")
+                .is_empty()
+        );
         assert_eq!(depths(&store).await, vec![depth("s", 0, 1)]);
         let dead = store
             .list(
@@ -574,7 +762,10 @@ mod cases {
 
     pub async fn an_event_is_delivered_only_when_every_destination_is(store: Arc<dyn Store>) {
         let id = insert(&store, to(event("s", "k"), &["ci", "audit"])).await;
-        let claims = store.claim("w", 10, LONG).await.expect("claim");
+        let claims = store
+            .claim("w", &Room::up_to(10), LONG)
+            .await
+            .expect("claim");
         assert!(
             store
                 .record("w", &claims[0], Recorded::Delivered)
@@ -601,7 +792,7 @@ mod cases {
         insert(&store, event("s", "other")).await;
         assert_eq!(
             store
-                .claim("stopping", 10, LONG)
+                .claim("stopping", &Room::up_to(10), LONG)
                 .await
                 .expect("claim")
                 .len(),
@@ -610,7 +801,11 @@ mod cases {
         assert_eq!(store.release("nobody").await.expect("release"), 0);
         assert_eq!(store.release("stopping").await.expect("release"), 3);
         assert_eq!(
-            store.claim("next", 10, LONG).await.expect("claim").len(),
+            store
+                .claim("next", &Room::up_to(10), LONG)
+                .await
+                .expect("claim")
+                .len(),
             3,
             "released claims are due again without waiting for their lease"
         );
@@ -636,7 +831,10 @@ mod cases {
         });
         let lapsing_id = insert(&store, lapsing).await;
 
-        let claims = store.claim("worker", 10, LONG).await.expect("claim");
+        let claims = store
+            .claim("worker", &Room::up_to(10), LONG)
+            .await
+            .expect("claim");
         assert_eq!(
             claims
                 .iter()
@@ -660,7 +858,10 @@ mod cases {
         );
         // The holder died (no record): a worker takes the delivery once the hold lapses.
         tokio::time::sleep(Duration::from_millis(1800)).await;
-        let claims = store.claim("worker", 10, LONG).await.expect("claim");
+        let claims = store
+            .claim("worker", &Room::up_to(10), LONG)
+            .await
+            .expect("claim");
         assert_eq!(claims.len(), 1);
         assert_eq!(claims[0].event_id, lapsing_id);
     }
@@ -671,7 +872,11 @@ mod cases {
         old.received_at_ms = now_ms() - 2 * 3_600_000;
         let received = old.received_at_ms;
         let id = insert(&store, old).await;
-        let claim = store.claim("w", 10, LONG).await.expect("claim").remove(0);
+        let claim = store
+            .claim("w", &Room::up_to(10), LONG)
+            .await
+            .expect("claim")
+            .remove(0);
         assert_eq!(claim.budget_from_ms, received);
         assert!(
             store
@@ -691,7 +896,10 @@ mod cases {
         assert_eq!((got.status.as_str(), got.attempts), ("pending", 0));
         assert_eq!(got.received_at_ms, received, "the receipt time is history");
         assert_eq!(depths(&store).await, vec![depth("s", 1, 0)]);
-        let again = store.claim("w", 10, LONG).await.expect("claim");
+        let again = store
+            .claim("w", &Room::up_to(10), LONG)
+            .await
+            .expect("claim");
         assert_eq!(again.len(), 1);
         assert_eq!(again[0].attempts, 0);
         // Generous against clock skew between the test and the database (PostgreSQL's clock).
@@ -709,7 +917,14 @@ mod cases {
                 .await
                 .expect("record")
         );
-        assert_eq!(store.claim("w2", 10, LONG).await.expect("claim").len(), 1);
+        assert_eq!(
+            store
+                .claim("w2", &Room::up_to(10), LONG)
+                .await
+                .expect("claim")
+                .len(),
+            1
+        );
 
         assert!(
             !store.replay(Uuid::now_v7()).await.expect("replay"),
@@ -742,8 +957,12 @@ mod cases {
             let id = insert(&store, e).await;
             dead.push(id);
         }
-        let delivered = insert(&store, to(event("a", "done"), &[])).await;
-        for claim in store.claim("w", 10, LONG).await.expect("claim") {
+        let ignored = insert(&store, to(event("a", "done"), &[])).await;
+        for claim in store
+            .claim("w", &Room::up_to(10), LONG)
+            .await
+            .expect("claim")
+        {
             let error = "HTTP 400".to_owned();
             assert!(
                 store
@@ -769,7 +988,7 @@ mod cases {
         assert_eq!(status(&store, dead[1]).await, "pending");
         assert_eq!(status(&store, dead[2]).await, "dead", "another source");
         assert_eq!(status(&store, dead[3]).await, "pending");
-        assert_eq!(status(&store, delivered).await, "delivered");
+        assert_eq!(status(&store, ignored).await, "ignored");
         assert_eq!(
             depths(&store).await,
             vec![depth("a", 2, 1), depth("b", 0, 1)]
@@ -783,7 +1002,14 @@ mod cases {
         assert_eq!(store.replay_matching(&filter).await.expect("replay"), 1);
         assert_eq!(status(&store, dead[0]).await, "pending");
         assert_eq!(status(&store, dead[2]).await, "dead");
-        assert_eq!(store.claim("w", 10, LONG).await.expect("claim").len(), 3);
+        assert_eq!(
+            store
+                .claim("w", &Room::up_to(10), LONG)
+                .await
+                .expect("claim")
+                .len(),
+            3
+        );
     }
 
     pub async fn listing_is_newest_first_pages_with_a_cursor_and_filters(store: Arc<dyn Store>) {
@@ -889,13 +1115,17 @@ mod cases {
             e.received_at_ms = now - days * day;
             e
         };
-        // No destinations: delivered at once.
+        // No destinations: ignored at once, and purged as delivered events are.
         let recent = insert(&store, aged("recent", 1, &[])).await;
         let old = insert(&store, aged("old", 8, &[])).await;
         let ancient = insert(&store, aged("ancient", 30, &[])).await;
         let waiting = insert(&store, aged("waiting", 30, &["downstream"])).await;
         let dead = insert(&store, aged("dead", 30, &["downstream"])).await;
-        for claim in store.claim("w", 10, LONG).await.expect("claim") {
+        for claim in store
+            .claim("w", &Room::up_to(10), LONG)
+            .await
+            .expect("claim")
+        {
             if claim.event_id == dead {
                 let error = "HTTP 400".to_owned();
                 assert!(
@@ -955,7 +1185,11 @@ mod cases {
             "deliveries waiting, per source; events with nothing to deliver are not counted"
         );
         // Claimed work is still waiting; a dead stripe event moves from queued to dead.
-        for claim in store.claim("w", 10, LONG).await.expect("claim") {
+        for claim in store
+            .claim("w", &Room::up_to(10), LONG)
+            .await
+            .expect("claim")
+        {
             if claim.source == "stripe" {
                 let error = "HTTP 401".to_owned();
                 assert!(
@@ -978,7 +1212,7 @@ mod cases {
         assert!(store.insert(event("s", "late")).await.is_err());
         assert!(store.ping().await.is_err());
         assert!(store.get(id).await.is_err());
-        assert!(store.claim("w", 10, LONG).await.is_err());
+        assert!(store.claim("w", &Room::up_to(10), LONG).await.is_err());
     }
 }
 
@@ -1019,7 +1253,9 @@ conformance!(
     concurrent_copies_of_one_key_store_exactly_one,
     concurrent_distinct_inserts_are_all_stored,
     one_failing_insert_does_not_fail_the_others_committed_with_it,
-    an_event_without_destinations_is_delivered_at_once,
+    an_event_without_destinations_is_ignored_never_delivered_queued_or_dead,
+    a_claim_takes_at_most_each_destinations_room_and_none_of_a_full_one,
+    when_the_total_is_short_each_destination_gets_its_turn,
     a_claim_takes_each_due_delivery_once_per_destination,
     concurrent_claims_never_hand_one_delivery_to_two_owners,
     an_expired_lease_is_taken_over_and_the_old_owner_can_no_longer_record,

@@ -1,6 +1,7 @@
 //! Events: list (cursor-paginated, newest first), show, streamed export, replay.
 //!
-//! Filters (all optional): `source`, `status` (`pending`, `delivered`, `failed`, `dead`),
+//! Filters (all optional): `source`, `status` (`pending`, `delivered`, `failed`, `dead`,
+//! `ignored`),
 //! `since` and `until` (RFC 3339, or unix seconds; `until` is exclusive). Bulk replay takes the
 //! same filters and replays `status=dead` when no status is given: replaying delivered events
 //! is something an operator asks for by name. A CSV export neutralises cells a spreadsheet would
@@ -22,7 +23,7 @@ use super::AdminError;
 use crate::live::Live;
 use crate::store::{EventFilter, Store, StoredEvent};
 
-const STATUSES: [&str; 4] = ["pending", "delivered", "failed", "dead"];
+const STATUSES: [&str; 5] = ["pending", "delivered", "failed", "dead", "ignored"];
 const DEFAULT_LIMIT: u32 = 50;
 const MAX_LIMIT: u32 = 1000;
 /// Page size of an export: bounded memory whatever the number of events.
@@ -193,7 +194,13 @@ pub async fn replay_one(
             axum::Json(json!({"id": id.to_string(), "status": "pending"})),
         )
             .into_response())
-    } else if live.store().get(id).await?.is_some() {
+    } else if let Some(event) = live.store().get(id).await? {
+        if event.status == "ignored" {
+            return Err(AdminError::new(
+                StatusCode::CONFLICT,
+                "the event is ignored: no destination took it, so there is nothing to deliver",
+            ));
+        }
         Err(AdminError::new(
             StatusCode::CONFLICT,
             "the event's body was purged after storage.retention; it cannot be delivered again",

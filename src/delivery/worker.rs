@@ -3,37 +3,51 @@
 //! decides. At shutdown it stops claiming, lets attempts in flight finish (bounded), and gives
 //! back the claims it still holds.
 //!
-//! Two loops, so that no attempt waits for a store round trip it does not need:
-//! - the claimer keeps up to [`CLAIM_AHEAD`] deliveries claimed ahead of the attempts. Under
+//! Destinations are independent: one that never answers delays nobody else's events (issue 20,
+//! finding 3). Three stages, so that nothing waits behind another destination:
+//! - the claimer keeps deliveries claimed ahead of the attempts, at most [`MAX_HELD`] in all
+//!   and, of each destination, at most its claim room (its concurrency times a few rounds, see
+//!   `Registry::claim_rooms`). The store claims destination by destination (`Store::claim`), so
+//!   a destination at its room is not claimed from and its backlog is not walked over. Under
 //!   load a claim waits for a commit behind the ingest path's inserts (milliseconds); claiming
 //!   only once attempts had finished kept delivery to a batch per commit, a fraction of the
 //!   ingest rate.
-//! - the dispatcher takes claimed deliveries as attempt slots free up, reads their events in
-//!   one query, and starts the attempts. An attempt holds one of [`MAX_IN_FLIGHT`] slots (and its
-//!   event in memory) while it calls its destination, not while its outcome waits for a commit.
+//! - each claim then waits for one of its destination's permits (a small task per claim, no
+//!   event loaded): a saturated destination's claims wait there, holding nothing shared.
+//! - the dispatcher takes claims that hold their permit as attempt slots free up, reads their
+//!   events in one query, and starts the attempts. An attempt holds one of [`MAX_IN_FLIGHT`]
+//!   slots (and its event in memory) while it calls its destination, not while it waits for a
+//!   permit, nor while its outcome waits for a commit.
+//!
+//! A claim counts against its destination's room from its claim until its destination has
+//! answered (or it is given up); each one given back wakes the claimer.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 use uuid::Uuid;
 
 use super::{Outcome, Registry, retry};
-use crate::store::{Claim, Recorded, Store, StoredEvent, now_ms};
+use crate::store::{Claim, Recorded, Room, Store, StoredEvent, now_ms};
 
 /// Attempts calling their destination at once, across destinations (each destination also has
 /// its own limit). Under load every step waits for CPU (milliseconds), so it takes this many to
-/// deliver as fast as the gateway ingests.
+/// deliver as fast as the gateway ingests. Only attempts that hold their destination's permit
+/// take one.
 const MAX_IN_FLIGHT: usize = 128;
 /// The bodies of the events in flight, at most, in KiB (64 MiB; an event larger than this goes
 /// alone). The events are what the worker holds in memory.
 const MAX_LOADED_KIB: usize = 64 * 1024;
-/// Deliveries claimed and waiting for a slot. A claim's lease runs while it waits, so this is
-/// a couple of rounds of attempts.
-const CLAIM_AHEAD: usize = 2 * MAX_IN_FLIGHT;
+/// Deliveries claimed and not yet answered by their destination, at most, across destinations.
+/// A claim waiting for its destination's permit is a few hundred bytes (no event is loaded
+/// before its attempt), and each destination's share is bounded by its own claim room, so this
+/// only bounds memory: generous, so that destinations that hang (their rooms full) leave room
+/// for the others (about a dozen of them at the default `concurrency`, `timeout` and lease).
+const MAX_HELD: usize = 8 * MAX_IN_FLIGHT;
 /// Attempts whose outcome waits for its commit, beyond those in flight. Bounded, so a store that
 /// stops committing stops the worker from starting more.
 const MAX_RECORDING: usize = 4 * MAX_IN_FLIGHT;
@@ -51,21 +65,104 @@ pub struct Worker {
     /// This worker's identity on its claims.
     pub owner: String,
     /// How long a claim is held (`storage.lease`): longer than any attempt can take (its wait
-    /// for a slot, its wait for a destination slot, and its timeout); after it, another worker
-    /// may take the delivery over.
+    /// for its destination's permit, bounded by the destination's claim room, its wait for a
+    /// slot, and its timeout); after it, another worker may take the delivery over.
     pub lease: Duration,
     pub shutdown_timeout: Duration,
 }
+
+/// The claims this worker holds, per destination name, until their destination has answered.
+#[derive(Default)]
+struct Held {
+    counts: Mutex<HashMap<String, usize>>,
+    /// Told each time a claim is given back: its destination has room again.
+    freed: Notify,
+}
+
+impl Held {
+    /// Counts a claim of `destination` until the returned [`Holding`] is dropped.
+    fn take(self: &Arc<Self>, destination: &str) -> Holding {
+        if let Ok(mut counts) = self.counts.lock() {
+            *counts.entry(destination.to_owned()).or_default() += 1;
+        }
+        Holding {
+            held: self.clone(),
+            destination: destination.to_owned(),
+        }
+    }
+
+    /// What the next claim may take: what is left of each destination's room and of
+    /// [`MAX_HELD`]. A destination not configured (its deliveries are dead at once) gets a batch.
+    fn room(&self, registry: &Registry) -> Room {
+        let Ok(counts) = self.counts.lock() else {
+            // Poisoned only if a holder panicked while counting; claim nothing rather than
+            // claim past the bounds.
+            return Room::up_to(0);
+        };
+        let total: usize = counts.values().sum();
+        let per_destination = registry
+            .claim_rooms()
+            .iter()
+            .map(|(name, room)| {
+                let held = counts.get(name).copied().unwrap_or(0);
+                (name.clone(), room.saturating_sub(held))
+            })
+            .collect();
+        Room {
+            total: MAX_HELD.saturating_sub(total),
+            per_destination,
+            otherwise: BATCH,
+        }
+    }
+}
+
+/// A claim counted against its destination's room; dropping it gives the room back.
+struct Holding {
+    held: Arc<Held>,
+    destination: String,
+}
+
+impl Drop for Holding {
+    fn drop(&mut self) {
+        if let Ok(mut counts) = self.held.counts.lock()
+            && let Some(count) = counts.get_mut(&self.destination)
+        {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                counts.remove(&self.destination);
+            }
+        }
+        self.held.freed.notify_one();
+    }
+}
+
+/// A claim whose destination's permit is held (`None` for a destination not configured when it
+/// was claimed): ready for an attempt slot.
+struct Ready {
+    claim: Claim,
+    permit: Option<OwnedSemaphorePermit>,
+    holding: Holding,
+}
+
+/// What an attempt holds while it calls its destination, given back together when the call is
+/// over: its slot, its share of the loaded bytes, its destination's permit, its claim's room.
+type Attempting = (
+    OwnedSemaphorePermit,
+    Option<OwnedSemaphorePermit>,
+    Option<OwnedSemaphorePermit>,
+    Holding,
+);
 
 impl Worker {
     /// Runs until `stop` turns true.
     pub async fn run(self, stop: watch::Receiver<bool>) {
         let this = Arc::new(self);
-        let (ahead, claimed) = mpsc::channel(CLAIM_AHEAD);
-        let claimer = tokio::spawn(this.clone().claim_ahead(ahead, stop.clone()));
+        // Never full: it holds claims counted in `Held`, at most MAX_HELD.
+        let (ready, claimed) = mpsc::channel(MAX_HELD);
+        let claimer = tokio::spawn(this.clone().claim_ahead(ready, stop.clone()));
         let mut tasks = this.dispatch(claimed, stop).await;
-        // The claimer ends with the dispatcher (its channel is closed); its last claim, if any,
-        // is committed before the release below gives everything back.
+        // The claimer ends at stop (its waits for permits with it); its last claim, if any, is
+        // committed before the release below gives everything back.
         if let Err(err) = claimer.await {
             tracing::error!(error = %err, "delivery claimer failed");
         }
@@ -89,25 +186,32 @@ impl Worker {
         }
     }
 
-    /// Keeps the channel to the dispatcher full of claimed deliveries, claiming a batch at a
-    /// time. Ends at stop, or when the dispatcher is gone.
+    /// Claims as much as the rooms allow, and starts a wait for its destination's permit for
+    /// each claim; those that have it go to the dispatcher. Ends at stop, or when the dispatcher
+    /// is gone.
     async fn claim_ahead(
         self: Arc<Self>,
-        ahead: mpsc::Sender<Claim>,
+        ready: mpsc::Sender<Ready>,
         mut stop: watch::Receiver<bool>,
     ) {
+        let held = Arc::new(Held::default());
+        // Claims waiting for their destination's permit: aborted (dropped) with the claimer.
+        let mut waiting = JoinSet::new();
         loop {
-            // Room for a batch (the permits are given back at once: this is the only sender,
-            // so the room can only grow until the claims are sent).
-            tokio::select! {
-                room = ahead.reserve_many(BATCH) => if room.is_err() { return },
-                () = stopped(&mut stop) => return,
+            while waiting.try_join_next().is_some() {}
+            if ready.is_closed() {
+                return;
             }
-            let claims = match self
-                .store
-                .claim(&self.owner, ahead.capacity(), self.lease)
-                .await
-            {
+            let registry = self.registry.load_full();
+            let room = held.room(&registry);
+            // Room for a batch, or wait for claims to be given back.
+            if room.total < BATCH {
+                tokio::select! {
+                    () = held.freed.notified() => continue,
+                    () = stopped(&mut stop) => return,
+                }
+            }
+            let claims = match self.store.claim(&self.owner, &room, self.lease).await {
                 Ok(claims) => claims,
                 Err(err) => {
                     tracing::warn!(error = %err, "cannot claim deliveries; retrying");
@@ -115,26 +219,46 @@ impl Worker {
                 }
             };
             if claims.is_empty() {
+                // Nothing due that there is room for: new work is looked for every POLL, and
+                // a destination given room back is claimed from again after a short gather.
                 tokio::select! {
                     () = stopped(&mut stop) => return,
-                    () = tokio::time::sleep(POLL) => continue,
+                    () = tokio::time::sleep(POLL) => {}
+                    () = held.freed.notified() => tokio::time::sleep(GATHER).await,
                 }
+                continue;
             }
             for claim in claims {
-                // Fails only when the dispatcher has stopped: the release at shutdown gives
-                // these claims back.
-                if ahead.send(claim).await.is_err() {
-                    return;
-                }
+                let holding = held.take(&claim.destination);
+                let permits = registry
+                    .get(&claim.source, &claim.destination)
+                    .map(|slot| slot.permits.clone());
+                let ready = ready.clone();
+                waiting.spawn(async move {
+                    // `None` only if the semaphore were closed, which it never is.
+                    let permit = match permits {
+                        Some(permits) => permits.acquire_owned().await.ok(),
+                        None => None,
+                    };
+                    // Fails only when the dispatcher has stopped: the release at shutdown gives
+                    // the claim back.
+                    let _ = ready
+                        .send(Ready {
+                            claim,
+                            permit,
+                            holding,
+                        })
+                        .await;
+                });
             }
         }
     }
 
-    /// Starts an attempt for each claimed delivery as slots free up; returns at stop with the
-    /// attempts still running.
+    /// Starts an attempt for each claim that holds its destination's permit as slots free up;
+    /// returns at stop with the attempts still running.
     async fn dispatch(
         self: &Arc<Self>,
-        mut claimed: mpsc::Receiver<Claim>,
+        mut claimed: mpsc::Receiver<Ready>,
         mut stop: watch::Receiver<bool>,
     ) -> JoinSet<()> {
         let slots = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
@@ -159,7 +283,7 @@ impl Worker {
                 () = stopped(&mut stop) => break,
             }
             // The claimed events in one read (an event with several destinations is read once).
-            let ids: Vec<Uuid> = batch.iter().map(|claim| claim.event_id).collect();
+            let ids: Vec<Uuid> = batch.iter().map(|ready| ready.claim.event_id).collect();
             let events: HashMap<String, Arc<StoredEvent>> = match self.store.get_many(&ids).await {
                 Ok(events) => events
                     .into_iter()
@@ -171,7 +295,12 @@ impl Worker {
                 }
             };
             // One slot each: `recv_many` took at most as many claims as there are free slots.
-            for (claim, in_flight) in batch.drain(..).zip(std::iter::from_fn(|| free.split(1))) {
+            for (ready, in_flight) in batch.drain(..).zip(std::iter::from_fn(|| free.split(1))) {
+                let Ready {
+                    claim,
+                    permit,
+                    holding,
+                } = ready;
                 let event = events.get(&claim.event_id.to_string()).cloned();
                 // Its share of the loaded bytes, in KiB; waiting here holds back the next batch.
                 let kib = event
@@ -186,7 +315,10 @@ impl Worker {
                     .await
                     .ok();
                 let this = self.clone();
-                tasks.spawn(async move { this.attempt(claim, event, (in_flight, bytes)).await });
+                tasks.spawn(async move {
+                    this.attempt(claim, event, (in_flight, bytes, permit, holding))
+                        .await
+                });
             }
             // Reap finished attempts without waiting.
             while tasks.try_join_next().is_some() {}
@@ -198,7 +330,7 @@ impl Worker {
         &self,
         claim: Claim,
         event: Option<Arc<StoredEvent>>,
-        in_flight: (OwnedSemaphorePermit, Option<OwnedSemaphorePermit>),
+        mut in_flight: Attempting,
     ) {
         let registry = self.registry.load_full();
         let outcome = match (registry.get(&claim.source, &claim.destination), event) {
@@ -209,8 +341,11 @@ impl Worker {
                 error: "event no longer stored".into(),
             },
             (Some(slot), Some(event)) => {
-                // The permit is held for the attempt: this is the per-destination concurrency limit.
-                let _permit = slot.permits.acquire().await;
+                // The permit was had before the attempt took its slot, unless the destination
+                // was configured (a reload) after the claim: the concurrency limit holds.
+                if in_flight.2.is_none() {
+                    in_flight.2 = slot.permits.clone().acquire_owned().await.ok();
+                }
                 let started = std::time::Instant::now();
                 let outcome = slot.destination.deliver(&event).await;
                 crate::telemetry::metrics::metrics()
@@ -220,8 +355,8 @@ impl Worker {
                 outcome
             }
         };
-        // The destination call is over: its slot and its bytes go to the next attempts while
-        // this outcome waits for its commit.
+        // The destination call is over: its slot, its bytes, its permit and its claim's room go
+        // to the next attempts while this outcome waits for its commit.
         drop(in_flight);
         let retry = registry
             .get(&claim.source, &claim.destination)

@@ -15,6 +15,7 @@ pub mod nodelay;
 mod postgres;
 mod sqlite;
 
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -161,6 +162,58 @@ pub struct Claim {
     pub budget_from_ms: i64,
 }
 
+/// How many deliveries one [`Store::claim`] may take: `total` in all, and of each destination
+/// its room in `per_destination`, or `otherwise` for a destination not named there. The worker
+/// gives a destination no more room than it can attempt soon, so a destination that does not
+/// answer cannot fill the worker with its backlog (see `delivery::worker`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Room {
+    pub total: usize,
+    pub per_destination: HashMap<String, usize>,
+    pub otherwise: usize,
+}
+
+impl Room {
+    /// Up to `total` deliveries, whatever their destination.
+    pub fn up_to(total: usize) -> Room {
+        Room {
+            total,
+            per_destination: HashMap::new(),
+            otherwise: total,
+        }
+    }
+
+    fn of(&self, destination: &str) -> usize {
+        self.per_destination
+            .get(destination)
+            .copied()
+            .unwrap_or(self.otherwise)
+    }
+}
+
+/// The most destinations one claim looks at: the destinations with waiting deliveries are
+/// listed by name (one index seek each), then claimed from one by one.
+const MAX_DESTINATIONS: usize = 1024;
+
+/// The order in which a claim takes from the destinations that have deliveries waiting
+/// (`waiting`, in name order), and at most how many of each: its room, never more than
+/// `room.total`. The store then claims each destination's due deliveries in due order, up to its
+/// share, and stops once `room.total` are claimed. The order starts at the `turn`-th destination
+/// (a counter of the store's claims), so that when the total is short every destination gets its
+/// turn to go first. Shared by both stores, so that both claim alike.
+fn shares(waiting: &[String], room: &Room, turn: usize) -> Vec<(String, usize)> {
+    if waiting.is_empty() {
+        return Vec::new();
+    }
+    let start = turn % waiting.len();
+    waiting[start..]
+        .iter()
+        .chain(&waiting[..start])
+        .map(|destination| (destination.clone(), room.of(destination).min(room.total)))
+        .filter(|(_, share)| *share > 0)
+        .collect()
+}
+
 /// What to record after an attempt (the retry policy has already decided).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Recorded {
@@ -188,12 +241,14 @@ pub trait Store: Send + Sync + 'static {
     async fn get(&self, id: Uuid) -> Result<Option<StoredEvent>, StoreError> {
         Ok(self.get_many(&[id]).await?.pop())
     }
-    /// Claims up to `limit` due deliveries for `owner` until `lease` from now. Expired claims of
-    /// other owners are due again: that is how a dead worker's work is taken over.
+    /// Claims due deliveries for `owner` until `lease` from now, as many as `room` allows, each
+    /// destination's in due order. Expired claims of other owners are due again: that is how a
+    /// dead worker's work is taken over. No destination's backlog is walked over to reach
+    /// another's: destinations are independent.
     async fn claim(
         &self,
         owner: &str,
-        limit: usize,
+        room: &Room,
         lease: Duration,
     ) -> Result<Vec<Claim>, StoreError>;
     /// Records an attempt's outcome; ignored (returns false) when `owner` no longer holds the
@@ -221,8 +276,9 @@ pub trait Store: Send + Sync + 'static {
     async fn find(&self, source: &str, dedup_key: &str) -> Result<Option<Uuid>, StoreError>;
     /// Replays every event matching `filter` that still has its body; returns how many.
     async fn replay_matching(&self, filter: &EventFilter) -> Result<u64, StoreError>;
-    /// Purges bodies of delivered events received before `bodies_before_ms`, and forgets
-    /// delivered events (their dedup keys) received before `keys_before_ms`.
+    /// Purges bodies of delivered and ignored events received before `bodies_before_ms`, and
+    /// forgets such events (their dedup keys) received before `keys_before_ms`. An ignored event
+    /// is kept exactly as long as a delivered one: it has nothing left to do either.
     async fn purge(&self, bodies_before_ms: i64, keys_before_ms: i64)
     -> Result<Purged, StoreError>;
     /// Per source: deliveries waiting (pending or failed) and events dead, for the gauges.

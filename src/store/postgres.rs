@@ -23,6 +23,7 @@
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
@@ -33,7 +34,7 @@ use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 use super::{
-    Claim, Depth, EventFilter, Inserted, NewEvent, Page, Purged, Recorded, Store, StoreError,
+    Claim, Depth, EventFilter, Inserted, NewEvent, Page, Purged, Recorded, Room, Store, StoreError,
     StoredEvent, event_from_row, now_ms, push_filter,
 };
 
@@ -64,6 +65,8 @@ enum Job {
 pub struct PostgresStore {
     pool: PgPool,
     writer: mpsc::Sender<Job>,
+    /// Claims made, for which destination goes first ([`super::shares`]).
+    turns: AtomicUsize,
 }
 
 fn migrator() -> Migrator {
@@ -84,6 +87,16 @@ fn migrator() -> Migrator {
             3,
             "replay budget",
             include_str!("../../migrations/postgres/0003_replay_budget.sql"),
+        ),
+        (
+            4,
+            "claims per destination",
+            include_str!("../../migrations/postgres/0004_claims_per_destination.sql"),
+        ),
+        (
+            5,
+            "ignored",
+            include_str!("../../migrations/postgres/0005_ignored.sql"),
         ),
     ])
 }
@@ -121,7 +134,11 @@ impl PostgresStore {
         migrator().run(&pool).await?;
         let (tx, rx) = mpsc::channel(QUEUE);
         tokio::spawn(writer(pool.clone(), rx));
-        Ok(PostgresStore { pool, writer: tx })
+        Ok(PostgresStore {
+            pool,
+            writer: tx,
+            turns: AtomicUsize::new(0),
+        })
     }
 }
 
@@ -233,34 +250,75 @@ impl Store for PostgresStore {
     async fn claim(
         &self,
         owner: &str,
-        limit: usize,
+        room: &Room,
         lease: Duration,
     ) -> Result<Vec<Claim>, StoreError> {
+        let turn = self.turns.fetch_add(1, Ordering::Relaxed);
         closed(
             async {
-                // SKIP LOCKED: rows another instance is claiming or recording right now are
-                // skipped, not waited for. The lease is measured on the database clock.
+                // The destinations with waiting deliveries, by name: one seek in the index per
+                // destination (a loose index scan), however long any destination's backlog is.
+                let waiting: Vec<String> = sqlx::query_scalar(
+                    "WITH RECURSIVE names AS ( \
+                       (SELECT destination FROM deliveries \
+                        WHERE status IN ('pending', 'failed') ORDER BY destination LIMIT 1) \
+                       UNION ALL \
+                       SELECT (SELECT d.destination FROM deliveries d \
+                         WHERE d.status IN ('pending', 'failed') \
+                           AND d.destination > names.destination \
+                         ORDER BY d.destination LIMIT 1) \
+                       FROM names WHERE names.destination IS NOT NULL) \
+                     SELECT destination FROM names WHERE destination IS NOT NULL LIMIT $1",
+                )
+                .bind(i64::try_from(super::MAX_DESTINATIONS).unwrap_or(i64::MAX))
+                .fetch_all(&self.pool)
+                .await?;
+                let (destinations, shares): (Vec<String>, Vec<i64>) =
+                    super::shares(&waiting, room, turn)
+                        .into_iter()
+                        .map(|(name, share)| (name, i64::try_from(share).unwrap_or(i64::MAX)))
+                        .unzip();
+                if destinations.is_empty() {
+                    return Ok(Vec::new());
+                }
+                // Each destination's share of its due deliveries, in due order, destination after
+                // destination in the order of `shares` (a nested loop over the array, stopped by
+                // the LIMIT once the total is claimed: later rows are neither read nor locked,
+                // as SQLite's store stops its loop). SKIP LOCKED: rows
+                // another instance is claiming or recording right now are skipped, not waited
+                // for. The lease is measured on the database clock. The claimed rows are updated
+                // through the primary key (`event_id = ANY`): joined on the CTE instead, the
+                // planner, which cannot tell how few rows a LIMIT per destination leaves, hashed
+                // the whole table.
                 let rows = sqlx::query(
                     "WITH now AS MATERIALIZED ( \
                        SELECT FLOOR(EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT AS ms), \
-                     due AS ( \
-                       SELECT d.event_id, d.destination FROM deliveries d, now \
-                       WHERE d.status IN ('pending', 'failed') AND d.next_attempt_at <= now.ms \
-                         AND (d.lease_until IS NULL OR d.lease_until < now.ms) \
-                       ORDER BY d.next_attempt_at \
-                       LIMIT $2 \
-                       FOR UPDATE OF d SKIP LOCKED) \
-                     UPDATE deliveries d SET lease_owner = $1, lease_until = now.ms + $3 \
-                     FROM due, now, events e \
-                     WHERE d.event_id = due.event_id AND d.destination = due.destination \
+                     due AS MATERIALIZED ( \
+                       SELECT c.event_id, c.destination \
+                       FROM now, UNNEST($2::text[], $3::bigint[]) AS w(destination, share) \
+                       CROSS JOIN LATERAL ( \
+                         SELECT d.event_id, d.destination FROM deliveries d \
+                         WHERE d.destination = w.destination \
+                           AND d.status IN ('pending', 'failed') AND d.next_attempt_at <= now.ms \
+                           AND (d.lease_until IS NULL OR d.lease_until < now.ms) \
+                         ORDER BY d.next_attempt_at \
+                         LIMIT w.share \
+                         FOR UPDATE OF d SKIP LOCKED) c \
+                       LIMIT $5) \
+                     UPDATE deliveries d SET lease_owner = $1, lease_until = now.ms + $4 \
+                     FROM now, events e \
+                     WHERE d.event_id = ANY(ARRAY(SELECT event_id FROM due)) \
+                       AND (d.event_id, d.destination) IN (SELECT event_id, destination FROM due) \
                        AND e.id = d.event_id \
                      RETURNING d.event_id::text AS event_id, d.destination, d.attempts, \
                        d.next_attempt_at, COALESCE(d.budget_from, e.received_at) AS budget_from, \
                        e.source",
                 )
                 .bind(owner)
-                .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+                .bind(&destinations)
+                .bind(&shares)
                 .bind(lease_ms(lease))
+                .bind(i64::try_from(room.total).unwrap_or(i64::MAX))
                 .fetch_all(&self.pool)
                 .await?;
                 let mut claims = rows
@@ -353,7 +411,9 @@ impl Store for PostgresStore {
             async {
                 let mut tx = self.pool.begin().await?;
                 let replayable: Option<bool> = sqlx::query_scalar(
-                    "SELECT body IS NOT NULL FROM events WHERE id = $1::uuid FOR UPDATE",
+                    // An ignored event has no delivery to make due again.
+                    "SELECT body IS NOT NULL AND status <> 'ignored' FROM events \
+                     WHERE id = $1::uuid FOR UPDATE",
                 )
                 .bind(id.to_string())
                 .fetch_optional(&mut *tx)
@@ -437,8 +497,9 @@ impl Store for PostgresStore {
                 let mut tx = self.pool.begin().await?;
                 // Locked in id order: two bulk replays, or a bulk replay and a worker recording
                 // an outcome, take event rows in one order and cannot deadlock.
-                let mut query =
-                    sqlx::QueryBuilder::new("SELECT id::text FROM events WHERE body IS NOT NULL");
+                let mut query = sqlx::QueryBuilder::new(
+                    "SELECT id::text FROM events WHERE body IS NOT NULL AND status <> 'ignored'",
+                );
                 push_filter(&mut query, filter);
                 query.push(" ORDER BY id FOR UPDATE");
                 let ids: Vec<String> = query.build_query_scalar().fetch_all(&mut *tx).await?;
@@ -471,14 +532,16 @@ impl Store for PostgresStore {
                 }
                 let bodies = sqlx::query(
                     "UPDATE events SET body = NULL \
-                     WHERE status = 'delivered' AND body IS NOT NULL AND received_at < $1",
+                     WHERE status IN ('delivered', 'ignored') AND body IS NOT NULL \
+                       AND received_at < $1",
                 )
                 .bind(bodies_before_ms)
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
                 let events = sqlx::query(
-                    "DELETE FROM events WHERE status = 'delivered' AND received_at < $1",
+                    "DELETE FROM events WHERE status IN ('delivered', 'ignored') \
+                     AND received_at < $1",
                 )
                 .bind(keys_before_ms)
                 .execute(&mut *tx)
@@ -744,9 +807,10 @@ async fn insert_batch(
         content_types.push(event.content_type.as_deref());
         headers.push(encoded);
         bodies.push(event.body.as_ref());
-        // An event with nowhere to go is trivially delivered, so retention applies to it too.
+        // An event with nowhere to go is kept for inspection, never reported as delivered
+        // (SPEC section 10); retention treats it as it treats a delivered one.
         statuses.push(if event.destinations.is_empty() {
-            "delivered"
+            "ignored"
         } else {
             "pending"
         });

@@ -13,6 +13,7 @@
 
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use rusqlite::{OptionalExtension, params};
@@ -23,7 +24,7 @@ use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 use super::{
-    Claim, Depth, EventFilter, Inserted, NewEvent, Page, Purged, Recorded, Store, StoreError,
+    Claim, Depth, EventFilter, Inserted, NewEvent, Page, Purged, Recorded, Room, Store, StoreError,
     StoredEvent, event_from_row, now_ms, push_filter,
 };
 
@@ -46,7 +47,8 @@ enum Op {
     Insert(Box<Row>, oneshot::Sender<Result<Inserted, StoreError>>),
     Claim {
         owner: String,
-        limit: usize,
+        room: Room,
+        turn: usize,
         lease: Duration,
         done: oneshot::Sender<Result<Vec<Claim>, StoreError>>,
     },
@@ -136,6 +138,8 @@ enum Job {
 pub struct SqliteStore {
     writer: mpsc::Sender<Job>,
     read: SqlitePool,
+    /// Claims made, for which destination goes first ([`super::shares`]).
+    turns: AtomicUsize,
 }
 
 fn migrator() -> Migrator {
@@ -169,6 +173,16 @@ fn migrator() -> Migrator {
             6,
             "status checks",
             include_str!("../../migrations/sqlite/0006_status_checks.sql"),
+        ),
+        (
+            7,
+            "claims per destination",
+            include_str!("../../migrations/sqlite/0007_claims_per_destination.sql"),
+        ),
+        (
+            8,
+            "ignored",
+            include_str!("../../migrations/sqlite/0008_ignored.sql"),
         ),
     ])
 }
@@ -215,7 +229,11 @@ impl SqliteStore {
         std::thread::Builder::new()
             .name("hookwall-sqlite-writer".into())
             .spawn(move || writer(conn, rx))?;
-        Ok(SqliteStore { writer: tx, read })
+        Ok(SqliteStore {
+            writer: tx,
+            read,
+            turns: AtomicUsize::new(0),
+        })
     }
 
     async fn submit<T>(
@@ -284,13 +302,15 @@ impl Store for SqliteStore {
     async fn claim(
         &self,
         owner: &str,
-        limit: usize,
+        room: &Room,
         lease: Duration,
     ) -> Result<Vec<Claim>, StoreError> {
-        let owner = owner.to_owned();
+        let (owner, room) = (owner.to_owned(), room.clone());
+        let turn = self.turns.fetch_add(1, Ordering::Relaxed);
         self.submit(|done| Op::Claim {
             owner,
-            limit,
+            room,
+            turn,
             lease,
             done,
         })
@@ -600,11 +620,12 @@ fn run(conn: &rusqlite::Connection, op: Op) -> (Answer, bool) {
         }
         Op::Claim {
             owner,
-            limit,
+            room,
+            turn,
             lease,
             done,
         } => {
-            let result = claim(conn, &owner, limit, lease);
+            let result = claim(conn, &owner, &room, turn, lease);
             let ok = result.is_ok();
             (Answer::Claim(done, result), ok)
         }
@@ -651,9 +672,10 @@ fn parse_id(text: &str) -> Result<Uuid, StoreError> {
 
 fn insert(conn: &rusqlite::Connection, row: &Row) -> Result<Inserted, StoreError> {
     let event = &row.event;
-    // An event with nowhere to go is trivially delivered, so retention applies to it too.
+    // An event with nowhere to go is kept for inspection, never reported as delivered (SPEC
+    // section 10); retention treats it as it treats a delivered one.
     let status = if event.destinations.is_empty() {
-        "delivered"
+        "ignored"
     } else {
         "pending"
     };
@@ -704,22 +726,42 @@ fn insert(conn: &rusqlite::Connection, row: &Row) -> Result<Inserted, StoreError
     Ok(Inserted::Stored(event.id))
 }
 
-/// Claims due deliveries. The claim moves `next_attempt_at` to the end of the lease: claimed
-/// deliveries leave the front of the `deliveries_claimable` index (no claim walks over work in
-/// flight), and a lapsed lease makes the delivery due again by itself.
+/// Claims due deliveries, destination by destination ([`super::shares`]). The claim moves
+/// `next_attempt_at` to the end of the lease: claimed deliveries leave the front of their
+/// destination's range of the `deliveries_waiting` index (no claim walks over work in flight),
+/// and a lapsed lease makes the delivery due again by itself.
 fn claim(
     conn: &rusqlite::Connection,
     owner: &str,
-    limit: usize,
+    room: &Room,
+    turn: usize,
     lease: Duration,
 ) -> Result<Vec<Claim>, StoreError> {
     let now = now_ms();
     let until = now.saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX));
+    // The destinations with waiting deliveries, by name: one seek in the index per destination
+    // (a loose index scan), however long any destination's backlog is.
+    let waiting: Vec<String> = conn
+        .prepare_cached(
+            "WITH RECURSIVE names(name) AS ( \
+               SELECT MIN(destination) FROM deliveries INDEXED BY deliveries_waiting \
+               WHERE status IN ('pending', 'failed') \
+               UNION ALL \
+               SELECT (SELECT MIN(destination) FROM deliveries INDEXED BY deliveries_waiting \
+                 WHERE status IN ('pending', 'failed') AND destination > names.name) \
+               FROM names WHERE names.name IS NOT NULL) \
+             SELECT name FROM names WHERE name IS NOT NULL LIMIT ?1",
+        )?
+        .query_map(
+            [i64::try_from(super::MAX_DESTINATIONS).unwrap_or(i64::MAX)],
+            |row| row.get(0),
+        )?
+        .collect::<Result<_, _>>()?;
     let mut statement = conn.prepare_cached(
         "UPDATE deliveries SET lease_owner = ?1, lease_until = ?2, next_attempt_at = ?2 \
          WHERE rowid IN ( \
-           SELECT rowid FROM deliveries INDEXED BY deliveries_claimable \
-           WHERE status IN ('pending', 'failed') AND next_attempt_at <= ?3 \
+           SELECT rowid FROM deliveries INDEXED BY deliveries_waiting \
+           WHERE destination = ?5 AND status IN ('pending', 'failed') AND next_attempt_at <= ?3 \
              AND (lease_until IS NULL OR lease_until < ?3) \
            ORDER BY next_attempt_at LIMIT ?4) \
          RETURNING event_id, destination, attempts, \
@@ -727,28 +769,40 @@ fn claim(
              (SELECT received_at FROM events WHERE events.id = deliveries.event_id)), \
            (SELECT source FROM events WHERE events.id = deliveries.event_id)",
     )?;
-    let rows = statement.query_map(
-        params![owner, until, now, i64::try_from(limit).unwrap_or(i64::MAX)],
-        |row| {
-            Ok((
-                row.get::<_, String>(0)?,
-                row.get::<_, String>(1)?,
-                row.get::<_, i64>(2)?,
-                row.get::<_, i64>(3)?,
-                row.get::<_, String>(4)?,
-            ))
-        },
-    )?;
-    let mut claims = Vec::new();
-    for row in rows {
-        let (id, destination, attempts, budget_from_ms, source) = row?;
-        claims.push(Claim {
-            event_id: parse_id(&id)?,
-            source,
-            destination,
-            attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
-            budget_from_ms,
-        });
+    let mut claims: Vec<Claim> = Vec::new();
+    for (destination, share) in super::shares(&waiting, room, turn) {
+        let share = share.min(room.total.saturating_sub(claims.len()));
+        if share == 0 {
+            break;
+        }
+        let rows = statement.query_map(
+            params![
+                owner,
+                until,
+                now,
+                i64::try_from(share).unwrap_or(i64::MAX),
+                destination
+            ],
+            |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, i64>(2)?,
+                    row.get::<_, i64>(3)?,
+                    row.get::<_, String>(4)?,
+                ))
+            },
+        )?;
+        for row in rows {
+            let (id, destination, attempts, budget_from_ms, source) = row?;
+            claims.push(Claim {
+                event_id: parse_id(&id)?,
+                source,
+                destination,
+                attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
+                budget_from_ms,
+            });
+        }
     }
     Ok(claims)
 }
@@ -826,7 +880,10 @@ fn release(conn: &rusqlite::Connection, owner: &str) -> Result<u64, StoreError> 
 fn replay(conn: &rusqlite::Connection, id: Uuid) -> Result<bool, StoreError> {
     let id = id.to_string();
     let has_body: Option<bool> = conn
-        .prepare_cached("SELECT body IS NOT NULL FROM events WHERE id = ?1")?
+        // An ignored event has no delivery to make due again.
+        .prepare_cached(
+            "SELECT body IS NOT NULL AND status <> 'ignored' FROM events WHERE id = ?1",
+        )?
         .query_row([&id], |row| row.get(0))
         .optional()?;
     if has_body != Some(true) {
@@ -880,11 +937,12 @@ fn purge(
     keys_before_ms: i64,
 ) -> Result<Purged, StoreError> {
     let bodies = conn.execute(
-        "UPDATE events SET body = NULL WHERE status = 'delivered' AND body IS NOT NULL AND received_at < ?1",
+        "UPDATE events SET body = NULL WHERE status IN ('delivered', 'ignored') \
+         AND body IS NOT NULL AND received_at < ?1",
         [bodies_before_ms],
     )?;
     let events = conn.execute(
-        "DELETE FROM events WHERE status = 'delivered' AND received_at < ?1",
+        "DELETE FROM events WHERE status IN ('delivered', 'ignored') AND received_at < ?1",
         [keys_before_ms],
     )?;
     Ok(Purged {

@@ -289,3 +289,216 @@ async fn deliveries_reuse_one_connection_when_the_handler_answers_with_a_body() 
     );
     app.stop().await;
 }
+
+/// A destination that accepts every TCP connection and never answers: each attempt on it ends
+/// with its timeout. The connections are kept open (not dropped) for as long as the test runs.
+async fn hung_destination() -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            open.push(socket);
+        }
+    });
+    addr
+}
+
+/// `sources.<name>`: a token source delivering to `url` with `destination` settings.
+fn token_source(name: &str, url: &str, destination: &str) -> String {
+    format!(
+        "[sources.{name}]\nprovider = \"token\"\nsecrets = [\"Bearer {name}-token\"]\n\n\
+         [[sources.{name}.destinations]]\nurl = \"{url}\"\n{destination}\n"
+    )
+}
+
+/// Posts `count` distinct events to the token source `name`, a few at a time; their ids.
+async fn post_many(app: &TestApp, name: &str, count: usize) -> Vec<String> {
+    let token = format!("Bearer {name}-token");
+    let path = format!("/hooks/{name}");
+    let mut ids = Vec::with_capacity(count);
+    for chunk in (0..count).collect::<Vec<_>>().chunks(16) {
+        let mut posts = tokio::task::JoinSet::new();
+        for &n in chunk {
+            let (client, url, token) = (app.client.clone(), app.url(&path), token.clone());
+            posts.spawn(async move {
+                client
+                    .post(url)
+                    .header("content-type", "application/json")
+                    .header("authorization", token)
+                    .body(format!("{{\"n\":{n}}}"))
+                    .send()
+                    .await
+                    .expect("request sent")
+            });
+        }
+        while let Some(response) = posts.join_next().await {
+            let response = response.expect("post task");
+            assert_eq!(response.status(), reqwest::StatusCode::ACCEPTED);
+            ids.push(json(response).await["id"].as_str().expect("id").to_owned());
+        }
+    }
+    ids
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_destination_does_not_delay_another_sources_events() {
+    let hung = hung_destination().await;
+    let (downstream, healthy) = Downstream::start(vec![]).await;
+    let sources = format!(
+        "{}\n{}",
+        token_source(
+            "stuck",
+            &format!("http://{hung}/hook"),
+            &format!("timeout = \"2s\"\nconcurrency = 2\nretry = {FAST_RETRY}"),
+        ),
+        token_source(
+            "healthy",
+            &format!("http://{healthy}/hook"),
+            &format!("timeout = \"2s\"\nretry = {FAST_RETRY}"),
+        ),
+    );
+    let mut app = spawn_app(&sources).await;
+    // The hung destination's backlog is queued first: it is due before every healthy event.
+    post_many(&app, "stuck", 300).await;
+    let started = Instant::now();
+    let ids = post_many(&app, "healthy", 20).await;
+    // Generous: each delivery takes milliseconds; before the fix, hundreds of seconds.
+    downstream.wait_for(20, Duration::from_secs(10)).await;
+    let delay = started.elapsed();
+    for id in &ids {
+        wait_for_status(&app, id, "delivered").await;
+    }
+    eprintln!("20 healthy events delivered {delay:?} after they were sent");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_event_of_a_source_without_destinations_is_ignored_not_delivered() {
+    let sources = "[sources.quiet]\nprovider = \"token\"\nsecrets = [\"Bearer quiet-token\"]\n";
+    let mut app = spawn_app(sources).await;
+    let response = app
+        .post(
+            "/hooks/quiet",
+            &[
+                ("content-type", "application/json"),
+                ("authorization", "Bearer quiet-token"),
+            ],
+            "{\"n\":1}",
+        )
+        .await;
+    assert_eq!(response.status(), reqwest::StatusCode::ACCEPTED);
+    let id = json(response).await["id"].as_str().expect("id").to_owned();
+
+    let shown = json(app.admin_get(&format!("/admin/events/{id}")).await).await;
+    assert_eq!(shown["status"], "ignored", "{shown}");
+    assert_eq!(shown["attempts"], 0);
+    let listed = json(app.admin_get("/admin/events?status=ignored").await).await;
+    assert_eq!(listed["events"][0]["id"], id.as_str(), "{listed}");
+    for other in ["delivered", "dead"] {
+        let listed = json(
+            app.admin_get(&format!("/admin/events?status={other}"))
+                .await,
+        )
+        .await;
+        assert_eq!(listed["events"], serde_json::json!([]), "listed as {other}");
+    }
+    // Nothing to deliver again.
+    let replay = app
+        .admin_post(
+            &format!("/admin/events/{id}/replay"),
+            &serde_json::json!({}),
+        )
+        .await;
+    assert_eq!(replay.status(), reqwest::StatusCode::CONFLICT);
+    assert_eq!(event_state(&app, &id).await, ("ignored".to_owned(), 0));
+    app.stop().await;
+}
+
+/// The load run of issue 20's finding 3, by hand (not part of the suite): 1,000 events queued for
+/// a destination that never answers (timeout 10 s, concurrency 16), then 20 for a healthy one;
+/// prints how long after they were sent the healthy events were all delivered.
+/// `cargo test --test api delivery::load_run_ -- --ignored --nocapture`
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a load run of minutes; run it by hand"]
+async fn load_run_a_thousand_hung_events_and_twenty_healthy_ones() {
+    let hung = hung_destination().await;
+    let (downstream, healthy) = Downstream::start(vec![]).await;
+    let sources = format!(
+        "{}\n{}",
+        token_source(
+            "stuck",
+            &format!("http://{hung}/hook"),
+            "timeout = \"10s\"\nconcurrency = 16",
+        ),
+        token_source("healthy", &format!("http://{healthy}/hook"), ""),
+    );
+    let mut app = spawn_app(&sources).await;
+    post_many(&app, "stuck", 1000).await;
+    let started = Instant::now();
+    post_many(&app, "healthy", 20).await;
+    let mut first = None;
+    while downstream.count() < 20 {
+        assert!(
+            started.elapsed() < Duration::from_secs(1200),
+            "20 healthy events not delivered in 20 minutes"
+        );
+        if first.is_none() && downstream.count() > 0 {
+            first = Some(started.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    eprintln!(
+        "load run: first healthy event delivered after {:?}, all 20 after {:?}",
+        first.unwrap_or_else(|| started.elapsed()),
+        started.elapsed()
+    );
+    app.stop().await;
+}
+
+/// A throughput check by hand (not part of the suite): how fast one destination
+/// (`concurrency = 64`, as in `scripts/bench.sh`) drains a backlog of 4,000 events. The handler
+/// holds every request until all are queued, then answers at once. Compare builds with the same
+/// profile. `cargo test --test api delivery::load_run_drain -- --ignored --nocapture`
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a load run; run it by hand"]
+async fn load_run_drain_of_one_busy_destination() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    let (open, opened) = tokio::sync::watch::channel(false);
+    let answered = Arc::new(AtomicUsize::new(0));
+    let counted = answered.clone();
+    let handler = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move || {
+            let (mut opened, counted) = (opened.clone(), counted.clone());
+            async move {
+                let _ = opened.wait_for(|open| *open).await;
+                counted.fetch_add(1, Ordering::SeqCst);
+                StatusCode::OK
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, handler).await });
+    let sources = token_source("busy", &format!("http://{addr}/hook"), "concurrency = 64");
+    let mut app = spawn_app(&sources).await;
+    post_many(&app, "busy", 4000).await;
+    let started = Instant::now();
+    open.send_replace(true);
+    while answered.load(Ordering::SeqCst) < 4000 {
+        assert!(started.elapsed() < Duration::from_secs(600), "not drained");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let drained = started.elapsed();
+    eprintln!(
+        "drain run: 4000 queued events delivered in {drained:?}, {:.0} deliveries/s",
+        4000.0 / drained.as_secs_f64()
+    );
+    app.stop().await;
+}

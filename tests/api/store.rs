@@ -5,7 +5,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use hookwall::store::{Inserted, NewEvent, SqliteStore, Store};
+use hookwall::store::{Inserted, NewEvent, Room, SqliteStore, Store};
 
 fn event(source: &str, key: &str) -> NewEvent {
     NewEvent {
@@ -62,13 +62,19 @@ async fn claims_of_a_killed_process_are_due_at_once_when_the_file_is_reopened() 
     let store = SqliteStore::open(&path).await.expect("opens");
     store.insert(event("s", "k")).await.expect("insert");
     let lease = std::time::Duration::from_secs(300);
-    let claimed = store.claim("killed", 10, lease).await.expect("claims");
+    let claimed = store
+        .claim("killed", &Room::up_to(10), lease)
+        .await
+        .expect("claims");
     assert_eq!(claimed.len(), 1);
     // No release: the process dies holding the claim.
     drop(store);
 
     let reopened = SqliteStore::open(&path).await.expect("reopens");
-    let again = reopened.claim("next-run", 10, lease).await.expect("claims");
+    let again = reopened
+        .claim("next-run", &Room::up_to(10), lease)
+        .await
+        .expect("claims");
     assert_eq!(again.len(), 1, "the dead run's claim is due again at once");
     assert_eq!(again[0].event_id, claimed[0].event_id);
     reopened.close().await;
@@ -126,19 +132,35 @@ async fn status_checks_cost_no_ephemeral_table_on_a_new_file_and_after_an_upgrad
         Inserted::Stored(id) => id,
         other => panic!("{other:?}"),
     };
+    let mut nowhere = event("quiet", "nowhere");
+    nowhere.destinations.clear();
+    let nowhere = match store.insert(nowhere).await.expect("insert") {
+        Inserted::Stored(id) => id,
+        other => panic!("{other:?}"),
+    };
     store.close().await;
     let conn = rusqlite::Connection::open(&path).expect("opens");
     status_checks_hold(&conn);
 
-    // The file as the previous release left it: the IN-list CHECKs, migration 6 not applied.
+    // The file as an earlier release left it: the IN-list CHECKs (migration 6 not applied), the
+    // claim index of migration 3 (7 not applied), an event without destinations stored as
+    // `delivered` (8 not applied).
     conn.execute_batch(
         "PRAGMA writable_schema = ON;
+         UPDATE sqlite_schema SET sql = replace(sql,
+           ' OR status = ''ignored'')',
+           ')')
+         WHERE type = 'table';
          UPDATE sqlite_schema SET sql = replace(sql,
            'CHECK (status = ''pending'' OR status = ''delivered'' OR status = ''failed'' OR status = ''dead'')',
            'CHECK (status IN (''pending'', ''delivered'', ''failed'', ''dead''))')
          WHERE type = 'table';
          PRAGMA writable_schema = RESET;
-         DELETE FROM _sqlx_migrations WHERE version = 6;",
+         UPDATE events SET status = 'delivered' WHERE status = 'ignored';
+         DROP INDEX deliveries_waiting;
+         CREATE INDEX deliveries_claimable ON deliveries (next_attempt_at)
+           WHERE status IN ('pending', 'failed');
+         DELETE FROM _sqlx_migrations WHERE version >= 6;",
     )
     .expect("downgraded");
     assert!(
@@ -152,6 +174,14 @@ async fn status_checks_cost_no_ephemeral_table_on_a_new_file_and_after_an_upgrad
     let store = SqliteStore::open(&path).await.expect("upgrades");
     let stored = store.get(kept).await.expect("reads").expect("kept");
     assert_eq!(stored.dedup_key, "kept");
+    let upgraded = store.get(nowhere).await.expect("reads").expect("kept");
+    assert_eq!(upgraded.status, "ignored", "an event with nowhere to go");
+    assert_eq!(stored.status, "pending");
+    let claims = store
+        .claim("w", &Room::up_to(10), std::time::Duration::from_secs(60))
+        .await
+        .expect("claims through the new index");
+    assert_eq!(claims.len(), 1);
     store.close().await;
     let conn = rusqlite::Connection::open(&path).expect("opens");
     status_checks_hold(&conn);

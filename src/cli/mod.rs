@@ -1,7 +1,8 @@
 //! The command line (SPEC section 6): `serve`, `check`, `send`, `sign`, `events`, `dlq`,
-//! `health`.
+//! `health`, and `receive` (a development receiver for deliveries).
 
 mod admin;
+mod receive;
 mod send;
 
 use std::path::PathBuf;
@@ -66,6 +67,9 @@ pub enum Command {
         #[command(subcommand)]
         command: admin::DlqCommand,
     },
+    /// A development receiver for hookwall's deliveries: verifies their Standard Webhooks
+    /// signature and prints one line per delivery (the quick start's destination).
+    Receive(receive::ReceiveArgs),
     /// Exit 0 when the gateway's /readyz answers 200 (for container health checks).
     Health {
         /// Base URL of the public listener.
@@ -82,6 +86,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Sign(args) => send::sign(&args),
         Command::Events { admin, command } => admin::events(&admin, command).await,
         Command::Dlq { admin, command } => admin::dlq(&admin, command).await,
+        Command::Receive(args) => receive::receive(&args).await,
         Command::Health { url } => health(&url).await,
     }
 }

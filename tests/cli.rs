@@ -424,3 +424,74 @@ async fn a_relative_sqlite_path_is_relative_to_the_config_file_not_the_working_d
         "the database was created in the working directory"
     );
 }
+
+#[tokio::test]
+async fn the_command_sign_prints_runs_in_a_shell_and_is_accepted() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let port = free_port();
+    let config = dir.path().join("hookwall.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:{port}\"\n[storage]\nurl = \"sqlite://data/hw.db\"\n\
+             [sources.github]\nprovider = \"github\"\nsecrets = [\"s3cret\"]\n"
+        ),
+    )
+    .expect("write");
+    let _server = Killed(
+        hookwall()
+            .args(["serve", "--config"])
+            .arg(&config)
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawns"),
+    );
+    wait_ready(&reqwest::Client::new(), &format!("http://127.0.0.1:{port}")).await;
+
+    // Quotes, shell syntax, a line break and non-ASCII: all must reach the gateway as signed.
+    let body = "{\"msg\": \"it's $HOME `id` $(id) \\\\ caf\u{e9}\",\n \"at\": \"@now\"}\n";
+    let body_file = dir.path().join("body.json");
+    std::fs::write(&body_file, body).expect("write");
+    let signed = hookwall()
+        .args(["sign", "github", "--id", "sign-curl-1", "--config"])
+        .arg(&config)
+        .arg("--body")
+        .arg(&body_file)
+        .output()
+        .expect("sign runs");
+    let command = String::from_utf8_lossy(&signed.stdout).into_owned();
+    assert!(
+        signed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&signed.stderr)
+    );
+    assert!(command.starts_with("curl "), "{command}");
+    assert!(
+        !command.contains("s3cret"),
+        "the secret was printed: {command}"
+    );
+
+    let ran = Command::new("bash")
+        .arg("-c")
+        .arg(&command)
+        .output()
+        .expect("bash runs");
+    let answer = String::from_utf8_lossy(&ran.stdout);
+    assert!(
+        ran.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ran.stderr)
+    );
+    assert!(
+        answer.contains("\"status\":\"accepted\""),
+        "{answer}\n{command}"
+    );
+
+    // The same command again: the same signed bytes and id, so a duplicate.
+    let again = Command::new("bash")
+        .arg("-c")
+        .arg(&command)
+        .output()
+        .expect("bash runs");
+    assert!(String::from_utf8_lossy(&again.stdout).contains("\"status\":\"duplicate\""));
+}

@@ -4,6 +4,7 @@
 mod admin;
 mod receive;
 mod send;
+mod shell;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -51,7 +52,7 @@ pub enum Command {
     /// Sign a request exactly as the source's provider would, with the configured secret, and
     /// POST it to the gateway (the local-development and smoke-test tool).
     Send(send::SendArgs),
-    /// Print the signed request's headers instead of sending it.
+    /// Print the signed request as a ready-to-run curl command instead of sending it.
     Sign(send::SendArgs),
     /// Stored events, through the admin API (token from HOOKWALL_ADMIN_TOKEN).
     Events {

@@ -186,14 +186,12 @@ fn build(args: &SendArgs) -> Result<Signed, String> {
     Ok(Signed { url, headers, body })
 }
 
-/// `hookwall sign`: prints the headers (and the target) instead of sending.
+/// `hookwall sign`: prints a ready-to-run `curl` command (URL, headers and the exact signed
+/// body, each shell-quoted) instead of sending.
 pub fn sign(args: &SendArgs) -> ExitCode {
-    match build(args) {
-        Ok(signed) => {
-            println!("POST {}", signed.url);
-            for (name, value) in &signed.headers {
-                println!("{name}: {value}");
-            }
+    match build(args).and_then(|signed| curl_command(&signed)) {
+        Ok(command) => {
+            println!("{command}");
             ExitCode::SUCCESS
         }
         Err(err) => {
@@ -201,6 +199,28 @@ pub fn sign(args: &SendArgs) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The request as one `curl` command. `--data-raw` sends the argument's bytes as they are (no
+/// `@file` reading, no newline stripping); `-g` keeps `[]{}` in the URL literal.
+fn curl_command(signed: &Signed) -> Result<String, String> {
+    if signed.body.contains(&0) {
+        return Err(
+            "the body contains a NUL byte, which no shell argument can carry; use `hookwall send`"
+                .to_owned(),
+        );
+    }
+    let mut command = format!(
+        "curl -sS -g -X POST {}",
+        super::shell::quote(signed.url.as_bytes())
+    );
+    for (name, value) in &signed.headers {
+        command.push_str(" \\\n  -H ");
+        command.push_str(&super::shell::quote(format!("{name}: {value}").as_bytes()));
+    }
+    command.push_str(" \\\n  --data-raw ");
+    command.push_str(&super::shell::quote(&signed.body));
+    Ok(command)
 }
 
 /// `hookwall send`: signs and POSTs; exit 0 when the gateway answers 2xx.

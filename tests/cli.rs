@@ -495,3 +495,83 @@ async fn the_command_sign_prints_runs_in_a_shell_and_is_accepted() {
         .expect("bash runs");
     assert!(String::from_utf8_lossy(&again.stdout).contains("\"status\":\"duplicate\""));
 }
+
+#[test]
+fn cli_commands_say_connection_refused_to_the_url_when_nothing_listens() {
+    // A port that was free a moment ago: nothing listens on it.
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("hookwall.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:{port}\"\n\
+             [sources.github]\nprovider = \"github\"\nsecrets = [\"s\"]\n"
+        ),
+    )
+    .expect("write");
+    let runs: [(&str, Vec<String>); 3] = [
+        (
+            "events",
+            vec![
+                "events".into(),
+                "list".into(),
+                "--admin-url".into(),
+                base.clone(),
+            ],
+        ),
+        (
+            "health",
+            vec!["health".into(), "--url".into(), base.clone()],
+        ),
+        (
+            "send",
+            vec![
+                "send".into(),
+                "github".into(),
+                "--config".into(),
+                config.display().to_string(),
+            ],
+        ),
+    ];
+    for (name, args) in runs {
+        let output = hookwall()
+            .args(&args)
+            .env("HOOKWALL_ADMIN_TOKEN", "a-long-enough-admin-token")
+            .output()
+            .expect("runs");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{name}: {stderr}");
+        assert!(
+            stderr.contains(&format!("connection refused to {base}")),
+            "{name}: {stderr}"
+        );
+        assert!(
+            !stderr.contains("error sending request"),
+            "{name}: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn check_says_the_admin_api_is_closed_without_an_admin_token() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("hookwall.toml");
+    std::fs::write(
+        &config,
+        "[sources.github]\nprovider = \"github\"\nsecrets = [\"s\"]\n",
+    )
+    .expect("write");
+    let output = hookwall()
+        .args(["check", "--config"])
+        .arg(&config)
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("admin_token is not set, so the admin API is closed"),
+        "{stderr}"
+    );
+}

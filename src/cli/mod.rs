@@ -2,6 +2,7 @@
 //! `health`, and `receive` (a development receiver for deliveries).
 
 mod admin;
+mod net;
 mod receive;
 mod send;
 mod shell;
@@ -167,7 +168,7 @@ async fn health(url: &str) -> ExitCode {
             ExitCode::FAILURE
         }
         Err(err) => {
-            eprintln!("hookwall health: {target}: {err}");
+            eprintln!("hookwall health: {}", net::describe(&err, &target));
             ExitCode::FAILURE
         }
     }

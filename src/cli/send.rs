@@ -258,7 +258,7 @@ pub async fn send(args: &SendArgs) -> ExitCode {
             }
         }
         Err(err) => {
-            eprintln!("hookwall send: {}: {err}", signed.url);
+            eprintln!("hookwall send: {}", super::net::describe(&err, &signed.url));
             ExitCode::FAILURE
         }
     }

@@ -444,8 +444,9 @@ pub(super) fn unique_paths(cx: &mut Ctx, sources: &[(Source, Range<usize>)]) {
 pub(super) fn server_warnings(cx: &mut Ctx, server: &Server) {
     if server.admin_token.is_none() {
         cx.warn(
-            "server.admin_token is not set: set admin_token = \"${HOOKWALL_ADMIN_TOKEN}\" to \
-             protect /admin/*"
+            "server.admin_token is not set, so the admin API is closed: every /admin/* request \
+             is answered 401 (and the CLI's events/dlq commands cannot work); set admin_token = \
+             \"${HOOKWALL_ADMIN_TOKEN}\" to open it to holders of the token"
                 .to_owned(),
         );
     }

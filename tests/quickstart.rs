@@ -219,3 +219,26 @@ async fn the_quick_start_takes_a_default_send_for_every_source_and_delivers_it_t
         assert!(!line.contains("whsec_"), "{line}");
     }
 }
+
+#[test]
+fn receive_drops_a_client_whose_request_head_never_finishes() {
+    use std::io::{Read, Write};
+    let port = free_port();
+    let (_receiver, _lines) = start_receiver(port, Some(DELIVERY_SECRET));
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connects");
+    stream
+        .write_all(b"POST /github HTTP/1.1\r\nhost: x\r\n")
+        .expect("writes half a head");
+    // The head timeout is 10 s; a generous margin for a loaded machine.
+    stream
+        .set_read_timeout(Some(Duration::from_secs(40)))
+        .expect("timeout");
+    let started = Instant::now();
+    let mut rest = Vec::new();
+    let read = stream.read_to_end(&mut rest);
+    assert!(
+        read.is_ok(),
+        "the connection was still open after {:?}: {read:?}",
+        started.elapsed()
+    );
+}

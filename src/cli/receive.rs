@@ -9,8 +9,8 @@
 //!
 //! One line per delivery on standard output: time, verdict, event id, source, size. Never a
 //! secret, never the body; every header value printed is cut short and its control characters
-//! escaped, so a delivery cannot write to the terminal. The body is bounded by `--max-body` and
-//! its read by a timeout.
+//! escaped, so a delivery cannot write to the terminal. The body is bounded by `--max-body`, its
+//! read by a timeout, and the request head in size and time.
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -21,7 +21,10 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use clap::Args;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use secrecy::SecretString;
+use tower::ServiceExt;
 
 use crate::pipeline::verify::unix_now;
 use crate::providers::{Inbound, Overrides, Preset};
@@ -44,6 +47,8 @@ pub struct ReceiveArgs {
 const SHOWN_MAX: usize = 80;
 /// How long a delivery's body may take to arrive.
 const BODY_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a request head may take to arrive.
+const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
 
 struct Receiver {
     verifier: Option<Preset>,
@@ -93,10 +98,43 @@ async fn run(args: &ReceiveArgs) -> Result<(), String> {
     };
     println!("hookwall receive: listening on http://{addr} ({mode}); Ctrl-C stops");
     let app = axum::Router::new().fallback(handle).with_state(state);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(crate::app::shutdown_signal())
-        .await
-        .map_err(|err| format!("server error: {err}"))
+    serve(listener, app).await;
+    Ok(())
+}
+
+/// Serves HTTP/1 until Ctrl-C or SIGTERM, with the request head bounded in time and size (as
+/// the gateway's listeners are), so an idle or slow client holds nothing for long.
+async fn serve(listener: tokio::net::TcpListener, app: axum::Router) {
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(HEAD_TIMEOUT)
+        .max_headers(100)
+        .max_buf_size(64 * 1024);
+    let stop = crate::app::shutdown_signal();
+    tokio::pin!(stop);
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(err) => {
+                    // EMFILE and friends: back off instead of spinning.
+                    eprintln!("hookwall receive: accept failed: {err}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut stop => return,
+        };
+        let app = app.clone();
+        let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
+            app.clone().oneshot(request.map(Body::new))
+        });
+        let connection = http.serve_connection(TokioIo::new(stream), service);
+        tokio::spawn(async move {
+            // A client that goes away mid-request is its own business.
+            let _ = connection.await;
+        });
+    }
 }
 
 async fn handle(State(receiver): State<Arc<Receiver>>, request: Request) -> (StatusCode, String) {

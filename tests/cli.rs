@@ -217,3 +217,361 @@ async fn serve_accepts_a_signed_webhook_and_exits_0_on_sigterm_with_the_event_on
             .expect("count");
     assert_eq!(count, 1);
 }
+
+/// Waits until the gateway's /readyz answers 200.
+async fn wait_ready(client: &reqwest::Client, base: &str) {
+    let started = Instant::now();
+    loop {
+        if let Ok(response) = client.get(format!("{base}/readyz")).send().await
+            && response.status() == 200
+        {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "{base} did not become ready"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A child process killed (and reaped) when the test ends, also when it panics.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+const UNSIGNED_TIMESTAMP: &str = "[sources.github]\nprovider = \"github\"\nsecrets = [\"s\"]\n\
+                                  timestamp_header = \"x-sent-at\"\n";
+
+#[test]
+fn check_reports_keys_secrets_and_schemas_in_one_run_each_with_its_key_and_line() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("hookwall.toml");
+    std::fs::write(dir.path().join("not-a-schema.json"), r#"{"type": 12}"#).expect("write");
+    std::fs::write(dir.path().join("not-json.json"), "{").expect("write");
+    std::fs::write(
+        &config,
+        r#"[server]
+trusted_proxies = ["10.0.0.0/33"]
+max_in_flihgt = 10
+
+[sources.open]
+provider = "token"
+allow_ips = ["192.0.2.0/40"]
+secrets = ["${HOOKWALL_TEST_UNSET_VARIABLE:-}"]
+
+[sources.blank]
+provider = "github"
+secrets = [" "]
+
+[sources.missing]
+provider = "github"
+secrets = ["s"]
+schema = "schemas/nope.json"
+
+[sources.invalid]
+provider = "github"
+secrets = ["s"]
+schema = "not-a-schema.json"
+
+[sources.broken]
+provider = "github"
+secrets = ["s"]
+schema = "not-json.json"
+
+[sources.sw]
+provider = "standard-webhooks"
+secrets = ["whsec_!!!"]
+"#,
+    )
+    .expect("write");
+    let output = hookwall()
+        .args(["check", "--config"])
+        .arg(&config)
+        .env_remove("HOOKWALL_TEST_UNSET_VARIABLE")
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    for expected in [
+        "server.trusted_proxies[0] (line 2)",
+        "server.max_in_flihgt (line 3)",
+        "sources.open.allow_ips[0] (line 7)",
+        "sources.open.secrets (line 8)",
+        "sources.blank.secrets[0] (line 12): is only whitespace",
+        "sources.missing.schema (line 17): cannot read",
+        "sources.invalid.schema (line 22)",
+        "is not a valid JSON Schema",
+        "sources.broken.schema (line 27)",
+        "is not JSON",
+        "sources.sw.secrets (line 31)",
+    ] {
+        assert!(
+            stderr.contains(expected),
+            "missing {expected:?} in:\n{stderr}"
+        );
+    }
+}
+
+#[test]
+fn check_refuses_an_unsigned_timestamp_header_with_the_reason_and_the_fix() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("hookwall.toml");
+    std::fs::write(&config, UNSIGNED_TIMESTAMP).expect("write");
+    let output = hookwall()
+        .args(["check", "--config"])
+        .arg(&config)
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("sources.github.timestamp_header (line 4)")
+            && stderr.contains("does not sign this timestamp")
+            && stderr.contains("remove timestamp_header"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn serve_and_reload_refuse_an_unsigned_timestamp_header() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("hookwall.toml");
+
+    // Start-up: refused, exit 1, with the reason.
+    std::fs::write(&config, UNSIGNED_TIMESTAMP).expect("write");
+    let output = hookwall()
+        .args(["serve", "--config"])
+        .arg(&config)
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("does not sign this timestamp"), "{stderr}");
+
+    // Reload: the running config stays, and the answer says why.
+    let (port, admin_port) = (free_port(), free_port());
+    let good = format!(
+        "[server]\nlisten = \"127.0.0.1:{port}\"\nadmin_listen = \"127.0.0.1:{admin_port}\"\n\
+         admin_token = \"a-long-enough-admin-token\"\n\
+         [sources.github]\nprovider = \"github\"\nsecrets = [\"s\"]\n"
+    );
+    std::fs::write(&config, &good).expect("write");
+    let _server = Killed(
+        hookwall()
+            .args(["serve", "--config"])
+            .arg(&config)
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawns"),
+    );
+    let client = reqwest::Client::new();
+    wait_ready(&client, &format!("http://127.0.0.1:{port}")).await;
+    std::fs::write(&config, format!("{good}timestamp_header = \"x-sent-at\"\n")).expect("write");
+    let response = client
+        .post(format!("http://127.0.0.1:{admin_port}/admin/reload"))
+        .bearer_auth("a-long-enough-admin-token")
+        .send()
+        .await
+        .expect("reload answered");
+    assert_eq!(response.status(), 422);
+    let body = response.text().await.expect("body");
+    assert!(
+        body.contains("sources.github.timestamp_header") && body.contains("does not sign"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn a_relative_sqlite_path_is_relative_to_the_config_file_not_the_working_directory() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let elsewhere = tempfile::tempdir().expect("another directory");
+    let conf_dir = dir.path().join("conf");
+    std::fs::create_dir_all(conf_dir.join("schemas")).expect("mkdir");
+    std::fs::write(conf_dir.join("schemas/any.json"), r#"{"type": "object"}"#).expect("write");
+    let port = free_port();
+    let config = conf_dir.join("hookwall.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:{port}\"\n[storage]\nurl = \"sqlite://./data/hw.db\"\n\
+             [sources.github]\nprovider = \"github\"\nsecrets = [\"s\"]\nschema = \"schemas/any.json\"\n"
+        ),
+    )
+    .expect("write");
+    let server = Killed(
+        hookwall()
+            .args(["serve", "--config"])
+            .arg(&config)
+            .current_dir(elsewhere.path())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawns"),
+    );
+    wait_ready(&reqwest::Client::new(), &format!("http://127.0.0.1:{port}")).await;
+    drop(server);
+    assert!(
+        conf_dir.join("data/hw.db").exists(),
+        "the database is not beside the config file"
+    );
+    assert!(
+        !elsewhere.path().join("data").exists(),
+        "the database was created in the working directory"
+    );
+}
+
+#[tokio::test]
+async fn the_command_sign_prints_runs_in_a_shell_and_is_accepted() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let port = free_port();
+    let config = dir.path().join("hookwall.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:{port}\"\n[storage]\nurl = \"sqlite://data/hw.db\"\n\
+             [sources.github]\nprovider = \"github\"\nsecrets = [\"s3cret\"]\n"
+        ),
+    )
+    .expect("write");
+    let _server = Killed(
+        hookwall()
+            .args(["serve", "--config"])
+            .arg(&config)
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawns"),
+    );
+    wait_ready(&reqwest::Client::new(), &format!("http://127.0.0.1:{port}")).await;
+
+    // Quotes, shell syntax, a line break and non-ASCII: all must reach the gateway as signed.
+    let body = "{\"msg\": \"it's $HOME `id` $(id) \\\\ caf\u{e9}\",\n \"at\": \"@now\"}\n";
+    let body_file = dir.path().join("body.json");
+    std::fs::write(&body_file, body).expect("write");
+    let signed = hookwall()
+        .args(["sign", "github", "--id", "sign-curl-1", "--config"])
+        .arg(&config)
+        .arg("--body")
+        .arg(&body_file)
+        .output()
+        .expect("sign runs");
+    let command = String::from_utf8_lossy(&signed.stdout).into_owned();
+    assert!(
+        signed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&signed.stderr)
+    );
+    assert!(command.starts_with("curl "), "{command}");
+    assert!(
+        !command.contains("s3cret"),
+        "the secret was printed: {command}"
+    );
+
+    let ran = Command::new("bash")
+        .arg("-c")
+        .arg(&command)
+        .output()
+        .expect("bash runs");
+    let answer = String::from_utf8_lossy(&ran.stdout);
+    assert!(
+        ran.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ran.stderr)
+    );
+    assert!(
+        answer.contains("\"status\":\"accepted\""),
+        "{answer}\n{command}"
+    );
+
+    // The same command again: the same signed bytes and id, so a duplicate.
+    let again = Command::new("bash")
+        .arg("-c")
+        .arg(&command)
+        .output()
+        .expect("bash runs");
+    assert!(String::from_utf8_lossy(&again.stdout).contains("\"status\":\"duplicate\""));
+}
+
+#[test]
+fn cli_commands_say_connection_refused_to_the_url_when_nothing_listens() {
+    // A port that was free a moment ago: nothing listens on it.
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("hookwall.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:{port}\"\n\
+             [sources.github]\nprovider = \"github\"\nsecrets = [\"s\"]\n"
+        ),
+    )
+    .expect("write");
+    let runs: [(&str, Vec<String>); 3] = [
+        (
+            "events",
+            vec![
+                "events".into(),
+                "list".into(),
+                "--admin-url".into(),
+                base.clone(),
+            ],
+        ),
+        (
+            "health",
+            vec!["health".into(), "--url".into(), base.clone()],
+        ),
+        (
+            "send",
+            vec![
+                "send".into(),
+                "github".into(),
+                "--config".into(),
+                config.display().to_string(),
+            ],
+        ),
+    ];
+    for (name, args) in runs {
+        let output = hookwall()
+            .args(&args)
+            .env("HOOKWALL_ADMIN_TOKEN", "a-long-enough-admin-token")
+            .output()
+            .expect("runs");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{name}: {stderr}");
+        assert!(
+            stderr.contains(&format!("connection refused to {base}")),
+            "{name}: {stderr}"
+        );
+        assert!(
+            !stderr.contains("error sending request"),
+            "{name}: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn check_says_the_admin_api_is_closed_without_an_admin_token() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("hookwall.toml");
+    std::fs::write(
+        &config,
+        "[sources.github]\nprovider = \"github\"\nsecrets = [\"s\"]\n",
+    )
+    .expect("write");
+    let output = hookwall()
+        .args(["check", "--config"])
+        .arg(&config)
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("admin_token is not set, so the admin API is closed"),
+        "{stderr}"
+    );
+}

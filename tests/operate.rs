@@ -270,7 +270,10 @@ async fn the_cli_signs_for_every_provider_rotates_on_sighup_and_works_the_dead_l
     assert!(printed.contains("x-github-event: push"), "{printed}");
     assert!(printed.contains("x-github-delivery: sign-1"), "{printed}");
     assert!(
-        printed.starts_with(&format!("POST {}/hooks/github", gateway.base)),
+        printed.starts_with(&format!(
+            "curl -sS -g -X POST '{}/hooks/github'",
+            gateway.base
+        )),
         "{printed}"
     );
 

@@ -141,7 +141,7 @@ impl Admin {
             .timeout(Duration::from_secs(60))
             .send()
             .await
-            .map_err(|err| format!("{url}: {err}"))?;
+            .map_err(|err| super::net::describe(&err, url.as_str()))?;
         if response.status().is_success() {
             return Ok(response);
         }

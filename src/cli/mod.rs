@@ -1,8 +1,11 @@
 //! The command line (SPEC section 6): `serve`, `check`, `send`, `sign`, `events`, `dlq`,
-//! `health`.
+//! `health`, and `receive` (a development receiver for deliveries).
 
 mod admin;
+mod net;
+mod receive;
 mod send;
+mod shell;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -50,7 +53,7 @@ pub enum Command {
     /// Sign a request exactly as the source's provider would, with the configured secret, and
     /// POST it to the gateway (the local-development and smoke-test tool).
     Send(send::SendArgs),
-    /// Print the signed request's headers instead of sending it.
+    /// Print the signed request as a ready-to-run curl command instead of sending it.
     Sign(send::SendArgs),
     /// Stored events, through the admin API (token from HOOKWALL_ADMIN_TOKEN).
     Events {
@@ -66,6 +69,9 @@ pub enum Command {
         #[command(subcommand)]
         command: admin::DlqCommand,
     },
+    /// A development receiver for hookwall's deliveries: verifies their Standard Webhooks
+    /// signature and prints one line per delivery (the quick start's destination).
+    Receive(receive::ReceiveArgs),
     /// Exit 0 when the gateway's /readyz answers 200 (for container health checks).
     Health {
         /// Base URL of the public listener.
@@ -82,6 +88,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Sign(args) => send::sign(&args),
         Command::Events { admin, command } => admin::events(&admin, command).await,
         Command::Dlq { admin, command } => admin::dlq(&admin, command).await,
+        Command::Receive(args) => receive::receive(&args).await,
         Command::Health { url } => health(&url).await,
     }
 }
@@ -161,7 +168,7 @@ async fn health(url: &str) -> ExitCode {
             ExitCode::FAILURE
         }
         Err(err) => {
-            eprintln!("hookwall health: {target}: {err}");
+            eprintln!("hookwall health: {}", net::describe(&err, &target));
             ExitCode::FAILURE
         }
     }

@@ -59,16 +59,33 @@ fn event_header(provider: &str) -> Option<&'static str> {
     }
 }
 
-fn sample_body(source: &str, id: &str) -> Vec<u8> {
+/// The default test event: shaped as the provider sends it, so it passes the provider's bundled
+/// schema (`schemas/`) and the quick start's whole path answers 202.
+fn sample_body(provider: &str, source: &str, id: &str) -> Vec<u8> {
+    let now = unix_now();
+    if provider == "particle" {
+        // A Particle integration's default "Web Form" body. `coreid = api` is what Particle
+        // sends for an event published through its API rather than by a device; the id in
+        // `data` keeps each test event distinct for de-duplication.
+        let published_at =
+            jiff::Timestamp::from_second(now).map_or_else(|_| now.to_string(), |t| t.to_string());
+        return url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("event", "hookwall-test")
+            .append_pair("data", id)
+            .append_pair("published_at", &published_at)
+            .append_pair("coreid", "api")
+            .finish()
+            .into_bytes();
+    }
     // Stripe keys de-duplication on the body's `id`; the others ignore it.
     serde_json::json!({
         "id": id,
         "type": "hookwall.test",
         "source": source,
         "sent_by": "hookwall send",
-        "sent_at": unix_now(),
+        "sent_at": now,
         // Linear's freshness is this signed body field (milliseconds).
-        "webhookTimestamp": unix_now().saturating_mul(1000),
+        "webhookTimestamp": now.saturating_mul(1000),
     })
     .to_string()
     .into_bytes()
@@ -129,7 +146,7 @@ fn build(args: &SendArgs) -> Result<Signed, String> {
         .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
     let body = match &args.body {
         Some(path) => read_body(path)?,
-        None => sample_body(&source.name, &id),
+        None => sample_body(&source.provider, &source.name, &id),
     };
     let content_type = args.content_type.clone().unwrap_or_else(|| {
         if serde_json::from_slice::<serde_json::Value>(&body).is_ok() {
@@ -169,14 +186,12 @@ fn build(args: &SendArgs) -> Result<Signed, String> {
     Ok(Signed { url, headers, body })
 }
 
-/// `hookwall sign`: prints the headers (and the target) instead of sending.
+/// `hookwall sign`: prints a ready-to-run `curl` command (URL, headers and the exact signed
+/// body, each shell-quoted) instead of sending.
 pub fn sign(args: &SendArgs) -> ExitCode {
-    match build(args) {
-        Ok(signed) => {
-            println!("POST {}", signed.url);
-            for (name, value) in &signed.headers {
-                println!("{name}: {value}");
-            }
+    match build(args).and_then(|signed| curl_command(&signed)) {
+        Ok(command) => {
+            println!("{command}");
             ExitCode::SUCCESS
         }
         Err(err) => {
@@ -184,6 +199,28 @@ pub fn sign(args: &SendArgs) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The request as one `curl` command. `--data-raw` sends the argument's bytes as they are (no
+/// `@file` reading, no newline stripping); `-g` keeps `[]{}` in the URL literal.
+fn curl_command(signed: &Signed) -> Result<String, String> {
+    if signed.body.contains(&0) {
+        return Err(
+            "the body contains a NUL byte, which no shell argument can carry; use `hookwall send`"
+                .to_owned(),
+        );
+    }
+    let mut command = format!(
+        "curl -sS -g -X POST {}",
+        super::shell::quote(signed.url.as_bytes())
+    );
+    for (name, value) in &signed.headers {
+        command.push_str(" \\\n  -H ");
+        command.push_str(&super::shell::quote(format!("{name}: {value}").as_bytes()));
+    }
+    command.push_str(" \\\n  --data-raw ");
+    command.push_str(&super::shell::quote(&signed.body));
+    Ok(command)
 }
 
 /// `hookwall send`: signs and POSTs; exit 0 when the gateway answers 2xx.
@@ -221,7 +258,7 @@ pub async fn send(args: &SendArgs) -> ExitCode {
             }
         }
         Err(err) => {
-            eprintln!("hookwall send: {}: {err}", signed.url);
+            eprintln!("hookwall send: {}", super::net::describe(&err, &signed.url));
             ExitCode::FAILURE
         }
     }

@@ -16,11 +16,11 @@ use secrecy::SecretString;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
-use super::validate;
 use super::{
     Config, ConfigError, ConfigErrorKind, ConfigErrors, DedupMode, Destination, EmailDestination,
     HttpDestination, Mode, Overrides, RateLimit, Retry, Server, Source, Storage, units,
 };
+use super::{files, scheme, validate};
 
 type Value<'i> = Spanned<DeValue<'i>>;
 
@@ -109,8 +109,10 @@ pub(super) fn parse(
     text: &str,
     path: &Path,
     env: &dyn Fn(&str) -> Option<String>,
+    schema_check: Option<&files::SchemaCheck>,
 ) -> Result<Config, ConfigErrors> {
     let mut cx = Ctx::new(text, env);
+    cx.schema_check = schema_check;
     let (doc, syntax_errors) = DeTable::parse_recoverable(text);
     if !syntax_errors.is_empty() {
         // The tree of a file with syntax errors is a guess; checking its meaning would only add
@@ -137,9 +139,10 @@ pub(super) fn parse(
     };
     cx.check_keys(&root, TOP_KEYS, &|_| None);
     let server = read_server(&mut cx, root.get("server"));
-    let storage = read_storage(&mut cx, root.get("storage"));
-    let defaults = read_defaults(&mut cx, root.get("defaults"));
     let config_dir = path.parent().unwrap_or(Path::new(""));
+    let mut storage = read_storage(&mut cx, root.get("storage"));
+    files::resolve_store(&mut storage.url, config_dir);
+    let defaults = read_defaults(&mut cx, root.get("defaults"));
     let sources = read_sources(&mut cx, root.get("sources"), &defaults, &server, config_dir);
     validate::server_warnings(&mut cx, &server);
     validate::storage_warnings(&mut cx, &storage, sources.iter().map(|(source, _)| source));
@@ -167,6 +170,8 @@ pub(super) struct Ctx<'e> {
     text: &'e str,
     line_starts: Vec<usize>,
     env: &'e dyn Fn(&str) -> Option<String>,
+    /// Reads and compiles a `schema` file; `None` keeps the load pure (no file system).
+    pub(super) schema_check: Option<&'e files::SchemaCheck>,
     pub(super) errors: Vec<ConfigError>,
     pub(super) warnings: Vec<String>,
 }
@@ -204,7 +209,7 @@ impl<'a, 'i> Tbl<'a, 'i> {
         self.span.clone()
     }
 
-    fn get(&self, key: &str) -> Option<Item<'a, 'i>> {
+    pub(super) fn get(&self, key: &str) -> Option<Item<'a, 'i>> {
         self.map.get(key).map(|value| Item {
             place: join(&self.place, key),
             value,
@@ -266,6 +271,7 @@ impl<'e> Ctx<'e> {
             text,
             line_starts,
             env,
+            schema_check: None,
             errors: Vec::new(),
             warnings: Vec::new(),
         }
@@ -824,14 +830,16 @@ fn read_server(cx: &mut Ctx, item: Option<Item>) -> Server {
     if let Some(item) = table.get("admin_token")
         && let Some(done) = cx.secret_text(&item)
     {
-        if done.value.is_empty() {
+        if done.value.trim().is_empty() {
             let hint = match done.used.first() {
                 Some(var) => format!("; set {var}"),
                 None => String::new(),
             };
             cx.invalid(
                 &item,
-                format!("is empty{hint}, or remove admin_token to run without one"),
+                format!(
+                    "is empty (or only whitespace){hint}, or remove admin_token to run without one"
+                ),
             );
         } else if !done.value.chars().all(|c| c.is_ascii_graphic()) {
             cx.invalid(
@@ -1101,13 +1109,17 @@ fn read_source(
     };
     let schema = field(cx, &table, "schema", |cx, i| {
         let text = cx.non_empty(i)?;
-        Some(config_dir.join(text))
+        let path = config_dir.join(text);
+        files::check_schema(cx, i, &path);
+        Some(path)
     });
     let path = match table.get("path") {
         None => Some(format!("/hooks/{name}")),
         Some(item) => read_route_path(cx, &item),
     };
+    let errors_before_overrides = cx.errors.len();
     let overrides = read_overrides(cx, &table, defaults);
+    let overrides_ok = cx.errors.len() == errors_before_overrides;
     let accept_status =
         field(cx, &table, "accept_status", read_accept_status).or(defaults.accept_status);
     let max_body_bytes = field(cx, &table, "max_body_bytes", |cx, i| cx.size(i))
@@ -1133,10 +1145,10 @@ fn read_source(
     let verify_token = match table.get("verify_token") {
         None => None,
         Some(item) => match cx.secret_text(&item) {
-            Some(done) if done.value.is_empty() => {
+            Some(done) if done.value.trim().is_empty() => {
                 cx.invalid(
                     &item,
-                    "is empty: set it to the verify token typed in the provider's dashboard, or \
+                    "is empty (or only whitespace): set it to the verify token typed in the provider's dashboard, or \
                      remove verify_token",
                 );
                 None
@@ -1147,9 +1159,9 @@ fn read_source(
     };
 
     // Fail closed: only judge key material when every piece of it was read; otherwise the error
-    // already reported is the one to fix first.
-    let (provider, secrets, public_keys, allow_ips) =
-        (provider?, secrets?, public_keys?, allow_ips?);
+    // already reported is the one to fix first. A bad `allow_ips` does not hide a secrets error.
+    let (provider, secrets, public_keys) = (provider?, secrets?, public_keys?);
+    let errors_before_keys = cx.errors.len();
     validate::key_material(
         cx,
         &table,
@@ -1158,10 +1170,21 @@ fn read_source(
             provider,
             secrets: &secrets,
             public_keys: &public_keys,
-            allow_ips: &allow_ips,
+            allow_ips: allow_ips.as_deref(),
             allow_ips_place: table.get("allow_ips").map(|i| (i.place.clone(), i.span())),
         },
     );
+    if overrides_ok && cx.errors.len() == errors_before_keys {
+        scheme::check(
+            cx,
+            &table,
+            provider,
+            &secrets.values,
+            &public_keys.values,
+            &overrides,
+        );
+    }
+    let allow_ips = allow_ips?;
     let destinations = destinations?;
     validate::destinations(cx, &table, mode, &destinations);
 
@@ -1232,6 +1255,13 @@ fn read_secret_list(cx: &mut Ctx, item: &Item, example: &str) -> Option<validate
     };
     for (entry, done) in entries {
         cx.warn_defaulted(&entry.place, &done.defaulted);
+        if !done.value.is_empty() && done.value.trim().is_empty() {
+            // Nothing a provider could sign with; SPEC refuses empty secrets and this is one.
+            cx.invalid(
+                &entry,
+                "is only whitespace: write the secret, or leave the entry empty to drop it",
+            );
+        }
         if done.value.trim() != done.value {
             // Used verbatim (a Basic or bearer value may hold inner spaces), but a trailing
             // newline from a secrets file is the usual reason every request then gets 401.
@@ -1432,14 +1462,16 @@ fn read_http_url(cx: &mut Ctx, item: &Item) -> Option<url::Url> {
 
 fn read_signing_secret(cx: &mut Ctx, item: &Item) -> Option<SecretString> {
     let done = cx.secret_text(item)?;
-    if done.value.is_empty() {
+    if done.value.trim().is_empty() {
         let hint = match done.used.first() {
             Some(var) => format!("set {var}, or "),
             None => String::new(),
         };
         cx.invalid(
             item,
-            format!("is empty; {hint}remove signing_secret to send events unsigned"),
+            format!(
+                "is empty (or only whitespace); {hint}remove signing_secret to send events unsigned"
+            ),
         );
         return None;
     }

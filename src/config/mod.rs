@@ -21,10 +21,13 @@
 //! - **Secret-bearing keys** (`secrets`, `public_keys`, `admin_token`, `signing_secret`, and
 //!   `smtp_url` / `storage.url` when they carry a password) that fall back to a non-empty
 //!   `:-default` add a warning naming the key and the variable to set, never the value.
-//! - **Paths.** A relative `schema` is resolved against the directory of the config file. A
-//!   relative `sqlite://` path is relative to the process working directory (like SQLite's own
-//!   tools); `sqlite:///abs/path` is absolute; `?options` are refused (the store sets its own). The schema file is not opened here (loading stays
-//!   pure); it is read and compiled when the pipeline is built, which `hookwall check` also does.
+//! - **Paths.** One rule: a relative `schema` and a relative `sqlite://` path are resolved
+//!   against the directory of the config file (never the working directory), so a config finds
+//!   the same files wherever the process starts; `sqlite:///abs/path` is absolute; `?options` are
+//!   refused (the store sets its own). [`Config::load`] reads and compiles each schema file so a
+//!   bad one is reported with the other errors; [`Config::from_str_with_env`] stays pure.
+//! - **Presets** are built while loading (pure), so a preset's own errors come with the others,
+//!   and a timestamp the signature does not cover is refused (see `scheme.rs`).
 //! - **`[defaults]`** holds `timestamp_tolerance`, `rate_limit`, `allow_ips`, `max_body_bytes`,
 //!   `accept_status`, `max_json_depth` and `dedup`. A source key replaces the default wholesale
 //!   (lists and tables are not merged). Preset overrides (`signature_header`, …) are per source
@@ -69,7 +72,9 @@
 //! - `Debug` of the model shows secrets as `[REDACTED]` and URLs with their password, and query
 //!   values whose name looks like a credential, replaced by `***`.
 
+mod files;
 mod load;
+mod scheme;
 pub mod units;
 mod validate;
 
@@ -107,7 +112,12 @@ impl Config {
                 kind: ConfigErrorKind::Read(source),
             }])
         })?;
-        Self::from_str_with_env(&text, path, &|name| std::env::var(name).ok())
+        load::parse(
+            &text,
+            path,
+            &|name| std::env::var(name).ok(),
+            Some(&files::read_schema),
+        )
     }
 
     /// Parses `text` as if read from `path`, taking `${VAR}` values from `env`. Pure: no file
@@ -117,7 +127,7 @@ impl Config {
         path: &Path,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Config, ConfigErrors> {
-        load::parse(text, path, env)
+        load::parse(text, path, env, None)
     }
 
     /// The source called `name`, if any.
@@ -194,8 +204,8 @@ impl Default for Storage {
 /// Where events are stored.
 #[derive(Clone, PartialEq, Eq)]
 pub enum StoreUrl {
-    /// `sqlite://PATH`: the file path after `sqlite://`. A relative path is relative to the
-    /// process working directory, not to the config file.
+    /// `sqlite://PATH`: the file path after `sqlite://`, a relative one already resolved against
+    /// the config file's directory.
     Sqlite(PathBuf),
     /// `postgres://…` or `postgresql://…`, verbatim (it may hold a password: `Debug` redacts it).
     Postgres(String),

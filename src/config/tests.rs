@@ -152,7 +152,8 @@ fn the_spec_example_loads_with_its_variables_set() {
     assert_eq!(server.shutdown_timeout, Duration::from_secs(30));
     assert_eq!(
         config.storage.url,
-        StoreUrl::Sqlite(PathBuf::from("./data/hookwall.db"))
+        // Relative to the config file (CONFIG_PATH), not to the working directory.
+        StoreUrl::Sqlite(PathBuf::from("/etc/hookwall/data/hookwall.db"))
     );
     assert_eq!(config.storage.retention, Duration::from_secs(7 * 86_400));
     assert_eq!(config.storage.dedup_window, Duration::from_secs(7 * 86_400));
@@ -282,7 +283,8 @@ fn every_server_and_storage_key_has_the_documented_default() {
     assert_eq!(config.server.shutdown_timeout, Duration::from_secs(30));
     assert_eq!(
         config.storage.url,
-        StoreUrl::Sqlite(PathBuf::from("./data/hookwall.db"))
+        // Relative to the config file (CONFIG_PATH), not to the working directory.
+        StoreUrl::Sqlite(PathBuf::from("/etc/hookwall/data/hookwall.db"))
     );
     assert_eq!(config.storage.retention, Duration::from_secs(7 * 86_400));
     assert_eq!(config.storage.dedup_window, Duration::from_secs(7 * 86_400));
@@ -1213,9 +1215,12 @@ fn provider_none_with_secrets_is_refused_as_protecting_nothing() {
 
 #[test]
 fn standard_webhooks_may_verify_with_public_keys_alone() {
-    let text = "[sources.sw]\nprovider = \"standard-webhooks\"\npublic_keys = [\"whpk_abc\", \"${OLD_KEY:-}\"]\n";
+    let text = "[sources.sw]\nprovider = \"standard-webhooks\"\npublic_keys = [\"whpk_WGZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmY=\", \"${OLD_KEY:-}\"]\n";
     let config = loads(text, &[]);
-    assert_eq!(config.sources[0].public_keys, ["whpk_abc"]);
+    assert_eq!(
+        config.sources[0].public_keys,
+        ["whpk_WGZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmY="]
+    );
     assert!(config.sources[0].secrets.is_empty());
 }
 

@@ -93,8 +93,8 @@ pub(super) fn parse_net(text: &str) -> Option<IpNet> {
 
 /// `sqlite://PATH` or `postgres://…`; also says whether the URL carries a password.
 pub(super) fn store_url(text: &str, shown: &str) -> Result<(StoreUrl, bool), String> {
-    let accepted = "write \"sqlite://./data/hookwall.db\" (a file path; relative to the working \
-                    directory) or \"postgres://user@host/db\"";
+    let accepted = "write \"sqlite://./data/hookwall.db\" (a file path; relative to the config \
+                    file) or \"postgres://user@host/db\"";
     if let Some(path) = text.strip_prefix("sqlite://") {
         if path.is_empty() {
             return Err(format!("names no database file; {accepted}"));
@@ -259,7 +259,8 @@ pub(super) struct Keys<'a> {
     pub(super) provider: &'a str,
     pub(super) secrets: &'a Material,
     pub(super) public_keys: &'a Material,
-    pub(super) allow_ips: &'a [IpNet],
+    /// `None` when it could not be read (its error is already reported).
+    pub(super) allow_ips: Option<&'a [IpNet]>,
     /// Where `allow_ips` was written on the source, if it was (else it came from `[defaults]`).
     pub(super) allow_ips_place: Option<(String, Range<usize>)>,
 }
@@ -288,12 +289,14 @@ pub(super) fn key_material(cx: &mut Ctx, table: &Tbl, keys: Keys) {
                  choose the provider that uses them (e.g. \"token\") or remove secrets",
             );
         }
-        let everyone = allow_ips.iter().any(|net| net.prefix_len() == 0);
+        let everyone = allow_ips.is_some_and(|nets| nets.iter().any(|n| n.prefix_len() == 0));
         let (place, span) = keys
             .allow_ips_place
             .clone()
             .map_or((table.place.clone(), None), |(p, s)| (p, Some(s)));
-        if allow_ips.is_empty() {
+        if allow_ips.is_none() {
+            // Unreadable: its own error says what to fix; judging it here would only repeat it.
+        } else if allow_ips.is_some_and(<[IpNet]>::is_empty) {
             cx.fail(
                 &table.place,
                 table.span(),
@@ -441,8 +444,9 @@ pub(super) fn unique_paths(cx: &mut Ctx, sources: &[(Source, Range<usize>)]) {
 pub(super) fn server_warnings(cx: &mut Ctx, server: &Server) {
     if server.admin_token.is_none() {
         cx.warn(
-            "server.admin_token is not set: set admin_token = \"${HOOKWALL_ADMIN_TOKEN}\" to \
-             protect /admin/*"
+            "server.admin_token is not set, so the admin API is closed: every /admin/* request \
+             is answered 401 (and the CLI's events/dlq commands cannot work); set admin_token = \
+             \"${HOOKWALL_ADMIN_TOKEN}\" to open it to holders of the token"
                 .to_owned(),
         );
     }

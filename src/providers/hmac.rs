@@ -226,6 +226,11 @@ impl HmacScheme {
             .map(|key| mac(self.params.algorithm, key.expose_secret(), &[message]))
     }
 
+    /// Whether the signed payload covers the timestamp (a `{timestamp}` in the template).
+    pub fn signs_timestamp(&self) -> bool {
+        self.params.signed_payload.uses(&Part::Timestamp)
+    }
+
     pub fn tolerance(&self) -> Option<Duration> {
         self.params
             .timestamp_header

@@ -579,6 +579,22 @@ impl Preset {
         }
     }
 
+    /// Whether the timestamp this scheme reads (if any) is covered by its signature. When it is
+    /// not, a freshness check on it proves nothing: whoever replays a request sets a new one.
+    pub fn signs_timestamp(&self) -> bool {
+        match &self.scheme {
+            Scheme::Hmac(s) => s.signs_timestamp(),
+            Scheme::Gitlab(s) => s.tolerance().is_some(),
+            Scheme::StandardWebhooks(_)
+            | Scheme::Stripe(_)
+            | Scheme::Linear(_)
+            | Scheme::Mailgun(_)
+            | Scheme::Discord(_)
+            | Scheme::Sendgrid(_) => true,
+            Scheme::Twilio(_) | Scheme::Particle(_) | Scheme::Token(_) | Scheme::None => false,
+        }
+    }
+
     /// Credential headers, redacted before a request is stored.
     pub fn redacted_headers(&self) -> Vec<HeaderName> {
         match &self.scheme {

@@ -1,0 +1,107 @@
+//! What the configuration names on disk: `schema` files and the SQLite database.
+//!
+//! One rule for every relative path in the file: it is relative to the directory of the config
+//! file, never to the working directory, so `hookwall serve --config /etc/hookwall/hookwall.toml`
+//! finds the same files whatever directory it is started from (a systemd unit, a container, a
+//! shell in another project). `sqlite:///abs/path` and absolute schema paths are used as they are.
+//!
+//! Schema files are read and compiled while the config loads ([`super::Config::load`]), so a
+//! missing or invalid one is reported in the same run as every other error, with its key and
+//! line. [`super::Config::from_str_with_env`] passes no checker and stays pure.
+
+use std::path::{Component, Path, PathBuf};
+
+use super::ConfigErrorKind;
+use super::StoreUrl;
+use super::load::{Ctx, Item};
+
+/// Reads and compiles one schema file; the message names the file, never its content.
+pub(super) type SchemaCheck = dyn Fn(&Path) -> Result<(), String>;
+
+/// The checker [`super::Config::load`] uses: the file must exist, be JSON and be a JSON Schema
+/// the pipeline can compile (the same compiler and options the pipeline uses).
+pub(super) fn read_schema(path: &Path) -> Result<(), String> {
+    let text = std::fs::read(path).map_err(|err| {
+        format!(
+            "cannot read {}: {err} (a relative schema path is relative to the config file's \
+             directory)",
+            path.display()
+        )
+    })?;
+    let document: serde_json::Value = serde_json::from_slice(&text)
+        .map_err(|err| format!("{} is not JSON: {err}", path.display()))?;
+    crate::pipeline::payload::Schema::compile(&document)
+        .map(|_| ())
+        .map_err(|err| format!("{} is not a valid JSON Schema: {err}", path.display()))
+}
+
+/// Runs the load's schema checker, if any, on the resolved `path` of a `schema` key.
+pub(super) fn check_schema(cx: &mut Ctx, item: &Item, path: &Path) {
+    let Some(check) = cx.schema_check else {
+        return;
+    };
+    if let Err(message) = check(path) {
+        cx.fail(
+            &item.place,
+            Some(item.span()),
+            ConfigErrorKind::Invalid(message),
+        );
+    }
+}
+
+/// A relative `sqlite://` path, resolved against the config file's directory.
+pub(super) fn resolve_store(url: &mut StoreUrl, config_dir: &Path) {
+    if let StoreUrl::Sqlite(path) = url
+        && path.is_relative()
+    {
+        *path = tidy(&config_dir.join(&*path));
+    }
+}
+
+/// `dir/./data/x.db` as `dir/data/x.db`: the same file, as a reader expects to see it in logs.
+/// `..` is kept (removing it would be wrong across symbolic links).
+fn tidy(path: &Path) -> PathBuf {
+    let tidied: PathBuf = path
+        .components()
+        .filter(|c| !matches!(c, Component::CurDir))
+        .collect();
+    if tidied.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        tidied
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_relative_sqlite_path_is_relative_to_the_config_file() {
+        let mut url = StoreUrl::Sqlite(PathBuf::from("./data/hookwall.db"));
+        resolve_store(&mut url, Path::new("/etc/hookwall"));
+        assert_eq!(
+            url,
+            StoreUrl::Sqlite(PathBuf::from("/etc/hookwall/data/hookwall.db"))
+        );
+
+        let mut url = StoreUrl::Sqlite(PathBuf::from("../data/hookwall.db"));
+        resolve_store(&mut url, Path::new("examples"));
+        assert_eq!(
+            url,
+            StoreUrl::Sqlite(PathBuf::from("examples/../data/hookwall.db"))
+        );
+
+        // A config file named without a directory: its directory is the working directory.
+        let mut url = StoreUrl::Sqlite(PathBuf::from("./data/hookwall.db"));
+        resolve_store(&mut url, Path::new(""));
+        assert_eq!(url, StoreUrl::Sqlite(PathBuf::from("data/hookwall.db")));
+
+        let mut url = StoreUrl::Sqlite(PathBuf::from("/var/lib/hookwall/hookwall.db"));
+        resolve_store(&mut url, Path::new("/etc/hookwall"));
+        assert_eq!(
+            url,
+            StoreUrl::Sqlite(PathBuf::from("/var/lib/hookwall/hookwall.db"))
+        );
+    }
+}

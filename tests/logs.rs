@@ -179,7 +179,7 @@ async fn a_payload_key_with_a_newline_and_escape_codes_cannot_forge_a_text_log_l
     assert!(exit.success(), "{exit:?}");
 
     let text = std::fs::read_to_string(&log_path).expect("log read");
-    let refused: Vec<&str> = text.lines().filter(|l| l.contains("422")).collect();
+    let refused: Vec<&str> = text.lines().filter(|l| l.contains("status=422")).collect();
     assert_eq!(refused.len(), 1, "{text}");
     assert!(refused[0].contains("\\n2026-12-03"), "{}", refused[0]);
     assert!(

@@ -284,7 +284,7 @@ async fn an_instance_killed_under_load_loses_no_accepted_event_and_the_others_de
     }
     let duplicates_stored = scalar(
         &mut db,
-        "SELECT COUNT(*) FROM events WHERE dedup_key LIKE 'id:scale-1______'",
+        "SELECT COUNT(*) FROM events WHERE dedup_key LIKE 'id:scale-1______|body:%'",
     )
     .await;
     assert_eq!(

@@ -1338,3 +1338,40 @@ async fn every_connection_of_the_postgres_store_over_tcp_has_nodelay() {
     let _ = admin.close().await;
     store.close().await;
 }
+
+/// The admin API's fingerprints are keyed by the installation's key: made once, the same every
+/// time the store is opened again, so fingerprints do not change across a restart.
+#[tokio::test]
+async fn the_sqlite_fingerprint_key_is_made_once_and_kept() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("events.db");
+    let first = SqliteStore::open(&path).await.expect("opens");
+    let key = first.fingerprint_key().to_vec();
+    first.close().await;
+    let again = SqliteStore::open(&path).await.expect("opens again");
+    assert_eq!(key.len(), 32);
+    assert_eq!(again.fingerprint_key(), key.as_slice());
+    let other = SqliteStore::open(&dir.path().join("other.db"))
+        .await
+        .expect("opens");
+    assert_ne!(
+        other.fingerprint_key(),
+        key.as_slice(),
+        "another installation"
+    );
+}
+
+/// Instances that share a PostgreSQL database, started together, show the same fingerprints.
+#[tokio::test]
+async fn postgres_instances_started_together_share_one_fingerprint_key() {
+    let Some(database) = pg::TestDatabase::create().await else {
+        return;
+    };
+    let (one, two) = tokio::join!(
+        PostgresStore::open(&database.url, 2),
+        PostgresStore::open(&database.url, 2)
+    );
+    let (one, two) = (one.expect("opens"), two.expect("opens"));
+    assert_eq!(one.fingerprint_key().len(), 32);
+    assert_eq!(one.fingerprint_key(), two.fingerprint_key());
+}

@@ -1,7 +1,8 @@
 //! `GET /admin/sources`: each source's effective settings, secrets as fingerprints.
 //!
-//! A fingerprint (`sha256:` and 8 hex digits) tells an operator which secret is configured, and
-//! whether two instances agree, without revealing it. URLs are shown with their password and
+//! A fingerprint (`hmac:` and 16 hex digits, keyed by the installation's key: see
+//! [`crate::providers::fingerprint`]) tells an operator which secret is configured, and whether
+//! two instances of one store agree, without revealing it or letting guesses at it be tested. URLs are shown with their password and
 //! credential-like query values redacted.
 
 use std::sync::Arc;
@@ -13,10 +14,11 @@ use serde_json::{Value, json};
 
 use crate::config::{self, Destination, Mode, Retry};
 use crate::live::Live;
-use crate::providers::fingerprint;
+use crate::providers::fingerprint::Fingerprints;
 
 pub async fn list(State(live): State<Arc<Live>>) -> impl IntoResponse {
     let snapshot = live.snapshot();
+    let fp = Fingerprints::new(live.store().fingerprint_key());
     let sources: Vec<Value> = snapshot
         .config
         .sources
@@ -25,27 +27,31 @@ pub async fn list(State(live): State<Arc<Live>>) -> impl IntoResponse {
             let tolerance = snapshot
                 .source(&source.name)
                 .and_then(|compiled| compiled.preset.timestamp_tolerance());
-            describe(source, tolerance)
+            describe(source, tolerance, &fp)
         })
         .collect();
     axum::Json(json!({ "sources": sources }))
 }
 
-fn fingerprints(secrets: &[SecretString]) -> Vec<String> {
+fn fingerprints(fp: &Fingerprints, secrets: &[SecretString]) -> Vec<String> {
     secrets
         .iter()
-        .map(|s| fingerprint(s.expose_secret().as_bytes()))
+        .map(|s| fp.of(s.expose_secret().as_bytes()))
         .collect()
 }
 
-fn describe(source: &config::Source, tolerance: Option<std::time::Duration>) -> Value {
+fn describe(
+    source: &config::Source,
+    tolerance: Option<std::time::Duration>,
+    fp: &Fingerprints,
+) -> Value {
     let o = &source.overrides;
     json!({
         "name": source.name,
         "path": source.path,
         "provider": source.provider,
-        "secrets": fingerprints(&source.secrets),
-        "public_keys": source.public_keys.iter().map(|k| fingerprint(k.as_bytes())).collect::<Vec<_>>(),
+        "secrets": fingerprints(fp, &source.secrets),
+        "public_keys": source.public_keys.iter().map(|k| fp.of(k.as_bytes())).collect::<Vec<_>>(),
         "allow_ips": source.allow_ips.iter().map(ToString::to_string).collect::<Vec<_>>(),
         "rate_limit": source.rate_limit.map(|r| json!({"per_second": r.per_second, "burst": r.burst})),
         "schema": source.schema.as_ref().map(|p| p.display().to_string()),
@@ -66,7 +72,7 @@ fn describe(source: &config::Source, tolerance: Option<std::time::Duration>) -> 
             "id_field": o.id_field,
             "public_url": o.public_url,
         },
-        "destinations": source.destinations.iter().map(destination).collect::<Vec<_>>(),
+        "destinations": source.destinations.iter().map(|d| destination(d, fp)).collect::<Vec<_>>(),
     })
 }
 
@@ -79,13 +85,13 @@ fn retry(r: &Retry) -> Value {
     })
 }
 
-fn destination(d: &Destination) -> Value {
+fn destination(d: &Destination, fp: &Fingerprints) -> Value {
     match d {
         Destination::Http(http) => json!({
             "name": http.name,
             "type": "http",
             "url": config::redact_url(&http.url),
-            "signing_secret": http.signing_secret.as_ref().map(|s| fingerprint(s.expose_secret().as_bytes())),
+            "signing_secret": http.signing_secret.as_ref().map(|s| fp.of(s.expose_secret().as_bytes())),
             "forward_headers": http.forward_headers,
             "retry_4xx": http.retry_4xx,
             "concurrency": http.max_concurrency,

@@ -44,7 +44,7 @@ pub enum EventsCommand {
     List {
         #[command(flatten)]
         filters: Filters,
-        /// pending, delivered, failed or dead.
+        /// pending, delivered, failed, dead or ignored (stored, with no destination to go to).
         #[arg(long)]
         status: Option<String>,
         #[arg(long, default_value_t = 50)]

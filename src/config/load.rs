@@ -1056,6 +1056,7 @@ fn read_sources(
         }
     }
     validate::unique_paths(cx, &sources);
+    validate::unique_destination_names(cx, &sources);
     sources
 }
 

@@ -1365,6 +1365,34 @@ name = "handler"
 }
 
 #[test]
+fn destination_names_must_be_unique_across_sources() {
+    let text = r#"
+[sources.gh]
+provider = "github"
+secrets = ["s"]
+[[sources.gh.destinations]]
+url = "http://a/"
+name = "handler"
+[sources.shop]
+provider = "shopify"
+secrets = ["s"]
+[[sources.shop.destinations]]
+url = "http://b/"
+name = "handler"
+"#;
+    error_with(
+        text,
+        &[],
+        &[
+            "sources.shop.destinations",
+            "a destination of source `gh` is already named `handler`",
+        ],
+    );
+    // The default names (`<source>-<n>`) never collide.
+    loads(&text.replace("name = \"handler\"\n", ""), &[]);
+}
+
+#[test]
 fn proxy_mode_needs_exactly_one_http_destination() {
     let text = r#"
 [sources.slack]

@@ -424,6 +424,29 @@ pub(super) fn destinations(cx: &mut Ctx, table: &Tbl, mode: Mode, destinations: 
     }
 }
 
+/// Destination names are unique across the file (SPEC section 10): claims, metrics and the
+/// admin API name a destination by its name alone, so two of one name would share a pace.
+pub(super) fn unique_destination_names(cx: &mut Ctx, sources: &[(Source, Range<usize>)]) {
+    let mut seen: Vec<(&str, &str)> = Vec::new();
+    for (source, span) in sources {
+        for destination in &source.destinations {
+            let name = destination.name();
+            match seen.iter().find(|(seen_name, _)| *seen_name == name) {
+                // Within one source, `destinations` has said it already.
+                Some((_, owner)) if *owner != source.name => cx.fail(
+                    &format!("sources.{}.destinations", source.name),
+                    Some(span.clone()),
+                    ConfigErrorKind::Invalid(format!(
+                        "a destination of source `{owner}` is already named `{name}`;                          destination names are unique across the file"
+                    )),
+                ),
+                Some(_) => {}
+                None => seen.push((name, &source.name)),
+            }
+        }
+    }
+}
+
 /// Two sources may not share a route.
 pub(super) fn unique_paths(cx: &mut Ctx, sources: &[(Source, Range<usize>)]) {
     for (i, (source, span)) in sources.iter().enumerate() {

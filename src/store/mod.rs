@@ -131,6 +131,18 @@ pub enum StoreError {
     Setup(#[from] std::io::Error),
 }
 
+/// The name, in `install_keys`, of the key of the admin API's fingerprints
+/// ([`crate::providers::fingerprint`]).
+const FINGERPRINT_KEY: &str = "fingerprint";
+
+/// 32 bytes from the operating system's generator, offered as the installation's fingerprint
+/// key: kept only when the store has none yet, so every process of one store uses the first.
+fn fresh_key() -> Result<Vec<u8>, StoreError> {
+    let mut key = vec![0; 32];
+    getrandom::fill(&mut key).map_err(|err| StoreError::Setup(std::io::Error::other(err)))?;
+    Ok(key)
+}
+
 /// Which events a listing, export or bulk replay covers. `None` fields do not filter.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EventFilter {
@@ -285,6 +297,10 @@ pub trait Store: Send + Sync + 'static {
     async fn depths(&self) -> Result<Vec<Depth>, StoreError>;
     /// Finishes queued writes and releases the database; later calls fail with `Closed`.
     async fn close(&self);
+
+    /// The installation's fingerprint key: made once when the store is first opened, the same
+    /// for every process that opens it, never shown.
+    fn fingerprint_key(&self) -> &[u8];
 }
 
 /// One source's backlog (see [`Store::depths`]).

@@ -67,6 +67,7 @@ pub struct PostgresStore {
     writer: mpsc::Sender<Job>,
     /// Claims made, for which destination goes first ([`super::shares`]).
     turns: AtomicUsize,
+    fingerprint_key: Vec<u8>,
 }
 
 fn migrator() -> Migrator {
@@ -97,6 +98,11 @@ fn migrator() -> Migrator {
             5,
             "ignored",
             include_str!("../../migrations/postgres/0005_ignored.sql"),
+        ),
+        (
+            6,
+            "install keys",
+            include_str!("../../migrations/postgres/0006_install_keys.sql"),
         ),
     ])
 }
@@ -132,12 +138,25 @@ impl PostgresStore {
             .connect_with(options)
             .await?;
         migrator().run(&pool).await?;
+        sqlx::query(
+            "INSERT INTO install_keys (name, key) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(super::FINGERPRINT_KEY)
+        .bind(super::fresh_key()?)
+        .execute(&pool)
+        .await?;
+        let fingerprint_key: Vec<u8> =
+            sqlx::query_scalar("SELECT key FROM install_keys WHERE name = $1")
+                .bind(super::FINGERPRINT_KEY)
+                .fetch_one(&pool)
+                .await?;
         let (tx, rx) = mpsc::channel(QUEUE);
         tokio::spawn(writer(pool.clone(), rx));
         Ok(PostgresStore {
             pool,
             writer: tx,
             turns: AtomicUsize::new(0),
+            fingerprint_key,
         })
     }
 }
@@ -580,6 +599,10 @@ impl Store for PostgresStore {
             }
             .await,
         )
+    }
+
+    fn fingerprint_key(&self) -> &[u8] {
+        &self.fingerprint_key
     }
 
     async fn close(&self) {

@@ -140,6 +140,7 @@ pub struct SqliteStore {
     read: SqlitePool,
     /// Claims made, for which destination goes first ([`super::shares`]).
     turns: AtomicUsize,
+    fingerprint_key: Vec<u8>,
 }
 
 fn migrator() -> Migrator {
@@ -184,6 +185,11 @@ fn migrator() -> Migrator {
             "ignored",
             include_str!("../../migrations/sqlite/0008_ignored.sql"),
         ),
+        (
+            9,
+            "install keys",
+            include_str!("../../migrations/sqlite/0009_install_keys.sql"),
+        ),
     ])
 }
 
@@ -216,6 +222,18 @@ impl SqliteStore {
         if released > 0 {
             tracing::warn!(released, "took back deliveries claimed by a previous run");
         }
+        sqlx::query(
+            "INSERT INTO install_keys (name, key) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(super::FINGERPRINT_KEY)
+        .bind(super::fresh_key()?)
+        .execute(&mut write)
+        .await?;
+        let fingerprint_key: Vec<u8> =
+            sqlx::query_scalar("SELECT key FROM install_keys WHERE name = ?")
+                .bind(super::FINGERPRINT_KEY)
+                .fetch_one(&mut write)
+                .await?;
         let read = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(options.read_only(true))
@@ -233,6 +251,7 @@ impl SqliteStore {
             writer: tx,
             read,
             turns: AtomicUsize::new(0),
+            fingerprint_key,
         })
     }
 
@@ -435,6 +454,10 @@ impl Store for SqliteStore {
             }
         }
         Ok(depths)
+    }
+
+    fn fingerprint_key(&self) -> &[u8] {
+        &self.fingerprint_key
     }
 
     async fn close(&self) {

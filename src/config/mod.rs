@@ -69,6 +69,7 @@
 //! - `Debug` of the model shows secrets as `[REDACTED]` and URLs with their password, and query
 //!   values whose name looks like a credential, replaced by `***`.
 
+pub mod frontdoor;
 mod load;
 pub mod units;
 mod validate;
@@ -147,6 +148,10 @@ pub struct Server {
     pub max_in_flight: usize,
     /// How long in-flight requests may run after SIGTERM. Zero means: do not wait.
     pub shutdown_timeout: Duration,
+    /// How addresses are grouped into one client ([`frontdoor`]).
+    pub client_prefix: frontdoor::ClientPrefix,
+    /// Requests one client may have in flight; `None`: [`frontdoor::default_per_client`].
+    pub max_in_flight_per_client: Option<usize>,
 }
 
 impl Default for Server {
@@ -161,6 +166,8 @@ impl Default for Server {
             request_timeout: Duration::from_secs(10),
             max_in_flight: 4096,
             shutdown_timeout: Duration::from_secs(30),
+            client_prefix: frontdoor::ClientPrefix::default(),
+            max_in_flight_per_client: None,
         }
     }
 }

@@ -11,7 +11,8 @@
 //! | 6 rate limit | [`rate_limit`] |
 //! | (GET subscription checks) | [`handshake::subscription`] |
 //! | 7 method and content type | [`guards::MethodAndType`] |
-//! | 8 body cap and gzip | [`body`] |
+//! | (header credentials: token, Basic, Bearer) | [`verify::HeaderCredential`] |
+//! | 8 body cap and gzip | [`body`] ([`inflate`]: the cap and the gzip budget) |
 //! | 9–10 signature and freshness | [`verify`] |
 //! | 11 JSON depth and schema | [`payload`] |
 //! | (signed handshakes: Slack, Discord, Zoom) | [`handshake::answer`] |
@@ -28,6 +29,7 @@ pub mod client_ip;
 pub mod guards;
 #[cfg(feature = "server")]
 pub mod handshake;
+pub mod inflate;
 pub mod payload;
 #[cfg(feature = "server")]
 pub mod proxy;
@@ -43,6 +45,7 @@ use std::sync::Arc;
 use http::StatusCode;
 use ipnet::IpNet;
 
+use crate::config::frontdoor::ClientPrefix;
 use crate::config::{Config, DedupMode, Mode, RateLimit};
 use crate::providers::Preset;
 use payload::Schema;
@@ -70,6 +73,15 @@ pub struct Source {
     pub proxy: Option<Proxy>,
     /// Meta-style subscription checks are answered when set.
     pub verify_token: Option<secrecy::SecretString>,
+    /// How client addresses are grouped into one client (`server.client_prefix`).
+    pub client_prefix: ClientPrefix,
+}
+
+impl Source {
+    /// The client `ip` counts as, for the rate limit and the gzip budget.
+    pub fn client_block(&self, ip: std::net::IpAddr) -> std::net::IpAddr {
+        self.client_prefix.block(ip)
+    }
 }
 
 /// The synchronous destination of a proxy source.
@@ -140,6 +152,7 @@ pub fn compile(config: &Config) -> Result<Vec<Arc<Source>>, Vec<String>> {
                     .collect(),
                 proxy,
                 verify_token: source.verify_token.clone(),
+                client_prefix: config.server.client_prefix,
             }));
         }
     }

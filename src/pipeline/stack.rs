@@ -30,7 +30,7 @@ use super::accept::{Outcome, PayloadCheck, accept};
 use super::client_ip::{self, ClientIp, ForwardedHttps};
 use super::guards::{Allowlist, MethodAndType, RequireHttps};
 use super::rate_limit::{self, Limiter};
-use super::verify::Verify;
+use super::verify::{HeaderCredential, Verify};
 use crate::delivery::Registry;
 use crate::http::problem::{Rejection, RejectionKind, RequestId, fill_request_id};
 use crate::store::Store;
@@ -73,7 +73,13 @@ fn source_stack(
         .layer(ValidateRequestHeaderLayer::custom(MethodAndType(
             source.clone(),
         )))
-        // 8. Read the body under the cap, undo gzip under the same cap.
+        // A credential that is a header (token, Basic, Bearer) is checked before the body is
+        // read: a client without it never makes the gateway read or inflate one.
+        .layer(ValidateRequestHeaderLayer::custom(HeaderCredential(
+            source.clone(),
+        )))
+        // 8. Read the body under the cap, undo gzip under the same cap (and, for a request not
+        //    yet authenticated, under the gzip budget: see `inflate`).
         .layer(from_fn_with_state(source.clone(), super::body::layer))
         // 9–10. Signature and timestamp over the exact bytes: the first expensive step, and the
         //       one that must pass before the payload is parsed at all.

@@ -64,6 +64,12 @@ impl Gitlab {
             })
     }
 
+    /// Whether [`Gitlab::verify`] looks at the body: only for a signed request when signing
+    /// tokens are configured; every other verdict comes from the headers.
+    pub fn needs_body(&self, headers: &http::HeaderMap) -> bool {
+        self.signed.is_some() && headers.contains_key("webhook-signature")
+    }
+
     pub fn verify(&self, req: &Inbound<'_>) -> Result<(), VerifyError> {
         let signed_request = req.headers.contains_key("webhook-signature");
         match (signed_request, &self.signed, &self.token) {

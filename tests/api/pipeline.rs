@@ -336,6 +336,60 @@ async fn a_gzip_bomb_is_413_and_broken_gzip_is_400() {
     app.stop().await;
 }
 
+/// The credential of a token source is a header: it is checked before the body is read, so a
+/// client without it gets 401 whatever it sends, and never makes the gateway read a body past
+/// the cap or inflate a bomb (which would have answered 413 after the work).
+#[tokio::test]
+async fn a_header_credential_is_checked_before_the_body_is_read_or_inflated() {
+    let mut app = spawn_app(
+        "[sources.brightdata]\nprovider = \"brightdata\"\nsecrets = [\"Bearer good-token\"]\nmax_body_bytes = \"1KiB\"\n",
+    )
+    .await;
+    let bomb = gzip(&vec![0u8; 512 * 1024]);
+    assert!(bomb.len() < 1024, "the bomb fits under the cap compressed");
+    let far_over_the_cap = vec![b'x'; 256 * 1024];
+    for (name, body) in [("bomb", bomb.clone()), ("oversized", far_over_the_cap)] {
+        for credential in [None, Some("Bearer wrong-token")] {
+            let mut headers = vec![("content-type", "application/json")];
+            headers.extend(credential.map(|c| ("authorization", c)));
+            let response = app.post("/hooks/brightdata", &headers, body.clone()).await;
+            assert_eq!(
+                response.status(),
+                StatusCode::UNAUTHORIZED,
+                "{name} with credential {credential:?}"
+            );
+        }
+    }
+    // With the credential, the cap still holds: the same bomb is 413.
+    let response = app
+        .post(
+            "/hooks/brightdata",
+            &[
+                ("content-type", "application/json"),
+                ("authorization", "Bearer good-token"),
+            ],
+            bomb,
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    // And a good gzip delivery is inflated and stored.
+    let response = app
+        .post(
+            "/hooks/brightdata",
+            &[
+                ("content-type", "application/json"),
+                ("authorization", "Bearer good-token"),
+            ],
+            gzip(br#"{"snapshot_id":"s_1"}"#),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    app.stop().await;
+    let stored = stored_in(&app.db_path).await;
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].2, br#"{"snapshot_id":"s_1"}"#.to_vec());
+}
+
 #[tokio::test]
 async fn a_gzip_body_is_verified_and_stored_inflated() {
     let mut app = spawn_app(&github_source("")).await;

@@ -307,22 +307,21 @@ async fn request_smuggling_shapes_never_yield_a_second_request() {
     let smuggled = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
     let head = "POST /hooks/github HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n";
     let shapes: Vec<(&str, String, u16)> = vec![
-        // Transfer-Encoding wins: hyper reads the body as chunked, drops Content-Length and
-        // closes after answering (RFC 9112 section 6.3). The answer is the gateway's own verdict
-        // on the chunked request (unsigned: 401), never a second request.
+        // Both framings in one head: refused 400 (the framing read off the wire; hyper itself
+        // would read it as chunked and drop Content-Length), and the connection closed.
         (
             "Content-Length then Transfer-Encoding",
             format!(
                 "{head}Content-Length: 6\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n{smuggled}"
             ),
-            401,
+            400,
         ),
         (
             "Transfer-Encoding then Content-Length",
             format!(
                 "{head}Transfer-Encoding: chunked\r\nContent-Length: 40\r\n\r\n0\r\n\r\n{smuggled}"
             ),
-            401,
+            400,
         ),
         (
             "conflicting Content-Length headers",
@@ -390,6 +389,95 @@ async fn request_smuggling_shapes_never_yield_a_second_request() {
         assert_eq!(answers, vec![expected], "{name}");
         assert!(closed, "{name}: the connection was left open");
     }
+    app.stop().await;
+}
+
+/// The issue's request: a correctly signed webhook whose head carries both `Content-Length` and
+/// `Transfer-Encoding: chunked` was answered 202 and stored. It is 400, in either order, also
+/// when it is the second request of a keep-alive connection, and nothing is stored.
+#[tokio::test]
+async fn a_signed_webhook_with_content_length_and_transfer_encoding_is_400_and_not_stored() {
+    let mut app = spawn_app(&github_source("")).await;
+    let body = br#"{"zen":"smuggled"}"#;
+    let chunked = |delivery: &str, lengths: &str| {
+        let mut request = format!(
+            "POST /hooks/github HTTP/1.1\r\nHost: hookwall\r\nContent-Type: application/json\r\n\
+             X-GitHub-Delivery: {delivery}\r\nX-Hub-Signature-256: {}\r\n{lengths}\r\n{:x}\r\n",
+            github_signature(body),
+            body.len()
+        )
+        .into_bytes();
+        request.extend_from_slice(body);
+        request.extend_from_slice(b"\r\n0\r\n\r\n");
+        request
+    };
+    let limit = Duration::from_secs(10);
+    for (name, lengths) in [
+        (
+            "length first",
+            "Content-Length: 18\r\nTransfer-Encoding: chunked\r\n",
+        ),
+        (
+            "chunked first",
+            "Transfer-Encoding: chunked\r\nContent-Length: 18\r\n",
+        ),
+        (
+            "length zero",
+            "Content-Length: 0\r\nTransfer-Encoding: chunked\r\n",
+        ),
+    ] {
+        let (answers, closed) = exchange(app.addr, &chunked(name, lengths), 2, limit).await;
+        assert_eq!(answers, vec![400], "{name}");
+        assert!(closed, "{name}: the connection was left open");
+    }
+    // Second on a keep-alive connection, after a clean chunked webhook (which is accepted:
+    // the scanner follows its chunked body to the next head).
+    let mut pipelined = chunked("clean-1", "Transfer-Encoding: chunked\r\n");
+    pipelined.extend_from_slice(&chunked(
+        "second",
+        "Transfer-Encoding: chunked\r\nContent-Length: 18\r\n",
+    ));
+    let (answers, closed) = exchange(app.addr, &pipelined, 3, limit).await;
+    assert_eq!(answers, vec![202, 400]);
+    assert!(closed);
+    let events = json(app.admin_get("/admin/events").await).await;
+    let ids: Vec<&str> = events["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter_map(|e| e["id"].as_str())
+        .collect();
+    assert_eq!(ids.len(), 1, "only the clean webhook is stored: {events}");
+    app.stop().await;
+    let stored = stored_in(&app.db_path).await;
+    assert_eq!(stored.len(), 1);
+}
+
+/// RFC 9112 section 3.2: an HTTP/1.1 request without `Host`, or any request with two, is 400;
+/// nothing is stored. An HTTP/1.0 request may omit it.
+#[tokio::test]
+async fn a_request_without_host_or_with_two_host_headers_is_400_and_not_stored() {
+    let mut app = spawn_app(&github_source("")).await;
+    let limit = Duration::from_secs(10);
+    let signed = signed_github_request(br#"{"zen":"hosts"}"#, "host-1");
+    let text = String::from_utf8(signed).expect("ascii");
+    let without = text.replacen("Host: hookwall\r\n", "", 1);
+    let twice = text.replacen("Host: hookwall\r\n", "Host: hookwall\r\nHost: other\r\n", 1);
+    for (name, request) in [("without Host", without), ("two Host headers", twice)] {
+        let (answers, closed) = exchange(app.addr, request.as_bytes(), 2, limit).await;
+        assert_eq!(answers, vec![400], "{name}");
+        assert!(closed, "{name}: the connection was left open");
+    }
+    let events = json(app.admin_get("/admin/events").await).await;
+    assert_eq!(
+        events["events"].as_array().map(Vec::len),
+        Some(0),
+        "{events}"
+    );
+    let (answers, _) = exchange(app.addr, b"GET /healthz HTTP/1.0\r\n\r\n", 1, limit).await;
+    assert_eq!(answers, vec![200], "HTTP/1.0 may omit Host");
+    let (answers, _) = exchange(app.addr, text.as_bytes(), 1, limit).await;
+    assert_eq!(answers, vec![202], "the same request with one Host");
     app.stop().await;
 }
 

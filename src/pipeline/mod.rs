@@ -4,6 +4,7 @@
 //! | step | module |
 //! |---|---|
 //! | 1 request id, span, request log | [`stack::request_log`] |
+//! | (head framing: `Content-Length` with `Transfer-Encoding`, `Host`) | [`framing`] |
 //! | 2 load shedding | [`stack`] (tower `load_shed` + `concurrency_limit`) |
 //! | 3 client IP | [`client_ip`] (resolved in [`stack::request_log`], so the span has it) |
 //! | 4 HTTPS requirement | [`guards::RequireHttps`] |
@@ -26,6 +27,8 @@
 pub mod accept;
 pub mod body;
 pub mod client_ip;
+#[cfg(feature = "server")]
+pub mod framing;
 pub mod guards;
 #[cfg(feature = "server")]
 pub mod handshake;

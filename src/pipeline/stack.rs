@@ -164,6 +164,9 @@ pub fn public_router(public: Public) -> axum::Router {
         // proxy). They are not shed, timed out or HTTPS-checked: a probe must see the truth.
         .with_state(public.store.clone())
         .fallback_service(hooks)
+        // Before anything looks at the request: a head RFC 9112 says to refuse (Content-Length
+        // with Transfer-Encoding as seen on the wire, a missing or repeated Host) is 400.
+        .layer(from_fn(super::framing::guard))
         // 1. Request id, span and the one log line per request, around everything else; and
         // 3. the client IP from the TCP peer, or from X-Forwarded-For when the peer is trusted,
         //    resolved here (cheap, bounded) so the span carries it from its start.

@@ -76,6 +76,48 @@ mod tests {
         );
     }
 
+    fn load(server: &str) -> Result<crate::config::Config, String> {
+        let text = format!(
+            "[server]\n{server}\n[sources.ok]\nprovider = \"github\"\nsecrets = [\"s3cret\"]\n"
+        );
+        crate::config::Config::from_str_with_env(
+            &text,
+            std::path::Path::new("/etc/hookwall/hookwall.toml"),
+            &|_| None,
+        )
+        .map_err(|errors| errors.to_string())
+    }
+
+    #[test]
+    fn client_prefix_and_the_per_client_bound_are_read_and_checked() {
+        let config = load("client_prefix = { ipv4 = 24, ipv6 = 56 }\nmax_in_flight = 100\nmax_in_flight_per_client = 10")
+            .expect("loads");
+        assert_eq!(
+            config.server.client_prefix,
+            ClientPrefix { ipv4: 24, ipv6: 56 }
+        );
+        assert_eq!(config.server.max_in_flight_per_client, Some(10));
+        let config = load("").expect("loads");
+        assert_eq!(config.server.client_prefix, ClientPrefix::default());
+        assert_eq!(config.server.max_in_flight_per_client, None);
+        for (bad, needle) in [
+            ("client_prefix = { ipv4 = 33 }", "server.client_prefix.ipv4"),
+            ("client_prefix = { ipv6 = 0 }", "server.client_prefix.ipv6"),
+            ("client_prefix = { ipv5 = 8 }", "ipv5"),
+            (
+                "max_in_flight = 10\nmax_in_flight_per_client = 11",
+                "above max_in_flight",
+            ),
+            (
+                "max_in_flight_per_client = 0",
+                "server.max_in_flight_per_client",
+            ),
+        ] {
+            let errors = load(bad).expect_err(bad);
+            assert!(errors.contains(needle), "{bad}: {errors}");
+        }
+    }
+
     #[test]
     fn the_default_share_is_an_eighth_between_1_and_64() {
         assert_eq!(default_per_client(200), 25);

@@ -45,7 +45,7 @@ fn source_stack(
     registry: Arc<Registry>,
 ) -> (SourceService, Option<Limiter>) {
     let (governor, limiter) = match &source.rate_limit {
-        Some(quota) => rate_limit::layer(source.name.clone(), quota)
+        Some(quota) => rate_limit::layer(source.name.clone(), quota, source.client_prefix)
             .map_or((None, None), |(l, h)| (Some(l), Some(h))),
         None => (None, None),
     };

@@ -10,6 +10,7 @@
 #   scripts/flood.sh                      # 10 s per level, levels "16 64"
 #   FLOOD_SECONDS=5 FLOOD_LEVELS="16" scripts/flood.sh
 #   FLOOD_PATH=/hooks/github FLOOD_AUTH=x scripts/flood.sh   # the same bombs at a signature source
+#   FLOOD_SERVER_BIN=/tmp/hookwall-old scripts/flood.sh         # measure another build
 #
 # The release build uses thin settings (no fat LTO) by default so it builds in minutes on a
 # small machine; FLOOD_FAT_LTO=1 keeps Cargo.toml's release profile.
@@ -25,9 +26,15 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/hookwall-target}"
 if [ "${FLOOD_FAT_LTO:-0}" != 1 ]; then
     export CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16
 fi
-echo "flood: cargo build --release --bin hookwall --example bench_flood" >&2
-cargo build --quiet --release --bin hookwall --example bench_flood
 bin="$CARGO_TARGET_DIR/release"
+server_bin=${FLOOD_SERVER_BIN:-$bin/hookwall}
+if [ -z "${FLOOD_SERVER_BIN:-}" ]; then
+    echo "flood: cargo build --release --bin hookwall --example bench_flood" >&2
+    cargo build --quiet --release --bin hookwall --example bench_flood
+else
+    # FLOOD_SERVER_BIN: another build of hookwall to measure (e.g. an older commit's).
+    cargo build --quiet --release --example bench_flood
+fi
 
 work=$(mktemp -d)
 server=""
@@ -58,10 +65,10 @@ secrets = ["Bearer the-real-token"]
 max_body_bytes = "64MiB"
 TOML
 
-echo "flood: commit $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src || echo '+changes'), ${seconds}s per level, path $path" >&2
+echo "flood: server ${FLOOD_SERVER_BIN:-commit $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src || echo '+changes')}, ${seconds}s per level, path $path" >&2
 for level in $levels; do
     rm -f "$work"/hookwall.db*
-    HOOKWALL_LOG_LEVEL=error RUST_LOG=error "$bin/hookwall" serve --config "$work/hookwall.toml" >"$work/server.log" 2>&1 &
+    HOOKWALL_LOG_LEVEL=error RUST_LOG=error "$server_bin" serve --config "$work/hookwall.toml" >"$work/server.log" 2>&1 &
     server=$!
     for _ in $(seq 100); do
         curl -fs "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break

@@ -64,6 +64,10 @@ impl App {
             store,
             trusted_proxies: server.trusted_proxies.clone().into(),
             max_in_flight: server.max_in_flight,
+            max_in_flight_per_client: server.max_in_flight_per_client.unwrap_or_else(|| {
+                crate::config::frontdoor::default_per_client(server.max_in_flight)
+            }),
+            client_prefix: server.client_prefix,
             request_timeout: server.request_timeout,
         });
         Ok(App {

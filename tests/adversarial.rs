@@ -296,6 +296,93 @@ async fn a_flood_of_headers_and_a_huge_request_line_are_431_and_closed() {
     app.stop().await;
 }
 
+/// Opens a connection that sends a webhook head from `client` (forwarded by the trusted
+/// 127.0.0.1) and one byte of its 100-byte body, then stalls.
+async fn slow_body_from(addr: SocketAddr, client: &str) -> TcpStream {
+    let mut stream = TcpStream::connect(addr).await.expect("connect");
+    let head = format!(
+        "POST /hooks/github HTTP/1.1\r\nHost: hookwall\r\nContent-Type: application/json\r\n\
+         X-Forwarded-For: {client}\r\nContent-Length: 100\r\n\r\n{{"
+    );
+    stream.write_all(head.as_bytes()).await.expect("write");
+    stream
+}
+
+/// Whether `stream` was answered 503 within `limit` (a slot refused or taken back).
+async fn answered_503(stream: &mut TcpStream, limit: Duration) -> bool {
+    let mut buf = [0u8; 1024];
+    matches!(
+        tokio::time::timeout(limit, stream.read(&mut buf)).await,
+        Ok(Ok(n)) if n >= 12 && &buf[9..12] == b"503"
+    )
+}
+
+/// Issue 20, finding 4: slow bodies from three addresses held every `max_in_flight` slot and
+/// good webhooks got 503. One client now holds at most `max_in_flight_per_client` (the rest of
+/// its requests are 503 at once), so 45 trickling connections from three addresses leave room
+/// for every good webhook from elsewhere.
+#[tokio::test]
+async fn slow_bodies_from_three_addresses_hold_only_their_share_and_good_webhooks_get_through() {
+    let mut app = spawn_app_with(
+        "trusted_proxies = [\"127.0.0.1/32\"]\nmax_in_flight = 40\nmax_in_flight_per_client = 5",
+        &github_source(""),
+    )
+    .await;
+    let mut slow = Vec::new();
+    for i in 0..45 {
+        let client = format!("203.0.113.{}", i % 3 + 1);
+        slow.push(slow_body_from(app.addr, &client).await);
+    }
+    let mut refused = 0;
+    for stream in &mut slow {
+        if answered_503(stream, Duration::from_millis(100)).await {
+            refused += 1;
+        }
+    }
+    assert_eq!(
+        refused, 30,
+        "each address keeps 5 slots, its other 10 are refused"
+    );
+    let mut statuses = Vec::new();
+    for i in 0..10 {
+        let request =
+            signed_github_request(format!("{{\"good\":{i}}}").as_bytes(), &format!("good-{i}"));
+        let (answers, _) = exchange(app.addr, &request, 1, Duration::from_secs(10)).await;
+        statuses.extend(answers);
+    }
+    assert_eq!(statuses, vec![202; 10]);
+    drop(slow);
+    app.stop().await;
+}
+
+/// When every slot is taken, a request still waiting for its body after a second is ended (503,
+/// closed) to make room for a new request, instead of the new request being shed.
+#[tokio::test]
+async fn when_every_slot_is_held_by_a_slow_body_a_good_webhook_takes_the_slowest_slot() {
+    let mut app = spawn_app_with(
+        "trusted_proxies = [\"127.0.0.1/32\"]\nmax_in_flight = 6\nmax_in_flight_per_client = 6",
+        &github_source(""),
+    )
+    .await;
+    let mut slow = Vec::new();
+    for i in 0..6 {
+        slow.push(slow_body_from(app.addr, &format!("198.51.100.{}", i + 1)).await);
+    }
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    let request = signed_github_request(br#"{"good":"evicts"}"#, "evicts-1");
+    let (answers, _) = exchange(app.addr, &request, 1, Duration::from_secs(10)).await;
+    assert_eq!(answers, vec![202]);
+    let mut evicted = 0;
+    for stream in &mut slow {
+        if answered_503(stream, Duration::from_millis(200)).await {
+            evicted += 1;
+        }
+    }
+    assert_eq!(evicted, 1, "one slow request made room");
+    drop(slow);
+    app.stop().await;
+}
+
 // ---- request smuggling ----
 
 /// Each shape is followed on the same connection by `GET /healthz`, which would be answered 200

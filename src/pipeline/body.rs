@@ -40,7 +40,12 @@ pub async fn layer(State(source): State<Arc<Source>>, request: Request, next: Ne
         (None, Some(ClientIp(ip))) => Budget::global().reserve(source.client_block(*ip), limit),
         (None, None) => Budget::global().reserve(std::net::IpAddr::from([0, 0, 0, 0]), limit),
     };
-    let decoded = match read_capped(body, &parts.headers, limit).await {
+    let read = read_capped(body, &parts.headers, limit).await;
+    // Read (or refused): no longer a slow request that load shedding may end.
+    if let Some(body_read) = parts.extensions.get::<BodyRead>() {
+        body_read.mark();
+    }
+    let decoded = match read {
         Ok(raw) => {
             decode(
                 raw,
@@ -64,6 +69,21 @@ pub async fn layer(State(source): State<Arc<Source>>, request: Request, next: Ne
             response
         }
         Err(rejection) => rejection.into_response(),
+    }
+}
+
+/// Set once the body has been read (or refused): from then on the request is not one that
+/// load shedding ([`super::admission`]) may end for being slow, whatever its age.
+#[derive(Debug, Clone)]
+pub struct BodyRead(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl BodyRead {
+    pub fn new(flag: std::sync::Arc<std::sync::atomic::AtomicBool>) -> BodyRead {
+        BodyRead(flag)
+    }
+
+    pub fn mark(&self) {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
     }
 }
 

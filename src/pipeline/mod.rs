@@ -5,7 +5,7 @@
 //! |---|---|
 //! | 1 request id, span, request log | [`stack::request_log`] |
 //! | (head framing: `Content-Length` with `Transfer-Encoding`, `Host`) | [`framing`] |
-//! | 2 load shedding | [`stack`] (tower `load_shed` + `concurrency_limit`) |
+//! | 2 load shedding, per client and in all | [`admission`] |
 //! | 3 client IP | [`client_ip`] (resolved in [`stack::request_log`], so the span has it) |
 //! | 4 HTTPS requirement | [`guards::RequireHttps`] |
 //! | 5 IP allowlist | [`guards::Allowlist`] |
@@ -25,6 +25,8 @@
 
 #[cfg(feature = "server")]
 pub mod accept;
+#[cfg(feature = "server")]
+pub mod admission;
 pub mod body;
 pub mod client_ip;
 #[cfg(feature = "server")]

@@ -13,7 +13,6 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
-use axum::error_handling::HandleErrorLayer;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::middleware::{Next, from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
@@ -21,16 +20,18 @@ use futures_util::future::BoxFuture;
 use http::HeaderValue;
 use ipnet::IpNet;
 use tower::util::BoxCloneSyncService;
-use tower::{BoxError, Service, ServiceBuilder, ServiceExt};
+use tower::{Service, ServiceBuilder, ServiceExt};
 use tower_http::validate_request::ValidateRequestHeaderLayer;
 use tracing::Instrument;
 
 use super::Source;
 use super::accept::{Outcome, PayloadCheck, accept};
+use super::admission::{Admission, admit};
 use super::client_ip::{self, ClientIp, ForwardedHttps};
 use super::guards::{Allowlist, MethodAndType, RequireHttps};
 use super::rate_limit::{self, Limiter};
 use super::verify::{HeaderCredential, Verify};
+use crate::config::frontdoor::ClientPrefix;
 use crate::delivery::Registry;
 use crate::http::problem::{Rejection, RejectionKind, RequestId, fill_request_id};
 use crate::store::Store;
@@ -137,6 +138,8 @@ pub struct Public {
     pub store: Arc<dyn Store>,
     pub trusted_proxies: Arc<[IpNet]>,
     pub max_in_flight: usize,
+    pub max_in_flight_per_client: usize,
+    pub client_prefix: ClientPrefix,
     pub request_timeout: Duration,
 }
 
@@ -144,11 +147,17 @@ pub struct Public {
 pub fn public_router(public: Public) -> axum::Router {
     let hooks = ServiceBuilder::new()
         .layer(from_fn(in_flight))
-        // 2. Load shedding: past `max_in_flight` concurrent webhooks, answer 503 at once
-        //    instead of queueing without bound.
-        .layer(HandleErrorLayer::new(overloaded))
-        .load_shed()
-        .concurrency_limit(public.max_in_flight)
+        // 2. Load shedding: past `max_in_flight` concurrent webhooks, or past
+        //    `max_in_flight_per_client` for one client, answer 503 at once instead of queueing
+        //    without bound; when all slots are taken, a request stuck on its body makes room.
+        .layer(from_fn_with_state(
+            Arc::new(Admission::new(
+                public.max_in_flight,
+                public.max_in_flight_per_client,
+                public.client_prefix,
+            )),
+            admit,
+        ))
         // The request timeout bounds a slow body (slowloris after the headers) and everything
         // after it; hyper's header timeout bounds the part before.
         .layer(from_fn_with_state(public.request_timeout, request_timeout))
@@ -254,16 +263,6 @@ impl Service<Request> for Dispatch {
             }
         })
     }
-}
-
-async fn overloaded(_: BoxError) -> Response {
-    Rejection::new(
-        RejectionKind::Overloaded {
-            retry_after: Duration::from_secs(1),
-        },
-        "max_in_flight reached",
-    )
-    .into_response()
 }
 
 async fn request_timeout(State(limit): State<Duration>, request: Request, next: Next) -> Response {

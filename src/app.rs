@@ -19,7 +19,7 @@ use tower::ServiceExt;
 use crate::config::{Config, Storage, StoreUrl};
 use crate::delivery::worker::Worker;
 use crate::live::{Compiled, Live};
-use crate::pipeline::stack;
+use crate::pipeline::{framing, stack};
 use crate::store::{PostgresStore, SqliteStore, Store, now_ms};
 
 /// How long a client may take to send its request line and headers. Not a config key: no
@@ -64,6 +64,10 @@ impl App {
             store,
             trusted_proxies: server.trusted_proxies.clone().into(),
             max_in_flight: server.max_in_flight,
+            max_in_flight_per_client: server.max_in_flight_per_client.unwrap_or_else(|| {
+                crate::config::frontdoor::default_per_client(server.max_in_flight)
+            }),
+            client_prefix: server.client_prefix,
             request_timeout: server.request_timeout,
         });
         Ok(App {
@@ -210,8 +214,13 @@ async fn serve(
             },
         };
         let router = router.clone();
+        // What hyper drops from a head (Content-Length beside Transfer-Encoding) is read off the
+        // wire as it passes; each request takes its head's verdict, in order.
+        let verdicts = framing::Verdicts::default();
+        let stream = framing::Watched::new(stream, verdicts.clone());
         let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
             request.extensions_mut().insert(ConnectInfo(peer));
+            request.extensions_mut().insert(verdicts.next());
             router.clone().oneshot(request.map(axum::body::Body::new))
         });
         let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));

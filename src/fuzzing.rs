@@ -215,6 +215,7 @@ pub fn source(preset: Preset, public_url: Option<String>) -> Source {
         destinations: Vec::new(),
         proxy: None,
         verify_token: None,
+        client_prefix: crate::config::frontdoor::ClientPrefix::default(),
     }
 }
 

@@ -135,7 +135,14 @@ fn unix_now() -> i64 {
 /// without an answer, and `request_timeout` (2 s here) answers the second kind 408 and closes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slowloris_connections_do_not_delay_a_good_webhook_and_are_closed_after_their_timeouts() {
-    let mut app = spawn_app_with("request_timeout = \"2s\"", &github_source("")).await;
+    // All 300 come from 127.0.0.1, one client: its share is raised so that every slow body is
+    // held until its timeout (the share itself is tested by
+    // slow_bodies_from_three_addresses_hold_only_their_share_and_good_webhooks_get_through).
+    let mut app = spawn_app_with(
+        "request_timeout = \"2s\"\nmax_in_flight_per_client = 200",
+        &github_source(""),
+    )
+    .await;
     let started = Instant::now();
     let mut heads = Vec::new();
     for i in 0..200 {
@@ -296,6 +303,93 @@ async fn a_flood_of_headers_and_a_huge_request_line_are_431_and_closed() {
     app.stop().await;
 }
 
+/// Opens a connection that sends a webhook head from `client` (forwarded by the trusted
+/// 127.0.0.1) and one byte of its 100-byte body, then stalls.
+async fn slow_body_from(addr: SocketAddr, client: &str) -> TcpStream {
+    let mut stream = TcpStream::connect(addr).await.expect("connect");
+    let head = format!(
+        "POST /hooks/github HTTP/1.1\r\nHost: hookwall\r\nContent-Type: application/json\r\n\
+         X-Forwarded-For: {client}\r\nContent-Length: 100\r\n\r\n{{"
+    );
+    stream.write_all(head.as_bytes()).await.expect("write");
+    stream
+}
+
+/// Whether `stream` was answered 503 within `limit` (a slot refused or taken back).
+async fn answered_503(stream: &mut TcpStream, limit: Duration) -> bool {
+    let mut buf = [0u8; 1024];
+    matches!(
+        tokio::time::timeout(limit, stream.read(&mut buf)).await,
+        Ok(Ok(n)) if n >= 12 && &buf[9..12] == b"503"
+    )
+}
+
+/// Issue 20, finding 4: slow bodies from three addresses held every `max_in_flight` slot and
+/// good webhooks got 503. One client now holds at most `max_in_flight_per_client` (the rest of
+/// its requests are 503 at once), so 45 trickling connections from three addresses leave room
+/// for every good webhook from elsewhere.
+#[tokio::test]
+async fn slow_bodies_from_three_addresses_hold_only_their_share_and_good_webhooks_get_through() {
+    let mut app = spawn_app_with(
+        "trusted_proxies = [\"127.0.0.1/32\"]\nmax_in_flight = 40\nmax_in_flight_per_client = 5",
+        &github_source(""),
+    )
+    .await;
+    let mut slow = Vec::new();
+    for i in 0..45 {
+        let client = format!("203.0.113.{}", i % 3 + 1);
+        slow.push(slow_body_from(app.addr, &client).await);
+    }
+    let mut refused = 0;
+    for stream in &mut slow {
+        if answered_503(stream, Duration::from_millis(100)).await {
+            refused += 1;
+        }
+    }
+    assert_eq!(
+        refused, 30,
+        "each address keeps 5 slots, its other 10 are refused"
+    );
+    let mut statuses = Vec::new();
+    for i in 0..10 {
+        let request =
+            signed_github_request(format!("{{\"good\":{i}}}").as_bytes(), &format!("good-{i}"));
+        let (answers, _) = exchange(app.addr, &request, 1, Duration::from_secs(10)).await;
+        statuses.extend(answers);
+    }
+    assert_eq!(statuses, vec![202; 10]);
+    drop(slow);
+    app.stop().await;
+}
+
+/// When every slot is taken, a request still waiting for its body after a second is ended (503,
+/// closed) to make room for a new request, instead of the new request being shed.
+#[tokio::test]
+async fn when_every_slot_is_held_by_a_slow_body_a_good_webhook_takes_the_slowest_slot() {
+    let mut app = spawn_app_with(
+        "trusted_proxies = [\"127.0.0.1/32\"]\nmax_in_flight = 6\nmax_in_flight_per_client = 6",
+        &github_source(""),
+    )
+    .await;
+    let mut slow = Vec::new();
+    for i in 0..6 {
+        slow.push(slow_body_from(app.addr, &format!("198.51.100.{}", i + 1)).await);
+    }
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    let request = signed_github_request(br#"{"good":"evicts"}"#, "evicts-1");
+    let (answers, _) = exchange(app.addr, &request, 1, Duration::from_secs(10)).await;
+    assert_eq!(answers, vec![202]);
+    let mut evicted = 0;
+    for stream in &mut slow {
+        if answered_503(stream, Duration::from_millis(200)).await {
+            evicted += 1;
+        }
+    }
+    assert_eq!(evicted, 1, "one slow request made room");
+    drop(slow);
+    app.stop().await;
+}
+
 // ---- request smuggling ----
 
 /// Each shape is followed on the same connection by `GET /healthz`, which would be answered 200
@@ -307,22 +401,21 @@ async fn request_smuggling_shapes_never_yield_a_second_request() {
     let smuggled = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
     let head = "POST /hooks/github HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n";
     let shapes: Vec<(&str, String, u16)> = vec![
-        // Transfer-Encoding wins: hyper reads the body as chunked, drops Content-Length and
-        // closes after answering (RFC 9112 section 6.3). The answer is the gateway's own verdict
-        // on the chunked request (unsigned: 401), never a second request.
+        // Both framings in one head: refused 400 (the framing read off the wire; hyper itself
+        // would read it as chunked and drop Content-Length), and the connection closed.
         (
             "Content-Length then Transfer-Encoding",
             format!(
                 "{head}Content-Length: 6\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n{smuggled}"
             ),
-            401,
+            400,
         ),
         (
             "Transfer-Encoding then Content-Length",
             format!(
                 "{head}Transfer-Encoding: chunked\r\nContent-Length: 40\r\n\r\n0\r\n\r\n{smuggled}"
             ),
-            401,
+            400,
         ),
         (
             "conflicting Content-Length headers",
@@ -390,6 +483,95 @@ async fn request_smuggling_shapes_never_yield_a_second_request() {
         assert_eq!(answers, vec![expected], "{name}");
         assert!(closed, "{name}: the connection was left open");
     }
+    app.stop().await;
+}
+
+/// The issue's request: a correctly signed webhook whose head carries both `Content-Length` and
+/// `Transfer-Encoding: chunked` was answered 202 and stored. It is 400, in either order, also
+/// when it is the second request of a keep-alive connection, and nothing is stored.
+#[tokio::test]
+async fn a_signed_webhook_with_content_length_and_transfer_encoding_is_400_and_not_stored() {
+    let mut app = spawn_app(&github_source("")).await;
+    let body = br#"{"zen":"smuggled"}"#;
+    let chunked = |delivery: &str, lengths: &str| {
+        let mut request = format!(
+            "POST /hooks/github HTTP/1.1\r\nHost: hookwall\r\nContent-Type: application/json\r\n\
+             X-GitHub-Delivery: {delivery}\r\nX-Hub-Signature-256: {}\r\n{lengths}\r\n{:x}\r\n",
+            github_signature(body),
+            body.len()
+        )
+        .into_bytes();
+        request.extend_from_slice(body);
+        request.extend_from_slice(b"\r\n0\r\n\r\n");
+        request
+    };
+    let limit = Duration::from_secs(10);
+    for (name, lengths) in [
+        (
+            "length first",
+            "Content-Length: 18\r\nTransfer-Encoding: chunked\r\n",
+        ),
+        (
+            "chunked first",
+            "Transfer-Encoding: chunked\r\nContent-Length: 18\r\n",
+        ),
+        (
+            "length zero",
+            "Content-Length: 0\r\nTransfer-Encoding: chunked\r\n",
+        ),
+    ] {
+        let (answers, closed) = exchange(app.addr, &chunked(name, lengths), 2, limit).await;
+        assert_eq!(answers, vec![400], "{name}");
+        assert!(closed, "{name}: the connection was left open");
+    }
+    // Second on a keep-alive connection, after a clean chunked webhook (which is accepted:
+    // the scanner follows its chunked body to the next head).
+    let mut pipelined = chunked("clean-1", "Transfer-Encoding: chunked\r\n");
+    pipelined.extend_from_slice(&chunked(
+        "second",
+        "Transfer-Encoding: chunked\r\nContent-Length: 18\r\n",
+    ));
+    let (answers, closed) = exchange(app.addr, &pipelined, 3, limit).await;
+    assert_eq!(answers, vec![202, 400]);
+    assert!(closed);
+    let events = json(app.admin_get("/admin/events").await).await;
+    let ids: Vec<&str> = events["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter_map(|e| e["id"].as_str())
+        .collect();
+    assert_eq!(ids.len(), 1, "only the clean webhook is stored: {events}");
+    app.stop().await;
+    let stored = stored_in(&app.db_path).await;
+    assert_eq!(stored.len(), 1);
+}
+
+/// RFC 9112 section 3.2: an HTTP/1.1 request without `Host`, or any request with two, is 400;
+/// nothing is stored. An HTTP/1.0 request may omit it.
+#[tokio::test]
+async fn a_request_without_host_or_with_two_host_headers_is_400_and_not_stored() {
+    let mut app = spawn_app(&github_source("")).await;
+    let limit = Duration::from_secs(10);
+    let signed = signed_github_request(br#"{"zen":"hosts"}"#, "host-1");
+    let text = String::from_utf8(signed).expect("ascii");
+    let without = text.replacen("Host: hookwall\r\n", "", 1);
+    let twice = text.replacen("Host: hookwall\r\n", "Host: hookwall\r\nHost: other\r\n", 1);
+    for (name, request) in [("without Host", without), ("two Host headers", twice)] {
+        let (answers, closed) = exchange(app.addr, request.as_bytes(), 2, limit).await;
+        assert_eq!(answers, vec![400], "{name}");
+        assert!(closed, "{name}: the connection was left open");
+    }
+    let events = json(app.admin_get("/admin/events").await).await;
+    assert_eq!(
+        events["events"].as_array().map(Vec::len),
+        Some(0),
+        "{events}"
+    );
+    let (answers, _) = exchange(app.addr, b"GET /healthz HTTP/1.0\r\n\r\n", 1, limit).await;
+    assert_eq!(answers, vec![200], "HTTP/1.0 may omit Host");
+    let (answers, _) = exchange(app.addr, text.as_bytes(), 1, limit).await;
+    assert_eq!(answers, vec![202], "the same request with one Host");
     app.stop().await;
 }
 

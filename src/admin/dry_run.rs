@@ -7,6 +7,9 @@
 //! and status are those of the first failure in pipeline order, which is what a real request
 //! would get. Nothing is stored or delivered.
 //!
+//! A credential that is a header (token, Basic, Bearer) is judged before `body`, as in the
+//! pipeline: when it fails, `signature` is reported before `body`, and the verdict is its 401.
+//!
 //! Two checks cannot be judged exactly without side effects, and say so:
 //! - `rate_limit` is reported `skip` when the source has a limit: the limiter offers no way to
 //!   look at a bucket without taking a token, and a dry run must not take one.
@@ -32,7 +35,7 @@ use crate::pipeline::accept::{PayloadCheck, dedup_key};
 use crate::pipeline::body;
 use crate::pipeline::client_ip::ClientIp;
 use crate::pipeline::guards::{Allowlist, MethodAndType};
-use crate::pipeline::verify::{Verify, unix_now};
+use crate::pipeline::verify::{HeaderCredential, Verify, unix_now};
 use crate::providers::BodyKind;
 use crate::store::Store;
 
@@ -210,10 +213,28 @@ pub async fn run(
         ),
     }
     let kind = c.outcome("content_type", content_type(source, &headers));
+    // A credential that is a header is judged before the body, as the pipeline does: a
+    // request without it is refused 401 whatever its body.
+    let header_refused = match HeaderCredential::check(source, &headers) {
+        Some(Err(rejection)) => {
+            c.fail("signature", rejection);
+            c.skip(
+                "timestamp",
+                "not judged: a timestamp means something only under a valid credential",
+            );
+            true
+        }
+        _ => false,
+    };
     let decoded = c.outcome("body", decode(source, &headers, raw).await);
 
     let Some(decoded) = decoded else {
-        for name in ["signature", "timestamp", "schema", "duplicate"] {
+        let unjudged: &[&'static str] = if header_refused {
+            &["schema", "duplicate"]
+        } else {
+            &["signature", "timestamp", "schema", "duplicate"]
+        };
+        for name in unjudged {
             c.skip(name, "the body could not be read");
         }
         return Ok(c.finish(source));
@@ -223,7 +244,9 @@ pub async fn run(
         .as_deref()
         .and_then(|u| url::Url::parse(u).ok())
         .and_then(|u| u.query().map(str::to_owned));
-    signature_and_timestamp(&mut c, source, &headers, query.as_deref(), &decoded, now);
+    if !header_refused {
+        signature_and_timestamp(&mut c, source, &headers, query.as_deref(), &decoded, now);
+    }
     let payload = match kind {
         Some(kind) => c.outcome("schema", PayloadCheck::check(source, kind, &decoded)),
         None => {
@@ -340,7 +363,17 @@ async fn decode(
             format!("body of {} bytes exceeds max_body_bytes {limit}", raw.len()),
         ));
     }
-    body::decode(raw, headers, source.preset.sniffs_gzip(), limit).await
+    // Behind the admin token: the dry run inflates outside the gzip budget.
+    let reservation = crate::pipeline::inflate::Reservation::unbudgeted();
+    body::decode(
+        raw,
+        headers,
+        source.preset.sniffs_gzip(),
+        limit,
+        reservation,
+    )
+    .await
+    .map(|(bytes, _)| bytes)
 }
 
 fn signature_and_timestamp(

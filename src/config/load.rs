@@ -35,6 +35,8 @@ pub(super) const SERVER_KEYS: &[&str] = &[
     "request_timeout",
     "max_in_flight",
     "shutdown_timeout",
+    "client_prefix",
+    "max_in_flight_per_client",
 ];
 pub(super) const STORAGE_KEYS: &[&str] = &[
     "url",
@@ -79,6 +81,7 @@ pub(super) const SOURCE_KEYS: &[&str] = &[
     "public_url",
 ];
 pub(super) const RATE_LIMIT_KEYS: &[&str] = &["per_second", "burst"];
+pub(super) const CLIENT_PREFIX_KEYS: &[&str] = &["ipv4", "ipv6"];
 pub(super) const HTTP_KEYS: &[&str] = &[
     "type",
     "name",
@@ -879,6 +882,7 @@ fn read_server(cx: &mut Ctx, item: Option<Item>) -> Server {
     if let Some(v) = field(cx, &table, "shutdown_timeout", |cx, i| cx.duration(i, true)) {
         server.shutdown_timeout = v;
     }
+    read_front_door(cx, &table, &mut server);
     // Port 0 asks the OS for a free port: two such listeners never collide.
     if server.listen == server.admin_listen && !server.listen.ends_with(":0") {
         cx.invalid_table(
@@ -888,6 +892,39 @@ fn read_server(cx: &mut Ctx, item: Option<Item>) -> Server {
         );
     }
     server
+}
+
+/// `client_prefix` and `max_in_flight_per_client` ([`super::frontdoor`]).
+fn read_front_door(cx: &mut Ctx, table: &Tbl, server: &mut Server) {
+    if let Some(item) = table.get("client_prefix")
+        && let Some(prefix) = cx.table(&item)
+    {
+        cx.check_keys(&prefix, CLIENT_PREFIX_KEYS, &|_| None);
+        if let Some(v) = field(cx, &prefix, "ipv4", |cx, i| cx.integer(i, 1..=32)) {
+            server.client_prefix.ipv4 = u8::try_from(v).unwrap_or(32);
+        }
+        if let Some(v) = field(cx, &prefix, "ipv6", |cx, i| cx.integer(i, 1..=128)) {
+            server.client_prefix.ipv6 = u8::try_from(v).unwrap_or(64);
+        }
+    }
+    if let Some(item) = table.get("max_in_flight_per_client")
+        && let Some(v) = cx.integer(&item, 1..=MAX_IN_FLIGHT)
+    {
+        // Bounded by MAX_IN_FLIGHT, which fits a usize on every supported target.
+        let v = usize::try_from(v).unwrap_or(usize::MAX);
+        if v > server.max_in_flight {
+            cx.invalid(
+                &item,
+                format!(
+                    "is {v}, above max_in_flight ({}): one client could then hold every slot; \
+                     lower it or raise max_in_flight",
+                    server.max_in_flight
+                ),
+            );
+        } else {
+            server.max_in_flight_per_client = Some(v);
+        }
+    }
 }
 
 fn read_listen(cx: &mut Ctx, item: &Item) -> Option<String> {

@@ -73,6 +73,7 @@
 //!   values whose name looks like a credential, replaced by `***`.
 
 mod files;
+pub mod frontdoor;
 mod load;
 mod scheme;
 pub mod units;
@@ -157,6 +158,10 @@ pub struct Server {
     pub max_in_flight: usize,
     /// How long in-flight requests may run after SIGTERM. Zero means: do not wait.
     pub shutdown_timeout: Duration,
+    /// How addresses are grouped into one client ([`frontdoor`]).
+    pub client_prefix: frontdoor::ClientPrefix,
+    /// Requests one client may have in flight; `None`: [`frontdoor::default_per_client`].
+    pub max_in_flight_per_client: Option<usize>,
 }
 
 impl Default for Server {
@@ -171,6 +176,8 @@ impl Default for Server {
             request_timeout: Duration::from_secs(10),
             max_in_flight: 4096,
             shutdown_timeout: Duration::from_secs(30),
+            client_prefix: frontdoor::ClientPrefix::default(),
+            max_in_flight_per_client: None,
         }
     }
 }

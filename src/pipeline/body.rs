@@ -5,10 +5,7 @@
 //! a 10 KiB gzip bomb that would inflate past the cap is refused the same way. BrightData sends
 //! gzip without saying so, so a provider may ask for `1f 8b` sniffing.
 
-use std::io::Read;
-
 use bytes::Bytes;
-use flate2::read::MultiGzDecoder;
 use http::HeaderMap;
 use http_body_util::{BodyExt, Limited};
 
@@ -19,6 +16,9 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::Source;
+use super::client_ip::ClientIp;
+use super::inflate::{Budget, Reservation};
+use super::verify::CredentialChecked;
 use crate::http::problem::{Rejection, RejectionKind};
 
 /// The body as the provider meant it (gzip undone), exactly the bytes verified and stored.
@@ -30,25 +30,68 @@ pub struct Received(pub Bytes);
 pub async fn layer(State(source): State<Arc<Source>>, request: Request, next: Next) -> Response {
     let (mut parts, body) = request.into_parts();
     let limit = source.max_body_bytes;
-    let decoded = match read_capped(body, &parts.headers, limit).await {
-        Ok(raw) => decode(raw, &parts.headers, source.preset.sniffs_gzip(), limit).await,
+    // A request whose header credential was checked inflates outside the budget; any other
+    // has proved nothing yet, and reserves what it inflates against its client's share.
+    let reservation = match (
+        parts.extensions.get::<CredentialChecked>(),
+        parts.extensions.get::<ClientIp>(),
+    ) {
+        (Some(_), _) => Reservation::unbudgeted(),
+        (None, Some(ClientIp(ip))) => Budget::global().reserve(source.client_block(*ip), limit),
+        (None, None) => Budget::global().reserve(std::net::IpAddr::from([0, 0, 0, 0]), limit),
+    };
+    let read = read_capped(body, &parts.headers, limit).await;
+    // Read (or refused): no longer a slow request that load shedding may end.
+    if let Some(body_read) = parts.extensions.get::<BodyRead>() {
+        body_read.mark();
+    }
+    let decoded = match read {
+        Ok(raw) => {
+            decode(
+                raw,
+                &parts.headers,
+                source.preset.sniffs_gzip(),
+                limit,
+                reservation,
+            )
+            .await
+        }
         Err(rejection) => Err(rejection),
     };
     match decoded {
-        Ok(bytes) => {
+        Ok((bytes, reservation)) => {
             parts.extensions.insert(Received(bytes.clone()));
-            next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))
-                .await
+            let response = next
+                .run(Request::from_parts(parts, axum::body::Body::from(bytes)))
+                .await;
+            // The inflated bytes were held until the answer: so was their reservation.
+            drop(reservation);
+            response
         }
         Err(rejection) => rejection.into_response(),
     }
 }
 
+/// Set once the body has been read (or refused): from then on the request is not one that
+/// load shedding ([`super::admission`]) may end for being slow, whatever its age.
+#[derive(Debug, Clone)]
+pub struct BodyRead(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl BodyRead {
+    pub fn new(flag: std::sync::Arc<std::sync::atomic::AtomicBool>) -> BodyRead {
+        BodyRead(flag)
+    }
+
+    pub fn mark(&self) {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 
-/// Bodies larger than this are inflated on the blocking pool, so one large BrightData batch
-/// does not stall the request threads.
-const INLINE_INFLATE_LIMIT: usize = 64 * 1024;
+/// Bodies that may inflate to more than this are inflated on the blocking pool, so one large
+/// BrightData batch (or a bomb) does not stall the request threads.
+const INLINE_INFLATE_LIMIT: u64 = 64 * 1024;
 
 /// Reads the whole body, refusing it as soon as it passes `limit` bytes.
 pub async fn read_capped(
@@ -114,44 +157,39 @@ pub fn encoding(headers: &HeaderMap, body: &[u8], sniff_gzip: bool) -> Result<En
     })
 }
 
-/// Inflates gzip (several members allowed), refusing output beyond `limit` bytes.
+/// Inflates gzip outside any budget, refusing output beyond `limit` bytes (see
+/// [`super::inflate::gunzip_capped`]).
 pub fn gunzip_capped(compressed: &[u8], limit: u64) -> Result<Vec<u8>, Rejection> {
-    let mut out = Vec::with_capacity(compressed.len().saturating_mul(4).min(1 << 20));
-    // Read one byte past the cap: reaching it proves the body is too large without inflating more.
-    let mut reader = MultiGzDecoder::new(compressed).take(limit.saturating_add(1));
-    reader.read_to_end(&mut out).map_err(|err| {
-        Rejection::new(
-            RejectionKind::BadEncoding,
-            format!("invalid gzip body: {err}"),
-        )
-    })?;
-    if out.len() as u64 > limit {
-        return Err(too_large(format!("gzip body inflates past {limit} bytes")));
-    }
-    Ok(out)
+    super::inflate::gunzip_capped(compressed, limit, &mut Reservation::unbudgeted())
 }
 
-/// Decodes the body per [`encoding`], off the request threads when it is large.
+/// Decodes the body per [`encoding`]. Inflation runs off the request threads unless its cap
+/// (what inflation can produce, not the compressed size) is small; every growth of the output
+/// is reserved in `reservation` first.
 pub async fn decode(
     raw: Bytes,
     headers: &HeaderMap,
     sniff_gzip: bool,
     limit: u64,
-) -> Result<Bytes, Rejection> {
+    mut reservation: Reservation,
+) -> Result<(Bytes, Reservation), Rejection> {
     match encoding(headers, &raw, sniff_gzip)? {
-        Encoding::Identity => Ok(raw),
-        Encoding::Gzip if raw.len() <= INLINE_INFLATE_LIMIT => {
-            gunzip_capped(&raw, limit).map(Bytes::from)
+        Encoding::Identity => Ok((raw, reservation)),
+        Encoding::Gzip if limit <= INLINE_INFLATE_LIMIT => {
+            let out = super::inflate::gunzip_capped(&raw, limit, &mut reservation)?;
+            Ok((Bytes::from(out), reservation))
         }
-        Encoding::Gzip => tokio::task::spawn_blocking(move || gunzip_capped(&raw, limit))
-            .await
-            .map_err(|err| {
-                Rejection::new(
-                    RejectionKind::BadEncoding,
-                    format!("inflate task failed: {err}"),
-                )
-            })?
-            .map(Bytes::from),
+        Encoding::Gzip => tokio::task::spawn_blocking(move || {
+            super::inflate::gunzip_capped(&raw, limit, &mut reservation)
+                .map(|out| (Bytes::from(out), reservation))
+        })
+        .await
+        .map_err(|err| {
+            Rejection::new(
+                RejectionKind::BadEncoding,
+                format!("inflate task failed: {err}"),
+            )
+        })?,
     }
 }
 

@@ -4,14 +4,16 @@
 //! | step | module |
 //! |---|---|
 //! | 1 request id, span, request log | [`stack::request_log`] |
-//! | 2 load shedding | [`stack`] (tower `load_shed` + `concurrency_limit`) |
+//! | (head framing: `Content-Length` with `Transfer-Encoding`, `Host`) | [`framing`] |
+//! | 2 load shedding, per client and in all | [`admission`] |
 //! | 3 client IP | [`client_ip`] (resolved in [`stack::request_log`], so the span has it) |
 //! | 4 HTTPS requirement | [`guards::RequireHttps`] |
 //! | 5 IP allowlist | [`guards::Allowlist`] |
 //! | 6 rate limit | [`rate_limit`] |
 //! | (GET subscription checks) | [`handshake::subscription`] |
 //! | 7 method and content type | [`guards::MethodAndType`] |
-//! | 8 body cap and gzip | [`body`] |
+//! | (header credentials: token, Basic, Bearer) | [`verify::HeaderCredential`] |
+//! | 8 body cap and gzip | [`body`] ([`inflate`]: the cap and the gzip budget) |
 //! | 9–10 signature and freshness | [`verify`] |
 //! | 11 JSON depth and schema | [`payload`] |
 //! | (signed handshakes: Slack, Discord, Zoom) | [`handshake::answer`] |
@@ -23,11 +25,16 @@
 
 #[cfg(feature = "server")]
 pub mod accept;
+#[cfg(feature = "server")]
+pub mod admission;
 pub mod body;
 pub mod client_ip;
+#[cfg(feature = "server")]
+pub mod framing;
 pub mod guards;
 #[cfg(feature = "server")]
 pub mod handshake;
+pub mod inflate;
 pub mod payload;
 #[cfg(feature = "server")]
 pub mod proxy;
@@ -44,6 +51,7 @@ use std::sync::Arc;
 use http::StatusCode;
 use ipnet::IpNet;
 
+use crate::config::frontdoor::ClientPrefix;
 use crate::config::{Config, DedupMode, Mode, RateLimit};
 use crate::providers::Preset;
 use payload::Schema;
@@ -71,6 +79,15 @@ pub struct Source {
     pub proxy: Option<Proxy>,
     /// Meta-style subscription checks are answered when set.
     pub verify_token: Option<secrecy::SecretString>,
+    /// How client addresses are grouped into one client (`server.client_prefix`).
+    pub client_prefix: ClientPrefix,
+}
+
+impl Source {
+    /// The client `ip` counts as, for the rate limit and the gzip budget.
+    pub fn client_block(&self, ip: std::net::IpAddr) -> std::net::IpAddr {
+        self.client_prefix.block(ip)
+    }
 }
 
 /// The synchronous destination of a proxy source.
@@ -141,6 +158,7 @@ pub fn compile(config: &Config) -> Result<Vec<Arc<Source>>, Vec<String>> {
                     .collect(),
                 proxy,
                 verify_token: source.verify_token.clone(),
+                client_prefix: config.server.client_prefix,
             }));
         }
     }

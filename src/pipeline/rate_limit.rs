@@ -1,4 +1,5 @@
-//! Step 6: a token bucket per (source, client IP), through `tower_governor`.
+//! Step 6: a token bucket per (source, client), through `tower_governor`; a client is an address
+//! block (`server.client_prefix`: an IPv4 /32 and an IPv6 /64 by default).
 //!
 //! The key comes from [`ClientIp`], the trusted-proxy resolution of step 3, never from
 //! tower_governor's own `SmartIpKeyExtractor`, which believes the left-most (client-written)
@@ -19,12 +20,15 @@ use tower_governor::key_extractor::KeyExtractor;
 
 use super::client_ip::ClientIp;
 use crate::config::RateLimit;
+use crate::config::frontdoor::ClientPrefix;
 use crate::http::problem::{Rejection, RejectionKind};
 
-/// Keys the bucket by (source, client IP).
+/// Keys the bucket by (source, client), the client being the address block of
+/// `server.client_prefix` (an IPv6 /64 by default: one host has the whole /64 to pick from).
 #[derive(Debug, Clone)]
 pub struct SourceClientKey {
     source: Arc<str>,
+    prefix: ClientPrefix,
 }
 
 impl KeyExtractor for SourceClientKey {
@@ -34,7 +38,7 @@ impl KeyExtractor for SourceClientKey {
         request
             .extensions()
             .get::<ClientIp>()
-            .map(|ClientIp(ip)| (self.source.clone(), *ip))
+            .map(|ClientIp(ip)| (self.source.clone(), self.prefix.block(*ip)))
             .ok_or(GovernorError::UnableToExtractKey)
     }
 }
@@ -69,12 +73,16 @@ impl Limiter {
 }
 
 /// Builds the layer for a source's quota: `per_second` tokens a second, `burst` at once.
-pub fn layer(source: Arc<str>, quota: &RateLimit) -> Option<(Layer, Limiter)> {
+pub fn layer(
+    source: Arc<str>,
+    quota: &RateLimit,
+    prefix: ClientPrefix,
+) -> Option<(Layer, Limiter)> {
     let period = Duration::from_secs(1) / quota.per_second.max(1);
     let config = GovernorConfigBuilder::default()
         .period(period)
         .burst_size(quota.burst.max(1))
-        .key_extractor(SourceClientKey { source })
+        .key_extractor(SourceClientKey { source, prefix })
         .finish()?;
     let config = Arc::new(config);
     let layer = tower_governor::GovernorLayer::new(config.clone()).error_handler(to_rejection);

@@ -13,7 +13,6 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
-use axum::error_handling::HandleErrorLayer;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::middleware::{Next, from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
@@ -21,16 +20,18 @@ use futures_util::future::BoxFuture;
 use http::HeaderValue;
 use ipnet::IpNet;
 use tower::util::BoxCloneSyncService;
-use tower::{BoxError, Service, ServiceBuilder, ServiceExt};
+use tower::{Service, ServiceBuilder, ServiceExt};
 use tower_http::validate_request::ValidateRequestHeaderLayer;
 use tracing::Instrument;
 
 use super::Source;
 use super::accept::{Outcome, PayloadCheck, accept};
+use super::admission::{Admission, admit};
 use super::client_ip::{self, ClientIp, ForwardedHttps};
 use super::guards::{Allowlist, MethodAndType, RequireHttps};
 use super::rate_limit::{self, Limiter};
-use super::verify::Verify;
+use super::verify::{HeaderCredential, Verify};
+use crate::config::frontdoor::ClientPrefix;
 use crate::delivery::Registry;
 use crate::http::problem::{Rejection, RejectionKind, RequestId, fill_request_id};
 use crate::store::Store;
@@ -45,7 +46,7 @@ fn source_stack(
     registry: Arc<Registry>,
 ) -> (SourceService, Option<Limiter>) {
     let (governor, limiter) = match &source.rate_limit {
-        Some(quota) => rate_limit::layer(source.name.clone(), quota)
+        Some(quota) => rate_limit::layer(source.name.clone(), quota, source.client_prefix)
             .map_or((None, None), |(l, h)| (Some(l), Some(h))),
         None => (None, None),
     };
@@ -73,7 +74,13 @@ fn source_stack(
         .layer(ValidateRequestHeaderLayer::custom(MethodAndType(
             source.clone(),
         )))
-        // 8. Read the body under the cap, undo gzip under the same cap.
+        // A credential that is a header (token, Basic, Bearer) is checked before the body is
+        // read: a client without it never makes the gateway read or inflate one.
+        .layer(ValidateRequestHeaderLayer::custom(HeaderCredential(
+            source.clone(),
+        )))
+        // 8. Read the body under the cap, undo gzip under the same cap (and, for a request not
+        //    yet authenticated, under the gzip budget: see `inflate`).
         .layer(from_fn_with_state(source.clone(), super::body::layer))
         // 9–10. Signature and timestamp over the exact bytes: the first expensive step, and the
         //       one that must pass before the payload is parsed at all.
@@ -131,6 +138,8 @@ pub struct Public {
     pub store: Arc<dyn Store>,
     pub trusted_proxies: Arc<[IpNet]>,
     pub max_in_flight: usize,
+    pub max_in_flight_per_client: usize,
+    pub client_prefix: ClientPrefix,
     pub request_timeout: Duration,
 }
 
@@ -138,11 +147,17 @@ pub struct Public {
 pub fn public_router(public: Public) -> axum::Router {
     let hooks = ServiceBuilder::new()
         .layer(from_fn(in_flight))
-        // 2. Load shedding: past `max_in_flight` concurrent webhooks, answer 503 at once
-        //    instead of queueing without bound.
-        .layer(HandleErrorLayer::new(overloaded))
-        .load_shed()
-        .concurrency_limit(public.max_in_flight)
+        // 2. Load shedding: past `max_in_flight` concurrent webhooks, or past
+        //    `max_in_flight_per_client` for one client, answer 503 at once instead of queueing
+        //    without bound; when all slots are taken, a request stuck on its body makes room.
+        .layer(from_fn_with_state(
+            Arc::new(Admission::new(
+                public.max_in_flight,
+                public.max_in_flight_per_client,
+                public.client_prefix,
+            )),
+            admit,
+        ))
         // The request timeout bounds a slow body (slowloris after the headers) and everything
         // after it; hyper's header timeout bounds the part before.
         .layer(from_fn_with_state(public.request_timeout, request_timeout))
@@ -158,6 +173,9 @@ pub fn public_router(public: Public) -> axum::Router {
         // proxy). They are not shed, timed out or HTTPS-checked: a probe must see the truth.
         .with_state(public.store.clone())
         .fallback_service(hooks)
+        // Before anything looks at the request: a head RFC 9112 says to refuse (Content-Length
+        // with Transfer-Encoding as seen on the wire, a missing or repeated Host) is 400.
+        .layer(from_fn(super::framing::guard))
         // 1. Request id, span and the one log line per request, around everything else; and
         // 3. the client IP from the TCP peer, or from X-Forwarded-For when the peer is trusted,
         //    resolved here (cheap, bounded) so the span carries it from its start.
@@ -245,16 +263,6 @@ impl Service<Request> for Dispatch {
             }
         })
     }
-}
-
-async fn overloaded(_: BoxError) -> Response {
-    Rejection::new(
-        RejectionKind::Overloaded {
-            retry_after: Duration::from_secs(1),
-        },
-        "max_in_flight reached",
-    )
-    .into_response()
 }
 
 async fn request_timeout(State(limit): State<Duration>, request: Request, next: Next) -> Response {

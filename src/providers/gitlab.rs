@@ -67,10 +67,16 @@ impl Gitlab {
     /// The signed id of a request verified as Standard Webhooks (`webhook-id`); `None` for a
     /// request authenticated by the secret token, which signs nothing.
     pub fn signed_id<'a>(&self, headers: &'a HeaderMap) -> Option<&'a str> {
-        match &self.signed {
-            Some(signed) if headers.contains_key("webhook-signature") => signed.signed_id(headers),
-            _ => None,
-        }
+        self.signed
+            .as_ref()
+            .filter(|_| self.needs_body(headers))?
+            .signed_id(headers)
+    }
+
+    /// Whether [`Gitlab::verify`] looks at the body: only for a signed request when signing
+    /// tokens are configured; every other verdict comes from the headers.
+    pub fn needs_body(&self, headers: &HeaderMap) -> bool {
+        self.signed.is_some() && headers.contains_key("webhook-signature")
     }
 
     pub fn verify(&self, req: &Inbound<'_>) -> Result<(), VerifyError> {

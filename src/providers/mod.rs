@@ -467,6 +467,26 @@ impl Preset {
         }
     }
 
+    /// The verdict of a credential that lives in a header (token, HTTP Basic, Bearer,
+    /// `brightdata`, `particle`, GitLab's secret token), judged from the headers alone; `None`
+    /// when the verdict needs the body (a signature scheme, or a GitLab request that carries a
+    /// signature). The pipeline runs it before the body is read, so a client without the
+    /// credential never makes the gateway read or inflate a body.
+    pub fn verify_headers_only(&self, headers: &HeaderMap) -> Option<Result<(), VerifyError>> {
+        let headers_only = Inbound {
+            headers,
+            body: &[],
+            url: None,
+            now: 0,
+        };
+        match &self.scheme {
+            Scheme::Token(s) => Some(s.verify(&headers_only)),
+            Scheme::Particle(s) => Some(s.verify(&headers_only)),
+            Scheme::Gitlab(s) if !s.needs_body(headers) => Some(s.verify(&headers_only)),
+            _ => None,
+        }
+    }
+
     /// A verification handshake the provider expects answered instead of an event being
     /// stored: Slack `url_verification`, Discord PING, Zoom `endpoint.url_validation`. Called
     /// only on authenticated requests; the answer is a JSON body for a 200.

@@ -268,7 +268,10 @@ async fn show_returns_headers_and_the_exact_body_with_credentials_redacted() {
 
 #[tokio::test]
 async fn export_streams_every_event_as_ndjson_or_csv() {
-    let mut app = spawn_app(&github(SECRET, "")).await;
+    // 520 concurrent webhooks from one client (127.0.0.1): past the default per-client share.
+    let mut app =
+        crate::helpers::spawn_app_with("max_in_flight_per_client = 1024", &github(SECRET, ""))
+            .await;
     // More than one export page (500), so the stream really pages.
     let total = 520;
     let mut tasks = tokio::task::JoinSet::new();

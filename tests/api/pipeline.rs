@@ -340,6 +340,60 @@ async fn a_gzip_bomb_is_413_and_broken_gzip_is_400() {
     app.stop().await;
 }
 
+/// The credential of a token source is a header: it is checked before the body is read, so a
+/// client without it gets 401 whatever it sends, and never makes the gateway read a body past
+/// the cap or inflate a bomb (which would have answered 413 after the work).
+#[tokio::test]
+async fn a_header_credential_is_checked_before_the_body_is_read_or_inflated() {
+    let mut app = spawn_app(
+        "[sources.brightdata]\nprovider = \"brightdata\"\nsecrets = [\"Bearer good-token\"]\nmax_body_bytes = \"1KiB\"\n",
+    )
+    .await;
+    let bomb = gzip(&vec![0u8; 512 * 1024]);
+    assert!(bomb.len() < 1024, "the bomb fits under the cap compressed");
+    let far_over_the_cap = vec![b'x'; 256 * 1024];
+    for (name, body) in [("bomb", bomb.clone()), ("oversized", far_over_the_cap)] {
+        for credential in [None, Some("Bearer wrong-token")] {
+            let mut headers = vec![("content-type", "application/json")];
+            headers.extend(credential.map(|c| ("authorization", c)));
+            let response = app.post("/hooks/brightdata", &headers, body.clone()).await;
+            assert_eq!(
+                response.status(),
+                StatusCode::UNAUTHORIZED,
+                "{name} with credential {credential:?}"
+            );
+        }
+    }
+    // With the credential, the cap still holds: the same bomb is 413.
+    let response = app
+        .post(
+            "/hooks/brightdata",
+            &[
+                ("content-type", "application/json"),
+                ("authorization", "Bearer good-token"),
+            ],
+            bomb,
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    // And a good gzip delivery is inflated and stored.
+    let response = app
+        .post(
+            "/hooks/brightdata",
+            &[
+                ("content-type", "application/json"),
+                ("authorization", "Bearer good-token"),
+            ],
+            gzip(br#"{"snapshot_id":"s_1"}"#),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    app.stop().await;
+    let stored = stored_in(&app.db_path).await;
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].2, br#"{"snapshot_id":"s_1"}"#.to_vec());
+}
+
 #[tokio::test]
 async fn a_gzip_body_is_verified_and_stored_inflated() {
     let mut app = spawn_app(&github_source("")).await;
@@ -517,6 +571,78 @@ async fn past_the_burst_a_client_gets_429_with_a_retry_after_of_at_least_one_sec
         .parse()
         .expect("whole seconds");
     assert!(retry_after >= 1);
+    app.stop().await;
+}
+
+/// An IPv6 client has its whole /64 to pick addresses from: ten addresses of one /64 are one
+/// client for the rate limit (`server.client_prefix`, ipv6 = 64 by default), and an address of
+/// another /64 has its own bucket. The addresses reach the server from a trusted proxy.
+#[tokio::test]
+async fn ten_addresses_of_one_ipv6_64_share_one_rate_limit_bucket() {
+    let mut app = spawn_app_with(
+        "trusted_proxies = [\"127.0.0.1/32\"]",
+        &github_source("rate_limit = { per_second = 1, burst = 3 }"),
+    )
+    .await;
+    let body = br#"{"n":1}"#;
+    let signature = github_signature(SECRET, body);
+    let mut statuses = Vec::new();
+    for i in 0..10 {
+        let client = format!("2001:db8:1:2:{:x}::{:x}", i * 4099 + 1, i + 7);
+        let delivery = format!("v6-{i}");
+        let mut headers = github_headers(&signature, &delivery);
+        headers.push(("x-forwarded-for", &client));
+        let response = app.post("/hooks/github", &headers, body.to_vec()).await;
+        statuses.push(response.status().as_u16());
+    }
+    assert_eq!(&statuses[..3], &[202, 202, 202], "{statuses:?}");
+    assert!(
+        statuses[3..].iter().filter(|s| **s == 429).count() >= 6,
+        "the /64 is one client past its burst: {statuses:?}"
+    );
+    let mut headers = github_headers(&signature, "v6-other");
+    headers.push(("x-forwarded-for", "2001:db8:1:3::1"));
+    let response = app.post("/hooks/github", &headers, body.to_vec()).await;
+    assert_eq!(response.status(), StatusCode::ACCEPTED, "another /64");
+    app.stop().await;
+}
+
+/// `client_prefix` widens or narrows what one client is: with ipv4 = 24, two addresses of one
+/// /24 share a bucket.
+#[tokio::test]
+async fn client_prefix_sets_what_one_client_is() {
+    let mut app = spawn_app_with(
+        "trusted_proxies = [\"127.0.0.1/32\"]\nclient_prefix = { ipv4 = 24, ipv6 = 128 }",
+        &github_source("rate_limit = { per_second = 1, burst = 1 }"),
+    )
+    .await;
+    let body = br#"{"n":2}"#;
+    let signature = github_signature(SECRET, body);
+    let mut statuses = Vec::new();
+    for (i, client) in [
+        "198.51.100.1",
+        "198.51.100.200",
+        "2001:db8::1",
+        "2001:db8::2",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let delivery = format!("p-{i}");
+        let mut headers = github_headers(&signature, &delivery);
+        headers.push(("x-forwarded-for", client));
+        statuses.push(
+            app.post("/hooks/github", &headers, body.to_vec())
+                .await
+                .status()
+                .as_u16(),
+        );
+    }
+    assert_eq!(statuses[1], 429, "one /24: {statuses:?}");
+    assert_eq!(
+        statuses[3], 202,
+        "IPv6 /128: every address its own client: {statuses:?}"
+    );
     app.stop().await;
 }
 

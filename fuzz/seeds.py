@@ -26,7 +26,7 @@ FAMILIES = {
     "public_keys": ["discord", "sendgrid", "standard-webhooks"],
     "credentials": ["particle", "brightdata", "token", "gitlab", "none"],
 }
-TARGETS = list(FAMILIES) + ["client_ip", "body", "config"]
+TARGETS = list(FAMILIES) + ["client_ip", "body", "config", "framing"]
 
 JSON, FORM, NDJSON, OPAQUE = 0, 1, 2, 3
 SNIFF = 0b100

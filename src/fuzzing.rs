@@ -369,6 +369,36 @@ fn sendable_body(provider: &str, body: &[u8]) -> bool {
     }
 }
 
+/// The `framing` target: the bytes of one connection as the framing scanner reads them. The
+/// first byte chooses how the stream is cut into reads (1 to 64 bytes each, or 1 byte at a
+/// time); the oracle is that the verdicts and whether the stream was lost do not depend on the
+/// cut: a request split across reads is judged as it would be in one read.
+pub fn framing(data: &[u8]) {
+    use crate::pipeline::framing::{Scanner, Verdicts};
+    let [cut, stream @ ..] = data else {
+        return;
+    };
+    let scan = |size: usize| {
+        let verdicts = Verdicts::default();
+        let mut scanner = Scanner::new(verdicts.clone());
+        for piece in stream.chunks(size.max(1)) {
+            scanner.feed(piece);
+        }
+        verdicts.pending()
+    };
+    let whole = scan(stream.len());
+    let size = if cut & 0x80 != 0 {
+        1
+    } else {
+        usize::from(cut % 64) + 1
+    };
+    assert_eq!(
+        whole,
+        scan(size),
+        "the verdicts changed when the stream was read {size} bytes at a time"
+    );
+}
+
 /// The `client_ip` target: `@peer: <ip>`, `@trusted: <cidr>` (repeatable), then headers
 /// (`X-Forwarded-For`, `X-Forwarded-Proto`, …). Without `@peer`, the peer is a trusted proxy.
 pub fn client_ip(data: &[u8]) {
@@ -683,6 +713,25 @@ mod tests {
         };
         let preset = Preset::build("twilio", &secrets, &[], &overrides).expect("builds");
         signed_request_verifies(&source(preset, Some(url)), &secrets, b"{}", 0, "evt");
+    }
+
+    #[test]
+    fn every_framing_seed_is_judged_alike_whatever_the_reads() {
+        for name in [
+            "two-pipelined-with-length",
+            "chunked-with-trailer-then-next",
+            "length-and-chunked",
+            "chunked-then-length",
+            "bare-lf-head",
+        ] {
+            let path = format!("{}/fuzz/seeds/framing/{name}", env!("CARGO_MANIFEST_DIR"));
+            let seed = std::fs::read(&path).expect("a seed");
+            for cut in 0..=255u8 {
+                let mut case = seed.clone();
+                case[0] = cut;
+                framing(&case);
+            }
+        }
     }
 
     #[test]

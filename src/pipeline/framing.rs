@@ -68,6 +68,13 @@ impl Verdicts {
         }
     }
 
+    /// Every verdict not yet taken, and whether the scanner lost the stream (for the fuzz
+    /// target's oracle, which compares two scans).
+    pub fn pending(&self) -> (Vec<Framing>, bool) {
+        let v = self.lock();
+        (v.queue.iter().copied().collect(), v.lost)
+    }
+
     fn push(&self, framing: Framing) {
         self.lock().queue.push_back(framing);
     }

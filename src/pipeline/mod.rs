@@ -29,7 +29,6 @@ pub mod accept;
 pub mod admission;
 pub mod body;
 pub mod client_ip;
-#[cfg(feature = "server")]
 pub mod framing;
 pub mod guards;
 #[cfg(feature = "server")]

@@ -24,6 +24,19 @@ fn repo(path: &str) -> String {
         .to_string()
 }
 
+/// Runs `hookwall check` on the config file `config`: its exit code and what it printed.
+fn check(config: &std::path::Path) -> (Option<i32>, String) {
+    let output = hookwall()
+        .args(["check", "--config"])
+        .arg(config)
+        .output()
+        .expect("runs");
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
 #[test]
 fn check_accepts_the_quick_start_config_and_warns_about_its_dev_secrets() {
     let output = hookwall()
@@ -93,13 +106,8 @@ schema = "missing.json"
 "#,
     )
     .expect("write");
-    let output = hookwall()
-        .args(["check", "--config"])
-        .arg(&config)
-        .output()
-        .expect("runs");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let (code, stderr) = check(&config);
+    assert_eq!(code, Some(1), "{stderr}");
     assert!(stderr.contains("server.max_in_flihgt"), "{stderr}");
     assert!(stderr.contains("githib"), "{stderr}");
     assert!(stderr.contains("sources.open"), "{stderr}");
@@ -114,13 +122,8 @@ fn check_reports_a_schema_that_does_not_exist() {
         "[sources.github]\nprovider = \"github\"\nsecrets = [\"s\"]\nschema = \"schemas/nope.json\"\n",
     )
     .expect("write");
-    let output = hookwall()
-        .args(["check", "--config"])
-        .arg(&config)
-        .output()
-        .expect("runs");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let (code, stderr) = check(&config);
+    assert_eq!(code, Some(1), "{stderr}");
     assert!(
         stderr.contains("sources.github.schema") && stderr.contains("nope.json"),
         "{stderr}"
@@ -324,13 +327,8 @@ fn check_refuses_an_unsigned_timestamp_header_with_the_reason_and_the_fix() {
     let dir = tempfile::tempdir().expect("temp dir");
     let config = dir.path().join("hookwall.toml");
     std::fs::write(&config, UNSIGNED_TIMESTAMP).expect("write");
-    let output = hookwall()
-        .args(["check", "--config"])
-        .arg(&config)
-        .output()
-        .expect("runs");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let (code, stderr) = check(&config);
+    assert_eq!(code, Some(1), "{stderr}");
     assert!(
         stderr.contains("sources.github.timestamp_header (line 4)")
             && stderr.contains("does not sign this timestamp")
@@ -564,13 +562,8 @@ fn check_says_the_admin_api_is_closed_without_an_admin_token() {
         "[sources.github]\nprovider = \"github\"\nsecrets = [\"s\"]\n",
     )
     .expect("write");
-    let output = hookwall()
-        .args(["check", "--config"])
-        .arg(&config)
-        .output()
-        .expect("runs");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "{stderr}");
+    let (code, stderr) = check(&config);
+    assert_eq!(code, Some(0), "{stderr}");
     assert!(
         stderr.contains("admin_token is not set, so the admin API is closed"),
         "{stderr}"

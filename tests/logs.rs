@@ -34,6 +34,43 @@ async fn send(client: &reqwest::Client, base: &str, request_id: &str) {
     assert_eq!(response.status(), 202);
 }
 
+/// Runs `hookwall serve` with its log (stderr) written to `log_path`, at `info`, in `format`
+/// (`HOOKWALL_LOG_FORMAT`; text when `None`). Killed (and reaped) if an assertion fails before
+/// the test stops it.
+fn serve_logging_to(
+    config: &std::path::Path,
+    log_path: &std::path::Path,
+    format: Option<&str>,
+) -> Killed {
+    let log_file = std::fs::File::create(log_path).expect("log file");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_hookwall"));
+    command
+        .args(["serve", "--config"])
+        .arg(config)
+        .env_remove("HOOKWALL_CONFIG")
+        .env_remove("HOOKWALL_LOG_FORMAT")
+        .env("HOOKWALL_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(log_file);
+    if let Some(format) = format {
+        command.env("HOOKWALL_LOG_FORMAT", format);
+    }
+    Killed(command.spawn().expect("hookwall spawns"))
+}
+
+/// Sends SIGTERM and waits: the process must exit 0, its buffered lines written out.
+async fn stop_gracefully(mut hookwall: Killed) {
+    let status = Command::new("kill")
+        .args(["-TERM", &hookwall.0.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+    let exit = tokio::task::spawn_blocking(move || hookwall.0.wait().expect("waited"))
+        .await
+        .expect("join");
+    assert!(exit.success(), "{exit:?}");
+}
+
 fn handled(log: &str, request_id: &str) -> bool {
     log.lines().any(|line| {
         line.contains("\"request handled\"") && line.contains(&format!("\"{request_id}\""))
@@ -57,19 +94,7 @@ async fn request_lines_reach_the_log_file_while_running_and_all_of_them_at_shutd
     )
     .expect("config written");
     let log_path = dir.path().join("hookwall.log");
-    let log_file = std::fs::File::create(&log_path).expect("log file");
-    let child = Command::new(env!("CARGO_BIN_EXE_hookwall"))
-        .args(["serve", "--config"])
-        .arg(&config)
-        .env_remove("HOOKWALL_CONFIG")
-        .env("HOOKWALL_LOG", "info")
-        .env("HOOKWALL_LOG_FORMAT", "json")
-        .stdout(Stdio::null())
-        .stderr(log_file)
-        .spawn()
-        .expect("hookwall spawns");
-    // Killed (and reaped) if an assertion fails before the test stops it.
-    let mut hookwall = Killed(child);
+    let hookwall = serve_logging_to(&config, &log_path, Some("json"));
     let log = || std::fs::read_to_string(&log_path).unwrap_or_default();
 
     let client = reqwest::Client::new();
@@ -92,15 +117,7 @@ async fn request_lines_reach_the_log_file_while_running_and_all_of_them_at_shutd
 
     // A line still buffered when the process is asked to stop is written before it exits.
     send(&client, &base, "log-line-at-shutdown").await;
-    let status = Command::new("kill")
-        .args(["-TERM", &hookwall.0.id().to_string()])
-        .status()
-        .expect("kill runs");
-    assert!(status.success());
-    let exit = tokio::task::spawn_blocking(move || hookwall.0.wait().expect("waited"))
-        .await
-        .expect("join");
-    assert!(exit.success(), "{exit:?}");
+    stop_gracefully(hookwall).await;
 
     let text = log();
     assert!(handled(&text, "log-line-at-shutdown"), "{text}");
@@ -140,18 +157,7 @@ async fn a_payload_key_with_a_newline_and_escape_codes_cannot_forge_a_text_log_l
     )
     .expect("config written");
     let log_path = dir.path().join("hookwall.log");
-    let log_file = std::fs::File::create(&log_path).expect("log file");
-    let child = Command::new(env!("CARGO_BIN_EXE_hookwall"))
-        .args(["serve", "--config"])
-        .arg(&config)
-        .env_remove("HOOKWALL_CONFIG")
-        .env_remove("HOOKWALL_LOG_FORMAT")
-        .env("HOOKWALL_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(log_file)
-        .spawn()
-        .expect("hookwall spawns");
-    let mut hookwall = Killed(child);
+    let hookwall = serve_logging_to(&config, &log_path, None);
     let client = reqwest::Client::new();
     let base = format!("http://127.0.0.1:{port}");
     wait_ready(&client, &format!("{base}/readyz")).await;
@@ -168,15 +174,7 @@ async fn a_payload_key_with_a_newline_and_escape_codes_cannot_forge_a_text_log_l
         .await
         .expect("sent");
     assert_eq!(response.status(), 422);
-    let status = Command::new("kill")
-        .args(["-TERM", &hookwall.0.id().to_string()])
-        .status()
-        .expect("kill runs");
-    assert!(status.success());
-    let exit = tokio::task::spawn_blocking(move || hookwall.0.wait().expect("waited"))
-        .await
-        .expect("join");
-    assert!(exit.success(), "{exit:?}");
+    stop_gracefully(hookwall).await;
 
     let text = std::fs::read_to_string(&log_path).expect("log read");
     let refused: Vec<&str> = text.lines().filter(|l| l.contains("status=422")).collect();

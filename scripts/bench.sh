@@ -161,6 +161,9 @@ hookwall_config() { # file store-url public admin [deliver]
 listen = "127.0.0.1:$3"
 admin_listen = "127.0.0.1:$4"
 admin_token = "bench-admin-token-0123456789"
+# Every connection of the load comes from 127.0.0.1, one client: the per-client share (64 by
+# default) would answer the 256-connection run with 503s. Providers send from many addresses.
+max_in_flight_per_client = 4096
 
 [storage]
 url = "$2"

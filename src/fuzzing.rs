@@ -512,9 +512,11 @@ pub fn body(data: &[u8]) {
     }
 }
 
-/// Whenever serde_json accepts a document, the byte scan reports exactly its depth.
+/// Whenever the pipeline's parser accepts a document, the byte scan reports exactly its depth.
+/// (serde_json alone keeps the last of two equal keys, whose value may be shallower than the
+/// first; the pipeline refuses such a document.)
 fn depth_scan_agrees_with_the_parser(text: &[u8]) {
-    let Ok(value) = serde_json::from_slice::<Value>(text) else {
+    let Ok(value) = crate::pipeline::strict_json::from_slice(text) else {
         return;
     };
     let depth = depth_of(&value);
@@ -732,6 +734,15 @@ mod tests {
                 framing(&case);
             }
         }
+    }
+
+    #[test]
+    fn a_document_whose_repeated_key_hid_a_deeper_value_is_judged_by_the_pipelines_parser() {
+        // Found by the body target (600 s run, 2026-12-03): serde_json keeps the last of two
+        // equal keys, so its value's depth missed a deeper first value that the byte scan
+        // counted. The pipeline's parser refuses a repeated key, and the oracle now uses it.
+        let case = include_bytes!("../fuzz/seeds/body/regression-repeated-key-hides-depth");
+        body(case);
     }
 
     #[test]

@@ -101,13 +101,10 @@ impl VisitFmt for PrintableVisitor<'_> {
 
 #[cfg(test)]
 mod tests {
-    use std::io;
-    use std::sync::{Arc, Mutex};
-
-    use tracing_subscriber::fmt::MakeWriter;
     use tracing_subscriber::layer::SubscriberExt;
 
     use super::*;
+    use crate::telemetry::json_line::tests::Captured;
 
     #[test]
     fn control_characters_and_line_separators_are_escaped_and_the_rest_kept() {
@@ -119,26 +116,6 @@ mod tests {
             out,
             "a\\nb\\r\\u{1b}[31m\\u{7f}\\u{85}\\u{2028}\\u{2029}\\té ok"
         );
-    }
-
-    #[derive(Clone, Default)]
-    struct Captured(Arc<Mutex<Vec<u8>>>);
-
-    impl io::Write for Captured {
-        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-            self.0.lock().expect("not poisoned").extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> io::Result<()> {
-            Ok(())
-        }
-    }
-
-    impl<'a> MakeWriter<'a> for Captured {
-        type Writer = Captured;
-        fn make_writer(&'a self) -> Captured {
-            self.clone()
-        }
     }
 
     #[test]

@@ -7,9 +7,13 @@
 //! many times the nominal value and say why; "promptly" is shown causally (the good webhook is
 //! answered while every slow connection is provably still open).
 
+#[path = "support/downstream.rs"]
+mod downstream;
 #[allow(dead_code)]
 #[path = "api/helpers.rs"]
 mod helpers;
+#[path = "support/vectors.rs"]
+mod vectors;
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -26,6 +30,7 @@ use sha2::Sha256;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use downstream::Downstream;
 use helpers::{json, spawn_app, spawn_app_with, stored_in};
 
 const SECRET: &str = "adversarial-test-secret";
@@ -959,31 +964,13 @@ async fn a_signature_header_with_thousands_of_entries_is_401_and_read_only_up_to
 
 // ---- replay ----
 
-async fn downstream() -> (Arc<AtomicUsize>, SocketAddr) {
-    async fn count(
-        axum::extract::State(seen): axum::extract::State<Arc<AtomicUsize>>,
-    ) -> &'static str {
-        seen.fetch_add(1, Ordering::SeqCst);
-        "ok"
-    }
-    let seen = Arc::new(AtomicUsize::new(0));
-    let app = axum::Router::new()
-        .route("/hook", axum::routing::post(count))
-        .with_state(seen.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (seen, addr)
-}
-
 /// A captured, valid Stripe request replayed within its 5-minute window, one after another and
 /// ten at once: the first is 202, every replay 200 `duplicate`; one event is stored, and once
 /// the gateway records it delivered the downstream has been called exactly once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replay_inside_the_tolerance_window_is_accepted_once_then_duplicate_and_delivered_once() {
-    let (seen, addr) = downstream().await;
+    let downstream = Downstream::start().await;
+    let addr = downstream.addr;
     let mut app = spawn_app(&format!(
         "[sources.stripe]\nprovider = \"stripe\"\nsecrets = [\"{STRIPE_SECRET}\"]\n\
          [[sources.stripe.destinations]]\nurl = \"http://{addr}/hook\"\n"
@@ -1025,9 +1012,9 @@ async fn a_replay_inside_the_tolerance_window_is_accepted_once_then_duplicate_an
         assert!(started.elapsed() < Duration::from_secs(30), "{event}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(seen.load(Ordering::SeqCst), 1);
+    assert_eq!(downstream.count(), 1);
     app.stop().await;
-    assert_eq!(seen.load(Ordering::SeqCst), 1);
+    assert_eq!(downstream.count(), 1);
     assert_eq!(stored_in(&app.db_path).await.len(), 1);
 }
 

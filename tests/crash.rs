@@ -3,46 +3,30 @@
 //! on the same database; every event answered 2xx must reach the downstream at least once.
 
 use std::collections::{BTreeSet, HashMap};
-use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::body::Bytes;
-use axum::extract::State;
 use hmac::{KeyInit, Mac};
 
+#[path = "support/downstream.rs"]
+mod downstream;
 #[path = "support/process.rs"]
 mod process;
+use downstream::Downstream;
 use process::{free_port, wait_ready};
 
 const SECRET: &str = "crash-test-secret";
 const EVENTS: usize = 300;
 
-type Seen = Arc<Mutex<HashMap<u64, usize>>>;
-
-async fn downstream() -> (Seen, SocketAddr) {
-    async fn record(State(seen): State<Seen>, body: Bytes) -> &'static str {
-        // A slow handler, so deliveries are still queued when the gateway is killed.
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        if let Ok(value) = serde_json::from_slice::<serde_json::Value>(&body)
-            && let Some(n) = value["n"].as_u64()
-        {
-            *seen.lock().expect("lock").entry(n).or_default() += 1;
-        }
-        "ok"
+/// How many times the downstream got each numbered event.
+fn per_event(downstream: &Downstream) -> HashMap<u64, usize> {
+    let mut seen = HashMap::new();
+    for n in downstream.received().iter().filter_map(|r| r.n()) {
+        *seen.entry(n).or_default() += 1;
     }
-    let seen: Seen = Arc::default();
-    let app = axum::Router::new()
-        .route("/hook", axum::routing::post(record))
-        .with_state(seen.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (seen, addr)
+    seen
 }
 
 fn start(config: &Path) -> Child {
@@ -58,7 +42,12 @@ fn start(config: &Path) -> Child {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_event_answered_2xx_is_delivered_after_a_sigkill_mid_stream() {
-    let (seen, downstream_addr) = downstream().await;
+    // A slow handler, so deliveries are still queued when the gateway is killed.
+    let downstream = Downstream::builder()
+        .slow(Duration::from_millis(100))
+        .start()
+        .await;
+    let downstream_addr = downstream.addr;
     let dir = tempfile::tempdir().expect("temp dir");
     let port = free_port();
     let config = dir.path().join("hookwall.toml");
@@ -118,7 +107,7 @@ async fn every_event_answered_2xx_is_delivered_after_a_sigkill_mid_stream() {
     child.kill().expect("SIGKILL");
     child.wait().expect("reaped");
     let answered_before_kill = answered.lock().expect("lock").len();
-    let delivered_before_kill = seen.lock().expect("lock").len();
+    let delivered_before_kill = per_event(&downstream).len();
     for sender in senders {
         sender.await.expect("sender task");
     }
@@ -136,7 +125,7 @@ async fn every_event_answered_2xx_is_delivered_after_a_sigkill_mid_stream() {
     wait_ready(&client, &format!("{base}/readyz")).await;
     let started = Instant::now();
     let missing = loop {
-        let seen = seen.lock().expect("lock").clone();
+        let seen = per_event(&downstream);
         let missing: Vec<u64> = answered
             .iter()
             .copied()
@@ -149,7 +138,7 @@ async fn every_event_answered_2xx_is_delivered_after_a_sigkill_mid_stream() {
     };
     let _ = child.kill();
     let _ = child.wait();
-    let seen = seen.lock().expect("lock").clone();
+    let seen = per_event(&downstream);
     let duplicates: usize = seen.values().map(|count| count - 1).sum();
     eprintln!(
         "crash test: sent {EVENTS}, answered 2xx {} ({} before the SIGKILL), delivered before the kill {}, \

@@ -1,16 +1,19 @@
 //! Operating a running gateway as a user does, with the real binary: `hookwall send`/`sign` for
 //! every core provider, secret rotation by SIGHUP, and `events`/`dlq` through the admin API.
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::StatusCode;
 use hmac::{KeyInit, Mac};
+
+#[path = "support/downstream.rs"]
+mod downstream;
+#[path = "support/process.rs"]
+mod process;
+use downstream::{Answer, Downstream};
+use process::free_port;
 
 const ADMIN_TOKEN: &str = "operate-admin-token-0123456789";
 
@@ -23,14 +26,6 @@ fn hookwall() -> Command {
     command
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
-
 /// Runs a CLI command to completion off the async runtime.
 async fn run(mut command: Command) -> Output {
     tokio::task::spawn_blocking(move || command.output().expect("runs"))
@@ -40,29 +35,6 @@ async fn run(mut command: Command) -> Output {
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// A downstream that answers 400 to its first request and 200 after, counting requests.
-async fn downstream() -> (Arc<Mutex<usize>>, SocketAddr) {
-    async fn answer(State(count): State<Arc<Mutex<usize>>>, _body: Bytes) -> StatusCode {
-        let mut count = count.lock().expect("lock");
-        *count += 1;
-        if *count == 1 {
-            StatusCode::BAD_REQUEST
-        } else {
-            StatusCode::OK
-        }
-    }
-    let count = Arc::new(Mutex::new(0));
-    let app = axum::Router::new()
-        .route("/hook", axum::routing::post(answer))
-        .with_state(count.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (count, addr)
 }
 
 fn config_toml(
@@ -239,7 +211,12 @@ impl Gateway {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cli_signs_for_every_provider_rotates_on_sighup_and_works_the_dead_letter_queue() {
-    let (count, downstream_addr) = downstream().await;
+    // Refuses its first request with 400, then answers 200.
+    let downstream = Downstream::builder()
+        .script([Answer::status(400)])
+        .start()
+        .await;
+    let downstream_addr = downstream.addr;
     let gateway = start(downstream_addr).await;
 
     // `sign` prints headers that verify with an independent HMAC over the given body.
@@ -362,7 +339,7 @@ async fn the_cli_signs_for_every_provider_rotates_on_sighup_and_works_the_dead_l
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(*count.lock().expect("lock"), 2);
+    assert_eq!(downstream.count(), 2);
 
     let export = dir.path().join("events.csv");
     let exported = run(gateway.admin_cli(&[

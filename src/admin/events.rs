@@ -19,7 +19,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::AdminError;
+use super::error::AdminError;
 use crate::live::Live;
 use crate::store::{EventFilter, Store, StoredEvent};
 

@@ -7,29 +7,29 @@
 //! | `GET /admin/events`, `/admin/events/{id}`, `/admin/events/export` | [`events`] |
 //! | `POST /admin/events/{id}/replay`, `/admin/events/replay` | [`events`] |
 //! | `POST /admin/sources/{source}/test` | [`dry_run`] |
-//! | `POST /admin/reload` | here |
+//! | `POST /admin/reload`, `GET /metrics` | here |
 //!
-//! Without `server.admin_token` every `/admin/*` route answers 401: the admin API is never open
-//! by omission. The token is compared in constant time and reloads with the config.
+//! Who may call them is [`auth`]'s concern; the error answer is [`error`]'s.
 
+mod auth;
 pub mod dry_run;
+mod error;
 pub mod events;
 pub mod sources;
+
+pub use error::AdminError;
 
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{Request, State};
-use axum::middleware::{Next, from_fn_with_state};
+use axum::extract::State;
+use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use http::{StatusCode, header};
-use secrecy::ExposeSecret;
 use serde_json::json;
 
 use crate::live::Live;
-use crate::providers::credential_eq;
-use crate::store::StoreError;
 
 /// The admin listener's router.
 pub fn router(live: Arc<Live>) -> Router {
@@ -42,44 +42,13 @@ pub fn router(live: Arc<Live>) -> Router {
         .route("/admin/events/{id}", get(events::show))
         .route("/admin/events/{id}/replay", post(events::replay_one))
         .route("/admin/reload", post(reload))
-        .layer(from_fn_with_state(live.clone(), require_token))
+        .layer(from_fn_with_state(live.clone(), auth::require_token))
         .with_state(live.clone());
     Router::new()
         .route("/metrics", get(metrics))
         .with_state(live)
         .merge(admin)
         .fallback(|| async { AdminError::new(StatusCode::NOT_FOUND, "no such admin route") })
-}
-
-/// `Authorization: Bearer <admin_token>`, compared in constant time.
-async fn require_token(State(live): State<Arc<Live>>, request: Request, next: Next) -> Response {
-    let snapshot = live.snapshot();
-    let Some(expected) = snapshot.admin_token() else {
-        return unauthorized("the admin API is disabled: set server.admin_token");
-    };
-    let given = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "))
-        .map(str::trim);
-    match given {
-        Some(given) if credential_eq(expected.expose_secret().as_bytes(), given.as_bytes()) => {
-            drop(snapshot);
-            next.run(request).await
-        }
-        Some(_) => unauthorized("wrong admin token"),
-        None => unauthorized("missing Authorization: Bearer <admin_token>"),
-    }
-}
-
-fn unauthorized(detail: &str) -> Response {
-    let mut response = AdminError::new(StatusCode::UNAUTHORIZED, detail).into_response();
-    response.headers_mut().insert(
-        header::WWW_AUTHENTICATE,
-        http::HeaderValue::from_static("Bearer realm=\"hookwall-admin\""),
-    );
-    response
 }
 
 /// `GET /metrics`: the Prometheus text format. Not behind the token (Prometheus scrapes it);
@@ -141,53 +110,5 @@ async fn reload(State(live): State<Arc<Live>>) -> Response {
             })),
         )
             .into_response(),
-    }
-}
-
-/// An admin answer that is not a success. Operators are trusted: the detail is shown.
-#[derive(Debug)]
-pub struct AdminError {
-    status: StatusCode,
-    detail: String,
-}
-
-impl AdminError {
-    pub fn new(status: StatusCode, detail: impl Into<String>) -> AdminError {
-        AdminError {
-            status,
-            detail: detail.into(),
-        }
-    }
-
-    pub fn bad_request(detail: impl Into<String>) -> AdminError {
-        AdminError::new(StatusCode::BAD_REQUEST, detail)
-    }
-
-    pub fn not_found(detail: impl Into<String>) -> AdminError {
-        AdminError::new(StatusCode::NOT_FOUND, detail)
-    }
-}
-
-impl From<StoreError> for AdminError {
-    fn from(error: StoreError) -> AdminError {
-        tracing::error!(error = %error, "admin request: store failed");
-        AdminError::new(StatusCode::SERVICE_UNAVAILABLE, error.to_string())
-    }
-}
-
-impl IntoResponse for AdminError {
-    fn into_response(self) -> Response {
-        let title = self.status.canonical_reason().unwrap_or("error");
-        (
-            self.status,
-            [(header::CONTENT_TYPE, "application/problem+json")],
-            axum::Json(json!({
-                "type": "about:blank",
-                "title": title,
-                "status": self.status.as_u16(),
-                "detail": self.detail,
-            })),
-        )
-            .into_response()
     }
 }

@@ -1,0 +1,56 @@
+//! The admin API's error answer: a problem+json body whose detail an operator reads (operators
+//! are trusted, so the detail is shown; it never holds a secret).
+
+use axum::response::{IntoResponse, Response};
+use http::{StatusCode, header};
+use serde_json::json;
+
+use crate::store::StoreError;
+
+/// An admin answer that is not a success. Operators are trusted: the detail is shown.
+#[derive(Debug)]
+pub struct AdminError {
+    status: StatusCode,
+    detail: String,
+}
+
+impl AdminError {
+    pub fn new(status: StatusCode, detail: impl Into<String>) -> AdminError {
+        AdminError {
+            status,
+            detail: detail.into(),
+        }
+    }
+
+    pub fn bad_request(detail: impl Into<String>) -> AdminError {
+        AdminError::new(StatusCode::BAD_REQUEST, detail)
+    }
+
+    pub fn not_found(detail: impl Into<String>) -> AdminError {
+        AdminError::new(StatusCode::NOT_FOUND, detail)
+    }
+}
+
+impl From<StoreError> for AdminError {
+    fn from(error: StoreError) -> AdminError {
+        tracing::error!(error = %error, "admin request: store failed");
+        AdminError::new(StatusCode::SERVICE_UNAVAILABLE, error.to_string())
+    }
+}
+
+impl IntoResponse for AdminError {
+    fn into_response(self) -> Response {
+        let title = self.status.canonical_reason().unwrap_or("error");
+        (
+            self.status,
+            [(header::CONTENT_TYPE, "application/problem+json")],
+            axum::Json(json!({
+                "type": "about:blank",
+                "title": title,
+                "status": self.status.as_u16(),
+                "detail": self.detail,
+            })),
+        )
+            .into_response()
+    }
+}

@@ -38,6 +38,19 @@ pub struct Filters {
     pub until: Option<String>,
 }
 
+/// One page of a listing.
+#[derive(Debug, Args)]
+pub struct PageArgs {
+    #[arg(long, default_value_t = 50)]
+    pub limit: u32,
+    /// The `next` cursor a previous page printed.
+    #[arg(long)]
+    pub cursor: Option<String>,
+    /// Print the API's JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum EventsCommand {
     /// Newest first, a page at a time.
@@ -47,14 +60,8 @@ pub enum EventsCommand {
         /// pending, delivered, failed, dead or ignored (stored, with no destination to go to).
         #[arg(long)]
         status: Option<String>,
-        #[arg(long, default_value_t = 50)]
-        limit: u32,
-        /// The `next` cursor a previous page printed.
-        #[arg(long)]
-        cursor: Option<String>,
-        /// Print the API's JSON instead of a table.
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        page: PageArgs,
     },
     /// One event with its headers and body, as JSON.
     Show { id: String },
@@ -86,12 +93,8 @@ pub enum DlqCommand {
     List {
         #[command(flatten)]
         filters: Filters,
-        #[arg(long, default_value_t = 50)]
-        limit: u32,
-        #[arg(long)]
-        cursor: Option<String>,
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        page: PageArgs,
     },
     /// Deliver dead events again: the ones named, or every one matching the filters.
     Replay {
@@ -204,10 +207,8 @@ pub async fn events(args: &AdminArgs, command: EventsCommand) -> ExitCode {
             EventsCommand::List {
                 filters,
                 status,
-                limit,
-                cursor,
-                json,
-            } => list(&admin, &filters, status.as_deref(), limit, cursor, json).await,
+                page,
+            } => list(&admin, &filters, status.as_deref(), page).await,
             EventsCommand::Show { id } => {
                 let event = admin.get_json(&format!("/admin/events/{id}"), &[]).await?;
                 println!(
@@ -234,12 +235,7 @@ pub async fn dlq(args: &AdminArgs, command: DlqCommand) -> ExitCode {
     let result = async {
         let admin = Admin::new(args)?;
         match command {
-            DlqCommand::List {
-                filters,
-                limit,
-                cursor,
-                json,
-            } => list(&admin, &filters, Some("dead"), limit, cursor, json).await,
+            DlqCommand::List { filters, page } => list(&admin, &filters, Some("dead"), page).await,
             DlqCommand::Replay { filters, ids } if ids.is_empty() => {
                 let ids = dead_ids(&admin, &filters).await?;
                 replay_each(&admin, &ids).await
@@ -255,9 +251,11 @@ async fn list(
     admin: &Admin,
     filters: &Filters,
     status: Option<&str>,
-    limit: u32,
-    cursor: Option<String>,
-    json: bool,
+    PageArgs {
+        limit,
+        cursor,
+        json,
+    }: PageArgs,
 ) -> Result<(), Failure> {
     let mut query = query(filters, status);
     query.push(("limit", limit.to_string()));

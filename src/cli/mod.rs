@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 
 use crate::app::{App, shutdown_signal};
 use crate::config::Config;
@@ -27,29 +27,25 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// Where the configuration file is.
+#[derive(Debug, Args)]
+pub struct ConfigFile {
+    /// The configuration file.
+    #[arg(
+        long,
+        short,
+        env = "HOOKWALL_CONFIG",
+        default_value = "./hookwall.toml"
+    )]
+    pub config: PathBuf,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the gateway.
-    Serve {
-        /// The configuration file.
-        #[arg(
-            long,
-            short,
-            env = "HOOKWALL_CONFIG",
-            default_value = "./hookwall.toml"
-        )]
-        config: PathBuf,
-    },
+    Serve(ConfigFile),
     /// Validate the configuration (keys, secrets, CIDRs, schemas, URLs) without starting.
-    Check {
-        #[arg(
-            long,
-            short,
-            env = "HOOKWALL_CONFIG",
-            default_value = "./hookwall.toml"
-        )]
-        config: PathBuf,
-    },
+    Check(ConfigFile),
     /// Sign a request exactly as the source's provider would, with the configured secret, and
     /// POST it to the gateway (the local-development and smoke-test tool).
     Send(send::SendArgs),
@@ -82,8 +78,8 @@ pub enum Command {
 
 pub async fn run(cli: Cli) -> ExitCode {
     match cli.command {
-        Command::Serve { config } => serve(config).await,
-        Command::Check { config } => check(config),
+        Command::Serve(ConfigFile { config }) => serve(config).await,
+        Command::Check(ConfigFile { config }) => check(config),
         Command::Send(args) => send::send(&args).await,
         Command::Sign(args) => send::sign(&args),
         Command::Events { admin, command } => admin::events(&admin, command).await,
@@ -150,15 +146,9 @@ fn check(path: PathBuf) -> ExitCode {
 }
 
 async fn health(url: &str) -> ExitCode {
-    let client = match reqwest::Client::builder()
-        .timeout(Duration::from_secs(3))
-        .build()
-    {
+    let client = match net::client("health", Duration::from_secs(3)) {
         Ok(client) => client,
-        Err(err) => {
-            eprintln!("hookwall health: {err}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     let target = format!("{}/readyz", url.trim_end_matches('/'));
     match client.get(&target).send().await {

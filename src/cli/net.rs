@@ -1,8 +1,21 @@
-//! What the CLI says when a request to hookwall fails: the cause a user can act on
-//! ("connection refused to http://127.0.0.1:9091"), not reqwest's error chain ("error sending
-//! request for url (…)").
+//! The CLI's HTTP client, and what the CLI says when a request to hookwall fails: the cause a
+//! user can act on ("connection refused to http://127.0.0.1:9091"), not reqwest's error chain
+//! ("error sending request for url (…)").
 
 use std::error::Error as _;
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// A client whose requests give up after `timeout`; on failure, says so as `hookwall {verb}`.
+pub fn client(verb: &str, timeout: Duration) -> Result<reqwest::Client, ExitCode> {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .build()
+        .map_err(|err| {
+            eprintln!("hookwall {verb}: {err}");
+            ExitCode::FAILURE
+        })
+}
 
 /// One line for a failed request to `url`. The query is left out (it is noise here, and a URL
 /// given by a user may carry something private in it).

@@ -232,15 +232,9 @@ pub async fn send(args: &SendArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let client = match reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()
-    {
+    let client = match super::net::client("send", Duration::from_secs(30)) {
         Ok(client) => client,
-        Err(err) => {
-            eprintln!("hookwall send: {err}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     let mut request = client.post(&signed.url).body(signed.body);
     for (name, value) in &signed.headers {

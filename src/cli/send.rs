@@ -18,13 +18,8 @@ use crate::providers::Preset;
 pub struct SendArgs {
     /// The source to sign for (its `[sources.NAME]`).
     pub source: String,
-    #[arg(
-        long,
-        short,
-        env = "HOOKWALL_CONFIG",
-        default_value = "./hookwall.toml"
-    )]
-    pub config: PathBuf,
+    #[command(flatten)]
+    pub config_file: super::ConfigFile,
     /// The body: a file, or `-` for standard input. A small JSON test event by default.
     #[arg(long)]
     pub body: Option<PathBuf>,
@@ -118,10 +113,10 @@ fn local_base(listen: &str) -> String {
 }
 
 fn build(args: &SendArgs) -> Result<Signed, String> {
-    let config = Config::load(&args.config).map_err(|errors| {
+    let config = Config::load(&args.config_file.config).map_err(|errors| {
         format!(
             "invalid configuration in {}:\n{errors}",
-            args.config.display()
+            args.config_file.config.display()
         )
     })?;
     let source = config.source(&args.source).ok_or_else(|| {
@@ -129,7 +124,7 @@ fn build(args: &SendArgs) -> Result<Signed, String> {
         format!(
             "no source {:?} in {}; sources: {}",
             args.source,
-            args.config.display(),
+            args.config_file.config.display(),
             names.join(", ")
         )
     })?;

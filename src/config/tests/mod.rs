@@ -1763,27 +1763,26 @@ fn arbitrary_edits_of_the_spec_example_never_panic() {
 
 #[test]
 fn every_key_the_loader_accepts_is_in_the_configuration_reference() {
-    use super::load::{
-        DEFAULTS_KEYS, EMAIL_KEYS, HTTP_KEYS, RATE_LIMIT_KEYS, RETRY_KEYS, SERVER_KEYS,
-        SOURCE_KEYS, STORAGE_KEYS, TOP_KEYS,
-    };
+    use super::reader::names;
+    use super::schema::{TOP_KEYS, destinations, server, sources, storage};
     // Top-level tables are documented as section headings: `[server]`, `[sources.NAME]`.
     for table in TOP_KEYS {
         assert!(
-            include_str!("../../docs/configuration.md").contains(&format!("`[{table}")),
+            include_str!("../../../docs/configuration.md").contains(&format!("`[{table}")),
             "table [{table}] missing from docs/configuration.md"
         );
     }
-    let reference = include_str!("../../docs/configuration.md");
+    let reference = include_str!("../../../docs/configuration.md");
     let lists = [
-        SERVER_KEYS,
-        STORAGE_KEYS,
-        DEFAULTS_KEYS,
-        SOURCE_KEYS,
-        RATE_LIMIT_KEYS,
-        HTTP_KEYS,
-        EMAIL_KEYS,
-        RETRY_KEYS,
+        names(server::KEYS),
+        names(server::CLIENT_PREFIX_KEYS),
+        names(storage::KEYS),
+        names(sources::DEFAULTS_KEYS),
+        sources::SOURCE_KEYS.to_vec(),
+        sources::RATE_LIMIT_KEYS.to_vec(),
+        destinations::HTTP_KEYS.to_vec(),
+        destinations::EMAIL_KEYS.to_vec(),
+        destinations::RETRY_KEYS.to_vec(),
     ];
     let missing: Vec<&str> = lists
         .iter()

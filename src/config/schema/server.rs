@@ -25,7 +25,7 @@ pub(crate) const KEYS: &[Key<Server>] = &[
     key!("require_https", |cx, item| cx.boolean(item) => require_https),
     key!("max_body_bytes", |cx, item| cx.size(item) => max_body_bytes),
     key!("request_timeout", |cx, item| cx.duration(item, false) => request_timeout),
-    key!("max_in_flight", |cx, item| cx.integer(item, 1..=MAX_IN_FLIGHT).map(to_usize) => max_in_flight),
+    key!("max_in_flight", |cx, item| read_count(cx, item) => max_in_flight),
     key!("shutdown_timeout", |cx, item| cx.duration(item, true) => shutdown_timeout),
     Key {
         name: "client_prefix",
@@ -43,13 +43,21 @@ pub(crate) const KEYS: &[Key<Server>] = &[
 
 /// `client_prefix = { ipv4 = 32, ipv6 = 64 }` ([`super::super::frontdoor`]).
 pub(crate) const CLIENT_PREFIX_KEYS: &[Key<ClientPrefix>] = &[
-    key!("ipv4", |cx, item| cx.integer(item, 1..=32).map(|v| u8::try_from(v).unwrap_or(32)) => ipv4),
-    key!("ipv6", |cx, item| cx.integer(item, 1..=128).map(|v| u8::try_from(v).unwrap_or(64)) => ipv6),
+    key!("ipv4", |cx, item| read_prefix_len(cx, item, 32) => ipv4),
+    key!("ipv6", |cx, item| read_prefix_len(cx, item, 128) => ipv6),
 ];
 
-/// A count bounded by [`MAX_IN_FLIGHT`], which fits a usize on every supported target.
-fn to_usize(count: u64) -> usize {
-    usize::try_from(count).unwrap_or(usize::MAX)
+/// A count of requests in 1..=[`MAX_IN_FLIGHT`].
+fn read_count(cx: &mut Ctx, item: &Item) -> Option<usize> {
+    let count = cx.integer(item, 1..=MAX_IN_FLIGHT)?;
+    // Bounded by MAX_IN_FLIGHT, which fits a usize on every supported target.
+    Some(usize::try_from(count).unwrap_or(usize::MAX))
+}
+
+/// A prefix length in 1..=`bits` (32 or 128, so it fits a u8).
+fn read_prefix_len(cx: &mut Ctx, item: &Item, bits: u8) -> Option<u8> {
+    let len = cx.integer(item, 1..=u64::from(bits))?;
+    Some(u8::try_from(len).unwrap_or(bits))
 }
 
 /// `[server]`, or the defaults when the file has none.
@@ -111,10 +119,9 @@ fn read_admin_token(cx: &mut Ctx, item: &Item) -> Option<SecretString> {
 
 /// `max_in_flight_per_client`: at most `max_in_flight`, so one client cannot hold every slot.
 fn read_per_client(cx: &mut Ctx, item: &Item, server: &mut Server) {
-    let Some(v) = cx.integer(item, 1..=MAX_IN_FLIGHT) else {
+    let Some(v) = read_count(cx, item) else {
         return;
     };
-    let v = to_usize(v);
     if v > server.max_in_flight {
         cx.invalid(
             item,

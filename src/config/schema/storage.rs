@@ -6,7 +6,7 @@
 
 use super::super::env::shown;
 use super::super::forms;
-use super::super::model::Storage;
+use super::super::model::{Storage, StoreUrl};
 use super::super::reader::{Ctx, Item, Key, key};
 
 /// Every key of `[storage]`, in the order it is read.
@@ -15,11 +15,7 @@ pub(crate) const KEYS: &[Key<Storage>] = &[
     key!("retention", |cx, item| cx.duration(item, false) => retention),
     key!("dedup_window", |cx, item| cx.duration(item, false) => dedup_window),
     key!("lease", |cx, item| cx.duration(item, false) => lease),
-    // A pool larger than this is a mistake a PostgreSQL server would refuse anyway (its own
-    // max_connections is shared by every instance). In 1..=1000, so it fits a u32.
-    key!("max_connections", |cx, item| cx
-        .integer(item, 1..=1000)
-        .map(|v| u32::try_from(v).unwrap_or(1000)) => max_connections),
+    key!("max_connections", |cx, item| read_pool_size(cx, item) => max_connections),
 ];
 
 /// `[storage]`, or the defaults when the file has none.
@@ -31,7 +27,15 @@ pub(crate) fn read(cx: &mut Ctx, item: Option<Item>) -> Storage {
     storage
 }
 
-fn read_url(cx: &mut Ctx, item: &Item) -> Option<super::super::model::StoreUrl> {
+/// A pool larger than 1,000 is a mistake a PostgreSQL server would refuse anyway (its own
+/// max_connections is shared by every instance).
+fn read_pool_size(cx: &mut Ctx, item: &Item) -> Option<u32> {
+    let size = cx.integer(item, 1..=1000)?;
+    // In 1..=1000 by the range above.
+    Some(u32::try_from(size).unwrap_or(1000))
+}
+
+fn read_url(cx: &mut Ctx, item: &Item) -> Option<StoreUrl> {
     let done = cx.interpolated(item)?;
     match forms::store_url(&done.value, &shown(&done)) {
         Ok((url, has_password)) => {

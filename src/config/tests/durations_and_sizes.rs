@@ -1,4 +1,5 @@
-//! Durations, sizes and counts: every documented form, the bounds, and the values that mean nothing at zero.
+//! Durations, sizes and counts: every documented form, the bounds, and the values that mean nothing
+//! at zero.
 
 use super::*;
 

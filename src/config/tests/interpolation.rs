@@ -1,4 +1,5 @@
-//! `${VAR}` interpolation: substitution, defaults, literals, malformed references, and the warning for a secret from a written default.
+//! `${VAR}` interpolation: substitution, defaults, literals, malformed references, and the warning
+//! for a secret from a written default.
 
 use super::*;
 

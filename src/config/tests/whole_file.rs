@@ -1,4 +1,5 @@
-//! The file as a whole: every error in one pass, reading it from disk, the empty file, fuzzed edits, the configuration reference, regressions.
+//! The file as a whole: every error in one pass, reading it from disk, the empty file, fuzzed
+//! edits, the configuration reference, regressions.
 
 use super::*;
 

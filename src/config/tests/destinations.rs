@@ -4,16 +4,13 @@ use super::*;
 
 #[test]
 fn destination_urls_must_be_http_or_https() {
-    let text = r#"
-[sources.gh]
-provider = "github"
-secrets = ["s"]
-[[sources.gh.destinations]]
-url = "ftp://files/x"
+    let text = &gh_destination(
+        r#"url = "ftp://files/x"
 [[sources.gh.destinations]]
 url = "not a url"
 [[sources.gh.destinations]]
-"#;
+"#,
+    );
     error_with(
         text,
         &[],
@@ -86,17 +83,14 @@ fn destinations_written_as_a_single_table_ask_for_double_brackets() {
 
 #[test]
 fn destination_names_must_be_unique_within_a_source() {
-    let text = r#"
-[sources.gh]
-provider = "github"
-secrets = ["s"]
-[[sources.gh.destinations]]
-url = "http://a/"
+    let text = &gh_destination(
+        r#"url = "http://a/"
 name = "handler"
 [[sources.gh.destinations]]
 url = "http://b/"
 name = "handler"
-"#;
+"#,
+    );
     error_with(
         text,
         &[],
@@ -109,12 +103,8 @@ name = "handler"
 
 #[test]
 fn destination_names_must_be_unique_across_sources() {
-    let text = r#"
-[sources.gh]
-provider = "github"
-secrets = ["s"]
-[[sources.gh.destinations]]
-url = "http://a/"
+    let text = &gh_destination(
+        r#"url = "http://a/"
 name = "handler"
 [sources.shop]
 provider = "shopify"
@@ -122,7 +112,8 @@ secrets = ["s"]
 [[sources.shop.destinations]]
 url = "http://b/"
 name = "handler"
-"#;
+"#,
+    );
     error_with(
         text,
         &[],
@@ -152,14 +143,11 @@ url = "http://b/"
 
 #[test]
 fn credentials_and_hookwall_headers_cannot_be_forwarded() {
-    let text = r#"
-[sources.gh]
-provider = "github"
-secrets = ["s"]
-[[sources.gh.destinations]]
-url = "http://a/"
+    let text = &gh_destination(
+        r#"url = "http://a/"
 forward_headers = ["X-GitHub-Event", "Authorization", "webhook-signature", "bad header"]
-"#;
+"#,
+    );
     let all = errors(text, &[]);
     assert_eq!(all.len(), 3, "{all:#?}");
     error_with(text, &[], &["forward_headers[1]", "credential"]);
@@ -173,14 +161,11 @@ forward_headers = ["X-GitHub-Event", "Authorization", "webhook-signature", "bad 
 
 #[test]
 fn an_empty_signing_secret_is_refused_rather_than_sending_unsigned() {
-    let text = r#"
-[sources.gh]
-provider = "github"
-secrets = ["s"]
-[[sources.gh.destinations]]
-url = "http://a/"
+    let text = &gh_destination(
+        r#"url = "http://a/"
 signing_secret = "${SIGNING:-}"
-"#;
+"#,
+    );
     let line = error_with(text, &[], &["signing_secret"]);
     assert!(line.contains("set SIGNING"), "{line}");
 }

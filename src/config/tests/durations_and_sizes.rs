@@ -198,14 +198,11 @@ retry = {{ max_attempts = 0, initial = "0s" }}
 
 #[test]
 fn a_retry_cap_below_the_first_backoff_is_refused() {
-    let text = r#"
-[sources.gh]
-provider = "github"
-secrets = ["s"]
-[[sources.gh.destinations]]
-url = "http://h/"
+    let text = &gh_destination(
+        r#"url = "http://h/"
 retry = { initial = "10m", max = "1m" }
-"#;
+"#,
+    );
     let line = error_with(text, &[], &["sources.gh.destinations[0].retry.max"]);
     assert!(line.contains("initial"), "{line}");
 }

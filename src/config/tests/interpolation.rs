@@ -31,11 +31,7 @@ fn a_default_is_used_when_the_variable_is_unset_or_empty() {
 
 #[test]
 fn an_empty_default_drops_that_secret_entry() {
-    let text = r#"
-[sources.gh]
-provider = "github"
-secrets = ["${NEW}", "${OLD:-}", ""]
-"#;
+    let text = &gh_secrets(r#""${NEW}", "${OLD:-}", """#);
     let config = loads(text, &[("NEW", "current-secret")]);
     assert_eq!(secrets_of(&config.sources[0]), ["current-secret"]);
 
@@ -52,11 +48,7 @@ secrets = ["${NEW}", "${OLD:-}", ""]
 #[test]
 fn a_value_with_quotes_newlines_and_toml_syntax_stays_one_value() {
     let hostile = "a\"b\n]\n[sources.evil]\nprovider = \"none\"\n#";
-    let text = r#"
-[sources.gh]
-provider = "github"
-secrets = ["${HOSTILE}"]
-"#;
+    let text = &gh_secrets(r#""${HOSTILE}""#);
     let config = loads(text, &[("HOSTILE", hostile)]);
     assert_eq!(config.sources.len(), 1, "nothing injected");
     assert_eq!(secrets_of(&config.sources[0]), [hostile]);
@@ -64,22 +56,14 @@ secrets = ["${HOSTILE}"]
 
 #[test]
 fn a_substituted_value_is_not_interpolated_again() {
-    let text = r#"
-[sources.gh]
-provider = "github"
-secrets = ["${A}"]
-"#;
+    let text = &gh_secrets(r#""${A}""#);
     let config = loads(text, &[("A", "${B}")]);
     assert_eq!(secrets_of(&config.sources[0]), ["${B}"]);
 }
 
 #[test]
 fn double_dollar_brace_is_a_literal_and_other_dollars_are_kept() {
-    let text = r#"
-[sources.gh]
-provider = "github"
-secrets = ["pa$$word", "$${NOT_A_VAR}", "cost $5 ${X}$"]
-"#;
+    let text = &gh_secrets(r#""pa$$word", "$${NOT_A_VAR}", "cost $5 ${X}$""#);
     let config = loads(text, &[("X", "x")]);
     assert_eq!(
         secrets_of(&config.sources[0]),

@@ -98,6 +98,19 @@ secrets = ["s3cret-ok-value"]
 url = "http://handler:8000/ok"
 "#;
 
+/// A config of one source, `gh` (GitHub, secret `s`), whose first destination has `keys` (TOML
+/// lines, and anything after them). Its header is on line 2, as in the raw-string configs.
+fn gh_destination(keys: &str) -> String {
+    format!(
+        "\n[sources.gh]\nprovider = \"github\"\nsecrets = [\"s\"]\n[[sources.gh.destinations]]\n{keys}"
+    )
+}
+
+/// A config of one source, `gh` (GitHub), whose `secrets` list holds `items` (TOML).
+fn gh_secrets(items: &str) -> String {
+    format!("\n[sources.gh]\nprovider = \"github\"\nsecrets = [{items}]\n")
+}
+
 fn load(text: &str, env: &[(&str, &str)]) -> Result<Config, ConfigErrors> {
     let env: Vec<(String, String)> = env
         .iter()

@@ -41,16 +41,13 @@ fn a_destination_key_on_a_source_says_where_it_belongs() {
 
 #[test]
 fn an_unknown_key_in_a_destination_names_its_place() {
-    let text = r#"
-[sources.gh]
-provider = "github"
-secrets = ["s"]
-[[sources.gh.destinations]]
-url = "http://h/"
+    let text = &gh_destination(
+        r#"url = "http://h/"
 [[sources.gh.destinations]]
 url = "http://h2/"
 retries = 3
-"#;
+"#,
+    );
     let line = error_with(
         text,
         &[],
@@ -61,15 +58,12 @@ retries = 3
 
 #[test]
 fn an_email_key_on_an_http_destination_says_to_set_the_type() {
-    let text = r#"
-[sources.gh]
-provider = "github"
-secrets = ["s"]
-[[sources.gh.destinations]]
-smtp_url = "smtp://mail:25"
+    let text = &gh_destination(
+        r#"smtp_url = "smtp://mail:25"
 from = "a@example.com"
 to = ["b@example.com"]
-"#;
+"#,
+    );
     let line = error_with(text, &[], &["sources.gh.destinations[0].smtp_url"]);
     assert!(line.contains("type = \"email\""), "{line}");
 }

@@ -11,16 +11,14 @@
 
 use std::path::{Component, Path, PathBuf};
 
-use super::ConfigErrorKind;
-use super::StoreUrl;
-use super::load::{Ctx, Item};
+use super::model::StoreUrl;
 
 /// Reads and compiles one schema file; the message names the file, never its content.
-pub(super) type SchemaCheck = dyn Fn(&Path) -> Result<(), String>;
+pub(crate) type SchemaCheck = dyn Fn(&Path) -> Result<(), String>;
 
 /// The checker [`super::Config::load`] uses: the file must exist, be JSON and be a JSON Schema
 /// the pipeline can compile (the same compiler and options the pipeline uses).
-pub(super) fn read_schema(path: &Path) -> Result<(), String> {
+pub(crate) fn read_schema(path: &Path) -> Result<(), String> {
     let text = std::fs::read(path).map_err(|err| {
         format!(
             "cannot read {}: {err} (a relative schema path is relative to the config file's \
@@ -35,22 +33,8 @@ pub(super) fn read_schema(path: &Path) -> Result<(), String> {
         .map_err(|err| format!("{} is not a valid JSON Schema: {err}", path.display()))
 }
 
-/// Runs the load's schema checker, if any, on the resolved `path` of a `schema` key.
-pub(super) fn check_schema(cx: &mut Ctx, item: &Item, path: &Path) {
-    let Some(check) = cx.schema_check else {
-        return;
-    };
-    if let Err(message) = check(path) {
-        cx.fail(
-            &item.place,
-            Some(item.span()),
-            ConfigErrorKind::Invalid(message),
-        );
-    }
-}
-
 /// A relative `sqlite://` path, resolved against the config file's directory.
-pub(super) fn resolve_store(url: &mut StoreUrl, config_dir: &Path) {
+pub(crate) fn resolve_store(url: &mut StoreUrl, config_dir: &Path) {
     if let StoreUrl::Sqlite(path) = url
         && path.is_relative()
     {

@@ -1,4 +1,5 @@
-//! Each source's verification preset, built while the config loads.
+//! Each source's verification preset, built while the config loads (a rule: pure, returns
+//! what it finds).
 //!
 //! Building the preset is pure (no I/O, no clock), so doing it at load costs nothing and lets
 //! every preset error (a Standard Webhooks key that is not base64, a key the preset requires or
@@ -14,20 +15,23 @@
 
 use secrecy::SecretString;
 
-use super::ConfigErrorKind;
-use super::Overrides;
-use super::load::{Ctx, Tbl};
-use crate::providers::{Preset, PresetError};
+use super::super::error::{Finding, Spot};
+use crate::providers::{Overrides, Preset, PresetError};
 
-/// Builds `provider`'s preset with the source's material and reports what is wrong with it.
-pub(super) fn check(
-    cx: &mut Ctx,
-    table: &Tbl,
+/// Where a finding about a source's key goes: `Some(key)` names the key (`timestamp_header`),
+/// `None` the source itself. The loader answers with the key's spot when the source wrote that
+/// key, else the source's table.
+pub(crate) type SpotOf<'a> = &'a dyn Fn(Option<&'static str>) -> Spot;
+
+/// Builds `provider`'s preset with the source's material; says what is wrong with it, if
+/// anything.
+pub(crate) fn check(
+    spot_of: SpotOf,
     provider: &str,
     secrets: &[String],
     public_keys: &[String],
     overrides: &Overrides,
-) {
+) -> Option<Finding> {
     let secrets: Vec<SecretString> = secrets
         .iter()
         .map(|s| SecretString::from(s.as_str()))
@@ -40,17 +44,15 @@ pub(super) fn check(
                     Some(*key)
                 }
                 PresetError::BadKey { index } => {
-                    bad_key(cx, table, provider, &secrets, public_keys, *index);
-                    return;
+                    return Some(bad_key(spot_of, provider, &secrets, public_keys, *index));
                 }
                 _ => None,
             };
-            fail_at(cx, table, key, err.to_string());
-            return;
+            return Some(Finding::invalid(&spot_of(key), err.to_string()));
         }
     };
     if preset.signs_timestamp() {
-        return;
+        return None;
     }
     if overrides.timestamp_header.is_some() {
         // Only the generic scheme lets the operator say what the sender signs.
@@ -61,41 +63,38 @@ pub(super) fn check(
             "remove timestamp_header (against replays of a scheme that signs no time, see \
              `dedup` in docs/security.md)"
         };
-        fail_at(
-            cx,
-            table,
-            Some("timestamp_header"),
+        Some(Finding::invalid(
+            &spot_of(Some("timestamp_header")),
             format!(
                 "provider `{provider}` does not sign this timestamp, so a replayed request can \
                  carry a fresh one and checking it would prove nothing; {fix}"
             ),
-        );
+        ))
     } else if preset.timestamp_tolerance().is_some() {
         // The preset reads a timestamp header of its own, and signed_payload left it out.
-        fail_at(
-            cx,
-            table,
-            Some("signed_payload"),
+        Some(Finding::invalid(
+            &spot_of(Some("signed_payload")),
             format!(
                 "has no `{{timestamp}}`, but provider `{provider}` checks the freshness of its \
                  timestamp header: unsigned, a replayed request can carry a fresh one; put \
                  `{{timestamp}}` where the sender signs it, or remove signed_payload to use the \
                  preset's"
             ),
-        );
+        ))
+    } else {
+        None
     }
 }
 
 /// A key that does not decode, at `secrets[i]` or `public_keys[i]`. Standard Webhooks takes
 /// both and reports only the index: built again without the public keys, it tells which.
 fn bad_key(
-    cx: &mut Ctx,
-    table: &Tbl,
+    spot_of: SpotOf,
     provider: &str,
     secrets: &[SecretString],
     public_keys: &[String],
     index: usize,
-) {
+) -> Finding {
     let public = match provider {
         "discord" | "sendgrid" => true,
         _ => {
@@ -121,23 +120,7 @@ fn bad_key(
     };
     let message =
         format!("entry {index} is not a valid key for provider `{provider}`; write {form}");
-    fail_at(cx, table, Some(key), message);
-}
-
-/// An error at `sources.NAME.key` when the source writes that key, else at the source's table.
-fn fail_at(cx: &mut Ctx, table: &Tbl, key: Option<&str>, message: String) {
-    match key.and_then(|key| table.get(key)) {
-        Some(item) => cx.fail(
-            &item.place,
-            Some(item.span()),
-            ConfigErrorKind::Invalid(message),
-        ),
-        None => cx.fail(
-            &table.place,
-            table.span(),
-            ConfigErrorKind::Invalid(message),
-        ),
-    }
+    Finding::invalid(&spot_of(Some(key)), message)
 }
 
 #[cfg(test)]

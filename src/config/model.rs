@@ -1,0 +1,347 @@
+//! The typed configuration: what the rest of the crate reads once the file has loaded.
+//!
+//! Nothing here parses or judges text: durations are [`Duration`]s, sizes are byte counts, CIDRs
+//! are [`IpNet`]s, URLs are [`url::Url`]s and secrets are [`SecretString`]s whose `Debug` says
+//! `[REDACTED]`. `Debug` shows URLs with their password, and query values whose name looks like
+//! a credential, replaced by `***`. The defaults written here are the documented ones
+//! (docs/configuration.md). This file must never import the reader: the model is what the
+//! reader produces, and what rules and the rest of the crate consume.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use ipnet::IpNet;
+use secrecy::SecretString;
+
+use super::frontdoor;
+use crate::providers::Overrides;
+
+/// The whole configuration, as loaded from one file.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file it came from (as given; used to resolve `schema` paths and to reload).
+    pub path: PathBuf,
+    pub server: Server,
+    pub storage: Storage,
+    /// In file order (the order of the `[sources.NAME]` headers).
+    pub sources: Vec<Source>,
+    /// Things that load but deserve an operator's attention; log each one at WARN at start-up.
+    pub warnings: Vec<String>,
+}
+
+impl Config {
+    /// The source called `name`, if any.
+    pub fn source(&self, name: &str) -> Option<&Source> {
+        self.sources.iter().find(|s| s.name == name)
+    }
+}
+
+/// `[server]`: the listeners and the limits that hold for every request.
+#[derive(Debug, Clone)]
+pub struct Server {
+    /// Public listener (`host:port`): `/hooks/*`, `/healthz`, `/readyz`.
+    pub listen: String,
+    /// Operators' listener (`host:port`): `/metrics`, `/admin/*`.
+    pub admin_listen: String,
+    /// Bearer token for `/admin/*`; never empty when present.
+    pub admin_token: Option<SecretString>,
+    /// Peers whose `X-Forwarded-For` / `X-Forwarded-Proto` are believed. Empty by default: no
+    /// header is trusted until the operator names the proxy.
+    pub trusted_proxies: Vec<IpNet>,
+    pub require_https: bool,
+    /// Default body limit of every source.
+    pub max_body_bytes: u64,
+    /// Header and body read timeout.
+    pub request_timeout: Duration,
+    /// Global concurrency limit; above it requests are shed with 503.
+    pub max_in_flight: usize,
+    /// How long in-flight requests may run after SIGTERM. Zero means: do not wait.
+    pub shutdown_timeout: Duration,
+    /// How addresses are grouped into one client ([`frontdoor`]).
+    pub client_prefix: frontdoor::ClientPrefix,
+    /// Requests one client may have in flight; `None`: [`frontdoor::default_per_client`].
+    pub max_in_flight_per_client: Option<usize>,
+}
+
+impl Default for Server {
+    fn default() -> Self {
+        Server {
+            listen: "0.0.0.0:8080".to_owned(),
+            admin_listen: "127.0.0.1:9091".to_owned(),
+            admin_token: None,
+            trusted_proxies: Vec::new(),
+            require_https: false,
+            max_body_bytes: 1024 * 1024,
+            request_timeout: Duration::from_secs(10),
+            max_in_flight: 4096,
+            shutdown_timeout: Duration::from_secs(30),
+            client_prefix: frontdoor::ClientPrefix::default(),
+            max_in_flight_per_client: None,
+        }
+    }
+}
+
+/// `[storage]`.
+#[derive(Debug, Clone)]
+pub struct Storage {
+    pub url: StoreUrl,
+    /// Delivered events' bodies are purged after this long.
+    pub retention: Duration,
+    /// Dedup keys are kept this long, even after the body is purged.
+    pub dedup_window: Duration,
+    /// How long a delivery worker holds a claim before any instance may take the delivery over.
+    pub lease: Duration,
+    /// PostgreSQL connection pool size per instance (ignored by SQLite).
+    pub max_connections: u32,
+}
+
+impl Default for Storage {
+    fn default() -> Self {
+        Storage {
+            url: StoreUrl::Sqlite(PathBuf::from("./data/hookwall.db")),
+            retention: Duration::from_secs(7 * 86_400),
+            dedup_window: Duration::from_secs(7 * 86_400),
+            lease: Duration::from_secs(300),
+            max_connections: 10,
+        }
+    }
+}
+
+/// Where events are stored.
+#[derive(Clone, PartialEq, Eq)]
+pub enum StoreUrl {
+    /// `sqlite://PATH`: the file path after `sqlite://`, a relative one already resolved against
+    /// the config file's directory.
+    Sqlite(PathBuf),
+    /// `postgres://…` or `postgresql://…`, verbatim (it may hold a password: `Debug` redacts it).
+    Postgres(String),
+}
+
+impl fmt::Debug for StoreUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StoreUrl::Sqlite(path) => f.debug_tuple("Sqlite").field(path).finish(),
+            StoreUrl::Postgres(url) => f
+                .debug_tuple("Postgres")
+                .field(&redact_str_url(url))
+                .finish(),
+        }
+    }
+}
+
+/// `[sources.NAME]`: one webhook route and what happens to its events.
+#[derive(Debug, Clone)]
+pub struct Source {
+    /// Matches `[a-z0-9][a-z0-9_-]*`.
+    pub name: String,
+    /// Route path; `/hooks/<name>` unless `path` is set.
+    pub path: String,
+    /// One of `crate::providers::KNOWN`.
+    pub provider: String,
+    /// Active secrets, oldest or newest in any order (rotation); empty entries dropped.
+    pub secrets: Vec<SecretString>,
+    /// For public-key providers (`whpk_…`); empty entries dropped.
+    pub public_keys: Vec<String>,
+    pub allow_ips: Vec<IpNet>,
+    pub rate_limit: Option<RateLimit>,
+    /// JSON Schema file, already resolved against the config file's directory.
+    pub schema: Option<PathBuf>,
+    /// Preset parameters set on the source (and `timestamp_tolerance` from `[defaults]`).
+    pub overrides: Overrides,
+    /// 200..=299; 202 by default.
+    pub accept_status: u16,
+    pub max_body_bytes: u64,
+    pub max_json_depth: usize,
+    pub mode: Mode,
+    pub dedup: DedupMode,
+    pub destinations: Vec<Destination>,
+    /// Answers Meta-style `GET ?hub.mode=subscribe&hub.verify_token=…&hub.challenge=…`
+    /// subscription checks when set (compared in constant time).
+    pub verify_token: Option<SecretString>,
+}
+
+/// Per (source, client IP) token bucket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    /// Sustained requests per second, ≥ 1.
+    pub per_second: u32,
+    /// Bucket size, ≥ 1 (defaults to `per_second`).
+    pub burst: u32,
+}
+
+/// `mode`: how a source answers the provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mode {
+    /// `"queue"`: store, answer `accept_status`, deliver later.
+    #[default]
+    Queue,
+    /// `"proxy"`: store, forward synchronously, return the destination's answer.
+    Proxy,
+}
+
+/// `dedup`: what de-duplication is keyed on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DedupMode {
+    /// `"provider"`: the provider's event id (a body hash when it has none).
+    #[default]
+    Provider,
+    /// `"body"`: a hash of the body, for providers whose id is not signed.
+    Body,
+}
+
+/// `[[sources.NAME.destinations]]`.
+#[derive(Debug, Clone)]
+pub enum Destination {
+    Http(HttpDestination),
+    Email(EmailDestination),
+}
+
+impl Destination {
+    pub fn name(&self) -> &str {
+        match self {
+            Destination::Http(d) => &d.name,
+            Destination::Email(d) => &d.name,
+        }
+    }
+
+    pub fn retry(&self) -> &Retry {
+        match self {
+            Destination::Http(d) => &d.retry,
+            Destination::Email(d) => &d.retry,
+        }
+    }
+
+    pub fn timeout(&self) -> Duration {
+        match self {
+            Destination::Http(d) => d.timeout,
+            Destination::Email(d) => d.timeout,
+        }
+    }
+}
+
+/// `type = "http"` (the default).
+#[derive(Clone)]
+pub struct HttpDestination {
+    /// `name`, or `<source>-<index>` (0-based).
+    pub name: String,
+    /// http or https.
+    pub url: url::Url,
+    /// Standard Webhooks key the forwarded request is signed with.
+    pub signing_secret: Option<SecretString>,
+    /// Per attempt; 10s by default.
+    pub timeout: Duration,
+    pub retry: Retry,
+    /// Lower-cased names of original headers to forward.
+    pub forward_headers: Vec<String>,
+    /// Retry 4xx answers other than 408/409/425/429 instead of dead-lettering them.
+    pub retry_4xx: bool,
+    /// `concurrency`: attempts in flight to this destination; 16 by default.
+    pub max_concurrency: usize,
+}
+
+impl fmt::Debug for HttpDestination {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpDestination")
+            .field("name", &self.name)
+            .field("url", &redact_url(&self.url))
+            .field("signing_secret", &self.signing_secret)
+            .field("timeout", &self.timeout)
+            .field("retry", &self.retry)
+            .field("forward_headers", &self.forward_headers)
+            .field("retry_4xx", &self.retry_4xx)
+            .field("max_concurrency", &self.max_concurrency)
+            .finish()
+    }
+}
+
+/// `type = "email"`: an SMTP notification per event.
+#[derive(Clone)]
+pub struct EmailDestination {
+    pub name: String,
+    /// smtp or smtps; may carry `user:password` (redacted in `Debug`).
+    pub smtp_url: url::Url,
+    pub from: String,
+    /// Never empty.
+    pub to: Vec<String>,
+    /// Template over the event; `"{{source}} event {{id}}"` by default.
+    pub subject: String,
+    pub body: Option<String>,
+    /// Per attempt; 30s by default.
+    pub timeout: Duration,
+    pub retry: Retry,
+}
+
+impl fmt::Debug for EmailDestination {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EmailDestination")
+            .field("name", &self.name)
+            .field("smtp_url", &redact_url(&self.smtp_url))
+            .field("from", &self.from)
+            .field("to", &self.to)
+            .field("subject", &self.subject)
+            .field("body", &self.body)
+            .field("timeout", &self.timeout)
+            .field("retry", &self.retry)
+            .finish()
+    }
+}
+
+/// Exponential backoff with full jitter (SPEC section 3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retry {
+    /// First backoff; 1s.
+    pub initial: Duration,
+    /// Backoff cap; 10m. Never below `initial`.
+    pub max: Duration,
+    /// Attempts before the event goes dead; 12.
+    pub max_attempts: u32,
+    /// Age after which the event goes dead whatever the attempts; 24h.
+    pub max_age: Duration,
+}
+
+impl Default for Retry {
+    fn default() -> Self {
+        Retry {
+            initial: Duration::from_secs(1),
+            max: Duration::from_secs(600),
+            max_attempts: 12,
+            max_age: Duration::from_secs(86_400),
+        }
+    }
+}
+
+/// `url` with its password, and the values of credential-looking query parameters, as `***`.
+pub fn redact_url(url: &url::Url) -> String {
+    let mut shown = url.clone();
+    if shown.password().is_some() {
+        // Only fails for URLs that cannot have a password, and this one has one.
+        let _ = shown.set_password(Some("***"));
+    }
+    if shown.query().is_some() {
+        let pairs: Vec<(String, String)> = url
+            .query_pairs()
+            .map(|(k, v)| {
+                let lower = k.to_ascii_lowercase();
+                let secret = ["password", "secret", "token", "key", "sig", "auth"]
+                    .iter()
+                    .any(|word| lower.contains(word));
+                let v = if secret {
+                    "***".to_owned()
+                } else {
+                    v.into_owned()
+                };
+                (k.into_owned(), v)
+            })
+            .collect();
+        shown.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    shown.to_string()
+}
+
+fn redact_str_url(text: &str) -> String {
+    match url::Url::parse(text) {
+        Ok(url) => redact_url(&url),
+        Err(_) => "<unparseable URL, redacted>".to_owned(),
+    }
+}

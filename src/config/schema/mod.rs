@@ -1,0 +1,16 @@
+//! The schema of the file, one section per file: the keys each table accepts, their defaults
+//! and how each is read into the typed model. A key is added in one place: its section's file
+//! (and docs/configuration.md, which a test holds to these lists).
+//!
+//! Section readers stand on the reader (`super::reader`) and the value forms
+//! (`super::forms`); the per-source rules (`super::rules`) are called by the sources reader once
+//! the values they judge are read. No section imports the loader, and only `sources` imports
+//! another section (`destinations`).
+
+pub(crate) mod destinations;
+pub(crate) mod server;
+pub(crate) mod sources;
+pub(crate) mod storage;
+
+/// The tables of the file.
+pub(crate) const TOP_KEYS: &[&str] = &["server", "storage", "defaults", "sources"];

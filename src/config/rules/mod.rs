@@ -237,7 +237,7 @@ pub(crate) fn unique_destination_names(sources: &[(Source, Range<usize>)]) -> Ve
                         Some(span.clone()),
                     ),
                     format!(
-                        "a destination of source `{owner}` is already named `{name}`;                          destination names are unique across the file"
+                        "a destination of source `{owner}` is already named `{name}`; destination names are unique across the file"
                     ),
                 )),
                 Some(_) => {}

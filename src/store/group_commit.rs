@@ -259,7 +259,12 @@ async fn flush<B: Backend>(
             answer(waiters, results);
         }
         Err(Failure::Refused(err)) if operations > 1 => {
-            tracing::warn!(error = %err.cause(), operations, "batch refused; writing one by one");
+            // Only PostgreSQL's writer refuses batches, and it carries inserts only.
+            tracing::warn!(
+                error = %err.cause(),
+                operations,
+                "batch insert refused; inserting one by one"
+            );
             for (write, done) in writes.iter().zip(waiters) {
                 let result = match backend.transact(std::slice::from_ref(write), oldest).await {
                     Ok(results) => {

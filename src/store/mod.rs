@@ -10,6 +10,13 @@
 //!
 //! [`SqliteStore`] is the embedded default; [`PostgresStore`] lets several instances share one
 //! queue. Both pass one conformance suite (`tests/store_conformance.rs`).
+//!
+//! The rooms: this file holds the trait and the values that cross it; `group_commit.rs` the one
+//! writer loop through which both stores batch their writes; `sqlite/` and `postgres/` each a
+//! `mod.rs` (opening, reads), a `writer.rs` (its side of the writer) and a `queries.rs` (its
+//! statements); `sql.rs` what the two share on the sqlx side; `status.rs` the statuses;
+//! `error.rs` [`StoreError`]. The store imports nothing from pipeline, delivery, admin or cli,
+//! except the verification proof [`NewEvent::new`] takes, until that type moves down.
 
 mod error;
 mod group_commit;
@@ -111,6 +118,7 @@ pub struct StoredEvent {
     pub headers: Vec<(String, String)>,
     #[serde(skip)]
     pub body: Option<Vec<u8>>,
+    /// One of [`EventStatus`]'s spellings ([`EventStatus::as_str`]).
     pub status: String,
     pub attempts: i64,
     pub next_attempt_at_ms: i64,

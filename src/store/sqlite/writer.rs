@@ -69,7 +69,6 @@ macro_rules! written {
             fn try_from(written: Written) -> Result<$type, StoreError> {
                 match written {
                     Written::$kind(value) => Ok(value),
-                    #[allow(unreachable_patterns)]
                     _ => Err(StoreError::NoAnswer),
                 }
             }

@@ -324,3 +324,168 @@ fn failed<B: Backend>(failure: Failure, operations: usize) -> StoreError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use tokio::sync::Semaphore;
+
+    use super::*;
+
+    /// A backend whose writes are numbers weighing what they say; it keeps each transaction's
+    /// writes, waits for a permit before each, and answers each write with itself.
+    struct Fake {
+        transactions: Arc<Mutex<Vec<Vec<usize>>>>,
+        gate: Arc<Semaphore>,
+        /// How a transaction of these writes fails, if it does.
+        fails: fn(&[usize]) -> Option<Failure>,
+    }
+
+    impl Backend for Fake {
+        const NAME: &'static str = "fake";
+        const LIMITS: Limits = Limits {
+            writes: 3,
+            bytes: 100,
+        };
+        type Write = usize;
+        type Output = usize;
+        type Control = ();
+
+        fn weight(write: &usize) -> usize {
+            *write
+        }
+
+        async fn transact(
+            &mut self,
+            writes: &[usize],
+            _oldest: Instant,
+        ) -> Result<Vec<Result<usize, StoreError>>, Failure> {
+            self.gate.acquire().await.expect("open gate").forget();
+            self.transactions
+                .lock()
+                .expect("not poisoned")
+                .push(writes.to_vec());
+            match (self.fails)(writes) {
+                Some(failure) => Err(failure),
+                None => Ok(writes.iter().map(|w| Ok(*w)).collect()),
+            }
+        }
+
+        fn control(&mut self, (): ()) {}
+
+        fn close(self) {}
+    }
+
+    type Transactions = Arc<Mutex<Vec<Vec<usize>>>>;
+
+    /// A writer whose first transaction waits until `gate` gets a permit, so that writes pile
+    /// up behind it.
+    fn writer(
+        fails: fn(&[usize]) -> Option<Failure>,
+    ) -> (Arc<Writer<Fake>>, Transactions, Arc<Semaphore>) {
+        let transactions = Transactions::default();
+        let gate = Arc::new(Semaphore::new(0));
+        let writer = Writer::spawn(Fake {
+            transactions: Arc::clone(&transactions),
+            gate: Arc::clone(&gate),
+            fails,
+        });
+        (Arc::new(writer), transactions, gate)
+    }
+
+    /// Submits each write in order, each queued before the next (the writer is held at its
+    /// gate by the first), and returns their answers once the gate is open.
+    async fn submit_all(
+        writer: &Arc<Writer<Fake>>,
+        gate: &Semaphore,
+        writes: &[usize],
+    ) -> Vec<Result<usize, StoreError>> {
+        let mut answers = Vec::new();
+        for &write in writes {
+            let writer = Arc::clone(writer);
+            answers.push(tokio::spawn(async move { writer.submit(write).await }));
+            tokio::task::yield_now().await;
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        gate.add_permits(1000);
+        let mut results = Vec::new();
+        for answer in answers {
+            results.push(answer.await.expect("no panic"));
+        }
+        results
+    }
+
+    fn never(_: &[usize]) -> Option<Failure> {
+        None
+    }
+
+    #[tokio::test]
+    async fn writes_that_wait_together_share_a_transaction_up_to_the_limits() {
+        let (writer, transactions, gate) = writer(never);
+
+        let answers = submit_all(&writer, &gate, &[1, 2, 3, 4, 5, 90, 20]).await;
+
+        assert_eq!(
+            answers.into_iter().map(Result::ok).collect::<Vec<_>>(),
+            [1, 2, 3, 4, 5, 90, 20].map(Some)
+        );
+        // The first alone (the writer took it before the others came), then at most 3 writes
+        // and at most 100 bytes each: 90 does not fit after 4 and 5, 20 not after 90.
+        assert_eq!(
+            *transactions.lock().expect("not poisoned"),
+            vec![vec![1], vec![2, 3, 4], vec![5, 90], vec![20]]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failed_batch_fails_each_of_its_writes_with_its_one_error() {
+        let (writer, _, gate) =
+            writer(|writes| (writes.len() > 1).then(|| Failure::Failed(StoreError::Closed)));
+
+        let answers = submit_all(&writer, &gate, &[1, 2, 3, 4]).await;
+
+        assert!(answers[0].is_ok(), "alone in its transaction");
+        for answer in &answers[1..] {
+            let error = answer.as_ref().expect_err("the batch failed");
+            assert!(
+                matches!(error, StoreError::Batch(shared) if matches!(**shared, StoreError::Closed))
+            );
+            assert_eq!(error.to_string(), "store is shut down");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_refused_batch_is_written_one_by_one_so_one_bad_write_fails_alone() {
+        let (writer, transactions, gate) = writer(|writes| {
+            writes
+                .contains(&3)
+                .then(|| Failure::Refused(StoreError::Closed))
+        });
+
+        let answers = submit_all(&writer, &gate, &[1, 2, 3, 4]).await;
+
+        assert_eq!(
+            answers.iter().map(Result::is_ok).collect::<Vec<_>>(),
+            [true, true, false, true]
+        );
+        assert_eq!(
+            *transactions.lock().expect("not poisoned"),
+            vec![vec![1], vec![2, 3, 4], vec![2], vec![3], vec![4]]
+        );
+    }
+
+    #[tokio::test]
+    async fn close_answers_what_was_queued_before_it_and_refuses_what_comes_after() {
+        let (writer, transactions, gate) = writer(never);
+        gate.add_permits(1000);
+        assert_eq!(writer.submit(7).await.ok(), Some(7));
+
+        writer.close().await;
+
+        assert!(writer.is_closed());
+        assert!(matches!(writer.submit(8).await, Err(StoreError::Closed)));
+        assert!(matches!(writer.control(()).await, Err(StoreError::Closed)));
+        assert_eq!(*transactions.lock().expect("not poisoned"), vec![vec![7]]);
+    }
+}

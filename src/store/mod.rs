@@ -10,10 +10,21 @@
 //!
 //! [`SqliteStore`] is the embedded default; [`PostgresStore`] lets several instances share one
 //! queue. Both pass one conformance suite (`tests/store_conformance.rs`).
+//!
+//! The rooms: this file holds the trait and the values that cross it; `group_commit.rs` the one
+//! writer loop through which both stores batch their writes; `sqlite/` and `postgres/` each a
+//! `mod.rs` (opening, reads), a `writer.rs` (its side of the writer) and a `queries.rs` (its
+//! statements); `sql.rs` what the two share on the sqlx side; `status.rs` the statuses;
+//! `error.rs` [`StoreError`]. The store imports nothing from pipeline, delivery, admin or cli,
+//! except the verification proof [`NewEvent::new`] takes, until that type moves down.
 
+mod error;
+mod group_commit;
 pub mod nodelay;
 mod postgres;
+mod sql;
 mod sqlite;
+mod status;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -23,8 +34,10 @@ use bytes::Bytes;
 use serde::Serialize;
 use uuid::Uuid;
 
+pub use error::{Corrupt, StoreError};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
+pub use status::{DeliveryStatus, EventStatus};
 
 use crate::pipeline::verify::Authenticated;
 
@@ -105,42 +118,11 @@ pub struct StoredEvent {
     pub headers: Vec<(String, String)>,
     #[serde(skip)]
     pub body: Option<Vec<u8>>,
+    /// One of [`EventStatus`]'s spellings ([`EventStatus::as_str`]).
     pub status: String,
     pub attempts: i64,
     pub next_attempt_at_ms: i64,
     pub last_error: Option<String>,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("store unavailable: {0}")]
-    Unavailable(#[from] sqlx::Error),
-    #[error("store unavailable: {0}")]
-    Sqlite(#[from] rusqlite::Error),
-    #[error("store commit failed: {0}")]
-    Commit(String),
-    #[error("store migration failed: {0}")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
-    #[error("store is shut down")]
-    Closed,
-    #[error("store does not accept writes: {0}")]
-    NotWritable(String),
-    #[error("stored data is corrupt: {0}")]
-    Corrupt(String),
-    #[error("cannot prepare the store: {0}")]
-    Setup(#[from] std::io::Error),
-}
-
-/// The name, in `install_keys`, of the key of the admin API's fingerprints
-/// ([`crate::providers::fingerprint`]).
-const FINGERPRINT_KEY: &str = "fingerprint";
-
-/// 32 bytes from the operating system's generator, offered as the installation's fingerprint
-/// key: kept only when the store has none yet, so every process of one store uses the first.
-fn fresh_key() -> Result<Vec<u8>, StoreError> {
-    let mut key = vec![0; 32];
-    getrandom::fill(&mut key).map_err(|err| StoreError::Setup(std::io::Error::other(err)))?;
-    Ok(key)
 }
 
 /// Which events a listing, export or bulk replay covers. `None` fields do not filter.
@@ -322,73 +304,4 @@ pub fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
-
-/// An event row of either SQL store (the same column names in both schemas; PostgreSQL's
-/// queries cast `id` to text).
-fn event_from_row<R>(row: &R) -> Result<StoredEvent, StoreError>
-where
-    R: sqlx::Row,
-    for<'c> &'c str: sqlx::ColumnIndex<R>,
-    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    for<'r> Vec<u8>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-{
-    let headers: String = row.try_get("headers")?;
-    Ok(StoredEvent {
-        id: row.try_get("id")?,
-        source: row.try_get("source")?,
-        dedup_key: row.try_get("dedup_key")?,
-        received_at_ms: row.try_get("received_at")?,
-        client_ip: row.try_get("client_ip")?,
-        request_id: row.try_get("request_id")?,
-        content_type: row.try_get("content_type")?,
-        headers: serde_json::from_str(&headers).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-        body: row.try_get("body")?,
-        status: row.try_get("status")?,
-        attempts: row.try_get("attempts")?,
-        next_attempt_at_ms: row.try_get("next_attempt_at")?,
-        last_error: row.try_get("last_error")?,
-    })
-}
-
-/// Appends the filter's conditions to a query of either SQL store (bound, never interpolated).
-fn push_filter<DB>(query: &mut sqlx::QueryBuilder<DB>, filter: &EventFilter)
-where
-    DB: sqlx::Database,
-    for<'t> String: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
-    for<'t> i64: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
-{
-    if let Some(source) = &filter.source {
-        query.push(" AND source = ").push_bind(source.clone());
-    }
-    if let Some(status) = &filter.status {
-        query.push(" AND status = ").push_bind(status.clone());
-    }
-    if let Some(since) = filter.since_ms {
-        query.push(" AND received_at >= ").push_bind(since);
-    }
-    if let Some(until) = filter.until_ms {
-        query.push(" AND received_at < ").push_bind(until);
-    }
-}
-
-/// An embedded migrator from `(version, description, sql)`, the SQL `include_str!`-ed from
-/// `migrations/<store>/`.
-fn migrator(migrations: &[(i64, &'static str, &'static str)]) -> sqlx::migrate::Migrator {
-    use sqlx::SqlSafeStr;
-    sqlx::migrate::Migrator::with_migrations(
-        migrations
-            .iter()
-            .map(|&(version, description, sql)| {
-                sqlx::migrate::Migration::new(
-                    version,
-                    description.into(),
-                    sqlx::migrate::MigrationType::Simple,
-                    sql.into_sql_str(),
-                    false,
-                )
-            })
-            .collect(),
-    )
 }

@@ -2,6 +2,7 @@
 //! `health`, and `receive` (a development receiver for deliveries).
 
 mod admin;
+mod config_file;
 mod net;
 mod receive;
 mod send;
@@ -11,7 +12,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Parser, Subcommand};
+
+pub use config_file::ConfigFile;
 
 use crate::app::{App, shutdown_signal};
 use crate::config::Config;
@@ -25,19 +28,6 @@ use crate::config::Config;
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
-}
-
-/// Where the configuration file is.
-#[derive(Debug, Args)]
-pub struct ConfigFile {
-    /// The configuration file.
-    #[arg(
-        long,
-        short,
-        env = "HOOKWALL_CONFIG",
-        default_value = "./hookwall.toml"
-    )]
-    pub config: PathBuf,
 }
 
 #[derive(Debug, Subcommand)]

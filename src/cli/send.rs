@@ -19,7 +19,7 @@ pub struct SendArgs {
     /// The source to sign for (its `[sources.NAME]`).
     pub source: String,
     #[command(flatten)]
-    pub config_file: super::ConfigFile,
+    pub config_file: super::config_file::ConfigFile,
     /// The body: a file, or `-` for standard input. A small JSON test event by default.
     #[arg(long)]
     pub body: Option<PathBuf>,

@@ -21,12 +21,10 @@
 mod queries;
 mod writer;
 
-use std::borrow::Cow;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use sha2::{Digest, Sha256};
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use uuid::Uuid;
@@ -139,20 +137,6 @@ fn closed<T>(result: Result<T, StoreError>) -> Result<T, StoreError> {
     }
 }
 
-/// PostgreSQL `text` cannot hold NUL, which a provider's event id taken from a JSON body can
-/// (`"\u0000"`). Such a key is stored as a hash instead: the mapping is the same for insert and
-/// find, and no other key starts with `nul:` (the pipeline's keys are `id:`, `idh:`, `body:`).
-pub(super) fn dedup_key(key: &str) -> Cow<'_, str> {
-    if key.contains('\0') {
-        Cow::Owned(format!(
-            "nul:{}",
-            hex::encode(Sha256::digest(key.as_bytes()))
-        ))
-    } else {
-        Cow::Borrowed(key)
-    }
-}
-
 #[async_trait::async_trait]
 impl Store for PostgresStore {
     async fn insert(&self, event: NewEvent) -> Result<Inserted, StoreError> {
@@ -260,7 +244,7 @@ impl Store for PostgresStore {
                     "SELECT id::text FROM events WHERE source = $1 AND dedup_key = $2",
                 )
                 .bind(source)
-                .bind(dedup_key(key).as_ref())
+                .bind(queries::dedup_key(key).as_ref())
                 .fetch_optional(&self.pool)
                 .await?;
                 id.as_deref().map(event_id).transpose()

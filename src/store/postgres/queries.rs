@@ -9,6 +9,7 @@
 use std::borrow::Cow;
 use std::time::Duration;
 
+use sha2::{Digest, Sha256};
 use sqlx::Row;
 use sqlx::postgres::PgPool;
 use uuid::Uuid;
@@ -330,4 +331,18 @@ async fn refresh_events(tx: &mut Tx, ids: &[String]) -> Result<(), StoreError> {
     .execute(&mut **tx)
     .await?;
     Ok(())
+}
+
+/// PostgreSQL `text` cannot hold NUL, which a provider's event id taken from a JSON body can
+/// (`"\u0000"`). Such a key is stored as a hash instead: the mapping is the same for insert and
+/// find, and no other key starts with `nul:` (the pipeline's keys are `id:`, `idh:`, `body:`).
+pub(super) fn dedup_key(key: &str) -> Cow<'_, str> {
+    if key.contains('\0') {
+        Cow::Owned(format!(
+            "nul:{}",
+            hex::encode(Sha256::digest(key.as_bytes()))
+        ))
+    } else {
+        Cow::Borrowed(key)
+    }
 }

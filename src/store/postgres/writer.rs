@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use sqlx::postgres::PgPool;
 
-use super::dedup_key;
+use super::queries::dedup_key;
 use crate::store::error::event_id;
 use crate::store::group_commit::{Backend, Failure, Limits};
 use crate::store::{Corrupt, EventStatus, Inserted, NewEvent, StoreError};

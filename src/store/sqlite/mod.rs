@@ -21,7 +21,8 @@ use sqlx::{Connection, SqliteConnection, SqlitePool};
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
-use self::writer::{Ping, Row, SqliteWriter, Write, Written};
+use self::queries::Row;
+use self::writer::{Ping, SqliteWriter, Write, Written};
 use super::error::event_id;
 use super::group_commit::Writer;
 use super::sql::{self, event_from_row};

@@ -9,13 +9,34 @@ use std::time::Duration;
 use rusqlite::{OptionalExtension, params};
 use uuid::Uuid;
 
-use super::writer::Row;
 use crate::store::error::event_id;
 use crate::store::sql::{Bound, conditions};
 use crate::store::{
-    Claim, DeliveryStatus, EventFilter, EventStatus, Inserted, Purged, Recorded, Room, StoreError,
-    now_ms,
+    Claim, DeliveryStatus, EventFilter, EventStatus, Inserted, NewEvent, Purged, Recorded, Room,
+    StoreError, now_ms,
 };
+
+/// An event with its text columns already made. The writer is the store's one serial stage
+/// (every insert waits for it), so what can be done before it (the headers' JSON, the id and the
+/// address as text) is done on the caller's task instead.
+pub(super) struct Row {
+    pub event: NewEvent,
+    pub id: String,
+    pub client_ip: String,
+    pub headers: String,
+}
+
+impl Row {
+    pub fn new(event: NewEvent) -> Result<Row, StoreError> {
+        let headers = serde_json::to_string(&event.headers).map_err(crate::store::Corrupt::from)?;
+        Ok(Row {
+            id: event.id.to_string(),
+            client_ip: event.client_ip.to_string(),
+            headers,
+            event,
+        })
+    }
+}
 
 pub(super) fn insert(conn: &rusqlite::Connection, row: &Row) -> Result<Inserted, StoreError> {
     let event = &row.event;

@@ -14,9 +14,9 @@ use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
-use super::queries;
+use super::queries::{self, Row};
 use crate::store::group_commit::{Backend, Failure, Limits};
-use crate::store::{Claim, EventFilter, Inserted, NewEvent, Purged, Recorded, Room, StoreError};
+use crate::store::{Claim, EventFilter, Inserted, Purged, Recorded, Room, StoreError};
 
 /// How long a write waits for another process's lock on the file, counted from when it was
 /// queued (then it fails, and an insert is answered 503). Counted from the queueing, not per
@@ -83,28 +83,6 @@ written!(
     Count(u64),
     Purged(Purged),
 );
-
-/// An event with its text columns already made. The writer is the store's one serial stage
-/// (every insert waits for it), so what can be done before it (the headers' JSON, the id and the
-/// address as text) is done on the caller's task instead.
-pub(super) struct Row {
-    pub event: NewEvent,
-    pub id: String,
-    pub client_ip: String,
-    pub headers: String,
-}
-
-impl Row {
-    pub fn new(event: NewEvent) -> Result<Row, StoreError> {
-        let headers = serde_json::to_string(&event.headers).map_err(crate::store::Corrupt::from)?;
-        Ok(Row {
-            id: event.id.to_string(),
-            client_ip: event.client_ip.to_string(),
-            headers,
-            event,
-        })
-    }
-}
 
 /// The readiness probe, run on the writer's connection between batches, with when it was
 /// queued (its wait for the lock is bounded by [`BUSY`] from then).

@@ -16,11 +16,12 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tower::ServiceExt;
 
+use crate::clock::now_ms;
 use crate::config::{Config, Storage, StoreUrl};
 use crate::delivery::worker::Worker;
 use crate::live::{Compiled, Live};
 use crate::pipeline::{framing, stack};
-use crate::store::{PostgresStore, SqliteStore, Store, now_ms};
+use crate::store::{PostgresStore, SqliteStore, Store};
 
 /// How long a client may take to send its request line and headers. Not a config key: no
 /// provider needs more, and a slowloris client gets less.

@@ -33,6 +33,7 @@ pub mod admin;
 pub mod app;
 #[cfg(feature = "server")]
 pub mod cli;
+pub mod clock;
 pub mod config;
 #[cfg(feature = "server")]
 pub mod delivery;

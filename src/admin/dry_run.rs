@@ -28,6 +28,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode};
 use serde::{Deserialize, Serialize};
 
 use super::AdminError;
+use crate::clock::unix_now;
 use crate::http::problem::{Rejection, RejectionKind};
 use crate::live::Live;
 use crate::pipeline::Source;
@@ -35,7 +36,7 @@ use crate::pipeline::accept::{PayloadCheck, dedup_key};
 use crate::pipeline::body;
 use crate::pipeline::client_ip::ClientIp;
 use crate::pipeline::guards::{Allowlist, MethodAndType};
-use crate::pipeline::verify::{HeaderCredential, Verify, unix_now};
+use crate::pipeline::verify::{HeaderCredential, Verify};
 use crate::providers::BodyKind;
 use crate::store::Store;
 

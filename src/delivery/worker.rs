@@ -32,7 +32,8 @@ use tokio::task::JoinSet;
 use uuid::Uuid;
 
 use super::{Outcome, Registry, retry};
-use crate::store::{Claim, Recorded, Room, Store, StoredEvent, now_ms};
+use crate::clock::now_ms;
+use crate::store::{Claim, Recorded, Room, Store, StoredEvent};
 
 /// Attempts calling their destination at once, across destinations (each destination also has
 /// its own limit). Under load every step waits for CPU (milliseconds), so it takes this many to

@@ -18,9 +18,10 @@ use axum::response::{IntoResponse, Response};
 use http::header;
 
 use super::Proxy;
+use crate::clock::now_ms;
 use crate::delivery::{Outcome, Registry, Reply};
 use crate::http::problem::{Rejection, RejectionKind};
-use crate::store::{Claim, Hold, Inserted, NewEvent, Recorded, Store, StoredEvent, now_ms};
+use crate::store::{Claim, Hold, Inserted, NewEvent, Recorded, Store, StoredEvent};
 
 /// Margin over the destination timeout before a worker may take a proxied delivery over.
 const HOLD_MARGIN: Duration = Duration::from_secs(60);

@@ -52,6 +52,8 @@ pub struct Reply {
 }
 
 pub mod http;
+pub mod proxy;
+pub mod record;
 pub mod retry;
 pub mod template;
 pub mod worker;

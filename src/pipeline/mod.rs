@@ -17,7 +17,7 @@
 //! | 9–10 signature and freshness | [`verify`] |
 //! | 11 JSON depth and schema | [`payload`] |
 //! | (signed handshakes: Slack, Discord, Zoom) | [`handshake::answer`] |
-//! | 12–14 de-duplication, durable store, answer | [`accept`] ([`proxy`] for `mode = "proxy"`) |
+//! | 12–14 de-duplication, durable store, answer | [`accept`] ([`crate::delivery::proxy`] for `mode = "proxy"`) |
 //!
 //! Checks are pure functions of the request and the compiled [`Source`]; the layers only adapt
 //! them to tower. Requests pass information down as typed extensions ([`client_ip::ClientIp`],
@@ -35,8 +35,6 @@ pub mod guards;
 pub mod handshake;
 pub mod inflate;
 pub mod payload;
-#[cfg(feature = "server")]
-pub mod proxy;
 #[cfg(feature = "server")]
 pub mod rate_limit;
 #[cfg(feature = "server")]

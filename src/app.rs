@@ -2,6 +2,7 @@
 //! the listener; [`App::run`] serves until the shutdown future the caller passes resolves.
 //! Tests build it on port 0 with a temporary SQLite file and drive it over real HTTP.
 
+use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -42,7 +43,7 @@ pub struct App {
     public_addr: SocketAddr,
     admin: TcpListener,
     admin_addr: SocketAddr,
-    router: axum::Router,
+    router: stack::PublicService,
     live: Arc<Live>,
     retention: Duration,
     dedup_window: Duration,
@@ -181,12 +182,21 @@ async fn bind(key: &str, address: &str) -> anyhow::Result<(TcpListener, SocketAd
 
 /// Accepts connections until `stop` turns true, then lets open connections finish their
 /// request (at most `drain`).
-async fn serve(
+async fn serve<S>(
     listener: TcpListener,
-    router: axum::Router,
+    router: S,
     mut stop: tokio::sync::watch::Receiver<bool>,
     drain: Duration,
-) {
+) where
+    S: tower::Service<
+            axum::extract::Request,
+            Response = axum::response::Response,
+            Error = Infallible,
+        > + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
     let graceful = GracefulShutdown::new();
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())

@@ -22,7 +22,9 @@
 //!
 //! The parsers of untrusted input ([`providers`], [`pipeline::client_ip`], [`pipeline::body`],
 //! [`pipeline::payload`], [`config`]) build without the `server` feature, which brings the
-//! listeners, store, delivery, telemetry and CLI: `fuzz/` links only them, through `fuzzing`.
+//! listeners, store, delivery, telemetry and CLI: `fuzz/` links only them. Their fuzz entry
+//! points sit next to them (`pipeline::fuzz`, `providers::fuzz`, `config::fuzz`), compiled only
+//! with the `fuzzing` feature (fuzz/ and the tests turn it on); `fuzzing` lists them.
 
 // `deny`, not `forbid`: one module (`store::nodelay`) allows it, for two `fcntl` calls.
 #![deny(unsafe_code)]
@@ -37,6 +39,7 @@ pub mod clock;
 pub mod config;
 #[cfg(feature = "server")]
 pub mod delivery;
+#[cfg(any(test, feature = "fuzzing"))]
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod http;

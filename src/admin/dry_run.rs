@@ -2,11 +2,11 @@
 //! source's pipeline on a recorded request, in dry-run, and says which pass and why one fails.
 //!
 //! The checks are the pipeline's own pure functions ([`Allowlist::check`], [`Verify::check`],
-//! [`PayloadCheck::check`], …), run in the pipeline's own order (it walks
+//! [`PayloadCheck::check`], …), run in the pipeline's own order (the dry run walks
 //! [`crate::pipeline::stack::STEPS`]), so the report cannot drift from what a real request
-//! meets. Every check runs even after one fails, so an operator sees everything wrong at once; the verdict
-//! and status are those of the first failure in pipeline order, which is what a real request
-//! would get. Nothing is stored or delivered.
+//! meets. Every check runs even after one fails, so an operator sees everything wrong at once;
+//! the verdict and status are those of the first failure in pipeline order, which is what a
+//! real request would get. Nothing is stored or delivered.
 //!
 //! A credential that is a header (token, Basic, Bearer) is judged before `body`, as in the
 //! pipeline: when it fails, `signature` is reported before `body`, and the verdict is its 401.

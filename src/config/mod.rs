@@ -74,6 +74,8 @@
 
 mod files;
 pub mod frontdoor;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzz;
 mod load;
 mod scheme;
 pub mod units;

@@ -13,6 +13,8 @@ pub mod admission;
 pub mod body;
 pub mod client_ip;
 pub mod framing;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzz;
 pub mod guards;
 #[cfg(feature = "server")]
 pub mod handshake;

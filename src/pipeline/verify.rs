@@ -187,7 +187,7 @@ mod tests {
             &overrides,
         )
         .expect("builds");
-        crate::fuzzing::source(preset, Some(public_url.to_owned()))
+        crate::pipeline::fuzz::source(preset, Some(public_url.to_owned()))
     }
 
     fn sent(source: &Source, body: &[u8]) -> (HeaderMap, Option<String>) {

@@ -4,21 +4,23 @@
 //!
 //! 1. [`app`] binds the public listener and serves each connection with hyper (header timeout,
 //!    header count and size limits) into the router of [`pipeline::stack`].
-//! 2. [`pipeline::stack`] runs the checks of SPEC section 1 in order: request id and log, load
-//!    shedding, client IP ([`pipeline::client_ip`]), HTTPS, allowlist, rate limit, method and
-//!    content type ([`pipeline::guards`], [`pipeline::rate_limit`]), body cap and gzip
+//! 2. [`pipeline::stack`] runs the checks of SPEC section 1 in the order it lists once
+//!    ([`pipeline::stack::STEPS`]): request id and log ([`pipeline::observe`]), client IP
+//!    ([`pipeline::client_ip`]), load shedding, HTTPS, allowlist, rate limit, method and content
+//!    type ([`pipeline::guards`], [`pipeline::rate_limit`]), body cap and gzip
 //!    ([`pipeline::body`]), signature and timestamp ([`pipeline::verify`], which calls the pure
 //!    presets in [`providers`]), payload depth and schema ([`pipeline::payload`]).
 //! 3. [`pipeline::accept`] de-duplicates and stores the event in one atomic insert through the
 //!    [`store::Store`] trait ([`store::SqliteStore`] group-commits with `synchronous=FULL`), and
-//!    only then answers the provider `202`.
-//!
+//!    only then answers the provider `202`; a `mode = "proxy"` source's event is stored and
+//!    forwarded at once by [`delivery::proxy`].
 //! 4. [`delivery`] workers claim due deliveries with a lease, POST (or mail) each event to its
-//!    destinations, and record the outcome under the retry policy; dead deliveries wait for a
-//!    replay.
+//!    destinations, and record the outcome under the retry policy ([`delivery::record`], shared
+//!    with proxy mode); dead deliveries wait for a replay.
 //!
 //! [`config`] turns the TOML file into typed settings (and refuses anything unsafe) before any
-//! of this starts; [`cli`] is the `hookwall` command.
+//! of this starts; [`cli`] is the `hookwall` command; [`clock`] is the one reading of the wall
+//! clock.
 //!
 //! The parsers of untrusted input ([`providers`], [`pipeline::client_ip`], [`pipeline::body`],
 //! [`pipeline::payload`], [`config`]) build without the `server` feature, which brings the

@@ -270,6 +270,19 @@ mod tests {
         );
     }
 
+    /// The body of a problem+json answer, parsed and as text, once its content type is checked.
+    async fn problem_body(response: Response) -> (serde_json::Value, String) {
+        assert_eq!(
+            response.headers()[header::CONTENT_TYPE],
+            "application/problem+json"
+        );
+        let bytes = axum::body::to_bytes(response.into_body(), 4096)
+            .await
+            .expect("small body");
+        let body = serde_json::from_slice(&bytes).expect("json");
+        (body, String::from_utf8_lossy(&bytes).into_owned())
+    }
+
     #[tokio::test]
     async fn an_operator_problem_carries_its_detail_and_extension_members() {
         let mut extensions = serde_json::Map::new();
@@ -280,14 +293,7 @@ mod tests {
             "the new configuration is invalid; the running one stays",
             Some(&extensions),
         );
-        assert_eq!(
-            response.headers()[header::CONTENT_TYPE],
-            "application/problem+json"
-        );
-        let bytes = axum::body::to_bytes(response.into_body(), 4096)
-            .await
-            .expect("small body");
-        let body: serde_json::Value = serde_json::from_slice(&bytes).expect("json");
+        let (body, _) = problem_body(response).await;
         assert_eq!(body["type"], "about:blank");
         assert_eq!(body["status"], 422);
         assert_eq!(body["title"], "configuration refused");
@@ -303,17 +309,10 @@ mod tests {
         );
         let response = fill_request_id(rejection.into_response(), "req-1");
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
-        assert_eq!(
-            response.headers()[header::CONTENT_TYPE],
-            "application/problem+json"
-        );
-        let bytes = axum::body::to_bytes(response.into_body(), 4096)
-            .await
-            .expect("small body");
-        let body: serde_json::Value = serde_json::from_slice(&bytes).expect("json");
+        let (body, text) = problem_body(response).await;
         assert_eq!(body["status"], 401);
         assert_eq!(body["detail"], "invalid signature");
         assert_eq!(body["request_id"], "req-1");
-        assert!(!String::from_utf8_lossy(&bytes).contains("tried"));
+        assert!(!text.contains("tried"));
     }
 }

@@ -345,3 +345,48 @@ fn not_ready(why: &str) -> Response {
     )
         .into_response()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The SPEC numbers of a step: `"9–10"` is 9 and 10.
+    fn numbers(step: &Step) -> Vec<u8> {
+        let mut bounds = step.number.split('–').filter_map(|n| n.parse::<u8>().ok());
+        match (bounds.next(), bounds.next()) {
+            (Some(first), Some(last)) => (first..=last).collect(),
+            (Some(only), None) => vec![only],
+            _ => Vec::new(),
+        }
+    }
+
+    #[test]
+    fn every_step_of_spec_section_1_is_listed_once() {
+        let mut listed: Vec<u8> = STEPS.iter().flat_map(numbers).collect();
+        listed.sort_unstable();
+        assert_eq!(listed, (1..=14).collect::<Vec<u8>>());
+        for (i, step) in STEPS.iter().enumerate() {
+            assert!(
+                STEPS
+                    .iter()
+                    .skip(i + 1)
+                    .all(|later| later.kind != step.kind),
+                "{:?} is listed twice",
+                step.kind
+            );
+        }
+    }
+
+    #[test]
+    fn the_source_steps_run_in_spec_order() {
+        // Steps 1–3 run before routing (the client IP inside the request log); from 4 on, the
+        // SPEC's numbers only grow.
+        let after_routing: Vec<u8> = STEPS
+            .iter()
+            .skip_while(|step| step.kind != StepKind::Https)
+            .flat_map(numbers)
+            .collect();
+        assert!(after_routing.windows(2).all(|pair| pair[0] < pair[1]));
+        assert_eq!(after_routing.first(), Some(&4));
+    }
+}

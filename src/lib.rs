@@ -4,12 +4,10 @@
 //!
 //! 1. [`app`] binds the public listener and serves each connection with hyper (header timeout,
 //!    header count and size limits) into the router of [`pipeline::stack`].
-//! 2. [`pipeline::stack`] runs the checks of SPEC section 1 in the order it lists once
-//!    ([`pipeline::stack::STEPS`]): request id and log ([`pipeline::observe`]), client IP
-//!    ([`pipeline::client_ip`]), load shedding, HTTPS, allowlist, rate limit, method and content
-//!    type ([`pipeline::guards`], [`pipeline::rate_limit`]), body cap and gzip
-//!    ([`pipeline::body`]), signature and timestamp ([`pipeline::verify`], which calls the pure
-//!    presets in [`providers`]), payload depth and schema ([`pipeline::payload`]).
+//! 2. [`pipeline::stack`] runs the checks of SPEC section 1 in the order it gives once,
+//!    [`pipeline::stack::STEPS`], each check in a module of [`pipeline`] of its own (signature
+//!    and timestamp in [`pipeline::verify`], which calls the pure presets in [`providers`]);
+//!    [`pipeline::observe`] logs, counts and reports every request.
 //! 3. [`pipeline::accept`] de-duplicates and stores the event in one atomic insert through the
 //!    [`store::Store`] trait ([`store::SqliteStore`] group-commits with `synchronous=FULL`), and
 //!    only then answers the provider `202`; a `mode = "proxy"` source's event is stored and

@@ -108,46 +108,39 @@ impl App {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let App {
-            public,
-            public_addr,
-            admin,
-            admin_addr,
-            router,
-            live,
-            retention,
-            dedup_window,
-            lease,
-            shutdown_timeout,
-        } = self;
-        tracing::info!(%public_addr, %admin_addr, "hookwall listening");
-        let store = live.store().clone();
+        tracing::info!(public_addr = %self.public_addr, admin_addr = %self.admin_addr, "hookwall listening");
+        let store = self.live.store().clone();
         let background = [
-            tokio::spawn(prune_limiters(live.routes.clone())),
-            tokio::spawn(purge(store.clone(), retention, dedup_window)),
-            tokio::spawn(crate::live::reload_on_sighup(live.clone())),
+            tokio::spawn(prune_limiters(self.live.routes.clone())),
+            tokio::spawn(purge(store.clone(), self.retention, self.dedup_window)),
+            tokio::spawn(crate::live::reload_on_sighup(self.live.clone())),
         ];
         let (stop_worker, worker_stop) = tokio::sync::watch::channel(false);
         let worker = tokio::spawn(
             Worker {
                 store: store.clone(),
-                registry: live.registry.clone(),
+                registry: self.live.registry.clone(),
                 // The process id makes a lease's owner findable from the database (which instance
                 // holds these claims?); the UUID keeps owners unique across hosts and restarts.
                 owner: format!("{}-{}", std::process::id(), uuid::Uuid::now_v7()),
-                lease,
-                shutdown_timeout,
+                lease: self.lease,
+                shutdown_timeout: self.shutdown_timeout,
             }
             .run(worker_stop),
         );
         let (stop_listeners, listeners_stop) = tokio::sync::watch::channel(false);
         let admin_server = tokio::spawn(serve(
-            admin,
-            crate::admin::router(live.clone()),
+            self.admin,
+            crate::admin::router(self.live.clone()),
             listeners_stop.clone(),
-            shutdown_timeout,
+            self.shutdown_timeout,
         ));
-        let public_server = tokio::spawn(serve(public, router, listeners_stop, shutdown_timeout));
+        let public_server = tokio::spawn(serve(
+            self.public,
+            self.router,
+            listeners_stop,
+            self.shutdown_timeout,
+        ));
         shutdown.await;
         tracing::info!("shutting down: finishing in-flight requests");
         let _ = stop_listeners.send(true);

@@ -198,7 +198,7 @@ fn too_large(detail: String) -> Rejection {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use std::io::Write;
 
     use flate2::Compression;
@@ -206,7 +206,8 @@ mod tests {
 
     use super::*;
 
-    fn gzip(data: &[u8]) -> Vec<u8> {
+    /// `data` gzipped (also for the tests of `inflate`).
+    pub(in crate::pipeline) fn gzip(data: &[u8]) -> Vec<u8> {
         let mut encoder = GzEncoder::new(Vec::new(), Compression::best());
         encoder.write_all(data).expect("in-memory write");
         encoder.finish().expect("in-memory finish")

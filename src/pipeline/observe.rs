@@ -149,6 +149,24 @@ macro_rules! request_line {
     };
 }
 
+/// A refusal's line at `$level`: the request's fields, the refusal's (status, reason, the
+/// private detail, latency: the tuple), then `$rest` (what the sampling adds, and the message).
+macro_rules! refusal_line {
+    ($level:ident, ($line:expr, $source:expr, $status:expr, $rejection:expr, $latency_ms:expr), $($rest:tt)+) => {
+        request_line!(
+            $level,
+            $line,
+            $source,
+            status = $status,
+            outcome = "rejected",
+            reason = $rejection.kind.reason(),
+            detail = %$rejection.detail,
+            latency_ms = $latency_ms,
+            $($rest)+
+        )
+    };
+}
+
 /// Counts the response, writes its log line and sets its request id.
 fn finish(
     mut response: Response,
@@ -169,29 +187,23 @@ fn finish(
             // A burst of refusals (a scan, a provider retrying with a wrong secret) is sampled:
             // the rest are counted in metrics, and the next logged line says how many were cut.
             match REFUSALS.check(source.unwrap_or("unknown"), reason, Instant::now()) {
-                Verdict::Log { suppressed } => request_line!(
-                    warn,
-                    line,
-                    source,
-                    status,
-                    outcome = "rejected",
-                    reason,
-                    detail = %rejection.detail,
-                    latency_ms,
-                    suppressed_since_last = suppressed,
-                    "request refused"
-                ),
-                Verdict::Suppress => request_line!(
-                    debug,
-                    line,
-                    source,
-                    status,
-                    outcome = "rejected",
-                    reason,
-                    detail = %rejection.detail,
-                    latency_ms,
-                    "request refused (sampled out)"
-                ),
+                Verdict::Log {
+                    suppressed: suppressed_since_last,
+                } => {
+                    refusal_line!(
+                        warn,
+                        (line, source, status, rejection, latency_ms),
+                        suppressed_since_last,
+                        "request refused"
+                    )
+                }
+                Verdict::Suppress => {
+                    refusal_line!(
+                        debug,
+                        (line, source, status, rejection, latency_ms),
+                        "request refused (sampled out)"
+                    )
+                }
             }
         }
         None => {

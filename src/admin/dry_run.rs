@@ -45,7 +45,7 @@ use crate::store::Store;
 /// A recorded request, as the operator pastes it.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Recorded {
+pub struct RecordedRequest {
     #[serde(default)]
     headers: std::collections::BTreeMap<String, HeaderValues>,
     body: Option<String>,
@@ -143,7 +143,7 @@ pub async fn handler(
     Path(name): Path<String>,
     body: Bytes,
 ) -> std::result::Result<Response, AdminError> {
-    let recorded: Recorded = serde_json::from_slice(&body).map_err(|err| {
+    let recorded: RecordedRequest = serde_json::from_slice(&body).map_err(|err| {
         AdminError::bad_request(format!(
             "the body must be {{\"headers\": {{…}}, \"body\": \"…\" | \"body_base64\": \"…\", \"client_ip\": \"…\", \"url\": \"…\"}}: {err}"
         ))
@@ -162,7 +162,7 @@ pub async fn handler(
 pub async fn run(
     source: &Source,
     store: &dyn Store,
-    recorded: Recorded,
+    recorded: RecordedRequest,
     now: i64,
 ) -> std::result::Result<Report, AdminError> {
     let headers = header_map(&recorded.headers)?;

@@ -191,7 +191,7 @@ pub async fn accept(
 fn proxied(reply: Reply) -> Response {
     let mut response = Response::new(Body::from(reply.body));
     *response.status_mut() = reply.status;
-    response.extensions_mut().insert(Outcome("proxied"));
+    response.extensions_mut().insert(RequestOutcome("proxied"));
     if let Some(content_type) = reply.content_type {
         response
             .headers_mut()
@@ -204,7 +204,7 @@ fn answer(status: StatusCode, id: &str, outcome: &str) -> Response {
     let mut response = (status, axum::Json(json!({"id": id, "status": outcome}))).into_response();
     response
         .extensions_mut()
-        .insert(Outcome(if outcome == "duplicate" {
+        .insert(RequestOutcome(if outcome == "duplicate" {
             "duplicate"
         } else {
             "accepted"
@@ -214,4 +214,4 @@ fn answer(status: StatusCode, id: &str, outcome: &str) -> Response {
 
 /// How the request ended, for the request log.
 #[derive(Debug, Clone, Copy)]
-pub struct Outcome(pub &'static str);
+pub struct RequestOutcome(pub &'static str);

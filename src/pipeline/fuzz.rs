@@ -44,7 +44,7 @@ use ipnet::IpNet;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 
-use super::body::{Encoding, encoding, gunzip_capped};
+use super::body::{ContentEncoding, encoding, gunzip_capped};
 use super::client_ip;
 use super::payload::{self, Payload, Schema};
 use super::verify::Verify;
@@ -445,8 +445,8 @@ pub fn body(data: &[u8]) {
     let max_depth = usize::from(*depth % 128) + 1;
 
     let decoded = match encoding(&headers, raw, sniff) {
-        Ok(Encoding::Identity) => raw.to_vec(),
-        Ok(Encoding::Gzip) => match gunzip_capped(raw, BODY_CAP) {
+        Ok(ContentEncoding::Identity) => raw.to_vec(),
+        Ok(ContentEncoding::Gzip) => match gunzip_capped(raw, BODY_CAP) {
             Ok(inflated) => {
                 assert!(inflated.len() as u64 <= BODY_CAP, "inflated past the cap");
                 inflated

@@ -18,7 +18,7 @@ use http::HeaderValue;
 use ipnet::IpNet;
 use tracing::Instrument;
 
-use super::accept::Outcome;
+use super::accept::RequestOutcome;
 use super::client_ip::{self, ClientIp, ForwardedHttps};
 use crate::http::problem::{Rejection, RejectionKind, RequestId, fill_request_id};
 use crate::telemetry::sample::{REFUSALS, Verdict};
@@ -207,7 +207,10 @@ fn finish(
             }
         }
         None => {
-            let outcome = response.extensions().get::<Outcome>().map_or("ok", |o| o.0);
+            let outcome = response
+                .extensions()
+                .get::<RequestOutcome>()
+                .map_or("ok", |o| o.0);
             request_line!(
                 info,
                 line,
@@ -251,7 +254,10 @@ fn count(response: &Response, elapsed: Duration) {
                 .inc();
             "rejected"
         }
-        None => response.extensions().get::<Outcome>().map_or("ok", |o| o.0),
+        None => response
+            .extensions()
+            .get::<RequestOutcome>()
+            .map_or("ok", |o| o.0),
     };
     let status = response.status();
     if status.is_server_error() {

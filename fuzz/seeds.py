@@ -2,7 +2,7 @@
 """Writes the seed corpora of the fuzz targets into fuzz/corpus/<target>/ (git-ignored).
 
 Seeds come from the SDK-made provider vectors in ../shared/vectors/providers.json, written in
-the text format of `hookwall::fuzzing` (see src/fuzzing.rs), from the repository's configs and
+the text format of `hookwall::fuzzing` (see src/pipeline/fuzz.rs), from the repository's configs and
 schemas-shaped bodies, and from the hand-written seeds committed under fuzz/seeds/<target>/.
 Only the standard library is used. Run from anywhere: `python3 fuzz/seeds.py`.
 """
@@ -17,7 +17,7 @@ FUZZ = pathlib.Path(__file__).resolve().parent
 REPO = FUZZ.parent
 VECTORS = REPO.parent / "shared" / "vectors" / "providers.json"
 
-# The families of src/fuzzing.rs: which signature target reads which preset.
+# The families of src/providers/fuzz.rs: which signature target reads which preset.
 FAMILIES = {
     "signature_lists": ["stripe", "paddle", "standard-webhooks", "svix"],
     "hmac_headers": ["github", "shopify", "slack", "bitbucket", "intercom", "typeform",

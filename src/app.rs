@@ -2,6 +2,7 @@
 //! the listener; [`App::run`] serves until the shutdown future the caller passes resolves.
 //! Tests build it on port 0 with a temporary SQLite file and drive it over real HTTP.
 
+use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -16,11 +17,12 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tower::ServiceExt;
 
+use crate::clock::now_ms;
 use crate::config::{Config, Storage, StoreUrl};
 use crate::delivery::worker::Worker;
 use crate::live::{Compiled, Live};
 use crate::pipeline::{framing, stack};
-use crate::store::{PostgresStore, SqliteStore, Store, now_ms};
+use crate::store::{PostgresStore, SqliteStore, Store};
 
 /// How long a client may take to send its request line and headers. Not a config key: no
 /// provider needs more, and a slowloris client gets less.
@@ -41,7 +43,7 @@ pub struct App {
     public_addr: SocketAddr,
     admin: TcpListener,
     admin_addr: SocketAddr,
-    router: axum::Router,
+    router: stack::PublicService,
     live: Arc<Live>,
     retention: Duration,
     dedup_window: Duration,
@@ -106,46 +108,39 @@ impl App {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let App {
-            public,
-            public_addr,
-            admin,
-            admin_addr,
-            router,
-            live,
-            retention,
-            dedup_window,
-            lease,
-            shutdown_timeout,
-        } = self;
-        tracing::info!(%public_addr, %admin_addr, "hookwall listening");
-        let store = live.store().clone();
+        tracing::info!(public_addr = %self.public_addr, admin_addr = %self.admin_addr, "hookwall listening");
+        let store = self.live.store().clone();
         let background = [
-            tokio::spawn(prune_limiters(live.routes.clone())),
-            tokio::spawn(purge(store.clone(), retention, dedup_window)),
-            tokio::spawn(crate::live::reload_on_sighup(live.clone())),
+            tokio::spawn(prune_limiters(self.live.routes.clone())),
+            tokio::spawn(purge(store.clone(), self.retention, self.dedup_window)),
+            tokio::spawn(crate::live::reload_on_sighup(self.live.clone())),
         ];
         let (stop_worker, worker_stop) = tokio::sync::watch::channel(false);
         let worker = tokio::spawn(
             Worker {
                 store: store.clone(),
-                registry: live.registry.clone(),
+                registry: self.live.registry.clone(),
                 // The process id makes a lease's owner findable from the database (which instance
                 // holds these claims?); the UUID keeps owners unique across hosts and restarts.
                 owner: format!("{}-{}", std::process::id(), uuid::Uuid::now_v7()),
-                lease,
-                shutdown_timeout,
+                lease: self.lease,
+                shutdown_timeout: self.shutdown_timeout,
             }
             .run(worker_stop),
         );
         let (stop_listeners, listeners_stop) = tokio::sync::watch::channel(false);
         let admin_server = tokio::spawn(serve(
-            admin,
-            crate::admin::router(live.clone()),
+            self.admin,
+            crate::admin::router(self.live.clone()),
             listeners_stop.clone(),
-            shutdown_timeout,
+            self.shutdown_timeout,
         ));
-        let public_server = tokio::spawn(serve(public, router, listeners_stop, shutdown_timeout));
+        let public_server = tokio::spawn(serve(
+            self.public,
+            self.router,
+            listeners_stop,
+            self.shutdown_timeout,
+        ));
         shutdown.await;
         tracing::info!("shutting down: finishing in-flight requests");
         let _ = stop_listeners.send(true);
@@ -180,12 +175,21 @@ async fn bind(key: &str, address: &str) -> anyhow::Result<(TcpListener, SocketAd
 
 /// Accepts connections until `stop` turns true, then lets open connections finish their
 /// request (at most `drain`).
-async fn serve(
+async fn serve<S>(
     listener: TcpListener,
-    router: axum::Router,
+    router: S,
     mut stop: tokio::sync::watch::Receiver<bool>,
     drain: Duration,
-) {
+) where
+    S: tower::Service<
+            axum::extract::Request,
+            Response = axum::response::Response,
+            Error = Infallible,
+        > + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
     let graceful = GracefulShutdown::new();
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())

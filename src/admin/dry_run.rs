@@ -2,10 +2,11 @@
 //! source's pipeline on a recorded request, in dry-run, and says which pass and why one fails.
 //!
 //! The checks are the pipeline's own pure functions ([`Allowlist::check`], [`Verify::check`],
-//! [`PayloadCheck::check`], …), so the report cannot drift from what a real request meets. Every
-//! check runs even after one fails, so an operator sees everything wrong at once; the verdict
-//! and status are those of the first failure in pipeline order, which is what a real request
-//! would get. Nothing is stored or delivered.
+//! [`PayloadCheck::check`], …), run in the pipeline's own order (the dry run walks
+//! [`crate::pipeline::stack::STEPS`]), so the report cannot drift from what a real request
+//! meets. Every check runs even after one fails, so an operator sees everything wrong at once;
+//! the verdict and status are those of the first failure in pipeline order, which is what a
+//! real request would get. Nothing is stored or delivered.
 //!
 //! A credential that is a header (token, Basic, Bearer) is judged before `body`, as in the
 //! pipeline: when it fails, `signature` is reported before `body`, and the verdict is its 401.
@@ -28,6 +29,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode};
 use serde::{Deserialize, Serialize};
 
 use super::AdminError;
+use crate::clock::unix_now;
 use crate::http::problem::{Rejection, RejectionKind};
 use crate::live::Live;
 use crate::pipeline::Source;
@@ -35,14 +37,15 @@ use crate::pipeline::accept::{PayloadCheck, dedup_key};
 use crate::pipeline::body;
 use crate::pipeline::client_ip::ClientIp;
 use crate::pipeline::guards::{Allowlist, MethodAndType};
-use crate::pipeline::verify::{HeaderCredential, Verify, unix_now};
+use crate::pipeline::stack::{STEPS, StepKind};
+use crate::pipeline::verify::{HeaderCredential, Verify};
 use crate::providers::BodyKind;
 use crate::store::Store;
 
 /// A recorded request, as the operator pastes it.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Recorded {
+pub struct RecordedRequest {
     #[serde(default)]
     headers: std::collections::BTreeMap<String, HeaderValues>,
     body: Option<String>,
@@ -140,7 +143,7 @@ pub async fn handler(
     Path(name): Path<String>,
     body: Bytes,
 ) -> std::result::Result<Response, AdminError> {
-    let recorded: Recorded = serde_json::from_slice(&body).map_err(|err| {
+    let recorded: RecordedRequest = serde_json::from_slice(&body).map_err(|err| {
         AdminError::bad_request(format!(
             "the body must be {{\"headers\": {{…}}, \"body\": \"…\" | \"body_base64\": \"…\", \"client_ip\": \"…\", \"url\": \"…\"}}: {err}"
         ))
@@ -159,7 +162,7 @@ pub async fn handler(
 pub async fn run(
     source: &Source,
     store: &dyn Store,
-    recorded: Recorded,
+    recorded: RecordedRequest,
     now: i64,
 ) -> std::result::Result<Report, AdminError> {
     let headers = header_map(&recorded.headers)?;
@@ -185,9 +188,92 @@ pub async fn run(
         })
         .transpose()?;
 
+    let query = recorded
+        .url
+        .as_deref()
+        .and_then(|u| url::Url::parse(u).ok())
+        .and_then(|u| u.query().map(str::to_owned));
+
+    // The pipeline's own order: each step it can judge without side effects, as it would meet
+    // the request. What a step learns (the body kind, the decoded body, the payload) is what the
+    // later ones judge.
     let mut c = Collector::default();
-    https(&mut c, source, &headers, recorded.url.as_deref());
-    let ip = client_ip.map(ClientIp);
+    let mut kind = None;
+    let mut header_refused = false;
+    let mut raw = Some(raw);
+    let mut decoded: Option<Bytes> = None;
+    let mut payload = None;
+    for step in STEPS {
+        match step.kind {
+            StepKind::Https => https(&mut c, source, &headers, recorded.url.as_deref()),
+            StepKind::Allowlist => allowlist(&mut c, source, client_ip),
+            StepKind::RateLimit => rate_limit(&mut c, source),
+            StepKind::MethodAndType => {
+                kind = c.outcome("content_type", content_type(source, &headers));
+            }
+            // A credential that is a header is judged before the body, as the pipeline does: a
+            // request without it is refused 401 whatever its body.
+            StepKind::HeaderCredential => {
+                if let Some(Err(rejection)) = HeaderCredential::check(source, &headers) {
+                    c.fail("signature", rejection);
+                    c.skip(
+                        "timestamp",
+                        "not judged: a timestamp means something only under a valid credential",
+                    );
+                    header_refused = true;
+                }
+            }
+            StepKind::Body => {
+                let raw = raw.take().unwrap_or_default();
+                decoded = c.outcome("body", decode(source, &headers, raw).await);
+            }
+            StepKind::Signature => match &decoded {
+                _ if header_refused => {}
+                Some(body) => {
+                    signature_and_timestamp(&mut c, source, &headers, query.as_deref(), body, now)
+                }
+                None => {
+                    c.skip("signature", UNREAD);
+                    c.skip("timestamp", UNREAD);
+                }
+            },
+            StepKind::Payload => {
+                payload = match (&decoded, kind) {
+                    (None, _) => {
+                        c.skip("schema", UNREAD);
+                        None
+                    }
+                    (Some(body), Some(kind)) => {
+                        c.outcome("schema", PayloadCheck::check(source, kind, body))
+                    }
+                    (Some(_), None) => {
+                        c.skip("schema", "the content type is not one the provider sends");
+                        None
+                    }
+                };
+            }
+            StepKind::Accept => {
+                duplicate(&mut c, source, store, &headers, payload.as_ref(), &decoded).await?;
+            }
+            // Not judged in a dry run: the request id, log and timeout concern the dry run's
+            // own request; the client IP is the recorded one; framing was read off the wire;
+            // load shedding and handshakes say nothing about whether the request would pass.
+            StepKind::RequestLog
+            | StepKind::ClientIp
+            | StepKind::Framing
+            | StepKind::LoadShedding
+            | StepKind::RequestTimeout
+            | StepKind::Subscription
+            | StepKind::SignedHandshake => {}
+        }
+    }
+    Ok(c.finish(source))
+}
+
+/// Why a check after the body was not judged.
+const UNREAD: &str = "the body could not be read";
+
+fn allowlist(c: &mut Collector, source: &Source, client_ip: Option<IpAddr>) {
     if client_ip.is_none() && !source.allow_ips.is_empty() {
         c.fail(
             "ip_allowlist",
@@ -197,8 +283,12 @@ pub async fn run(
             ),
         );
     } else {
+        let ip = client_ip.map(ClientIp);
         c.outcome("ip_allowlist", Allowlist::check(source, ip.as_ref()));
     }
+}
+
+fn rate_limit(c: &mut Collector, source: &Source) {
     match &source.rate_limit {
         None => c.pass(
             "rate_limit",
@@ -212,65 +302,38 @@ pub async fn run(
             ),
         ),
     }
-    let kind = c.outcome("content_type", content_type(source, &headers));
-    // A credential that is a header is judged before the body, as the pipeline does: a
-    // request without it is refused 401 whatever its body.
-    let header_refused = match HeaderCredential::check(source, &headers) {
-        Some(Err(rejection)) => {
-            c.fail("signature", rejection);
-            c.skip(
-                "timestamp",
-                "not judged: a timestamp means something only under a valid credential",
-            );
-            true
-        }
-        _ => false,
-    };
-    let decoded = c.outcome("body", decode(source, &headers, raw).await);
+}
 
-    let Some(decoded) = decoded else {
-        let unjudged: &[&'static str] = if header_refused {
-            &["schema", "duplicate"]
+/// Whether the store already holds the event: reported `fail`, but a real duplicate is accepted.
+async fn duplicate(
+    c: &mut Collector,
+    source: &Source,
+    store: &dyn Store,
+    headers: &HeaderMap,
+    payload: Option<&crate::pipeline::payload::Payload>,
+    decoded: &Option<Bytes>,
+) -> std::result::Result<(), AdminError> {
+    let (Some(payload), Some(body)) = (payload, decoded) else {
+        let why = if decoded.is_none() {
+            UNREAD
         } else {
-            &["signature", "timestamp", "schema", "duplicate"]
+            "no payload to key"
         };
-        for name in unjudged {
-            c.skip(name, "the body could not be read");
-        }
-        return Ok(c.finish(source));
+        c.skip("duplicate", why);
+        return Ok(());
     };
-    let query = recorded
-        .url
-        .as_deref()
-        .and_then(|u| url::Url::parse(u).ok())
-        .and_then(|u| u.query().map(str::to_owned));
-    if !header_refused {
-        signature_and_timestamp(&mut c, source, &headers, query.as_deref(), &decoded, now);
+    let key = dedup_key(source, headers, payload, body);
+    match store.find(&source.name, &key).await? {
+        None => c.pass("duplicate", Some(format!("new event (key {key})"))),
+        Some(id) => c.checks.push(Check {
+            name: "duplicate",
+            result: Result::Fail,
+            reason: Some(format!(
+                "already stored as event {id}: a real request is answered 200 and not delivered again"
+            )),
+        }),
     }
-    let payload = match kind {
-        Some(kind) => c.outcome("schema", PayloadCheck::check(source, kind, &decoded)),
-        None => {
-            c.skip("schema", "the content type is not one the provider sends");
-            None
-        }
-    };
-    match payload {
-        None => c.skip("duplicate", "no payload to key"),
-        Some(payload) => {
-            let key = dedup_key(source, &headers, &payload, &decoded);
-            match store.find(&source.name, &key).await? {
-                None => c.pass("duplicate", Some(format!("new event (key {key})"))),
-                Some(id) => c.checks.push(Check {
-                    name: "duplicate",
-                    result: Result::Fail,
-                    reason: Some(format!(
-                        "already stored as event {id}: a real request is answered 200 and not delivered again"
-                    )),
-                }),
-            }
-        }
-    }
-    Ok(c.finish(source))
+    Ok(())
 }
 
 impl Collector {

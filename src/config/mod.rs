@@ -51,6 +51,8 @@ mod error;
 mod files;
 mod forms;
 pub mod frontdoor;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzz;
 mod load;
 mod model;
 mod reader;

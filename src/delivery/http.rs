@@ -214,7 +214,7 @@ impl HttpDestination {
                 error: "event body was purged".into(),
             });
         };
-        let now = crate::pipeline::verify::unix_now();
+        let now = crate::clock::unix_now();
         self.client
             .post(self.url.clone())
             .headers(self.headers(event, body, now))

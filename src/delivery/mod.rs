@@ -2,8 +2,9 @@
 //!
 //! Workers claim due deliveries from the store with a lease, hand each to its [`Destination`],
 //! and record the [`Outcome`]; the retry policy decides when the next attempt is due and when a
-//! delivery is dead. Delivery is at-least-once: a claim whose worker dies is taken over when its
-//! lease expires, and downstream de-duplicates on `webhook-id` (the event id).
+//! delivery is dead ([`record`] keeps the books, for the worker and for [`proxy`] mode alike).
+//! Delivery is at-least-once: a claim whose worker dies is taken over when its lease expires,
+//! and downstream de-duplicates on `webhook-id` (the event id).
 
 pub mod email;
 
@@ -52,6 +53,8 @@ pub struct Reply {
 }
 
 pub mod http;
+pub mod proxy;
+pub mod record;
 pub mod retry;
 pub mod template;
 pub mod worker;

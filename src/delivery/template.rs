@@ -33,12 +33,12 @@ pub struct Fields {
     pub id: String,
     pub source: String,
     pub received_at: String,
-    pub payload: Payload,
+    pub payload: BodyView,
 }
 
 /// The event's body as the templates see it.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Payload {
+pub enum BodyView {
     /// Any JSON document; only an object has fields.
     Json(Value),
     /// `application/x-www-form-urlencoded`, in order; the first of repeated keys is used.
@@ -58,8 +58,8 @@ impl Fields {
             source: event.source.clone(),
             received_at: rfc3339(event.received_at_ms),
             payload: match &event.body {
-                None => Payload::Purged,
-                Some(body) => Payload::parse(event.content_type.as_deref(), body),
+                None => BodyView::Purged,
+                Some(body) => BodyView::parse(event.content_type.as_deref(), body),
             },
         }
     }
@@ -77,29 +77,29 @@ impl Fields {
     }
 }
 
-impl Payload {
-    pub fn parse(content_type: Option<&str>, body: &[u8]) -> Payload {
+impl BodyView {
+    pub fn parse(content_type: Option<&str>, body: &[u8]) -> BodyView {
         let essence = content_type
             .and_then(|ct| ct.split(';').next())
             .map(|ct| ct.trim().to_ascii_lowercase());
         if essence.as_deref() == Some("application/x-www-form-urlencoded")
             && let Ok(pairs) = serde_urlencoded::from_bytes::<Vec<(String, String)>>(body)
         {
-            return Payload::Form(pairs);
+            return BodyView::Form(pairs);
         }
         if let Ok(value) = serde_json::from_slice::<Value>(body) {
-            return Payload::Json(value);
+            return BodyView::Json(value);
         }
         match std::str::from_utf8(body) {
-            Ok(text) => Payload::Text(text.to_owned()),
-            Err(_) => Payload::Binary(body.len()),
+            Ok(text) => BodyView::Text(text.to_owned()),
+            Err(_) => BodyView::Binary(body.len()),
         }
     }
 
     fn field(&self, name: &str) -> Option<Cow<'_, str>> {
         match self {
-            Payload::Json(Value::Object(map)) => map.get(name).and_then(scalar),
-            Payload::Form(pairs) => pairs
+            BodyView::Json(Value::Object(map)) => map.get(name).and_then(scalar),
+            BodyView::Form(pairs) => pairs
                 .iter()
                 .find(|(key, _)| key == name)
                 .map(|(_, value)| Cow::Borrowed(value.as_str())),
@@ -168,27 +168,27 @@ pub fn default_body(fields: &Fields) -> String {
         fields.source, fields.id, fields.received_at
     );
     match &fields.payload {
-        Payload::Json(value) => {
-            out.push_str("Payload (JSON):\n");
+        BodyView::Json(value) => {
+            out.push_str("BodyView (JSON):\n");
             // Serialising a parsed `Value` cannot fail; fall back to compact just in case.
             out.push_str(
                 &serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string()),
             );
         }
-        Payload::Form(pairs) => {
-            out.push_str("Payload (form):\n");
+        BodyView::Form(pairs) => {
+            out.push_str("BodyView (form):\n");
             for (key, value) in pairs {
                 let _ = writeln!(out, "{key}: {value}");
             }
         }
-        Payload::Text(text) => {
-            out.push_str("Payload:\n");
+        BodyView::Text(text) => {
+            out.push_str("BodyView:\n");
             out.push_str(text);
         }
-        Payload::Binary(len) => {
-            let _ = write!(out, "Payload: {len} bytes, not text (not shown).");
+        BodyView::Binary(len) => {
+            let _ = write!(out, "BodyView: {len} bytes, not text (not shown).");
         }
-        Payload::Purged => out.push_str("Payload: purged after the retention period."),
+        BodyView::Purged => out.push_str("BodyView: purged after the retention period."),
     }
     out.push('\n');
     truncate(out, MAX_BODY_BYTES)
@@ -227,7 +227,7 @@ mod tests {
             id: "0190-event".into(),
             source: "particle".into(),
             received_at: "2026-11-23T09:00:00.000Z".into(),
-            payload: Payload::parse(Some(content_type), body.as_bytes()),
+            payload: BodyView::parse(Some(content_type), body.as_bytes()),
         }
     }
 
@@ -356,7 +356,7 @@ mod tests {
         let text = default_body(&fields("text/csv", "a,b\n1,2\n"));
         assert!(text.contains("a,b\n1,2\n"), "{text}");
         let mut binary = json("{}");
-        binary.payload = Payload::parse(None, &[0xff, 0xfe, 0x00]);
+        binary.payload = BodyView::parse(None, &[0xff, 0xfe, 0x00]);
         let text = default_body(&binary);
         assert!(text.contains("3 bytes, not text"), "{text}");
     }
@@ -385,7 +385,7 @@ mod tests {
             body: None,
             ..event
         });
-        assert_eq!(purged.payload, Payload::Purged);
+        assert_eq!(purged.payload, BodyView::Purged);
     }
 
     #[test]

@@ -31,8 +31,8 @@ use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 use uuid::Uuid;
 
-use super::{Outcome, Registry, retry};
-use crate::store::{Claim, Recorded, Room, Store, StoredEvent, now_ms};
+use super::{Outcome, Registry, record};
+use crate::store::{Claim, Room, Store, StoredEvent};
 
 /// Attempts calling their destination at once, across destinations (each destination also has
 /// its own limit). Under load every step waits for CPU (milliseconds), so it takes this many to
@@ -358,56 +358,13 @@ impl Worker {
         // The destination call is over: its slot, its bytes, its permit and its claim's room go
         // to the next attempts while this outcome waits for its commit.
         drop(in_flight);
-        let retry = registry
+        let policy = registry
             .get(&claim.source, &claim.destination)
             .map(|slot| slot.retry)
             .unwrap_or_default();
-        let attempt = claim.attempts.saturating_add(1);
-        let recorded = retry::decide(
-            &retry,
-            attempt,
-            claim.budget_from_ms,
-            now_ms(),
-            outcome,
-            fastrand::f64(),
-        );
-        let metrics = crate::telemetry::metrics::metrics();
-        let label = match &recorded {
-            Recorded::Delivered => "delivered",
-            Recorded::Retry { .. } => "retry",
-            Recorded::Dead { .. } => "dead",
-        };
-        metrics
-            .deliveries
-            .with_label_values(&[&claim.source, &claim.destination, label])
-            .inc();
-        if !matches!(recorded, Recorded::Retry { .. }) {
-            metrics.delivery_attempts.observe(f64::from(attempt));
-        }
-        match &recorded {
-            Recorded::Delivered => {
-                tracing::info!(event_id = %claim.event_id, destination = %claim.destination, attempt, "delivered")
-            }
-            Recorded::Retry { error, at_ms } => tracing::warn!(
-                event_id = %claim.event_id, destination = %claim.destination, attempt, error = %error,
-                retry_in_ms = at_ms - now_ms(), "delivery failed; will retry"
-            ),
-            Recorded::Dead { error } => {
-                crate::telemetry::report::capture(
-                    &format!("delivery dead: {error}"),
-                    sentry::Level::Error,
-                    &[
-                        ("source", &claim.source),
-                        ("destination", &claim.destination),
-                        ("event_id", &claim.event_id.to_string()),
-                    ],
-                );
-                tracing::error!(
-                    event_id = %claim.event_id, destination = %claim.destination, attempt, error = %error,
-                    "delivery dead; replay it from the dead-letter queue"
-                );
-            }
-        }
+        let recorded = record::scheduled(&policy, &claim, outcome);
+        record::count(&claim.source, &claim.destination, &recorded);
+        record::report(&claim, &recorded);
         match self.store.record(&self.owner, &claim, recorded).await {
             Ok(true) => {}
             Ok(false) => {

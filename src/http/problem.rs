@@ -167,6 +167,9 @@ struct Problem<'a> {
     detail: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     request_id: Option<&'a str>,
+    /// Extension members (RFC 9457 section 3.2), such as a refused reload's `errors`.
+    #[serde(flatten)]
+    extensions: Option<&'a serde_json::Map<String, serde_json::Value>>,
 }
 
 /// Builds the problem+json response. `request_id` is filled in by [`fill_request_id`] at the top
@@ -185,10 +188,27 @@ impl IntoResponse for Rejection {
     }
 }
 
-fn problem_response(
+fn problem_response(status: StatusCode, text: (&str, &str), request_id: Option<&str>) -> Response {
+    write_problem(status, text, request_id, None)
+}
+
+/// A problem+json answer whose `detail` is the real reason: for the admin API, whose callers
+/// hold the token. `extensions` are added as members of their own (RFC 9457 section 3.2).
+pub fn operator_problem(
+    status: StatusCode,
+    title: &str,
+    detail: &str,
+    extensions: Option<&serde_json::Map<String, serde_json::Value>>,
+) -> Response {
+    write_problem(status, (title, detail), None, extensions)
+}
+
+/// The one writer of `application/problem+json` bodies.
+fn write_problem(
     status: StatusCode,
     (title, detail): (&str, &str),
     request_id: Option<&str>,
+    extensions: Option<&serde_json::Map<String, serde_json::Value>>,
 ) -> Response {
     let problem = Problem {
         kind: "about:blank",
@@ -196,6 +216,7 @@ fn problem_response(
         status: status.as_u16(),
         detail,
         request_id,
+        extensions,
     };
     // Serialising a struct of strings and a u16 cannot fail.
     let body = serde_json::to_vec(&problem).unwrap_or_default();
@@ -249,6 +270,37 @@ mod tests {
         );
     }
 
+    /// The body of a problem+json answer, parsed and as text, once its content type is checked.
+    async fn problem_body(response: Response) -> (serde_json::Value, String) {
+        assert_eq!(
+            response.headers()[header::CONTENT_TYPE],
+            "application/problem+json"
+        );
+        let bytes = axum::body::to_bytes(response.into_body(), 4096)
+            .await
+            .expect("small body");
+        let body = serde_json::from_slice(&bytes).expect("json");
+        (body, String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    #[tokio::test]
+    async fn an_operator_problem_carries_its_detail_and_extension_members() {
+        let mut extensions = serde_json::Map::new();
+        extensions.insert("errors".into(), serde_json::json!(["sources.x: no secret"]));
+        let response = operator_problem(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "configuration refused",
+            "the new configuration is invalid; the running one stays",
+            Some(&extensions),
+        );
+        let (body, _) = problem_body(response).await;
+        assert_eq!(body["type"], "about:blank");
+        assert_eq!(body["status"], 422);
+        assert_eq!(body["title"], "configuration refused");
+        assert_eq!(body["errors"][0], "sources.x: no secret");
+        assert!(body.get("request_id").is_none());
+    }
+
     #[tokio::test]
     async fn problem_body_carries_the_category_but_not_the_private_detail() {
         let rejection = Rejection::new(
@@ -257,17 +309,10 @@ mod tests {
         );
         let response = fill_request_id(rejection.into_response(), "req-1");
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
-        assert_eq!(
-            response.headers()[header::CONTENT_TYPE],
-            "application/problem+json"
-        );
-        let bytes = axum::body::to_bytes(response.into_body(), 4096)
-            .await
-            .expect("small body");
-        let body: serde_json::Value = serde_json::from_slice(&bytes).expect("json");
+        let (body, text) = problem_body(response).await;
         assert_eq!(body["status"], 401);
         assert_eq!(body["detail"], "invalid signature");
         assert_eq!(body["request_id"], "req-1");
-        assert!(!String::from_utf8_lossy(&bytes).contains("tried"));
+        assert!(!text.contains("tried"));
     }
 }

@@ -1,5 +1,6 @@
 //! Steps 11 (as a layer), 12, 13 and 14: parse and validate the payload, de-duplicate and store
-//! durably in one atomic insert, and answer the provider.
+//! durably in one atomic insert, and answer the provider. A `mode = "proxy"` source's event is
+//! stored and forwarded by [`crate::delivery::proxy`], and its reply becomes the answer.
 
 use std::sync::Arc;
 
@@ -15,7 +16,7 @@ use super::body::Received;
 use super::payload::{self, Payload};
 use super::verify::Authenticated;
 use crate::config::DedupMode;
-use crate::delivery::Registry;
+use crate::delivery::{Registry, Reply};
 use crate::http::problem::{Rejection, RejectionKind, RequestId};
 use crate::providers::BodyKind;
 use crate::store::{Inserted, NewEvent, Store};
@@ -161,19 +162,22 @@ pub async fn accept(
         source.destinations.clone(),
     );
     if let Some(proxy) = &source.proxy {
-        return super::proxy::forward(proxy, &store, &registry, event).await;
+        let forwarded = crate::delivery::proxy::forward(
+            store.as_ref(),
+            &registry,
+            &proxy.destination,
+            proxy.timeout,
+            event,
+        )
+        .await;
+        return match forwarded {
+            Ok(reply) => proxied(reply),
+            Err(rejection) => rejection.into_response(),
+        };
     }
-    let metrics = crate::telemetry::metrics::metrics();
-    match store.insert(event).await {
-        Ok(Inserted::Stored(id)) => {
-            metrics
-                .events_stored
-                .with_label_values(&[&*source.name])
-                .inc();
-            answer(source.accept_status, &id.to_string(), "accepted")
-        }
+    match crate::delivery::record::insert(store.as_ref(), event).await {
+        Ok(Inserted::Stored(id)) => answer(source.accept_status, &id.to_string(), "accepted"),
         Ok(Inserted::Duplicate(id)) => {
-            metrics.duplicates.with_label_values(&[&*source.name]).inc();
             tracing::info!(event_id = %id, "duplicate event acknowledged");
             answer(StatusCode::OK, &id.to_string(), "duplicate")
         }
@@ -183,11 +187,24 @@ pub async fn accept(
     }
 }
 
-pub(super) fn answer(status: StatusCode, id: &str, outcome: &str) -> Response {
+/// A proxy source's answer: the destination's status, `content-type` and body.
+fn proxied(reply: Reply) -> Response {
+    let mut response = Response::new(Body::from(reply.body));
+    *response.status_mut() = reply.status;
+    response.extensions_mut().insert(RequestOutcome("proxied"));
+    if let Some(content_type) = reply.content_type {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, content_type);
+    }
+    response
+}
+
+fn answer(status: StatusCode, id: &str, outcome: &str) -> Response {
     let mut response = (status, axum::Json(json!({"id": id, "status": outcome}))).into_response();
     response
         .extensions_mut()
-        .insert(Outcome(if outcome == "duplicate" {
+        .insert(RequestOutcome(if outcome == "duplicate" {
             "duplicate"
         } else {
             "accepted"
@@ -197,4 +214,4 @@ pub(super) fn answer(status: StatusCode, id: &str, outcome: &str) -> Response {
 
 /// How the request ended, for the request log.
 #[derive(Debug, Clone, Copy)]
-pub struct Outcome(pub &'static str);
+pub struct RequestOutcome(pub &'static str);

@@ -131,17 +131,21 @@ fn declared_length(headers: &HeaderMap) -> Option<u64> {
 
 /// What the `Content-Encoding` header (and, when asked, the first bytes) say about the body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Encoding {
+pub enum ContentEncoding {
     Identity,
     Gzip,
 }
 
-pub fn encoding(headers: &HeaderMap, body: &[u8], sniff_gzip: bool) -> Result<Encoding, Rejection> {
+pub fn encoding(
+    headers: &HeaderMap,
+    body: &[u8],
+    sniff_gzip: bool,
+) -> Result<ContentEncoding, Rejection> {
     let declared = match headers.get(http::header::CONTENT_ENCODING) {
         None => None,
         Some(value) => match value.to_str().map(|v| v.trim().to_ascii_lowercase()) {
-            Ok(v) if v == "gzip" || v == "x-gzip" => Some(Encoding::Gzip),
-            Ok(v) if v.is_empty() || v == "identity" => Some(Encoding::Identity),
+            Ok(v) if v == "gzip" || v == "x-gzip" => Some(ContentEncoding::Gzip),
+            Ok(v) if v.is_empty() || v == "identity" => Some(ContentEncoding::Identity),
             _ => {
                 return Err(Rejection::new(
                     RejectionKind::UnsupportedMediaType,
@@ -152,8 +156,8 @@ pub fn encoding(headers: &HeaderMap, body: &[u8], sniff_gzip: bool) -> Result<En
     };
     Ok(match declared {
         Some(encoding) => encoding,
-        None if sniff_gzip && body.starts_with(&GZIP_MAGIC) => Encoding::Gzip,
-        None => Encoding::Identity,
+        None if sniff_gzip && body.starts_with(&GZIP_MAGIC) => ContentEncoding::Gzip,
+        None => ContentEncoding::Identity,
     })
 }
 
@@ -174,12 +178,12 @@ pub async fn decode(
     mut reservation: Reservation,
 ) -> Result<(Bytes, Reservation), Rejection> {
     match encoding(headers, &raw, sniff_gzip)? {
-        Encoding::Identity => Ok((raw, reservation)),
-        Encoding::Gzip if limit <= INLINE_INFLATE_LIMIT => {
+        ContentEncoding::Identity => Ok((raw, reservation)),
+        ContentEncoding::Gzip if limit <= INLINE_INFLATE_LIMIT => {
             let out = super::inflate::gunzip_capped(&raw, limit, &mut reservation)?;
             Ok((Bytes::from(out), reservation))
         }
-        Encoding::Gzip => tokio::task::spawn_blocking(move || {
+        ContentEncoding::Gzip => tokio::task::spawn_blocking(move || {
             super::inflate::gunzip_capped(&raw, limit, &mut reservation)
                 .map(|out| (Bytes::from(out), reservation))
         })
@@ -198,7 +202,7 @@ fn too_large(detail: String) -> Rejection {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use std::io::Write;
 
     use flate2::Compression;
@@ -206,7 +210,8 @@ mod tests {
 
     use super::*;
 
-    fn gzip(data: &[u8]) -> Vec<u8> {
+    /// `data` gzipped (also for the tests of `inflate`).
+    pub(in crate::pipeline) fn gzip(data: &[u8]) -> Vec<u8> {
         let mut encoder = GzEncoder::new(Vec::new(), Compression::best());
         encoder.write_all(data).expect("in-memory write");
         encoder.finish().expect("in-memory finish")
@@ -243,10 +248,13 @@ mod tests {
     fn gzip_is_sniffed_only_when_the_provider_asks() {
         let headers = HeaderMap::new();
         let body = gzip(b"{}");
-        assert_eq!(encoding(&headers, &body, true).expect("ok"), Encoding::Gzip);
+        assert_eq!(
+            encoding(&headers, &body, true).expect("ok"),
+            ContentEncoding::Gzip
+        );
         assert_eq!(
             encoding(&headers, &body, false).expect("ok"),
-            Encoding::Identity
+            ContentEncoding::Identity
         );
     }
 

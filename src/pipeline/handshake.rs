@@ -16,7 +16,7 @@ use http::{Method, StatusCode, header};
 use secrecy::ExposeSecret;
 
 use super::Source;
-use super::accept::Outcome;
+use super::accept::RequestOutcome;
 use super::payload::Payload;
 use crate::http::problem::{Rejection, RejectionKind};
 use crate::providers::credential_eq;
@@ -86,6 +86,8 @@ fn handshake_response(
     body: impl IntoResponse,
 ) -> Response {
     let mut response = (StatusCode::OK, parts, body).into_response();
-    response.extensions_mut().insert(Outcome("handshake"));
+    response
+        .extensions_mut()
+        .insert(RequestOutcome("handshake"));
     response
 }

@@ -219,18 +219,8 @@ pub fn gunzip_capped(
 
 #[cfg(test)]
 mod tests {
-    use std::io::Write;
-
-    use flate2::Compression;
-    use flate2::write::GzEncoder;
-
     use super::*;
-
-    fn gzip(data: &[u8]) -> Vec<u8> {
-        let mut encoder = GzEncoder::new(Vec::new(), Compression::best());
-        encoder.write_all(data).expect("in-memory write");
-        encoder.finish().expect("in-memory finish")
-    }
+    use crate::pipeline::body::tests::gzip;
 
     fn client(last: u8) -> IpAddr {
         IpAddr::from([192, 0, 2, last])

@@ -1,23 +1,6 @@
-//! The request pipeline of SPEC section 1: one tower stack per source, composed in
-//! [`stack`], each step in its own module.
-//!
-//! | step | module |
-//! |---|---|
-//! | 1 request id, span, request log | [`stack::request_log`] |
-//! | (head framing: `Content-Length` with `Transfer-Encoding`, `Host`) | [`framing`] |
-//! | 2 load shedding, per client and in all | [`admission`] |
-//! | 3 client IP | [`client_ip`] (resolved in [`stack::request_log`], so the span has it) |
-//! | 4 HTTPS requirement | [`guards::RequireHttps`] |
-//! | 5 IP allowlist | [`guards::Allowlist`] |
-//! | 6 rate limit | [`rate_limit`] |
-//! | (GET subscription checks) | [`handshake::subscription`] |
-//! | 7 method and content type | [`guards::MethodAndType`] |
-//! | (header credentials: token, Basic, Bearer) | [`verify::HeaderCredential`] |
-//! | 8 body cap and gzip | [`body`] ([`inflate`]: the cap and the gzip budget) |
-//! | 9–10 signature and freshness | [`verify`] |
-//! | 11 JSON depth and schema | [`payload`] |
-//! | (signed handshakes: Slack, Discord, Zoom) | [`handshake::answer`] |
-//! | 12–14 de-duplication, durable store, answer | [`accept`] ([`proxy`] for `mode = "proxy"`) |
+//! The request pipeline of SPEC section 1: one tower stack per source, each step in its own
+//! module. [`stack::STEPS`] is the order, and [`stack`] composes the steps in it; what the
+//! operator sees of each request (id, log line, metrics, Sentry) is [`observe`].
 //!
 //! Checks are pure functions of the request and the compiled [`Source`]; the layers only adapt
 //! them to tower. Requests pass information down as typed extensions ([`client_ip::ClientIp`],
@@ -30,13 +13,15 @@ pub mod admission;
 pub mod body;
 pub mod client_ip;
 pub mod framing;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzz;
 pub mod guards;
 #[cfg(feature = "server")]
 pub mod handshake;
 pub mod inflate;
-pub mod payload;
 #[cfg(feature = "server")]
-pub mod proxy;
+pub mod observe;
+pub mod payload;
 #[cfg(feature = "server")]
 pub mod rate_limit;
 #[cfg(feature = "server")]

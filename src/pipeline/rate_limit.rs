@@ -43,7 +43,7 @@ impl KeyExtractor for SourceClientKey {
     }
 }
 
-pub type Config = GovernorConfig<
+pub type GovernorSettings = GovernorConfig<
     SourceClientKey,
     governor::middleware::NoOpMiddleware<governor::clock::QuantaInstant>,
 >;
@@ -55,7 +55,7 @@ pub type Layer = tower_governor::GovernorLayer<
 
 /// A handle on a source's buckets, for pruning.
 #[derive(Clone)]
-pub struct Limiter(Arc<Config>);
+pub struct Limiter(Arc<GovernorSettings>);
 
 impl Limiter {
     /// Forgets buckets that are full again (idle clients).

@@ -1,41 +1,123 @@
-//! The order of every check, in one place. Read top to bottom: that is the order a webhook
-//! meets them (tower's `ServiceBuilder` runs its layers in the order they are added).
+//! The order of every check, in one place: [`STEPS`] names them as SPEC section 1 numbers them,
+//! and [`public_router`] (steps 1–3, before routing) and `source_stack` (steps 4–14, one per
+//! source) compose them in that order. Both read top to bottom, the order a webhook meets them:
+//! each is a `tower::ServiceBuilder`, which runs its layers in the order they are added. The
+//! security test endpoint (`admin::dry_run`) walks [`STEPS`] to run the same checks in dry-run.
 //!
 //! Cheap checks come first so a hostile client pays more than the gateway: a refused address
 //! costs one lookup, and the body is read only once the request has passed every check that
 //! needs no body.
+//!
+//! This module composes and never checks anything itself: each step is a function or layer of
+//! its own module; what is logged, counted and reported about a request is [`super::observe`].
 
 use std::collections::HashMap;
 use std::convert::Infallible;
-use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{Request, State};
 use axum::middleware::{Next, from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use futures_util::future::BoxFuture;
-use http::HeaderValue;
 use ipnet::IpNet;
 use tower::util::BoxCloneSyncService;
 use tower::{Service, ServiceBuilder, ServiceExt};
 use tower_http::validate_request::ValidateRequestHeaderLayer;
-use tracing::Instrument;
 
 use super::Source;
-use super::accept::{Outcome, PayloadCheck, accept};
+use super::accept::{PayloadCheck, accept};
 use super::admission::{Admission, admit};
-use super::client_ip::{self, ClientIp, ForwardedHttps};
 use super::guards::{Allowlist, MethodAndType, RequireHttps};
+use super::observe::{self, SourceLabel};
 use super::rate_limit::{self, Limiter};
 use super::verify::{HeaderCredential, Verify};
 use crate::config::frontdoor::ClientPrefix;
 use crate::delivery::Registry;
-use crate::http::problem::{Rejection, RejectionKind, RequestId, fill_request_id};
+use crate::http::problem::{Rejection, RejectionKind};
 use crate::store::Store;
-use crate::telemetry::sample::{REFUSALS, Verdict};
+
+/// What a step does; [`STEPS`] gives their order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepKind {
+    /// Request id, span, the request's log line and metrics ([`super::observe`]).
+    RequestLog,
+    /// The client address: the peer, or `X-Forwarded-For` behind a trusted proxy
+    /// ([`super::client_ip`], resolved by the request log so the span has it).
+    ClientIp,
+    /// A head RFC 9112 says to refuse ([`super::framing`]).
+    Framing,
+    /// Load shedding, per client and in all ([`super::admission`]).
+    LoadShedding,
+    /// `server.request_timeout` over everything after it.
+    RequestTimeout,
+    /// `server.require_https` ([`RequireHttps`]).
+    Https,
+    /// The source's `allow_ips` ([`Allowlist`]).
+    Allowlist,
+    /// The source's `rate_limit`, per client block ([`super::rate_limit`]).
+    RateLimit,
+    /// Meta-style `GET ?hub.challenge` subscription checks ([`super::handshake::subscription`]).
+    Subscription,
+    /// POST, and a content type the provider sends ([`MethodAndType`]).
+    MethodAndType,
+    /// A credential that is a header (token, Basic, Bearer), before the body ([`HeaderCredential`]).
+    HeaderCredential,
+    /// The body under `max_body_bytes`, gzip under the same cap ([`super::body`]).
+    Body,
+    /// Signature over the exact bytes, and the timestamp's freshness ([`Verify`]).
+    Signature,
+    /// Depth-limited parse and the source's JSON Schema ([`PayloadCheck`]).
+    Payload,
+    /// Signed handshakes (Slack, Discord, Zoom), answered and never stored
+    /// ([`super::handshake::answer`]).
+    SignedHandshake,
+    /// De-duplication, the durable store and the answer ([`accept`]; a proxy source forwards
+    /// through `delivery::proxy`).
+    Accept,
+}
+
+/// One step of [`STEPS`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Step {
+    /// SPEC section 1's number for it, or `""` for a step the SPEC does not number.
+    pub number: &'static str,
+    pub kind: StepKind,
+    /// What a refusal answers, or `""` when it never refuses.
+    pub refuses: &'static str,
+}
+
+const fn step(number: &'static str, kind: StepKind, refuses: &'static str) -> Step {
+    Step {
+        number,
+        kind,
+        refuses,
+    }
+}
+
+/// Every step a webhook meets, in the order it meets them. Steps 1–3 and the framing check run
+/// before routing, for every request of the public listener (health probes included, which skip
+/// load shedding and the timeout); the rest run in the stack of the source the path names.
+pub const STEPS: &[Step] = &[
+    step("1", StepKind::RequestLog, ""),
+    step("3", StepKind::ClientIp, ""),
+    step("", StepKind::Framing, "400"),
+    step("2", StepKind::LoadShedding, "503"),
+    step("", StepKind::RequestTimeout, "408"),
+    step("4", StepKind::Https, "403"),
+    step("5", StepKind::Allowlist, "403"),
+    step("6", StepKind::RateLimit, "429"),
+    step("", StepKind::Subscription, ""),
+    step("7", StepKind::MethodAndType, "405 / 415"),
+    step("", StepKind::HeaderCredential, "401"),
+    step("8", StepKind::Body, "413 / 400 / 503"),
+    step("9–10", StepKind::Signature, "401"),
+    step("11", StepKind::Payload, "400 / 422"),
+    step("", StepKind::SignedHandshake, ""),
+    step("12–14", StepKind::Accept, "503"),
+];
 
 type SourceService = BoxCloneSyncService<Request, Response, Infallible>;
 
@@ -143,10 +225,15 @@ pub struct Public {
     pub request_timeout: Duration,
 }
 
-/// The whole public listener: health routes, and steps 1–3 in front of the per-source stacks.
-pub fn public_router(public: Public) -> axum::Router {
+/// The public listener as one service: what [`public_router`] builds and `app` serves.
+pub type PublicService = BoxCloneSyncService<Request, Response, Infallible>;
+
+/// The whole public listener: steps 1–3 and the framing check before routing, then the health
+/// routes, or steps 2 and 4–14 for a webhook.
+pub fn public_router(public: Public) -> PublicService {
     let hooks = ServiceBuilder::new()
-        .layer(from_fn(in_flight))
+        // `in_flight_requests` counts every webhook from here on, shed or not.
+        .layer(from_fn(observe::in_flight))
         // 2. Load shedding: past `max_in_flight` concurrent webhooks, or past
         //    `max_in_flight_per_client` for one client, answer 503 at once instead of queueing
         //    without bound; when all slots are taken, a request stuck on its body makes room.
@@ -161,74 +248,37 @@ pub fn public_router(public: Public) -> axum::Router {
         // The request timeout bounds a slow body (slowloris after the headers) and everything
         // after it; hyper's header timeout bounds the part before.
         .layer(from_fn_with_state(public.request_timeout, request_timeout))
-        // (3. The client IP was resolved by the request log layer, below.)
         // 4–14, chosen by the URL path alone.
         .service(Dispatch {
             routes: public.routes.clone(),
         });
-    axum::Router::new()
+    // Health probes are logged with their client too (a proxy's health check shows as the
+    // proxy). They are not shed, timed out or HTTPS-checked: a probe must see the truth.
+    let routes = axum::Router::new()
         .route("/healthz", axum::routing::get(healthz))
         .route("/readyz", axum::routing::get(readyz))
-        // Health probes are logged with their client too (a proxy's health check shows as the
-        // proxy). They are not shed, timed out or HTTPS-checked: a probe must see the truth.
         .with_state(public.store.clone())
-        .fallback_service(hooks)
-        // Before anything looks at the request: a head RFC 9112 says to refuse (Content-Length
-        // with Transfer-Encoding as seen on the wire, a missing or repeated Host) is 400.
-        .layer(from_fn(super::framing::guard))
+        .fallback_service(hooks);
+    let service = ServiceBuilder::new()
+        // A Sentry hub per request, so what one request reports carries only its own tags; none
+        // when Sentry is off (`SENTRY_DSN` unset), where it would cost every request for nothing.
+        .option_layer(
+            observe::sentry_enabled()
+                .then(sentry::integrations::tower::NewSentryLayer::<Request>::new_from_top),
+        )
         // 1. Request id, span and the one log line per request, around everything else; and
         // 3. the client IP from the TCP peer, or from X-Forwarded-For when the peer is trusted,
         //    resolved here (cheap, bounded) so the span carries it from its start.
         .layer(from_fn_with_state(
             public.trusted_proxies.clone(),
-            request_log,
+            observe::request_log,
         ))
-        // A Sentry hub per request, so what one request reports carries only its own tags; none
-        // when Sentry is off (`SENTRY_DSN` unset), where it would cost every request for nothing.
-        .layer(tower::util::option_layer(sentry_enabled().then(
-            sentry::integrations::tower::NewSentryLayer::<Request>::new_from_top,
-        )))
-}
-
-/// Whether Sentry was started (`telemetry::report::init`, before any router is built).
-fn sentry_enabled() -> bool {
-    sentry::Hub::current()
-        .client()
-        .is_some_and(|client| client.is_enabled())
-}
-
-/// The source a response belongs to, for metrics; webhook responses without one (unknown
-/// path, shed load) are labelled `unknown`.
-#[derive(Debug, Clone)]
-struct SourceLabel(Arc<str>);
-
-/// The request id, for the Sentry tags of a 5xx answer.
-#[derive(Debug, Clone)]
-struct RequestIdTag(String);
-
-/// Counts webhook requests in flight, also when the request is cancelled mid-way.
-struct InFlight;
-
-impl InFlight {
-    fn start() -> InFlight {
-        crate::telemetry::metrics::metrics()
-            .in_flight_requests
-            .inc();
-        InFlight
-    }
-}
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        crate::telemetry::metrics::metrics()
-            .in_flight_requests
-            .dec();
-    }
-}
-
-async fn in_flight(request: Request, next: Next) -> Response {
-    let _counted = InFlight::start();
-    next.run(request).await
+        // Before anything looks at the request's content: a head RFC 9112 says to refuse
+        // (Content-Length with Transfer-Encoding as seen on the wire, a missing or repeated
+        // Host) is 400.
+        .layer(from_fn(super::framing::guard))
+        .service(routes);
+    BoxCloneSyncService::new(service)
 }
 
 /// Picks the source's stack by path; an unknown path is a plain 404.
@@ -274,211 +324,6 @@ async fn request_timeout(State(limit): State<Duration>, request: Request, next: 
     }
 }
 
-/// A client-sent request id is kept when it is short and printable; otherwise one is made.
-fn request_id(request: &Request) -> HeaderValue {
-    request
-        .headers()
-        .get("x-request-id")
-        .filter(|v| {
-            !v.is_empty() && v.len() <= 128 && v.as_bytes().iter().all(|b| b.is_ascii_graphic())
-        })
-        .cloned()
-        .unwrap_or_else(|| {
-            // A hyphenated UUID is ASCII and always a valid header value.
-            HeaderValue::from_str(&uuid::Uuid::now_v7().to_string())
-                .unwrap_or(HeaderValue::from_static("-"))
-        })
-}
-
-/// The client's address, or `None` for a connection served without its peer address (never
-/// the case for the listener, which serves with `ConnectInfo`).
-fn resolve_client(request: &mut Request, trusted: &[IpNet]) -> Option<IpAddr> {
-    let ConnectInfo(peer) = *request.extensions().get::<ConnectInfo<SocketAddr>>()?;
-    let client = client_ip::resolve(peer.ip(), request.headers(), trusted);
-    let https = client_ip::forwarded_https(peer.ip(), request.headers(), trusted);
-    let extensions = request.extensions_mut();
-    extensions.insert(ClientIp(client));
-    if let Some(https) = https {
-        extensions.insert(ForwardedHttps(https));
-    }
-    Some(client)
-}
-
-/// What the request's log line says about the request itself.
-struct RequestLine {
-    id: String,
-    method: http::Method,
-    path: String,
-    client: Option<IpAddr>,
-}
-
-// The span (for whatever is logged while the request is handled) gets its field when it
-// opens: with the JSON log format, recording a field later re-parses and rewrites the span's
-// stored fields. The request's own line is written outside the span with all its fields, for
-// the same reason: a JSON line inside a span re-parses the span's fields to print them.
-async fn request_log(
-    State(trusted): State<Arc<[IpNet]>>,
-    mut request: Request,
-    next: Next,
-) -> Response {
-    let id = request_id(&request);
-    // An extension, not a request header: inserting a header into the parsed map grows (and
-    // rehashes) it on most requests.
-    request.extensions_mut().insert(RequestId(id.clone()));
-    let line = RequestLine {
-        id: id.to_str().unwrap_or("-").to_owned(),
-        method: request.method().clone(),
-        path: request.uri().path().to_owned(),
-        client: resolve_client(&mut request, &trusted),
-    };
-    if line.client.is_none() {
-        // Every connection is served with its peer address; without one, refuse.
-        let response = Rejection::new(RejectionKind::IpDenied, "no peer address").into_response();
-        return finish(response, id, &line, Duration::ZERO);
-    }
-    // Lines logged while the request is handled carry its id, which joins them to the
-    // request's own line (method, path, client and outcome are there, written once).
-    let span = tracing::info_span!("request", request_id = %line.id);
-    let started = Instant::now();
-    let response = next.run(request).instrument(span).await;
-    finish(response, id, &line, started.elapsed())
-}
-
-/// The request's log line at `$level`: the request's own fields, then `$rest` (the outcome's
-/// fields and the message).
-macro_rules! request_line {
-    ($level:ident, $line:expr, $source:expr, $($rest:tt)+) => {
-        tracing::$level!(
-            request_id = %$line.id,
-            method = %$line.method,
-            path = %$line.path,
-            client_ip = $line.client.map(tracing::field::display),
-            source = $source,
-            $($rest)+
-        )
-    };
-}
-
-/// Counts the response, writes its log line and sets its request id.
-fn finish(
-    mut response: Response,
-    id: HeaderValue,
-    line: &RequestLine,
-    elapsed: Duration,
-) -> Response {
-    let latency_ms = elapsed.as_secs_f64() * 1000.0;
-    let status = response.status().as_u16();
-    response
-        .extensions_mut()
-        .insert(RequestIdTag(line.id.clone()));
-    count(&response, elapsed);
-    let source = response.extensions().get::<SourceLabel>().map(|s| &*s.0);
-    match response.extensions().get::<Rejection>() {
-        Some(rejection) => {
-            let reason = rejection.kind.reason();
-            // A burst of refusals (a scan, a provider retrying with a wrong secret) is sampled:
-            // the rest are counted in metrics, and the next logged line says how many were cut.
-            match REFUSALS.check(source.unwrap_or("unknown"), reason, Instant::now()) {
-                Verdict::Log { suppressed } => request_line!(
-                    warn,
-                    line,
-                    source,
-                    status,
-                    outcome = "rejected",
-                    reason,
-                    detail = %rejection.detail,
-                    latency_ms,
-                    suppressed_since_last = suppressed,
-                    "request refused"
-                ),
-                Verdict::Suppress => request_line!(
-                    debug,
-                    line,
-                    source,
-                    status,
-                    outcome = "rejected",
-                    reason,
-                    detail = %rejection.detail,
-                    latency_ms,
-                    "request refused (sampled out)"
-                ),
-            }
-        }
-        None => {
-            let outcome = response.extensions().get::<Outcome>().map_or("ok", |o| o.0);
-            request_line!(
-                info,
-                line,
-                source,
-                status,
-                outcome,
-                latency_ms,
-                "request handled"
-            );
-        }
-    }
-    let close = response
-        .extensions()
-        .get::<Rejection>()
-        .is_some_and(|r| r.kind.leaves_body_unread());
-    let mut response = fill_request_id(response, &line.id);
-    response.headers_mut().insert("x-request-id", id);
-    if close {
-        response
-            .headers_mut()
-            .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
-    }
-    response
-}
-
-/// `requests_total`, `request_duration_seconds` and `rejections_total` for webhook routes (a
-/// response from the health routes has neither a source nor a rejection and is not counted).
-fn count(response: &Response, elapsed: Duration) {
-    let source = response.extensions().get::<SourceLabel>();
-    let rejection = response.extensions().get::<Rejection>();
-    if source.is_none() && rejection.is_none() {
-        return;
-    }
-    let source = source.map_or("unknown", |s| &s.0);
-    let metrics = crate::telemetry::metrics::metrics();
-    let outcome = match rejection {
-        Some(rejection) => {
-            metrics
-                .rejections
-                .with_label_values(&[source, rejection.kind.reason()])
-                .inc();
-            "rejected"
-        }
-        None => response.extensions().get::<Outcome>().map_or("ok", |o| o.0),
-    };
-    let status = response.status();
-    if status.is_server_error() {
-        let reason = rejection.map_or("handler", |r| r.kind.reason());
-        let request_id = response
-            .extensions()
-            .get::<RequestIdTag>()
-            .map_or("-", |id| id.0.as_str());
-        crate::telemetry::report::capture(
-            &format!("webhook answered {}: {reason}", status.as_u16()),
-            sentry::Level::Error,
-            &[
-                ("source", source),
-                ("status", status.as_str()),
-                ("reason", reason),
-                ("request_id", request_id),
-            ],
-        );
-    }
-    metrics
-        .requests
-        .with_label_values(&[source, outcome, status.as_str()])
-        .inc();
-    metrics
-        .request_duration
-        .with_label_values(&[source])
-        .observe(elapsed.as_secs_f64());
-}
-
 async fn healthz() -> impl IntoResponse {
     axum::Json(serde_json::json!({"status": "ok"}))
 }
@@ -499,4 +344,49 @@ fn not_ready(why: &str) -> Response {
         axum::Json(serde_json::json!({"status": "unavailable"})),
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The SPEC numbers of a step: `"9–10"` is 9 and 10.
+    fn numbers(step: &Step) -> Vec<u8> {
+        let mut bounds = step.number.split('–').filter_map(|n| n.parse::<u8>().ok());
+        match (bounds.next(), bounds.next()) {
+            (Some(first), Some(last)) => (first..=last).collect(),
+            (Some(only), None) => vec![only],
+            _ => Vec::new(),
+        }
+    }
+
+    #[test]
+    fn every_step_of_spec_section_1_is_listed_once() {
+        let mut listed: Vec<u8> = STEPS.iter().flat_map(numbers).collect();
+        listed.sort_unstable();
+        assert_eq!(listed, (1..=14).collect::<Vec<u8>>());
+        for (i, step) in STEPS.iter().enumerate() {
+            assert!(
+                STEPS
+                    .iter()
+                    .skip(i + 1)
+                    .all(|later| later.kind != step.kind),
+                "{:?} is listed twice",
+                step.kind
+            );
+        }
+    }
+
+    #[test]
+    fn the_source_steps_run_in_spec_order() {
+        // Steps 1–3 run before routing (the client IP inside the request log); from 4 on, the
+        // SPEC's numbers only grow.
+        let after_routing: Vec<u8> = STEPS
+            .iter()
+            .skip_while(|step| step.kind != StepKind::Https)
+            .flat_map(numbers)
+            .collect();
+        assert!(after_routing.windows(2).all(|pair| pair[0] < pair[1]));
+        assert_eq!(after_routing.first(), Some(&4));
+    }
 }

@@ -5,7 +5,6 @@
 
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
@@ -17,6 +16,10 @@ use super::body::Received;
 use super::client_ip::ClientIp;
 use crate::http::problem::{Rejection, RejectionKind};
 use crate::providers::{Inbound, VerifyError};
+
+/// The clock of [`crate::clock`], re-exported for `cli/send.rs` and `cli/receive.rs`, which
+/// still read it through here.
+pub use crate::clock::unix_now;
 
 /// Proof that a request passed its source's authenticity and freshness checks.
 #[derive(Debug, Clone)]
@@ -132,12 +135,6 @@ fn to_rejection(error: VerifyError) -> Rejection {
     Rejection::new(kind, error.to_string())
 }
 
-pub fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-}
-
 impl ValidateRequest<Body> for Verify {
     type ResponseBody = Body;
     fn validate(&mut self, request: &mut Request<Body>) -> Result<(), Response> {
@@ -190,7 +187,7 @@ mod tests {
             &overrides,
         )
         .expect("builds");
-        crate::fuzzing::source(preset, Some(public_url.to_owned()))
+        crate::pipeline::fuzz::source(preset, Some(public_url.to_owned()))
     }
 
     fn sent(source: &Source, body: &[u8]) -> (HeaderMap, Option<String>) {

@@ -14,6 +14,8 @@ pub mod bitbucket;
 pub mod brightdata;
 pub mod discord;
 pub mod fingerprint;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzz;
 pub mod github;
 pub mod gitlab;
 pub mod hmac;

@@ -8,6 +8,16 @@
 //! process killed outright (SIGKILL, power loss) loses at most the last [`FLUSH_EVERY`] of
 //! `INFO` and `DEBUG` lines; the events themselves are in the store, committed before they were
 //! answered.
+//!
+//! Why not `tracing-appender`'s non-blocking writer (issue 21 asked): it sends every line,
+//! whatever its level, through one queue to its worker thread, and offers no way for the caller
+//! to write through or to wait for the queue. So a `WARN` or `ERROR` line could no longer be on
+//! disk when its call returns (`info_lines_wait_and_a_warning_writes_them_out_before_itself`
+//! asserts it is, after the lines buffered before it, and `tests/logs.rs` reads the config
+//! warning as soon as the listener answers), and a process killed outright would lose warnings
+//! and errors too, not only `INFO` lines. Writing warnings around the queue would put them ahead
+//! of the lines still queued. Its lossy mode also drops lines when the queue is full, where this
+//! writer writes the buffer out instead.
 
 use std::io::{self, Write};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};

@@ -195,7 +195,7 @@ fn store_batch(c: &mut Criterion) {
                         id: uuid::Uuid::now_v7(),
                         source: "github".into(),
                         dedup_key: format!("id:bench-{n}"),
-                        received_at_ms: hookwall::store::now_ms(),
+                        received_at_ms: hookwall::clock::now_ms(),
                         client_ip: IpAddr::from([192, 0, 2, 1]),
                         request_id: None,
                         content_type: Some("application/json".into()),

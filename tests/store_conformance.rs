@@ -14,9 +14,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use hookwall::clock::now_ms;
 use hookwall::store::{
     Claim, Depth, EventFilter, Hold, Inserted, NewEvent, PostgresStore, Recorded, Room,
-    SqliteStore, Store, now_ms,
+    SqliteStore, Store,
 };
 use uuid::Uuid;
 

@@ -28,7 +28,7 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode};
 use serde::{Deserialize, Serialize};
 
-use super::AdminError;
+use super::error::AdminError;
 use crate::clock::unix_now;
 use crate::http::problem::{Rejection, RejectionKind};
 use crate::live::Live;

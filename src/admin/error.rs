@@ -2,9 +2,9 @@
 //! are trusted, so the detail is shown; it never holds a secret).
 
 use axum::response::{IntoResponse, Response};
-use http::{StatusCode, header};
-use serde_json::json;
+use http::StatusCode;
 
+use crate::http::problem::operator_problem;
 use crate::store::StoreError;
 
 /// An admin answer that is not a success. Operators are trusted: the detail is shown.
@@ -41,16 +41,6 @@ impl From<StoreError> for AdminError {
 impl IntoResponse for AdminError {
     fn into_response(self) -> Response {
         let title = self.status.canonical_reason().unwrap_or("error");
-        (
-            self.status,
-            [(header::CONTENT_TYPE, "application/problem+json")],
-            axum::Json(json!({
-                "type": "about:blank",
-                "title": title,
-                "status": self.status.as_u16(),
-                "detail": self.detail,
-            })),
-        )
-            .into_response()
+        operator_problem(self.status, title, &self.detail, None)
     }
 }

@@ -29,6 +29,7 @@ use axum::routing::{get, post};
 use http::{StatusCode, header};
 use serde_json::json;
 
+use crate::http::problem::operator_problem;
 use crate::live::Live;
 
 /// The admin listener's router.
@@ -98,17 +99,15 @@ async fn reload(State(live): State<Arc<Live>>) -> Response {
             "restart_needed": reloaded.restart_needed,
         }))
         .into_response(),
-        Err(errors) => (
-            StatusCode::UNPROCESSABLE_ENTITY,
-            [(header::CONTENT_TYPE, "application/problem+json")],
-            axum::Json(json!({
-                "type": "about:blank",
-                "title": "configuration refused",
-                "status": 422,
-                "detail": "the new configuration is invalid; the running one stays",
-                "errors": errors,
-            })),
-        )
-            .into_response(),
+        Err(errors) => {
+            let mut extensions = serde_json::Map::new();
+            extensions.insert("errors".to_owned(), json!(errors));
+            operator_problem(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "configuration refused",
+                "the new configuration is invalid; the running one stays",
+                Some(&extensions),
+            )
+        }
     }
 }

@@ -26,7 +26,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use secrecy::SecretString;
 use tower::ServiceExt;
 
-use crate::pipeline::verify::unix_now;
+use crate::clock::unix_now;
 use crate::providers::{Inbound, Overrides, Preset};
 
 #[derive(Debug, Args)]

@@ -10,8 +10,8 @@ use std::time::Duration;
 use clap::Args;
 use http::HeaderName;
 
+use crate::clock::unix_now;
 use crate::config::Config;
-use crate::pipeline::verify::unix_now;
 use crate::providers::Preset;
 
 #[derive(Debug, Args)]

@@ -14,12 +14,9 @@ use tower_http::validate_request::ValidateRequest;
 use super::Source;
 use super::body::Received;
 use super::client_ip::ClientIp;
+use crate::clock::unix_now;
 use crate::http::problem::{Rejection, RejectionKind};
 use crate::providers::{Inbound, VerifyError};
-
-/// The clock of [`crate::clock`], re-exported for `cli/send.rs` and `cli/receive.rs`, which
-/// still read it through here.
-pub use crate::clock::unix_now;
 
 /// Proof that a request passed its source's authenticity and freshness checks.
 #[derive(Debug, Clone)]

@@ -28,11 +28,13 @@ mod status;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use bytes::Bytes;
 use serde::Serialize;
 use uuid::Uuid;
+
+use crate::clock::now_ms;
 
 pub use error::{Corrupt, StoreError};
 pub use postgres::PostgresStore;
@@ -298,10 +300,4 @@ pub struct Depth {
 pub struct Purged {
     pub bodies: u64,
     pub events: u64,
-}
-
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }

@@ -98,7 +98,7 @@ async fn the_body_arrives_byte_identical_with_a_verifiable_standard_webhooks_sig
         &Overrides::default(),
     )
     .expect("verifier");
-    let now = hookwall::pipeline::verify::unix_now();
+    let now = hookwall::clock::unix_now();
     assert_eq!(
         verifier.verify(&Inbound {
             headers: &headers,

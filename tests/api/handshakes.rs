@@ -16,7 +16,7 @@ fn signed_now(provider: &str, secret: &str, body: &[u8]) -> Vec<(String, String)
         &Overrides::default(),
     )
     .expect("preset builds")
-    .sign(body, hookwall::pipeline::verify::unix_now(), "hs-1")
+    .sign(body, hookwall::clock::unix_now(), "hs-1")
     .expect("signs")
     .into_iter()
     .map(|(k, v)| (k.as_str().to_owned(), v))

@@ -15,7 +15,7 @@ fn source(name: &str, provider: &str, secret: &str, extra: &str) -> String {
 }
 
 fn now() -> i64 {
-    hookwall::pipeline::verify::unix_now()
+    hookwall::clock::unix_now()
 }
 
 /// Headers as the provider would send them now, made by the preset's signer.

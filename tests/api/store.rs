@@ -12,7 +12,7 @@ fn event(source: &str, key: &str) -> NewEvent {
         id: uuid::Uuid::now_v7(),
         source: source.to_owned(),
         dedup_key: key.to_owned(),
-        received_at_ms: hookwall::store::now_ms(),
+        received_at_ms: hookwall::clock::now_ms(),
         client_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
         request_id: None,
         content_type: Some("application/json".to_owned()),

@@ -14,11 +14,10 @@ use sqlx::Row;
 use sqlx::postgres::PgPool;
 use uuid::Uuid;
 
+use crate::clock::now_ms;
 use crate::store::error::event_id;
 use crate::store::sql::push_filter;
-use crate::store::{
-    Claim, DeliveryStatus, Depth, EventFilter, Purged, Recorded, Room, StoreError, now_ms,
-};
+use crate::store::{Claim, DeliveryStatus, Depth, EventFilter, Purged, Recorded, Room, StoreError};
 
 /// The longest lease the store writes: a century, far past any configured value, so the
 /// arithmetic in SQL cannot overflow a BIGINT.

@@ -28,8 +28,9 @@ use super::group_commit::Writer;
 use super::sql::{self, event_from_row};
 use super::{
     Claim, Depth, EventFilter, Inserted, NewEvent, Page, Purged, Recorded, Room, Store, StoreError,
-    StoredEvent, now_ms,
+    StoredEvent,
 };
+use crate::clock::now_ms;
 
 pub struct SqliteStore {
     writer: Writer<SqliteWriter>,

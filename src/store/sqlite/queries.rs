@@ -9,11 +9,12 @@ use std::time::Duration;
 use rusqlite::{OptionalExtension, params};
 use uuid::Uuid;
 
+use crate::clock::now_ms;
 use crate::store::error::event_id;
 use crate::store::sql::{Bound, conditions};
 use crate::store::{
     Claim, DeliveryStatus, EventFilter, EventStatus, Inserted, NewEvent, Purged, Recorded, Room,
-    StoreError, now_ms,
+    StoreError,
 };
 
 /// An event with its text columns already made. The writer is the store's one serial stage

@@ -20,10 +20,7 @@ pub const PROVIDER: Provider = Provider {
     name: "bitbucket",
     keys: Keys::Secrets,
     bodies: Bodies::JSON,
-    id: IdRule {
-        headers: &["x-request-uuid"],
-        ..IdRule::NONE
-    },
+    id: IdRule::headers(&["x-request-uuid"]),
     sniffs_gzip: false,
     handshake: None,
     build: |secrets, _, o| Ok(Box::new(HMAC.build(secrets, o)?)),

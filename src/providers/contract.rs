@@ -32,6 +32,18 @@ pub struct Inbound<'a> {
     pub now: i64,
 }
 
+impl<'a> Inbound<'a> {
+    /// A request of headers alone, for a verdict judged before the body is read.
+    pub fn headers_only(headers: &'a HeaderMap) -> Inbound<'a> {
+        Inbound {
+            headers,
+            body: &[],
+            url: None,
+            now: 0,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum VerifyError {
     /// A header or credential the scheme needs is absent (its name, never a value).
@@ -112,10 +124,13 @@ pub enum SignError {
     Unsigned(&'static str),
 }
 
+/// The headers a signer adds to a request, in order.
+pub type SignedHeaders = Vec<(HeaderName, String)>;
+
 /// A signed request as a provider would send it (see [`super::Preset::sign_request`]).
 #[derive(Debug, Clone)]
 pub struct Outbound {
-    pub headers: Vec<(HeaderName, String)>,
+    pub headers: SignedHeaders,
     pub body: Vec<u8>,
     /// Appended to the URL (`?` + this).
     pub query: Option<String>,
@@ -129,10 +144,19 @@ pub trait Scheme: Send + Sync + std::fmt::Debug {
     /// Steps 9 (authenticity) and 10 (freshness).
     fn verify(&self, req: &Inbound<'_>) -> Result<(), VerifyError>;
 
+    /// The header a credential scheme reads its credential from (a token, HTTP Basic, Bearer);
+    /// `None` for a signature scheme. It decides the defaults below: such a verdict needs no
+    /// body, the header is redacted before storage, and a credential authenticates every header
+    /// it comes with alike.
+    fn credential_header(&self) -> Option<&HeaderName> {
+        None
+    }
+
     /// The verdict of a credential that lives in a header, judged from the headers alone;
     /// `None` when the verdict needs the body.
-    fn verify_headers_only(&self, _headers: &HeaderMap) -> Option<Result<(), VerifyError>> {
-        None
+    fn verify_headers_only(&self, headers: &HeaderMap) -> Option<Result<(), VerifyError>> {
+        self.credential_header()?;
+        Some(self.verify(&Inbound::headers_only(headers)))
     }
 
     /// The freshness window, when this scheme checks one.
@@ -147,7 +171,7 @@ pub trait Scheme: Send + Sync + std::fmt::Debug {
 
     /// Credential headers, redacted before a request is stored.
     fn redacted_headers(&self) -> Vec<HeaderName> {
-        Vec::new()
+        self.credential_header().cloned().into_iter().collect()
     }
 
     /// The event id this request signs in a header (Standard Webhooks' `webhook-id`), never
@@ -159,7 +183,7 @@ pub trait Scheme: Send + Sync + std::fmt::Debug {
     /// Whether an id read from header `name` is covered by what authenticated the request: a
     /// signed header, or any header of a request a credential alone authenticates.
     fn binds_id_header(&self, _name: &HeaderName) -> bool {
-        false
+        self.credential_header().is_some()
     }
 
     /// Whether ids read from the body are as authentic as the body (every signature scheme but
@@ -170,8 +194,7 @@ pub trait Scheme: Send + Sync + std::fmt::Debug {
 
     /// The headers the provider would send for `body` at `now` (event id `id`), signed with the
     /// first secret.
-    fn sign(&self, body: &[u8], now: i64, id: &str)
-    -> Result<Vec<(HeaderName, String)>, SignError>;
+    fn sign(&self, body: &[u8], now: i64, id: &str) -> Result<SignedHeaders, SignError>;
 
     /// The whole request the provider would send: the headers of [`Scheme::sign`] unless the
     /// scheme signs inside the body (Mailgun) or adds to the URL (Twilio).

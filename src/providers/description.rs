@@ -162,6 +162,14 @@ impl IdRule {
         derived: None,
     };
 
+    /// The id is the first of these headers present.
+    pub const fn headers(names: &'static [&'static str]) -> IdRule {
+        IdRule {
+            headers: names,
+            ..IdRule::NONE
+        }
+    }
+
     /// The id is this top-level payload field.
     pub const fn field(name: &'static str) -> IdRule {
         IdRule {

@@ -23,10 +23,7 @@ pub const PROVIDER: Provider = Provider {
     name: "github",
     keys: Keys::Secrets,
     bodies: Bodies::JSON_OR_FORM,
-    id: IdRule {
-        headers: &[DELIVERY_HEADER],
-        ..IdRule::NONE
-    },
+    id: IdRule::headers(&[DELIVERY_HEADER]),
     sniffs_gzip: false,
     handshake: None,
     build: |secrets, _, o| Ok(Box::new(HMAC.build(secrets, o)?)),

@@ -12,10 +12,12 @@ use std::time::Duration;
 use http::{HeaderMap, HeaderName};
 use secrecy::{ExposeSecret, SecretString};
 
-use super::contract::{Inbound, Overrides, PresetError, Scheme, SignError, VerifyError};
+use super::contract::{
+    Inbound, Overrides, PresetError, Scheme, SignError, SignedHeaders, VerifyError,
+};
 use super::description::{Bodies, Family, IdRule, Keys, Provider};
 use super::schemes::standard_webhooks::StandardWebhooks;
-use super::schemes::token::{Token, headers_only};
+use super::schemes::token::Token;
 
 pub const TOKEN_HEADER: &str = "x-gitlab-token";
 /// GitLab's ids: the Standard Webhooks id and `Idempotency-Key` (one value), else the event UUID.
@@ -25,10 +27,7 @@ pub const PROVIDER: Provider = Provider {
     name: "gitlab",
     keys: Keys::Secrets,
     bodies: Bodies::JSON,
-    id: IdRule {
-        headers: &ID_HEADERS,
-        ..IdRule::NONE
-    },
+    id: IdRule::headers(&ID_HEADERS),
     sniffs_gzip: false,
     handshake: None,
     build: |secrets, _, o| Ok(Box::new(Gitlab::build(secrets, o)?)),
@@ -89,7 +88,7 @@ impl Scheme for Gitlab {
     }
 
     fn verify_headers_only(&self, headers: &HeaderMap) -> Option<Result<(), VerifyError>> {
-        (!self.needs_body(headers)).then(|| self.verify(&headers_only(headers)))
+        (!self.needs_body(headers)).then(|| self.verify(&Inbound::headers_only(headers)))
     }
 
     fn tolerance(&self) -> Option<Duration> {
@@ -126,12 +125,7 @@ impl Scheme for Gitlab {
         true
     }
 
-    fn sign(
-        &self,
-        body: &[u8],
-        now: i64,
-        id: &str,
-    ) -> Result<Vec<(HeaderName, String)>, SignError> {
+    fn sign(&self, body: &[u8], now: i64, id: &str) -> Result<SignedHeaders, SignError> {
         match (&self.signed, &self.token) {
             (Some(signed), _) => signed.sign(body, now, id),
             (None, Some(token)) => token.sign(body, now, id),

@@ -7,10 +7,11 @@
 
 use std::time::Duration;
 
-use http::HeaderName;
 use secrecy::SecretString;
 
-use super::contract::{Inbound, Overrides, PresetError, Scheme, SignError, VerifyError};
+use super::contract::{
+    Inbound, Overrides, PresetError, Scheme, SignError, SignedHeaders, VerifyError,
+};
 use super::description::{Bodies, Family, IdRule, Keys, Provider};
 use super::primitives::check_fresh;
 use super::schemes::hmac::{HmacScheme, Spec};
@@ -30,10 +31,7 @@ pub const PROVIDER: Provider = Provider {
     name: "linear",
     keys: Keys::Secrets,
     bodies: Bodies::JSON,
-    id: IdRule {
-        headers: &[DELIVERY_HEADER],
-        ..IdRule::NONE
-    },
+    id: IdRule::headers(&[DELIVERY_HEADER]),
     sniffs_gzip: false,
     handshake: None,
     build: |secrets, _, o| Ok(Box::new(Linear::build(secrets, o)?)),
@@ -75,12 +73,7 @@ impl Scheme for Linear {
     }
 
     /// Linear signs the body as sent; `hookwall send` bodies carry their own `webhookTimestamp`.
-    fn sign(
-        &self,
-        body: &[u8],
-        now: i64,
-        id: &str,
-    ) -> Result<Vec<(HeaderName, String)>, SignError> {
+    fn sign(&self, body: &[u8], now: i64, id: &str) -> Result<SignedHeaders, SignError> {
         self.mac.sign(body, now, id)
     }
 }

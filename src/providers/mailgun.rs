@@ -9,12 +9,12 @@
 
 use std::time::Duration;
 
-use http::HeaderName;
 use secrecy::{SecretSlice, SecretString};
 use serde_json::Value;
 
 use super::contract::{
-    Algorithm, Inbound, Outbound, Overrides, PresetError, Scheme, SignError, VerifyError,
+    Algorithm, Inbound, Outbound, Overrides, PresetError, Scheme, SignError, SignedHeaders,
+    VerifyError,
 };
 use super::description::{Bodies, Family, IdRule, Keys, Provider};
 use super::primitives::{any_match, check_fresh_if_asked, first_key, keys, mac};
@@ -164,7 +164,7 @@ impl Scheme for Mailgun {
 
     /// Mailgun signs fields inside the body, so there is no header to make: `hookwall send`
     /// cannot build a Mailgun request from an arbitrary body.
-    fn sign(&self, _: &[u8], _: i64, _: &str) -> Result<Vec<(HeaderName, String)>, SignError> {
+    fn sign(&self, _: &[u8], _: i64, _: &str) -> Result<SignedHeaders, SignError> {
         Err(SignError::Unsigned("mailgun"))
     }
 

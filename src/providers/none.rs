@@ -1,9 +1,9 @@
 //! `provider = "none"`: nothing is verified. The configuration insists on `allow_ips` for such a
 //! source and warns loudly; the pipeline then stores whatever the allowed clients send.
 
-use http::{HeaderMap, HeaderName};
+use http::HeaderName;
 
-use super::contract::{Inbound, Scheme, SignError, VerifyError};
+use super::contract::{Inbound, Scheme, SignError, SignedHeaders, VerifyError};
 use super::description::{Bodies, Family, IdRule, Keys, Provider};
 
 pub const PROVIDER: Provider = Provider {
@@ -26,16 +26,12 @@ impl Scheme for NoCheck {
         Ok(())
     }
 
-    fn verify_headers_only(&self, _: &HeaderMap) -> Option<Result<(), VerifyError>> {
-        None
-    }
-
     /// Like a credential, the absence of one covers every header alike.
     fn binds_id_header(&self, _: &HeaderName) -> bool {
         true
     }
 
-    fn sign(&self, _: &[u8], _: i64, _: &str) -> Result<Vec<(HeaderName, String)>, SignError> {
+    fn sign(&self, _: &[u8], _: i64, _: &str) -> Result<SignedHeaders, SignError> {
         Ok(Vec::new())
     }
 }

@@ -11,15 +11,17 @@
 //! `{{{PARTICLE_EVENT_ID}}}` in a field named by `id_field`; otherwise the id is a hash of
 //! (coreid, event, published_at, data), which is unique per published event.
 
-use http::{HeaderMap, HeaderName};
+use http::HeaderName;
 use secrecy::{ExposeSecret, SecretSlice, SecretString};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::contract::{Inbound, Overrides, PresetError, Scheme, SignError, VerifyError};
+use super::contract::{
+    Inbound, Overrides, PresetError, Scheme, SignError, SignedHeaders, VerifyError,
+};
 use super::description::{Bodies, Family, IdRule, Keys, Provider};
 use super::primitives::{header_name, keys};
-use super::schemes::token::{basic_credentials, headers_only, matches_any, present};
+use super::schemes::token::{basic_credentials, matches_any, present};
 
 pub const PROVIDER: Provider = Provider {
     name: "particle",
@@ -81,20 +83,11 @@ impl Scheme for Particle {
         }
     }
 
-    fn verify_headers_only(&self, headers: &HeaderMap) -> Option<Result<(), VerifyError>> {
-        Some(self.verify(&headers_only(headers)))
+    fn credential_header(&self) -> Option<&HeaderName> {
+        Some(&self.header)
     }
 
-    fn redacted_headers(&self) -> Vec<HeaderName> {
-        vec![self.header.clone()]
-    }
-
-    /// A credential authenticates everything it comes with alike.
-    fn binds_id_header(&self, _: &HeaderName) -> bool {
-        true
-    }
-
-    fn sign(&self, _: &[u8], _: i64, _: &str) -> Result<Vec<(HeaderName, String)>, SignError> {
+    fn sign(&self, _: &[u8], _: i64, _: &str) -> Result<SignedHeaders, SignError> {
         use base64::Engine;
         let secret = self
             .secrets

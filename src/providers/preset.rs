@@ -14,7 +14,9 @@ use http::{HeaderMap, HeaderName};
 use secrecy::SecretString;
 use serde_json::Value;
 
-use super::contract::{Inbound, Outbound, Overrides, PresetError, Scheme, SignError, VerifyError};
+use super::contract::{
+    Inbound, Outbound, Overrides, PresetError, Scheme, SignError, SignedHeaders, VerifyError,
+};
 use super::description::{BodyKind, Provider};
 use super::primitives::header_name;
 
@@ -175,12 +177,7 @@ impl Preset {
 
     /// The headers the provider would send for `body` at `now` (event id `id`), signed with the
     /// first secret: for `hookwall send`/`sign` and tests.
-    pub fn sign(
-        &self,
-        body: &[u8],
-        now: i64,
-        id: &str,
-    ) -> Result<Vec<(HeaderName, String)>, SignError> {
+    pub fn sign(&self, body: &[u8], now: i64, id: &str) -> Result<SignedHeaders, SignError> {
         let mut headers = self.scheme.sign(body, now, id)?;
         self.add_id_header(&mut headers, id);
         Ok(headers)

@@ -22,10 +22,7 @@ pub const PROVIDER: Provider = Provider {
     name: "shopify",
     keys: Keys::Secrets,
     bodies: Bodies::JSON,
-    id: IdRule {
-        headers: &ID_HEADERS,
-        ..IdRule::NONE
-    },
+    id: IdRule::headers(&ID_HEADERS),
     sniffs_gzip: false,
     handshake: None,
     build: |secrets, _, o| Ok(Box::new(HMAC.build(secrets, o)?)),

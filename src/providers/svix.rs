@@ -2,16 +2,12 @@
 //! (the `webhook-` family is read too when the `svix-` one is absent). Its tests live with
 //! [`super::standard_webhooks`], which covers both families.
 
-use super::description::{Bodies, Family, IdRule, Keys, Provider};
+use super::description::Provider;
 use super::schemes::standard_webhooks::StandardWebhooks;
 
+/// Standard Webhooks' description under another name and header family.
 pub const PROVIDER: Provider = Provider {
     name: "svix",
-    keys: Keys::SecretsOrPublicKeys,
-    bodies: Bodies::JSON,
-    id: IdRule::NONE,
-    sniffs_gzip: false,
-    handshake: None,
     build: |secrets, public_keys, o| {
         Ok(Box::new(StandardWebhooks::build(
             "svix",
@@ -20,5 +16,5 @@ pub const PROVIDER: Provider = Provider {
             o,
         )?))
     },
-    families: &[Family::SignatureList, Family::PublicKey],
+    ..super::standard_webhooks::PROVIDER
 };

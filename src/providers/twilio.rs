@@ -18,7 +18,8 @@ use secrecy::{SecretSlice, SecretString};
 use sha2::{Digest, Sha256};
 
 use super::contract::{
-    Algorithm, Inbound, Outbound, Overrides, PresetError, Scheme, SignError, VerifyError,
+    Algorithm, Inbound, Outbound, Overrides, PresetError, Scheme, SignError, SignedHeaders,
+    VerifyError,
 };
 use super::description::{Bodies, Family, IdRule, Keys, Provider};
 use super::primitives::{any_match, first_key, header, keys, mac};
@@ -31,10 +32,7 @@ pub const PROVIDER: Provider = Provider {
     name: "twilio",
     keys: Keys::Secrets,
     bodies: Bodies::JSON_OR_FORM,
-    id: IdRule {
-        headers: &[ID_HEADER],
-        ..IdRule::NONE
-    },
+    id: IdRule::headers(&[ID_HEADER]),
     sniffs_gzip: false,
     handshake: None,
     build: |secrets, _, o| Ok(Box::new(Twilio::build(secrets, o)?)),
@@ -148,7 +146,7 @@ impl Scheme for Twilio {
         })
     }
 
-    fn sign(&self, body: &[u8], _: i64, _: &str) -> Result<Vec<(HeaderName, String)>, SignError> {
+    fn sign(&self, body: &[u8], _: i64, _: &str) -> Result<SignedHeaders, SignError> {
         let key = first_key(&self.keys, "twilio")?;
         let params = sorted_params(body).unwrap_or_default();
         let tag = mac(

@@ -13,7 +13,8 @@ use http::{HeaderMap, HeaderName};
 use secrecy::{SecretSlice, SecretString};
 
 use crate::providers::contract::{
-    Algorithm, Inbound, MAX_SIGNATURES, Overrides, PresetError, Scheme, SignError, VerifyError,
+    Algorithm, Inbound, MAX_SIGNATURES, Overrides, PresetError, Scheme, SignError, SignedHeaders,
+    VerifyError,
 };
 use crate::providers::primitives::{
     any_match, check_fresh, first_key, header, header_name, keys, mac, parse_timestamp,
@@ -359,12 +360,7 @@ impl Scheme for HmacScheme {
         p.signed_payload.uses(&Part::Id) && p.id_header.as_ref() == Some(name)
     }
 
-    fn sign(
-        &self,
-        body: &[u8],
-        now: i64,
-        id: &str,
-    ) -> Result<Vec<(HeaderName, String)>, SignError> {
+    fn sign(&self, body: &[u8], now: i64, id: &str) -> Result<SignedHeaders, SignError> {
         let p = &self.params;
         let key = first_key(&self.keys, "hmac")?;
         let timestamp = now.to_string();

@@ -11,7 +11,9 @@ use std::time::Duration;
 
 use http::HeaderName;
 
-use crate::providers::contract::{Inbound, Overrides, PresetError, Scheme, SignError, VerifyError};
+use crate::providers::contract::{
+    Inbound, Overrides, PresetError, Scheme, SignError, SignedHeaders, VerifyError,
+};
 use crate::providers::primitives::{check_fresh_if_asked, header};
 
 /// A provider's headers.
@@ -108,7 +110,7 @@ impl<K: KeyKind> Scheme for PublicKeyScheme<K> {
         true
     }
 
-    fn sign(&self, _: &[u8], _: i64, _: &str) -> Result<Vec<(HeaderName, String)>, SignError> {
+    fn sign(&self, _: &[u8], _: i64, _: &str) -> Result<SignedHeaders, SignError> {
         Err(SignError::Unsigned(self.spec.unsigned))
     }
 }

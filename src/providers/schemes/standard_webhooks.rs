@@ -17,7 +17,8 @@ use secrecy::{ExposeSecret, SecretSlice, SecretString};
 
 use super::ed25519::any_ed25519;
 use crate::providers::contract::{
-    Algorithm, Inbound, MAX_SIGNATURES, Overrides, PresetError, Scheme, SignError, VerifyError,
+    Algorithm, Inbound, MAX_SIGNATURES, Overrides, PresetError, Scheme, SignError, SignedHeaders,
+    VerifyError,
 };
 use crate::providers::primitives::{
     any_match, check_fresh, first_key, header, header_name, mac, parse_timestamp,
@@ -173,12 +174,7 @@ impl StandardWebhooks {
 
     /// The three headers of a request signed at `now` with the first secret (also what the
     /// HTTP destinations send).
-    pub fn sign(
-        &self,
-        body: &[u8],
-        now: i64,
-        id: &str,
-    ) -> Result<Vec<(HeaderName, String)>, SignError> {
+    pub fn sign(&self, body: &[u8], now: i64, id: &str) -> Result<SignedHeaders, SignError> {
         let key = first_key(&self.keys, "standard-webhooks")?;
         let ts = now.to_string();
         let tag = mac(
@@ -252,12 +248,7 @@ impl Scheme for StandardWebhooks {
         check_fresh(timestamp, req.now, self.tolerance)
     }
 
-    fn sign(
-        &self,
-        body: &[u8],
-        now: i64,
-        id: &str,
-    ) -> Result<Vec<(HeaderName, String)>, SignError> {
+    fn sign(&self, body: &[u8], now: i64, id: &str) -> Result<SignedHeaders, SignError> {
         StandardWebhooks::sign(self, body, now, id)
     }
 

@@ -13,7 +13,8 @@ use http::HeaderName;
 use secrecy::{SecretSlice, SecretString};
 
 use crate::providers::contract::{
-    Algorithm, Inbound, MAX_SIGNATURES, Overrides, PresetError, Scheme, SignError, VerifyError,
+    Algorithm, Inbound, MAX_SIGNATURES, Overrides, PresetError, Scheme, SignError, SignedHeaders,
+    VerifyError,
 };
 use crate::providers::primitives::{
     any_match, check_fresh, first_key, header, header_name, keys, mac, parse_timestamp,
@@ -120,12 +121,7 @@ impl Scheme for StripeLike {
         true
     }
 
-    fn sign(
-        &self,
-        body: &[u8],
-        now: i64,
-        _id: &str,
-    ) -> Result<Vec<(HeaderName, String)>, SignError> {
+    fn sign(&self, body: &[u8], now: i64, _id: &str) -> Result<SignedHeaders, SignError> {
         let f = &self.format;
         let key = first_key(&self.keys, f.provider)?;
         let ts = now.to_string();

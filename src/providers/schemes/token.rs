@@ -7,10 +7,12 @@
 //! pipeline judges it before reading the body, and the header is redacted before storage.
 
 use base64::Engine as _;
-use http::{HeaderMap, HeaderName};
+use http::HeaderName;
 use secrecy::{ExposeSecret, SecretSlice, SecretString};
 
-use crate::providers::contract::{Inbound, Overrides, PresetError, Scheme, SignError, VerifyError};
+use crate::providers::contract::{
+    Inbound, Overrides, PresetError, Scheme, SignError, SignedHeaders, VerifyError,
+};
 use crate::providers::primitives::{credential_eq, header, header_name, keys};
 
 pub struct Token {
@@ -60,20 +62,11 @@ impl Scheme for Token {
         matches_any(&self.values, given.as_bytes())
     }
 
-    fn verify_headers_only(&self, headers: &HeaderMap) -> Option<Result<(), VerifyError>> {
-        Some(self.verify(&headers_only(headers)))
+    fn credential_header(&self) -> Option<&HeaderName> {
+        Some(&self.header)
     }
 
-    fn redacted_headers(&self) -> Vec<HeaderName> {
-        vec![self.header.clone()]
-    }
-
-    /// A credential authenticates everything it comes with alike.
-    fn binds_id_header(&self, _: &HeaderName) -> bool {
-        true
-    }
-
-    fn sign(&self, _: &[u8], _: i64, _: &str) -> Result<Vec<(HeaderName, String)>, SignError> {
+    fn sign(&self, _: &[u8], _: i64, _: &str) -> Result<SignedHeaders, SignError> {
         let value = self
             .values
             .first()
@@ -82,16 +75,6 @@ impl Scheme for Token {
             self.header.clone(),
             String::from_utf8_lossy(value.expose_secret()).into_owned(),
         )])
-    }
-}
-
-/// A request of headers alone, for a verdict judged before the body is read.
-pub(crate) fn headers_only(headers: &HeaderMap) -> Inbound<'_> {
-    Inbound {
-        headers,
-        body: &[],
-        url: None,
-        now: 0,
     }
 }
 

@@ -3,7 +3,7 @@
 //! [`Scheme`] trait a built verifier implements.
 //!
 //! This file is the floor of `providers/`: it imports nothing else from it, so schemes,
-//! provider files, the registry and [`super::Preset`] can all depend on it without a cycle. It
+//! provider files, the registry and `Preset` can all depend on it without a cycle. It
 //! holds no logic beyond the trait's defaults; it never does I/O or reads the clock.
 
 use std::time::Duration;
@@ -85,7 +85,7 @@ pub struct Overrides {
 /// Config-time errors. They name the problem and the fix, never a secret.
 #[derive(Debug, thiserror::Error)]
 pub enum PresetError {
-    /// `known` is the registry's list ([`super::KNOWN`]), carried here so this floor need not
+    /// `known` is the registry's list (`providers::KNOWN`), carried here so this floor need not
     /// import the registry.
     #[error("unknown provider {name:?}; known providers: {}", known.join(", "))]
     UnknownProvider {
@@ -127,7 +127,7 @@ pub enum SignError {
 /// The headers a signer adds to a request, in order.
 pub type SignedHeaders = Vec<(HeaderName, String)>;
 
-/// A signed request as a provider would send it (see [`super::Preset::sign_request`]).
+/// A signed request as a provider would send it (see `Preset::sign_request`).
 #[derive(Debug, Clone)]
 pub struct Outbound {
     pub headers: SignedHeaders,
@@ -137,7 +137,7 @@ pub struct Outbound {
 }
 
 /// A built verifier: a scheme's parameters with a source's keys and overrides applied. A
-/// provider description's `build` makes one; [`super::Preset`] asks it everything that depends
+/// provider description's `build` makes one; `Preset` asks it everything that depends
 /// on how requests are authenticated. The defaults fit a signature scheme that signs no
 /// timestamp and no id header.
 pub trait Scheme: Send + Sync + std::fmt::Debug {

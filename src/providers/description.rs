@@ -5,7 +5,7 @@
 //! ([`Bodies`]), where its event id is ([`IdRule`]), whether its bodies are gzip without saying
 //! so, which handshake it expects answered, how to build its verifier (and signer, for `hookwall
 //! send`/`sign`) from a source's keys and overrides, and which fuzz target exercises it
-//! ([`Family`]). It holds no secrets and does no work of its own: [`super::Preset`] applies it.
+//! ([`Family`]). It holds no secrets and does no work of its own: `Preset` applies it.
 
 use http::HeaderName;
 use secrecy::SecretString;
@@ -188,6 +188,8 @@ impl IdRule {
 
     /// The header names, as [`HeaderName`]s.
     pub(crate) fn header_names(&self) -> Vec<HeaderName> {
+        // Descriptions hold lowercase constants, which `from_static` accepts (a registry test
+        // checks every one).
         self.headers
             .iter()
             .map(|name| HeaderName::from_static(name))

@@ -3,7 +3,7 @@
 //!
 //! Comparisons are constant time: MACs with `subtle` on equal-length byte strings, credentials
 //! by comparing SHA-256 digests (so not even the length leaks). Every active key is tried
-//! (rotation), with no early exit. This file imports only [`super::contract`]; it never reads
+//! (rotation), with no early exit. This file imports only `contract.rs`; it never reads
 //! the clock (`now` is passed in).
 
 use std::time::Duration;

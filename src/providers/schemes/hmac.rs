@@ -50,7 +50,8 @@ impl Spec {
         tolerance: Duration::ZERO,
     };
 
-    /// The verifier for a source's `secrets` and overrides.
+    /// The verifier for a source's `secrets` and overrides. The header names are a provider
+    /// file's lowercase constants, which `from_static` accepts (every provider's tests build it).
     pub fn build(
         &self,
         secrets: &[SecretString],

@@ -4,7 +4,7 @@
 //!
 //! Neither provider's own verifier checks a time, so neither does this scheme unless the source
 //! sets `timestamp_tolerance`. hookwall holds no private key, so it cannot sign for these
-//! providers. The algorithm is a [`KeyKind`] ([`super::ed25519`], [`super::ecdsa`]); the
+//! providers. The algorithm is a [`KeyKind`] (`ed25519.rs`, `ecdsa.rs`); the
 //! header names come from the provider file's [`Spec`].
 
 use std::time::Duration;

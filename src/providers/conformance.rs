@@ -52,10 +52,20 @@ const CASES: &[Case] = &[
         other: OtherKey::Secret(STANDARD_WEBHOOKS_KEY),
         ..signed("svix")
     },
-    signed("github"),
+    Case {
+        other: OtherKey::Secret("wrong"),
+        ..signed("github")
+    },
+    // Not `whsec_other`: the roll vector is signed with it too.
     signed("stripe"),
-    signed("slack"),
-    signed("shopify"),
+    Case {
+        other: OtherKey::Secret("other"),
+        ..signed("slack")
+    },
+    Case {
+        other: OtherKey::Secret("shpss_other"),
+        ..signed("shopify")
+    },
     Case {
         other: OtherKey::Secret("USERNAME:other"),
         body_signed: false,
@@ -72,6 +82,7 @@ const CASES: &[Case] = &[
     signed("linear"),
     Case {
         // Mailgun signs a timestamp and token inside the body, not the body.
+        other: OtherKey::Secret("other-key"),
         body_signed: false,
         proof_in_headers: false,
         ..signed("mailgun")

@@ -103,6 +103,54 @@ const NAMES: [&str; REGISTRY.len()] = {
     names
 };
 
+/// The providers of each fuzz family, as the `&[&str]` lists the fuzz targets pick from (in
+/// registry order; the same as [`family`]).
+pub const SIGNATURE_LIST_PROVIDERS: &[&str] =
+    &family_names::<{ family_size(Family::SignatureList) }>(Family::SignatureList);
+pub const HMAC_HEADER_PROVIDERS: &[&str] =
+    &family_names::<{ family_size(Family::HmacHeader) }>(Family::HmacHeader);
+pub const URL_AND_BODY_PROVIDERS: &[&str] =
+    &family_names::<{ family_size(Family::UrlAndBody) }>(Family::UrlAndBody);
+pub const PUBLIC_KEY_PROVIDERS: &[&str] =
+    &family_names::<{ family_size(Family::PublicKey) }>(Family::PublicKey);
+pub const CREDENTIAL_PROVIDERS: &[&str] =
+    &family_names::<{ family_size(Family::Credential) }>(Family::Credential);
+
+const fn in_family(provider: &Provider, family: Family) -> bool {
+    let mut i = 0;
+    while i < provider.families.len() {
+        if provider.families[i] as u8 == family as u8 {
+            return true;
+        }
+        i += 1;
+    }
+    false
+}
+
+const fn family_size(family: Family) -> usize {
+    let (mut size, mut i) = (0, 0);
+    while i < REGISTRY.len() {
+        if in_family(REGISTRY[i], family) {
+            size += 1;
+        }
+        i += 1;
+    }
+    size
+}
+
+const fn family_names<const N: usize>(family: Family) -> [&'static str; N] {
+    let mut names = [""; N];
+    let (mut n, mut i) = (0, 0);
+    while i < REGISTRY.len() {
+        if in_family(REGISTRY[i], family) {
+            names[n] = REGISTRY[i].name;
+            n += 1;
+        }
+        i += 1;
+    }
+    names
+}
+
 /// Every provider description.
 pub fn all() -> impl Iterator<Item = &'static Provider> {
     REGISTRY.iter().copied()

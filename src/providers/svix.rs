@@ -2,7 +2,7 @@
 //! (the `webhook-` family is read too when the `svix-` one is absent). Its tests live with
 //! [`super::standard_webhooks`], which covers both families.
 
-use super::description::Provider;
+use super::description::{Family, Provider};
 use super::schemes::standard_webhooks::StandardWebhooks;
 
 /// Standard Webhooks' description under another name and header family.
@@ -16,5 +16,7 @@ pub const PROVIDER: Provider = Provider {
             o,
         )?))
     },
+    // The `public_keys` fuzz target reaches `v1a` through `standard-webhooks` alone.
+    families: &[Family::SignatureList],
     ..super::standard_webhooks::PROVIDER
 };

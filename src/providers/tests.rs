@@ -100,12 +100,21 @@ fn the_fuzz_families_hold_the_providers_of_the_fuzz_targets() {
     assert_eq!(sorted(Family::UrlAndBody), ["mailgun", "twilio"]);
     assert_eq!(
         sorted(Family::PublicKey),
-        ["discord", "sendgrid", "standard-webhooks", "svix"]
+        ["discord", "sendgrid", "standard-webhooks"]
     );
     assert_eq!(
         sorted(Family::Credential),
         ["brightdata", "gitlab", "none", "particle", "token"]
     );
+    for (constant, of) in [
+        (SIGNATURE_LIST_PROVIDERS, Family::SignatureList),
+        (HMAC_HEADER_PROVIDERS, Family::HmacHeader),
+        (URL_AND_BODY_PROVIDERS, Family::UrlAndBody),
+        (PUBLIC_KEY_PROVIDERS, Family::PublicKey),
+        (CREDENTIAL_PROVIDERS, Family::Credential),
+    ] {
+        assert_eq!(constant, super::family(of), "{of:?}");
+    }
 }
 
 #[test]

@@ -4,35 +4,25 @@
 //! the provider, never the header name. The secret is the webhook's "Secret" in Repository
 //! settings → Webhooks. Nothing signed carries a time; `X-Request-UUID` is the delivery id.
 
-use std::time::Duration;
-
-use http::HeaderName;
-use secrecy::SecretString;
-
-use super::hmac::{Encoding, HmacScheme, Params, Template};
-use super::{Algorithm, Overrides, PresetError};
+use super::description::{Bodies, Family, IdRule, Keys, Provider};
+use super::schemes::hmac::Spec;
 
 pub const SIGNATURE_HEADER: &str = "x-hub-signature";
 
-pub fn preset(secrets: &[SecretString], o: &Overrides) -> Result<HmacScheme, PresetError> {
-    let params = Params {
-        signature_headers: vec![HeaderName::from_static(SIGNATURE_HEADER)],
-        algorithm: Algorithm::Sha256,
-        encoding: Encoding::Hex,
-        prefix: "sha256=".to_owned(),
-        signed_payload: Template::parse("{body}")?,
-        timestamp_header: None,
-        id_header: None,
-        tolerance: Duration::from_secs(0),
-        url: None,
-    };
-    HmacScheme::new("bitbucket", params, secrets, o)
-}
+const HMAC: Spec = Spec {
+    provider: "bitbucket",
+    signature_headers: &[SIGNATURE_HEADER],
+    prefix: "sha256=",
+    ..Spec::BODY_SHA256_HEX
+};
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn vectors_verify_and_derived_negatives_fail() {
-        crate::providers::vectors::conformance("bitbucket");
-    }
-}
+pub const PROVIDER: Provider = Provider {
+    name: "bitbucket",
+    keys: Keys::Secrets,
+    bodies: Bodies::JSON,
+    id: IdRule::headers(&["x-request-uuid"]),
+    sniffs_gzip: false,
+    handshake: None,
+    build: |secrets, _, o| Ok(Box::new(HMAC.build(secrets, o)?)),
+    families: &[Family::HmacHeader],
+};

@@ -7,17 +7,34 @@
 //! Standard Webhooks only; one without it needs a secret token. `X-Gitlab-Token` is a
 //! credential: it is redacted wherever the request is stored or shown.
 
+use std::time::Duration;
+
 use http::{HeaderMap, HeaderName};
 use secrecy::{ExposeSecret, SecretString};
 
-use super::standard_webhooks::StandardWebhooks;
-use super::token::Token;
-use super::{Inbound, Overrides, PresetError, SignError, VerifyError};
+use super::contract::{
+    Inbound, Overrides, PresetError, Scheme, SignError, SignedHeaders, VerifyError,
+};
+use super::description::{Bodies, Family, IdRule, Keys, Provider};
+use super::schemes::standard_webhooks::StandardWebhooks;
+use super::schemes::token::Token;
 
 pub const TOKEN_HEADER: &str = "x-gitlab-token";
 /// GitLab's ids: the Standard Webhooks id and `Idempotency-Key` (one value), else the event UUID.
 pub const ID_HEADERS: [&str; 3] = ["webhook-id", "idempotency-key", "x-gitlab-event-uuid"];
 
+pub const PROVIDER: Provider = Provider {
+    name: "gitlab",
+    keys: Keys::Secrets,
+    bodies: Bodies::JSON,
+    id: IdRule::headers(&ID_HEADERS),
+    sniffs_gzip: false,
+    handshake: None,
+    build: |secrets, _, o| Ok(Box::new(Gitlab::build(secrets, o)?)),
+    families: &[Family::Credential],
+};
+
+/// A signing token's Standard Webhooks verifier, a secret token's comparison, or both.
 #[derive(Debug)]
 pub struct Gitlab {
     signed: Option<StandardWebhooks>,
@@ -51,35 +68,15 @@ impl Gitlab {
         Ok(Gitlab { signed, token })
     }
 
-    pub fn tolerance(&self) -> Option<std::time::Duration> {
-        self.signed.as_ref().map(StandardWebhooks::tolerance)
-    }
-
-    /// The token header, for redaction.
-    pub fn token_header(&self) -> HeaderName {
-        self.token
-            .as_ref()
-            .map_or(HeaderName::from_static(TOKEN_HEADER), |t| {
-                t.header().clone()
-            })
-    }
-
-    /// The signed id of a request verified as Standard Webhooks (`webhook-id`); `None` for a
-    /// request authenticated by the secret token, which signs nothing.
-    pub fn signed_id<'a>(&self, headers: &'a HeaderMap) -> Option<&'a str> {
-        self.signed
-            .as_ref()
-            .filter(|_| self.needs_body(headers))?
-            .signed_id(headers)
-    }
-
-    /// Whether [`Gitlab::verify`] looks at the body: only for a signed request when signing
+    /// Whether [`Scheme::verify`] looks at the body: only for a signed request when signing
     /// tokens are configured; every other verdict comes from the headers.
-    pub fn needs_body(&self, headers: &HeaderMap) -> bool {
+    fn needs_body(&self, headers: &HeaderMap) -> bool {
         self.signed.is_some() && headers.contains_key("webhook-signature")
     }
+}
 
-    pub fn verify(&self, req: &Inbound<'_>) -> Result<(), VerifyError> {
+impl Scheme for Gitlab {
+    fn verify(&self, req: &Inbound<'_>) -> Result<(), VerifyError> {
         let signed_request = req.headers.contains_key("webhook-signature");
         match (signed_request, &self.signed, &self.token) {
             (true, Some(signed), _) => signed.verify(req),
@@ -90,15 +87,48 @@ impl Gitlab {
         }
     }
 
-    pub fn sign(
-        &self,
-        body: &[u8],
-        now: i64,
-        id: &str,
-    ) -> Result<Vec<(HeaderName, String)>, SignError> {
+    fn verify_headers_only(&self, headers: &HeaderMap) -> Option<Result<(), VerifyError>> {
+        (!self.needs_body(headers)).then(|| self.verify(&Inbound::headers_only(headers)))
+    }
+
+    fn tolerance(&self) -> Option<Duration> {
+        self.signed.as_ref().and_then(Scheme::tolerance)
+    }
+
+    /// Only a signing token signs a time.
+    fn signs_timestamp(&self) -> bool {
+        self.signed.is_some()
+    }
+
+    /// The token header, for redaction.
+    fn redacted_headers(&self) -> Vec<HeaderName> {
+        vec![
+            self.token
+                .as_ref()
+                .map_or(HeaderName::from_static(TOKEN_HEADER), |t| {
+                    t.header().clone()
+                }),
+        ]
+    }
+
+    /// The signed id of a request verified as Standard Webhooks (`webhook-id`); `None` for a
+    /// request authenticated by the secret token, which signs nothing.
+    fn signed_id<'a>(&self, headers: &'a HeaderMap) -> Option<&'a str> {
+        self.signed
+            .as_ref()
+            .filter(|_| self.needs_body(headers))?
+            .signed_id(headers)
+    }
+
+    /// A credential authenticates everything it comes with alike.
+    fn binds_id_header(&self, _: &HeaderName) -> bool {
+        true
+    }
+
+    fn sign(&self, body: &[u8], now: i64, id: &str) -> Result<SignedHeaders, SignError> {
         match (&self.signed, &self.token) {
             (Some(signed), _) => signed.sign(body, now, id),
-            (None, Some(token)) => token.sign(),
+            (None, Some(token)) => token.sign(body, now, id),
             (None, None) => Err(SignError::NoSecret("gitlab")),
         }
     }
@@ -107,22 +137,12 @@ impl Gitlab {
 #[cfg(test)]
 mod tests {
     use http::{HeaderMap, HeaderValue};
-    use secrecy::SecretString;
 
-    use crate::providers::vectors::{conformance, load};
-    use crate::providers::{Inbound, Overrides, Preset, VerifyError};
+    use crate::providers::vectors::load;
+    use crate::providers::{Inbound, Preset, VerifyError};
 
     fn build(secrets: &[&str]) -> Preset {
-        let secrets: Vec<SecretString> = secrets
-            .iter()
-            .map(|s| SecretString::from((*s).to_owned()))
-            .collect();
-        Preset::build("gitlab", &secrets, &[], &Overrides::default()).expect("builds")
-    }
-
-    #[test]
-    fn vectors_verify_and_derived_negatives_fail() {
-        conformance("gitlab");
+        crate::providers::testing::preset("gitlab", secrets)
     }
 
     #[test]

@@ -3,35 +3,27 @@
 //! The key is the app's "Client secret" (Developer Hub → your app → Basic information). SHA-1 is
 //! what Intercom signs with; nothing signed carries a time, and the body's `id` is the event id.
 
-use std::time::Duration;
-
-use http::HeaderName;
-use secrecy::SecretString;
-
-use super::hmac::{Encoding, HmacScheme, Params, Template};
-use super::{Algorithm, Overrides, PresetError};
+use super::contract::Algorithm;
+use super::description::{Bodies, Family, IdRule, Keys, Provider};
+use super::schemes::hmac::Spec;
 
 pub const SIGNATURE_HEADER: &str = "x-hub-signature";
 
-pub fn preset(secrets: &[SecretString], o: &Overrides) -> Result<HmacScheme, PresetError> {
-    let params = Params {
-        signature_headers: vec![HeaderName::from_static(SIGNATURE_HEADER)],
-        algorithm: Algorithm::Sha1,
-        encoding: Encoding::Hex,
-        prefix: "sha1=".to_owned(),
-        signed_payload: Template::parse("{body}")?,
-        timestamp_header: None,
-        id_header: None,
-        tolerance: Duration::from_secs(0),
-        url: None,
-    };
-    HmacScheme::new("intercom", params, secrets, o)
-}
+const HMAC: Spec = Spec {
+    provider: "intercom",
+    signature_headers: &[SIGNATURE_HEADER],
+    algorithm: Algorithm::Sha1,
+    prefix: "sha1=",
+    ..Spec::BODY_SHA256_HEX
+};
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn vectors_verify_and_derived_negatives_fail() {
-        crate::providers::vectors::conformance("intercom");
-    }
-}
+pub const PROVIDER: Provider = Provider {
+    name: "intercom",
+    keys: Keys::Secrets,
+    bodies: Bodies::JSON,
+    id: IdRule::field("id"),
+    sniffs_gzip: false,
+    handshake: None,
+    build: |secrets, _, o| Ok(Box::new(HMAC.build(secrets, o)?)),
+    families: &[Family::HmacHeader],
+};

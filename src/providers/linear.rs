@@ -7,17 +7,38 @@
 
 use std::time::Duration;
 
-use http::HeaderName;
 use secrecy::SecretString;
 
-use super::hmac::{Encoding, HmacScheme, Params, Template};
-use super::{Algorithm, Inbound, Overrides, PresetError, SignError, VerifyError, check_fresh};
+use super::contract::{
+    Inbound, Overrides, PresetError, Scheme, SignError, SignedHeaders, VerifyError,
+};
+use super::description::{Bodies, Family, IdRule, Keys, Provider};
+use super::primitives::check_fresh;
+use super::schemes::hmac::{HmacScheme, Spec};
 
 pub const SIGNATURE_HEADER: &str = "linear-signature";
 pub const DELIVERY_HEADER: &str = "linear-delivery";
 pub const TOLERANCE: Duration = Duration::from_secs(60);
 const TIMESTAMP_FIELD: &str = "webhookTimestamp";
 
+const HMAC: Spec = Spec {
+    provider: "linear",
+    signature_headers: &[SIGNATURE_HEADER],
+    ..Spec::BODY_SHA256_HEX
+};
+
+pub const PROVIDER: Provider = Provider {
+    name: "linear",
+    keys: Keys::Secrets,
+    bodies: Bodies::JSON,
+    id: IdRule::headers(&[DELIVERY_HEADER]),
+    sniffs_gzip: false,
+    handshake: None,
+    build: |secrets, _, o| Ok(Box::new(Linear::build(secrets, o)?)),
+    families: &[Family::HmacHeader],
+};
+
+/// The HMAC of the body, then freshness from the body's signed time.
 #[derive(Debug)]
 pub struct Linear {
     mac: HmacScheme,
@@ -26,28 +47,15 @@ pub struct Linear {
 
 impl Linear {
     pub fn build(secrets: &[SecretString], o: &Overrides) -> Result<Linear, PresetError> {
-        let params = Params {
-            signature_headers: vec![HeaderName::from_static(SIGNATURE_HEADER)],
-            algorithm: Algorithm::Sha256,
-            encoding: Encoding::Hex,
-            prefix: String::new(),
-            signed_payload: Template::parse("{body}")?,
-            timestamp_header: None,
-            id_header: None,
-            tolerance: Duration::ZERO,
-            url: None,
-        };
         Ok(Linear {
-            mac: HmacScheme::new("linear", params, secrets, o)?,
+            mac: HMAC.build(secrets, o)?,
             tolerance: o.timestamp_tolerance.unwrap_or(TOLERANCE),
         })
     }
+}
 
-    pub fn tolerance(&self) -> Duration {
-        self.tolerance
-    }
-
-    pub fn verify(&self, req: &Inbound<'_>) -> Result<(), VerifyError> {
+impl Scheme for Linear {
+    fn verify(&self, req: &Inbound<'_>) -> Result<(), VerifyError> {
         self.mac.verify(req)?;
         let sent_ms = serde_json::from_slice::<serde_json::Value>(req.body)
             .ok()
@@ -56,47 +64,31 @@ impl Linear {
         check_fresh(sent_ms.div_euclid(1000), req.now, self.tolerance)
     }
 
+    fn tolerance(&self) -> Option<Duration> {
+        Some(self.tolerance)
+    }
+
+    fn signs_timestamp(&self) -> bool {
+        true
+    }
+
     /// Linear signs the body as sent; `hookwall send` bodies carry their own `webhookTimestamp`.
-    pub fn sign(
-        &self,
-        body: &[u8],
-        now: i64,
-        id: &str,
-    ) -> Result<Vec<(HeaderName, String)>, SignError> {
+    fn sign(&self, body: &[u8], now: i64, id: &str) -> Result<SignedHeaders, SignError> {
         self.mac.sign(body, now, id)
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use secrecy::SecretString;
-
-    use crate::providers::vectors::{conformance, load};
-    use crate::providers::{Inbound, Overrides, Preset, VerifyError};
-
-    #[test]
-    fn vectors_verify_and_derived_negatives_fail() {
-        conformance("linear");
-    }
+    use crate::providers::VerifyError;
+    use crate::providers::testing::{preset, verify};
+    use crate::providers::vectors::load;
 
     #[test]
     fn freshness_comes_from_the_signed_body_within_sixty_seconds() {
         let v = load("linear").remove(0);
-        let preset = Preset::build(
-            "linear",
-            &[SecretString::from(v.secret.clone())],
-            &[],
-            &Overrides::default(),
-        )
-        .expect("builds");
-        let at = |now| {
-            preset.verify(&Inbound {
-                headers: &v.headers,
-                body: &v.body,
-                url: None,
-                now,
-            })
-        };
+        let preset = preset("linear", &[&v.secret]);
+        let at = |now| verify(&preset, &v.headers, &v.body, now);
         assert_eq!(at(v.verify_at + 60), Ok(()));
         assert!(matches!(
             at(v.verify_at + 61),

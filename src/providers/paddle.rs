@@ -1,5 +1,5 @@
 //! Paddle Billing: `Paddle-Signature: ts=<ts>;h1=<hex HMAC-SHA256(secret, ts + ":" + body)>`,
-//! with one `h1` per active secret during a rotation.
+//! with one `h1` per active secret during a rotation: Stripe's scheme in other punctuation.
 //!
 //! The key is the notification destination's whole "secret key" string (`pdl_ntfset_…`), used
 //! as is. Tolerance 5 s, the `maximum_variance` of Paddle's own SDKs: Paddle signs at send time.
@@ -7,7 +7,8 @@
 
 use std::time::Duration;
 
-use super::stripe::Format;
+use super::description::{Bodies, Family, IdRule, Keys, Provider};
+use super::schemes::stripe_like::{Format, StripeLike};
 
 pub const PADDLE: Format = Format {
     provider: "paddle",
@@ -19,37 +20,28 @@ pub const PADDLE: Format = Format {
     tolerance: Duration::from_secs(5),
 };
 
+pub const PROVIDER: Provider = Provider {
+    name: "paddle",
+    keys: Keys::Secrets,
+    bodies: Bodies::JSON,
+    id: IdRule::field("event_id"),
+    sniffs_gzip: false,
+    handshake: None,
+    build: |secrets, _, o| Ok(Box::new(StripeLike::build(PADDLE, secrets, o)?)),
+    families: &[Family::SignatureList],
+};
+
 #[cfg(test)]
 mod tests {
-    use http::{HeaderMap, HeaderValue};
-    use secrecy::SecretString;
-
-    use crate::providers::vectors::{conformance, load};
-    use crate::providers::{Inbound, Overrides, Preset, VerifyError};
-
-    #[test]
-    fn vectors_verify_and_derived_negatives_fail() {
-        conformance("paddle");
-    }
+    use crate::providers::VerifyError;
+    use crate::providers::testing::{preset, signed, verify};
+    use crate::providers::vectors::load;
 
     #[test]
     fn a_signature_older_than_five_seconds_is_stale() {
         let v = load("paddle").remove(0);
-        let preset = Preset::build(
-            "paddle",
-            &[SecretString::from(v.secret.clone())],
-            &[],
-            &Overrides::default(),
-        )
-        .expect("builds");
-        let at = |now| {
-            preset.verify(&Inbound {
-                headers: &v.headers,
-                body: &v.body,
-                url: None,
-                now,
-            })
-        };
+        let preset = preset("paddle", &[&v.secret]);
+        let at = |now| verify(&preset, &v.headers, &v.body, now);
         assert_eq!(at(v.verify_at + 5), Ok(()));
         assert!(matches!(
             at(v.verify_at + 6),
@@ -63,29 +55,14 @@ mod tests {
 
     #[test]
     fn what_send_signs_verifies() {
-        let preset = Preset::build(
-            "paddle",
-            &[SecretString::from("pdl_ntfset_x".to_owned())],
-            &[],
-            &Overrides::default(),
-        )
-        .expect("builds");
-        let mut headers = HeaderMap::new();
-        for (name, value) in preset.sign(b"{}", 1_700_000_000, "id").expect("signs") {
-            headers.insert(name, HeaderValue::from_str(&value).expect("value"));
-        }
+        let preset = preset("paddle", &["pdl_ntfset_x"]);
+        let headers = signed(&preset, b"{}", 1_700_000_000, "id");
         assert!(
             headers["paddle-signature"]
                 .to_str()
                 .expect("ascii")
                 .starts_with("ts=1700000000;h1=")
         );
-        let inbound = Inbound {
-            headers: &headers,
-            body: b"{}",
-            url: None,
-            now: 1_700_000_000,
-        };
-        assert_eq!(preset.verify(&inbound), Ok(()));
+        assert_eq!(verify(&preset, &headers, b"{}", 1_700_000_000), Ok(()));
     }
 }

@@ -2,33 +2,49 @@
 //! with `X-Slack-Request-Timestamp: ts`, fresh within 5 minutes (Slack's SDK default).
 //!
 //! The secret is the app's "Signing Secret" (Basic Information → App Credentials). Bodies are
-//! form-encoded (slash commands, interactivity) or JSON (Events API).
+//! form-encoded (slash commands, interactivity) or JSON (Events API). A `url_verification`
+//! event is a handshake: its `challenge` is echoed back instead of storing an event.
 
 use std::time::Duration;
 
-use http::HeaderName;
-use secrecy::SecretString;
+use serde_json::Value;
 
-use super::hmac::{Encoding, HmacScheme, Params, Template};
-use super::{Algorithm, Overrides, PresetError};
+use super::contract::Scheme;
+use super::description::{Bodies, Family, IdRule, Keys, Provider};
+use super::schemes::hmac::Spec;
 
 pub const SIGNATURE_HEADER: &str = "x-slack-signature";
 pub const TIMESTAMP_HEADER: &str = "x-slack-request-timestamp";
 pub const TOLERANCE: Duration = Duration::from_secs(300);
 
-pub fn preset(secrets: &[SecretString], o: &Overrides) -> Result<HmacScheme, PresetError> {
-    let params = Params {
-        signature_headers: vec![HeaderName::from_static(SIGNATURE_HEADER)],
-        algorithm: Algorithm::Sha256,
-        encoding: Encoding::Hex,
-        prefix: "v0=".to_owned(),
-        signed_payload: Template::parse("v0:{timestamp}:{body}")?,
-        timestamp_header: Some(HeaderName::from_static(TIMESTAMP_HEADER)),
-        id_header: None,
-        tolerance: TOLERANCE,
-        url: None,
-    };
-    HmacScheme::new("slack", params, secrets, o)
+const HMAC: Spec = Spec {
+    provider: "slack",
+    signature_headers: &[SIGNATURE_HEADER],
+    prefix: "v0=",
+    signed_payload: "v0:{timestamp}:{body}",
+    timestamp_header: Some(TIMESTAMP_HEADER),
+    tolerance: TOLERANCE,
+    ..Spec::BODY_SHA256_HEX
+};
+
+pub const PROVIDER: Provider = Provider {
+    name: "slack",
+    keys: Keys::Secrets,
+    bodies: Bodies::JSON_OR_FORM,
+    id: IdRule::field("event_id"),
+    sniffs_gzip: false,
+    handshake: Some(url_verification),
+    build: |secrets, _, o| Ok(Box::new(HMAC.build(secrets, o)?)),
+    families: &[Family::HmacHeader],
+};
+
+/// Slack's `url_verification`: the `challenge` echoed back.
+fn url_verification(payload: &Value, _: &dyn Scheme) -> Option<Value> {
+    if payload.get("type")?.as_str()? != "url_verification" {
+        return None;
+    }
+    let challenge = payload.get("challenge")?.as_str()?;
+    Some(serde_json::json!({ "challenge": challenge }))
 }
 
 #[cfg(test)]
@@ -37,47 +53,14 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::providers::VerifyError;
+    use crate::providers::testing::{preset, verify};
     use crate::providers::vectors::load;
-    use crate::providers::{Inbound, Preset, VerifyError};
-
-    fn build(secrets: &[&str]) -> Preset {
-        let secrets: Vec<SecretString> = secrets
-            .iter()
-            .map(|s| SecretString::from(s.to_string()))
-            .collect();
-        Preset::build("slack", &secrets, &[], &Overrides::default()).expect("builds")
-    }
-
-    fn verify(
-        preset: &Preset,
-        headers: &HeaderMap,
-        body: &[u8],
-        now: i64,
-    ) -> Result<(), VerifyError> {
-        preset.verify(&Inbound {
-            headers,
-            body,
-            url: None,
-            now,
-        })
-    }
-
-    #[test]
-    fn every_slack_vector_verifies_at_its_time() {
-        for v in load("slack") {
-            assert_eq!(
-                verify(&build(&[&v.secret]), &v.headers, &v.body, v.verify_at),
-                Ok(()),
-                "{}",
-                v.name
-            );
-        }
-    }
 
     #[test]
     fn stale_and_future_timestamps_are_refused() {
         let v = load("slack").remove(0);
-        let preset = build(&[&v.secret]);
+        let preset = preset("slack", &[&v.secret]);
         assert_eq!(
             verify(&preset, &v.headers, &v.body, v.verify_at + 300),
             Ok(())
@@ -93,22 +76,9 @@ mod tests {
     }
 
     #[test]
-    fn negatives_are_refused() {
+    fn a_missing_or_malformed_timestamp_is_refused() {
         let v = load("slack").remove(0);
-        let preset = build(&[&v.secret]);
-        let mut body = v.body.clone();
-        body[0] ^= 1;
-        assert!(verify(&preset, &v.headers, &body, v.verify_at).is_err());
-        assert!(verify(&build(&["other"]), &v.headers, &v.body, v.verify_at).is_err());
-        assert_eq!(
-            verify(
-                &build(&["other", &v.secret]),
-                &v.headers,
-                &v.body,
-                v.verify_at
-            ),
-            Ok(())
-        );
+        let preset = preset("slack", &[&v.secret]);
         let mut no_ts = v.headers.clone();
         no_ts.remove(TIMESTAMP_HEADER);
         assert!(matches!(
@@ -143,7 +113,12 @@ mod tests {
             HeaderValue::from_str(&(v.verify_at + 1).to_string()).expect("ascii"),
         );
         assert!(matches!(
-            verify(&build(&[&v.secret]), &headers, &v.body, v.verify_at),
+            verify(
+                &preset("slack", &[&v.secret]),
+                &headers,
+                &v.body,
+                v.verify_at
+            ),
             Err(VerifyError::Mismatch { .. })
         ));
     }
@@ -151,14 +126,15 @@ mod tests {
     #[test]
     fn the_events_api_event_id_is_the_dedup_id() {
         let payload = json!({"event_id": "Ev123", "type": "event_callback"});
+        let preset = preset("slack", &["s"]);
         assert_eq!(
-            build(&["s"])
+            preset
                 .event_id(&HeaderMap::new(), Some(&payload))
                 .as_deref(),
             Some("Ev123")
         );
         assert_eq!(
-            build(&["s"]).event_id(&HeaderMap::new(), Some(&json!({"command": "/x"}))),
+            preset.event_id(&HeaderMap::new(), Some(&json!({"command": "/x"}))),
             None
         );
     }

@@ -5,35 +5,26 @@
 //! scheme and host Square called. The key is the subscription's "Signature key". Nothing signed
 //! carries a time; the body's `event_id` is the event id.
 
-use std::time::Duration;
-
-use http::HeaderName;
-use secrecy::SecretString;
-
-use super::hmac::{Encoding, HmacScheme, Params, Template};
-use super::{Algorithm, Overrides, PresetError};
+use super::description::{Bodies, Family, IdRule, Keys, Provider};
+use super::schemes::hmac::{Encoding, Spec};
 
 pub const SIGNATURE_HEADER: &str = "x-square-hmacsha256-signature";
 
-pub fn preset(secrets: &[SecretString], o: &Overrides) -> Result<HmacScheme, PresetError> {
-    let params = Params {
-        signature_headers: vec![HeaderName::from_static(SIGNATURE_HEADER)],
-        algorithm: Algorithm::Sha256,
-        encoding: Encoding::Base64,
-        prefix: "".to_owned(),
-        signed_payload: Template::parse("{url}{body}")?,
-        timestamp_header: None,
-        id_header: None,
-        tolerance: Duration::from_secs(0),
-        url: None,
-    };
-    HmacScheme::new("square", params, secrets, o)
-}
+const HMAC: Spec = Spec {
+    provider: "square",
+    signature_headers: &[SIGNATURE_HEADER],
+    encoding: Encoding::Base64,
+    signed_payload: "{url}{body}",
+    ..Spec::BODY_SHA256_HEX
+};
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn vectors_verify_and_derived_negatives_fail() {
-        crate::providers::vectors::conformance("square");
-    }
-}
+pub const PROVIDER: Provider = Provider {
+    name: "square",
+    keys: Keys::Secrets,
+    bodies: Bodies::JSON,
+    id: IdRule::field("event_id"),
+    sniffs_gzip: false,
+    handshake: None,
+    build: |secrets, _, o| Ok(Box::new(HMAC.build(secrets, o)?)),
+    families: &[Family::HmacHeader],
+};

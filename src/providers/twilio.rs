@@ -14,17 +14,30 @@
 
 use base64::Engine;
 use http::HeaderName;
-use secrecy::{ExposeSecret, SecretSlice, SecretString};
+use secrecy::{SecretSlice, SecretString};
 use sha2::{Digest, Sha256};
 
-use super::{
-    Algorithm, Inbound, Outbound, Overrides, PresetError, SignError, VerifyError, any_match,
-    header, keys, mac,
+use super::contract::{
+    Algorithm, Inbound, Outbound, Overrides, PresetError, Scheme, SignError, SignedHeaders,
+    VerifyError,
 };
+use super::description::{Bodies, Family, IdRule, Keys, Provider};
+use super::primitives::{any_match, first_key, header, keys, mac};
 
 pub const SIGNATURE_HEADER: &str = "x-twilio-signature";
 pub const SETTINGS_HEADER: &str = "x-twilio-webhooks-signature-settings";
 pub const ID_HEADER: &str = "i-twilio-idempotency-token";
+
+pub const PROVIDER: Provider = Provider {
+    name: "twilio",
+    keys: Keys::Secrets,
+    bodies: Bodies::JSON_OR_FORM,
+    id: IdRule::headers(&[ID_HEADER]),
+    sniffs_gzip: false,
+    handshake: None,
+    build: |secrets, _, o| Ok(Box::new(Twilio::build(secrets, o)?)),
+    families: &[Family::UrlAndBody],
+};
 
 pub struct Twilio {
     keys: Vec<SecretSlice<u8>>,
@@ -51,8 +64,10 @@ impl Twilio {
             url,
         })
     }
+}
 
-    pub fn verify(&self, req: &Inbound<'_>) -> Result<(), VerifyError> {
+impl Scheme for Twilio {
+    fn verify(&self, req: &Inbound<'_>) -> Result<(), VerifyError> {
         let given = base64::engine::general_purpose::STANDARD
             .decode(header(req.headers, &HeaderName::from_static(SIGNATURE_HEADER))?.trim())
             .map_err(|_| VerifyError::Malformed("x-twilio-signature"))?;
@@ -98,8 +113,8 @@ impl Twilio {
 
     /// The signature header and, for a JSON body, the `bodySHA256=…` query Twilio adds to the
     /// URL (the signature then covers the URL with that query).
-    pub fn sign_request(&self, body: Vec<u8>) -> Result<Outbound, SignError> {
-        let key = self.keys.first().ok_or(SignError::NoSecret("twilio"))?;
+    fn sign_request(&self, body: Vec<u8>, _: i64, _: &str) -> Result<Outbound, SignError> {
+        let key = first_key(&self.keys, "twilio")?;
         let json = serde_json::from_slice::<serde_json::Value>(&body).is_ok();
         let (signed_url, params, query) = if json {
             let query = format!("bodySHA256={}", hex::encode(Sha256::digest(&body)));
@@ -118,7 +133,7 @@ impl Twilio {
         };
         let tag = mac(
             Algorithm::Sha1,
-            key.expose_secret(),
+            key,
             &[signed_url.as_bytes(), params.as_bytes()],
         );
         Ok(Outbound {
@@ -131,12 +146,12 @@ impl Twilio {
         })
     }
 
-    pub fn sign(&self, body: &[u8]) -> Result<Vec<(HeaderName, String)>, SignError> {
-        let key = self.keys.first().ok_or(SignError::NoSecret("twilio"))?;
+    fn sign(&self, body: &[u8], _: i64, _: &str) -> Result<SignedHeaders, SignError> {
+        let key = first_key(&self.keys, "twilio")?;
         let params = sorted_params(body).unwrap_or_default();
         let tag = mac(
             Algorithm::Sha1,
-            key.expose_secret(),
+            key,
             &[self.url.as_bytes(), params.as_bytes()],
         );
         Ok(vec![(
@@ -192,12 +207,6 @@ fn url_variants(url: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::providers::vectors::conformance;
-
-    #[test]
-    fn vectors_verify_and_derived_negatives_fail() {
-        conformance("twilio");
-    }
 
     #[test]
     fn params_are_sorted_by_name_then_value() {

@@ -2,38 +2,55 @@
 //! `x-zm-request-timestamp: ts`, fresh within 5 minutes.
 //!
 //! The key is the app's "Secret Token" (Marketplace → your app → Features → Access). Zoom's
-//! `endpoint.url_validation` handshake is answered by the pipeline, not here.
+//! `endpoint.url_validation` handshake is answered with the `plainToken` and its HMAC under the
+//! secret token. Zoom gives no event id: `event` and `event_ts` together name one notification.
 
 use std::time::Duration;
 
-use http::HeaderName;
-use secrecy::SecretString;
+use serde_json::Value;
 
-use super::hmac::{Encoding, HmacScheme, Params, Template};
-use super::{Algorithm, Overrides, PresetError};
+use super::contract::Scheme;
+use super::description::{Bodies, Family, IdRule, Keys, Provider};
+use super::schemes::hmac::Spec;
 
 pub const SIGNATURE_HEADER: &str = "x-zm-signature";
 
-pub fn preset(secrets: &[SecretString], o: &Overrides) -> Result<HmacScheme, PresetError> {
-    let params = Params {
-        signature_headers: vec![HeaderName::from_static(SIGNATURE_HEADER)],
-        algorithm: Algorithm::Sha256,
-        encoding: Encoding::Hex,
-        prefix: "v0=".to_owned(),
-        signed_payload: Template::parse("v0:{timestamp}:{body}")?,
-        timestamp_header: Some(HeaderName::from_static("x-zm-request-timestamp")),
-        id_header: None,
-        tolerance: Duration::from_secs(300),
-        url: None,
-    };
-    HmacScheme::new("zoom", params, secrets, o)
-}
+const HMAC: Spec = Spec {
+    provider: "zoom",
+    signature_headers: &[SIGNATURE_HEADER],
+    prefix: "v0=",
+    signed_payload: "v0:{timestamp}:{body}",
+    timestamp_header: Some("x-zm-request-timestamp"),
+    tolerance: Duration::from_secs(300),
+    ..Spec::BODY_SHA256_HEX
+};
 
-/// Zoom gives no event id: `event` and `event_ts` together name one notification.
-pub fn derived_id(payload: &serde_json::Value) -> Option<String> {
+pub const PROVIDER: Provider = Provider {
+    name: "zoom",
+    keys: Keys::Secrets,
+    bodies: Bodies::JSON,
+    id: IdRule::derived(derived_id),
+    sniffs_gzip: false,
+    handshake: Some(url_validation),
+    build: |secrets, _, o| Ok(Box::new(HMAC.build(secrets, o)?)),
+    families: &[Family::HmacHeader],
+};
+
+/// `event` and `event_ts`, both signed.
+pub fn derived_id(payload: &Value) -> Option<String> {
     let event = payload.get("event")?.as_str()?;
     let at = payload.get("event_ts")?;
     Some(format!("{event}@{at}"))
+}
+
+/// `endpoint.url_validation`: the `plainToken` and its hex HMAC under the first secret.
+fn url_validation(payload: &Value, scheme: &dyn Scheme) -> Option<Value> {
+    if payload.get("event")?.as_str()? != "endpoint.url_validation" {
+        return None;
+    }
+    let plain = payload.get("payload")?.get("plainToken")?.as_str()?;
+    let encrypted = hex::encode(scheme.mac_with_first_key(plain.as_bytes())?);
+    Some(serde_json::json!({ "plainToken": plain, "encryptedToken": encrypted }))
 }
 
 #[cfg(test)]

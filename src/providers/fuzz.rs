@@ -6,32 +6,13 @@
 
 use serde_json::Value;
 
-// TODO(issue 21): derive these families from the providers registry once it exists (each
-// preset's scheme says which family it belongs to), so a new provider is fuzzed without an
-// edit here.
-
-/// Timestamp-list schemes: a signed timestamp and several signatures in one header.
-pub const SIGNATURE_LISTS: &[&str] = &["stripe", "paddle", "standard-webhooks", "svix"];
-/// Schemes with one HMAC header (GitHub's family and the generic `hmac` with its overrides).
-pub const HMAC_HEADERS: &[&str] = &[
-    "github",
-    "shopify",
-    "slack",
-    "bitbucket",
-    "intercom",
-    "typeform",
-    "square",
-    "zoom",
-    "linear",
-    "hmac",
-];
-/// Schemes that sign a URL and form parameters (Twilio) or carry the signature in the body
-/// (Mailgun).
-pub const URLS_AND_BODIES: &[&str] = &["twilio", "mailgun"];
-/// Public-key schemes: Ed25519 (Discord, Standard Webhooks `v1a`) and ECDSA P-256 (SendGrid).
-pub const PUBLIC_KEYS: &[&str] = &["discord", "sendgrid", "standard-webhooks"];
-/// Credential comparisons: Basic/Bearer, a verbatim header, GitLab's token, no check at all.
-pub const CREDENTIALS: &[&str] = &["particle", "brightdata", "token", "gitlab", "none"];
+/// The families, as the registry lists them (each provider's description names its own, so a
+/// new provider is fuzzed without an edit here).
+pub use super::{
+    CREDENTIAL_PROVIDERS as CREDENTIALS, HMAC_HEADER_PROVIDERS as HMAC_HEADERS,
+    PUBLIC_KEY_PROVIDERS as PUBLIC_KEYS, SIGNATURE_LIST_PROVIDERS as SIGNATURE_LISTS,
+    URL_AND_BODY_PROVIDERS as URLS_AND_BODIES,
+};
 
 /// Every family, in the order of the targets.
 pub const FAMILIES: [&[&str]; 5] = [

@@ -31,11 +31,6 @@ use ipnet::IpNet;
 use super::error::{ConfigErrorKind, Finding, Spot};
 use super::model::{Destination, Mode, Server, Source, Storage, StoreUrl};
 
-/// Providers that verify with a public key *or* a shared secret (Standard Webhooks `v1a,`).
-const SECRET_OR_PUBLIC_KEY: &[&str] = &["standard-webhooks", "svix"];
-/// Providers that verify with a public key only (for when their presets land).
-const PUBLIC_KEY_ONLY: &[&str] = &["discord", "sendgrid"];
-
 /// `secrets` or `public_keys` of one source as read, before the fail-closed judgement.
 pub(crate) struct Material {
     /// The key was written (even if every entry was empty).
@@ -86,9 +81,11 @@ pub(crate) fn key_material(keys: &Keys) -> Vec<Finding> {
         ..
     } = keys;
     let mut findings = Vec::new();
-    let uses_secrets = !PUBLIC_KEY_ONLY.contains(provider) && *provider != "none";
-    let uses_public_keys =
-        SECRET_OR_PUBLIC_KEY.contains(provider) || PUBLIC_KEY_ONLY.contains(provider);
+    // What key material the provider takes is its description's to say (an unknown name is
+    // refused elsewhere; judged here as taking secrets, so its empty list is reported too).
+    let described = crate::providers::find(provider);
+    let uses_secrets = described.is_none_or(|p| p.takes_secrets());
+    let uses_public_keys = described.is_some_and(|p| p.takes_public_keys());
 
     if *provider == "none" {
         if !secrets.values.is_empty() {

@@ -19,18 +19,7 @@ pub(crate) type SchemaCheck = dyn Fn(&Path) -> Result<(), String>;
 /// The checker [`super::Config::load`] uses: the file must exist, be JSON and be a JSON Schema
 /// the pipeline can compile (the same compiler and options the pipeline uses).
 pub(crate) fn read_schema(path: &Path) -> Result<(), String> {
-    let text = std::fs::read(path).map_err(|err| {
-        format!(
-            "cannot read {}: {err} (a relative schema path is relative to the config file's \
-             directory)",
-            path.display()
-        )
-    })?;
-    let document: serde_json::Value = serde_json::from_slice(&text)
-        .map_err(|err| format!("{} is not JSON: {err}", path.display()))?;
-    crate::pipeline::payload::Schema::compile(&document)
-        .map(|_| ())
-        .map_err(|err| format!("{} is not a valid JSON Schema: {err}", path.display()))
+    super::json_schema::read(path).map(|_| ())
 }
 
 /// A relative `sqlite://` path, resolved against the config file's directory.

@@ -53,6 +53,7 @@ mod forms;
 pub mod frontdoor;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzz;
+pub mod json_schema;
 mod load;
 mod model;
 mod reader;

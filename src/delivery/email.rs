@@ -36,8 +36,8 @@ use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::transport::smtp::{AsyncSmtpTransportBuilder, PoolConfig};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
+use super::destination::{Destination, Outcome};
 use super::template::{self, Fields};
-use super::{Destination, Outcome};
 use crate::config::EmailDestination as Config;
 use crate::store::StoredEvent;
 

@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime};
 
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 
-use super::{Destination, Outcome, Reply};
+use super::destination::{Destination, Outcome, Reply};
 use crate::config::HttpDestination as Config;
 use crate::providers::standard_webhooks::StandardWebhooks;
 use crate::providers::{Overrides, PresetError};

@@ -29,7 +29,6 @@ pub mod stack;
 pub mod strict_json;
 pub mod verify;
 
-use std::path::Path;
 use std::sync::Arc;
 
 use http::StatusCode;
@@ -112,7 +111,7 @@ pub fn compile(config: &Config) -> Result<Vec<Arc<Source>>, Vec<String>> {
             .schema
             .as_ref()
             .map(|path| {
-                load_schema(path)
+                Schema::read(path)
                     .map_err(|err| errors.push(format!("sources.{name}.schema: {err}")))
             })
             .transpose()
@@ -151,14 +150,4 @@ pub fn compile(config: &Config) -> Result<Vec<Arc<Source>>, Vec<String>> {
     } else {
         Err(errors)
     }
-}
-
-/// Reads and compiles a schema; the config already resolved `path` against its own directory.
-fn load_schema(full: &Path) -> Result<Schema, String> {
-    let text =
-        std::fs::read(full).map_err(|err| format!("cannot read {}: {err}", full.display()))?;
-    let document: serde_json::Value = serde_json::from_slice(&text)
-        .map_err(|err| format!("{} is not JSON: {err}", full.display()))?;
-    Schema::compile(&document)
-        .map_err(|err| format!("{} is not a valid JSON Schema: {err}", full.display()))
 }

@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
+use crate::config::json_schema;
 use crate::http::problem::{Rejection, RejectionKind};
 use crate::providers::BodyKind;
 
@@ -127,14 +128,20 @@ impl std::fmt::Debug for Schema {
 }
 
 impl Schema {
-    /// Compiles a schema document. Remote `$ref`s are not fetched (the crate is built without it).
+    /// Compiles a schema document ([`crate::config::json_schema`]).
     pub fn compile(document: &Value) -> Result<Schema, String> {
-        jsonschema::options()
-            .build(document)
-            .map(|validator| Schema {
-                validator: Arc::new(validator),
-            })
-            .map_err(|err| err.to_string())
+        json_schema::compile(document).map(Schema::new)
+    }
+
+    /// Reads and compiles a schema file ([`crate::config::json_schema`]).
+    pub fn read(path: &std::path::Path) -> Result<Schema, String> {
+        json_schema::read(path).map(Schema::new)
+    }
+
+    fn new(validator: jsonschema::Validator) -> Schema {
+        Schema {
+            validator: Arc::new(validator),
+        }
     }
 
     /// Validates the payload. The detail names where and which rule failed, not the offending

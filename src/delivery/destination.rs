@@ -1,0 +1,48 @@
+//! What a destination is: the [`Destination`] trait every kind implements (HTTP, e-mail), what
+//! one attempt achieved ([`Outcome`]), and a synchronous answer for proxy mode ([`Reply`]). A
+//! destination kind imports this and nothing of the worker; the worker knows kinds only
+//! through the trait.
+
+use std::time::Duration;
+
+use crate::store::StoredEvent;
+
+/// What one attempt achieved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The destination took the event (HTTP 2xx, SMTP accepted).
+    Delivered,
+    /// A transient failure (5xx, 408/409/425/429, timeout, connection error): try again later,
+    /// not before `retry_after` when the destination said so.
+    Retry {
+        error: String,
+        retry_after: Option<Duration>,
+    },
+    /// A permanent failure (most 4xx, a rejected recipient): dead at once, replayable.
+    Dead { error: String },
+}
+
+/// Where a source's events go. New kinds (a NATS subject, a command) implement this.
+#[async_trait::async_trait]
+pub trait Destination: Send + Sync + 'static {
+    /// The destination's name from the config (`<source>-<index>` by default).
+    fn name(&self) -> &str;
+    /// One attempt; never panics, bounded by the destination's own timeout.
+    async fn deliver(&self, event: &StoredEvent) -> Outcome;
+
+    /// One attempt whose answer goes back to the provider (`mode = "proxy"`). `None` for kinds
+    /// that have no answer to give (e-mail); config validation keeps those out of proxy mode.
+    async fn exchange(&self, _event: &StoredEvent) -> Option<Result<Reply, String>> {
+        None
+    }
+}
+
+/// A destination's synchronous answer, bounded in size.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: ::http::StatusCode,
+    pub content_type: Option<::http::HeaderValue>,
+    pub body: bytes::Bytes,
+    /// What the delivery record says of this answer.
+    pub outcome: Outcome,
+}

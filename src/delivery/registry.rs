@@ -1,0 +1,146 @@
+//! The destinations of the running config, built once per load: each with its retry policy,
+//! its concurrency permits and how many claims a worker may hold for it. The one place that
+//! knows every destination kind, to build it from its config.
+
+use std::time::Duration;
+
+use super::destination::Destination;
+
+/// A destination with its retry policy and concurrency limit.
+pub struct Slot {
+    pub destination: std::sync::Arc<dyn Destination>,
+    pub retry: crate::config::Retry,
+    /// Its concurrency limit: an attempt holds one from before its event is read until its
+    /// destination has answered.
+    pub permits: std::sync::Arc<tokio::sync::Semaphore>,
+}
+
+/// The most rounds of a destination's attempts a worker holds claimed beyond those running.
+const MAX_ROUNDS_AHEAD: usize = 4;
+
+/// How many deliveries of a destination a worker may hold claimed (running, or waiting for one
+/// of its `concurrency` permits): enough rounds ahead to keep it busy while the next claim
+/// commits, few enough that a claim waiting behind attempts that all run into `timeout` is
+/// attempted well within its `lease`. A claim behind `rounds` rounds waits at most `rounds`
+/// timeouts, then runs its own: `(rounds + 1) * timeout` is kept within half the lease, and at
+/// least one round is always held ahead.
+fn claim_room(concurrency: usize, timeout: Duration, lease: Duration) -> usize {
+    let timeouts = lease
+        .as_millis()
+        .checked_div(timeout.as_millis().saturating_mul(2))
+        .unwrap_or(u128::MAX);
+    let rounds = usize::try_from(timeouts.saturating_sub(1))
+        .unwrap_or(usize::MAX)
+        .clamp(1, MAX_ROUNDS_AHEAD);
+    concurrency.saturating_mul(rounds.saturating_add(1))
+}
+
+/// Every destination of a loaded config, by (source, destination name). Rebuilt on reload.
+#[derive(Default)]
+pub struct Registry {
+    slots: std::collections::HashMap<(String, String), Slot>,
+    /// By destination name, how many deliveries a worker may hold claimed ([`claim_room`]).
+    /// Claims know a destination by its name alone; two sources' destinations of one name (the
+    /// config allows it within different sources) share the sum of their rooms.
+    claim_rooms: std::collections::HashMap<String, usize>,
+}
+
+impl Registry {
+    /// Builds every destination, collecting every error (for `hookwall check`).
+    pub fn build(config: &crate::config::Config) -> Result<Registry, Vec<String>> {
+        use crate::config::Destination as Config;
+        let mut slots = std::collections::HashMap::new();
+        let mut claim_rooms = std::collections::HashMap::<String, usize>::new();
+        let mut errors = Vec::new();
+        for source in &config.sources {
+            for (index, destination) in source.destinations.iter().enumerate() {
+                let place = format!("sources.{}.destinations[{index}]", source.name);
+                let (built, concurrency): (Result<std::sync::Arc<dyn Destination>, String>, usize) =
+                    match destination {
+                        Config::Http(http) => (
+                            super::http::client(http.timeout)
+                                .map_err(|err| {
+                                    format!("{place}: cannot build an HTTP client: {err}")
+                                })
+                                .and_then(|client| {
+                                    super::http::HttpDestination::new(&source.name, http, client)
+                                        .map(|d| {
+                                            std::sync::Arc::new(d)
+                                                as std::sync::Arc<dyn Destination>
+                                        })
+                                        .map_err(|err| format!("{place}.signing_secret: {err}"))
+                                }),
+                            http.max_concurrency,
+                        ),
+                        Config::Email(email) => (
+                            super::email::EmailDestination::new(email)
+                                .map(|d| std::sync::Arc::new(d) as std::sync::Arc<dyn Destination>)
+                                .map_err(|err| format!("{place}: {err}")),
+                            4,
+                        ),
+                    };
+                match built {
+                    Ok(destination_impl) => {
+                        let room = claim_room(
+                            concurrency.max(1),
+                            destination.timeout(),
+                            config.storage.lease,
+                        );
+                        let held = claim_rooms
+                            .entry(destination.name().to_owned())
+                            .or_default();
+                        *held = held.saturating_add(room);
+                        slots.insert(
+                            (source.name.clone(), destination.name().to_owned()),
+                            Slot {
+                                destination: destination_impl,
+                                retry: *destination.retry(),
+                                permits: std::sync::Arc::new(tokio::sync::Semaphore::new(
+                                    concurrency.max(1),
+                                )),
+                            },
+                        );
+                    }
+                    Err(error) => errors.push(error),
+                }
+            }
+        }
+        if errors.is_empty() {
+            Ok(Registry { slots, claim_rooms })
+        } else {
+            Err(errors)
+        }
+    }
+
+    pub fn get(&self, source: &str, destination: &str) -> Option<&Slot> {
+        self.slots.get(&(source.to_owned(), destination.to_owned()))
+    }
+
+    /// How many deliveries of each destination (by name) a worker may hold claimed.
+    pub fn claim_rooms(&self) -> &std::collections::HashMap<String, usize> {
+        &self.claim_rooms
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::claim_room;
+
+    #[test]
+    fn a_destination_holds_a_few_rounds_of_its_concurrency_claimed_within_half_its_lease() {
+        let s = Duration::from_secs;
+        // The defaults: a 10 s timeout, a 5 min lease: four rounds ahead, the most.
+        assert_eq!(claim_room(16, s(10), s(300)), 16 * 5);
+        // (rounds + 1) * timeout within half the lease: 60 s / 10 s = 6 timeouts, 5 rounds, cut to 4.
+        assert_eq!(claim_room(2, s(10), s(120)), 2 * 5);
+        assert_eq!(claim_room(2, s(10), s(80)), 2 * 4);
+        // A lease short against the timeout still keeps one round ahead.
+        assert_eq!(claim_room(3, s(10), s(30)), 3 * 2);
+        assert_eq!(claim_room(3, s(60), s(30)), 3 * 2);
+        // No timeout to wait for, and no overflow at the extremes.
+        assert_eq!(claim_room(4, Duration::ZERO, s(300)), 4 * 5);
+        assert_eq!(claim_room(usize::MAX, s(1), s(300)), usize::MAX);
+    }
+}

@@ -33,24 +33,15 @@ pub const PROVIDER: Provider = Provider {
 
 #[cfg(test)]
 mod tests {
-    use crate::providers::VerifyError;
-    use crate::providers::testing::{preset, signed, verify};
+
+    use crate::providers::testing::{assert_fresh_for, preset, signed, verify};
     use crate::providers::vectors::load;
 
     #[test]
     fn a_signature_older_than_five_seconds_is_stale() {
         let v = load("paddle").remove(0);
         let preset = preset("paddle", &[&v.secret]);
-        let at = |now| verify(&preset, &v.headers, &v.body, now);
-        assert_eq!(at(v.verify_at + 5), Ok(()));
-        assert!(matches!(
-            at(v.verify_at + 6),
-            Err(VerifyError::Stale { .. })
-        ));
-        assert!(matches!(
-            at(v.verify_at - 6),
-            Err(VerifyError::Stale { .. })
-        ));
+        assert_fresh_for(&preset, &v.headers, &v.body, v.verify_at, 5);
     }
 
     #[test]

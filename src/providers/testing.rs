@@ -55,3 +55,26 @@ pub fn header_map(pairs: Vec<(HeaderName, String)>) -> HeaderMap {
 pub fn signed(preset: &Preset, body: &[u8], now: i64, id: &str) -> HeaderMap {
     header_map(preset.sign(body, now, id).expect("signs"))
 }
+
+/// The request verifies `tolerance` seconds after `signed_at`, and is refused as stale one
+/// second beyond it, in either direction.
+pub fn assert_fresh_for(
+    preset: &Preset,
+    headers: &HeaderMap,
+    body: &[u8],
+    signed_at: i64,
+    tolerance: i64,
+) {
+    let at = |now| verify(preset, headers, body, now);
+    assert_eq!(
+        at(signed_at + tolerance),
+        Ok(()),
+        "at the edge of the tolerance"
+    );
+    for now in [signed_at + tolerance + 1, signed_at - tolerance - 1] {
+        assert!(
+            matches!(at(now), Err(VerifyError::Stale { .. })),
+            "one second beyond the tolerance ({now})"
+        );
+    }
+}

@@ -1,8 +1,12 @@
-//! The SDK-made vectors of `../shared/vectors/providers.json`, the one loader of them for
-//! the unit tests of every provider file, the conformance table and the fuzz seeds' tests.
+//! The SDK-made vectors of `../shared/vectors/providers.json` for the unit tests of every
+//! provider file, the conformance table and the fuzz seeds' tests: the one loader
+//! (`tests/support/vectors.rs`, shared with the black-box tests), with the headers made into a
+//! `HeaderMap` as a preset reads them.
 
 use http::{HeaderMap, HeaderName, HeaderValue};
-use serde_json::Value;
+
+#[path = "../../tests/support/vectors.rs"]
+mod file;
 
 pub struct Vector {
     pub name: String,
@@ -19,53 +23,35 @@ pub struct Vector {
     pub public_key: Option<String>,
 }
 
+/// Every case of `provider`, valid and invalid; panics when there is none.
 pub fn load(provider: &str) -> Vec<Vector> {
-    let text = include_str!(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../shared/vectors/providers.json"
-    ));
-    let all: Value = serde_json::from_str(text).expect("vectors are JSON");
-    let cases: Vec<Vector> = all["vectors"]
-        .as_array()
-        .expect("a list of vectors")
-        .iter()
-        .filter(|v| v["provider"] == provider)
+    file::load(provider)
+        .into_iter()
         .map(|v| {
             let mut headers = HeaderMap::new();
-            for (name, value) in v["headers"].as_object().expect("headers") {
+            for (name, value) in &v.headers {
                 headers.append(
                     HeaderName::from_bytes(name.as_bytes()).expect("header name"),
-                    HeaderValue::from_str(value.as_str().expect("string")).expect("header value"),
+                    HeaderValue::from_str(value).expect("header value"),
                 );
             }
-            if let Some(ct) = v["content_type"].as_str() {
+            if let Some(content_type) = &v.content_type {
                 headers.insert(
                     http::header::CONTENT_TYPE,
-                    HeaderValue::from_str(ct).expect("ct"),
+                    HeaderValue::from_str(content_type).expect("content type"),
                 );
             }
-            let body = match v["body_base64"].as_str() {
-                Some(b64) => {
-                    use base64::Engine;
-                    base64::engine::general_purpose::STANDARD
-                        .decode(b64)
-                        .expect("base64")
-                }
-                None => v["body"].as_str().expect("body").as_bytes().to_vec(),
-            };
             Vector {
-                name: v["name"].as_str().expect("name").to_owned(),
-                secret: v["secret"].as_str().unwrap_or_default().to_owned(),
-                public_key: v["public_key"].as_str().map(str::to_owned),
+                name: v.name,
+                secret: v.secret,
                 headers,
-                body,
-                verify_at: v["verify_at"].as_i64().unwrap_or(0),
-                valid: v["expect"] == "valid",
-                expect: v["expect"].as_str().unwrap_or_default().to_owned(),
-                url: v["url"].as_str().map(str::to_owned),
+                body: v.body,
+                verify_at: v.verify_at,
+                valid: v.valid,
+                expect: v.expect,
+                url: v.url,
+                public_key: v.public_key,
             }
         })
-        .collect();
-    assert!(!cases.is_empty(), "no vectors for {provider}");
-    cases
+        .collect()
 }

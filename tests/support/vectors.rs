@@ -20,6 +20,8 @@ pub struct Vector {
     pub verify_at: i64,
     /// Whether the provider's SDK says the request verifies.
     pub valid: bool,
+    /// The SDK's verdict: `valid`, or why not (`stale`).
+    pub expect: String,
     /// The public URL the provider called (schemes that sign it: Twilio, Square).
     pub url: Option<String>,
     /// Public-key schemes' key (Discord hex, SendGrid base64 DER).
@@ -72,6 +74,7 @@ pub fn load(provider: &str) -> Vec<Vector> {
             },
             verify_at: v["verify_at"].as_i64().unwrap_or(0),
             valid: v["expect"] == "valid",
+            expect: v["expect"].as_str().unwrap_or_default().to_owned(),
             url: v["url"].as_str().map(str::to_owned),
             public_key: v["public_key"].as_str().map(str::to_owned),
         })

@@ -3,7 +3,7 @@
 //!     cargo bench --bench metrics
 //!
 //! Prints nanoseconds per operation and the ratio; absolute figures vary with the machine, the
-//! ratio much less. The per-request metric work is what `pipeline::stack::count` does for an
+//! ratio much less. The per-request metric work is what `pipeline::observe::count` does for an
 //! accepted webhook: one counter, one histogram observation (and the in-flight gauge up and
 //! down).
 

@@ -5,15 +5,15 @@
 //! settings → Webhooks. Nothing signed carries a time; `X-Request-UUID` is the delivery id.
 
 use super::description::{Bodies, Family, IdRule, Keys, Provider};
-use super::schemes::hmac::Spec;
+use super::schemes::hmac::HmacSpec;
 
 pub const SIGNATURE_HEADER: &str = "x-hub-signature";
 
-const HMAC: Spec = Spec {
+const HMAC: HmacSpec = HmacSpec {
     provider: "bitbucket",
     signature_headers: &[SIGNATURE_HEADER],
     prefix: "sha256=",
-    ..Spec::BODY_SHA256_HEX
+    ..HmacSpec::BODY_SHA256_HEX
 };
 
 pub const PROVIDER: Provider = Provider {

@@ -12,12 +12,12 @@ use serde_json::Value;
 use super::contract::Scheme;
 use super::description::{Bodies, Family, IdRule, Keys, Provider};
 use super::schemes::ed25519::HexEd25519;
-use super::schemes::public_key::{PublicKeyScheme, Spec};
+use super::schemes::public_key::{PublicKeyScheme, PublicKeySpec};
 
 pub const SIGNATURE_HEADER: &str = "x-signature-ed25519";
 pub const TIMESTAMP_HEADER: &str = "x-signature-timestamp";
 
-const SPEC: Spec = Spec {
+const SPEC: PublicKeySpec = PublicKeySpec {
     provider: "discord",
     signature_header: SIGNATURE_HEADER,
     timestamp_header: TIMESTAMP_HEADER,

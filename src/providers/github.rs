@@ -6,17 +6,17 @@
 //! The legacy SHA-1 `X-Hub-Signature` is not accepted.
 
 use super::description::{Bodies, Family, IdRule, Keys, Provider};
-use super::schemes::hmac::Spec;
+use super::schemes::hmac::HmacSpec;
 
 pub const SIGNATURE_HEADER: &str = "x-hub-signature-256";
 /// The id GitHub gives each delivery (a redelivery keeps it).
 pub const DELIVERY_HEADER: &str = "x-github-delivery";
 
-const HMAC: Spec = Spec {
+const HMAC: HmacSpec = HmacSpec {
     provider: "github",
     signature_headers: &[SIGNATURE_HEADER],
     prefix: "sha256=",
-    ..Spec::BODY_SHA256_HEX
+    ..HmacSpec::BODY_SHA256_HEX
 };
 
 pub const PROVIDER: Provider = Provider {

@@ -8,7 +8,7 @@ use secrecy::SecretString;
 
 use super::contract::{Overrides, PresetError};
 use super::description::{Bodies, Family, IdRule, Keys, Provider};
-use super::schemes::hmac::{HmacScheme, Spec};
+use super::schemes::hmac::{HmacScheme, HmacSpec};
 
 pub const PROVIDER: Provider = Provider {
     name: "hmac",
@@ -29,10 +29,10 @@ pub fn generic(secrets: &[SecretString], o: &Overrides) -> Result<HmacScheme, Pr
             provider: "hmac",
         });
     }
-    let spec = Spec {
+    let spec = HmacSpec {
         // `timestamp_tolerance` when a source sets a timestamp header and no tolerance (SPEC).
         tolerance: Duration::from_secs(300),
-        ..Spec::BODY_SHA256_HEX
+        ..HmacSpec::BODY_SHA256_HEX
     };
     spec.build(secrets, o)
 }

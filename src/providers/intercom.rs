@@ -5,16 +5,16 @@
 
 use super::contract::Algorithm;
 use super::description::{Bodies, Family, IdRule, Keys, Provider};
-use super::schemes::hmac::Spec;
+use super::schemes::hmac::HmacSpec;
 
 pub const SIGNATURE_HEADER: &str = "x-hub-signature";
 
-const HMAC: Spec = Spec {
+const HMAC: HmacSpec = HmacSpec {
     provider: "intercom",
     signature_headers: &[SIGNATURE_HEADER],
     algorithm: Algorithm::Sha1,
     prefix: "sha1=",
-    ..Spec::BODY_SHA256_HEX
+    ..HmacSpec::BODY_SHA256_HEX
 };
 
 pub const PROVIDER: Provider = Provider {

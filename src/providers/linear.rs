@@ -14,17 +14,17 @@ use super::contract::{
 };
 use super::description::{Bodies, Family, IdRule, Keys, Provider};
 use super::primitives::check_fresh;
-use super::schemes::hmac::{HmacScheme, Spec};
+use super::schemes::hmac::{HmacScheme, HmacSpec};
 
 pub const SIGNATURE_HEADER: &str = "linear-signature";
 pub const DELIVERY_HEADER: &str = "linear-delivery";
 pub const TOLERANCE: Duration = Duration::from_secs(60);
 const TIMESTAMP_FIELD: &str = "webhookTimestamp";
 
-const HMAC: Spec = Spec {
+const HMAC: HmacSpec = HmacSpec {
     provider: "linear",
     signature_headers: &[SIGNATURE_HEADER],
-    ..Spec::BODY_SHA256_HEX
+    ..HmacSpec::BODY_SHA256_HEX
 };
 
 pub const PROVIDER: Provider = Provider {

@@ -9,12 +9,12 @@
 
 use super::description::{Bodies, Family, IdRule, Keys, Provider};
 use super::schemes::ecdsa::Base64DerP256;
-use super::schemes::public_key::{PublicKeyScheme, Spec};
+use super::schemes::public_key::{PublicKeyScheme, PublicKeySpec};
 
 pub const SIGNATURE_HEADER: &str = "x-twilio-email-event-webhook-signature";
 pub const TIMESTAMP_HEADER: &str = "x-twilio-email-event-webhook-timestamp";
 
-const SPEC: Spec = Spec {
+const SPEC: PublicKeySpec = PublicKeySpec {
     provider: "sendgrid",
     signature_header: SIGNATURE_HEADER,
     timestamp_header: TIMESTAMP_HEADER,

@@ -5,17 +5,17 @@
 //! (`shopify-hmac-sha256`); both spellings are read. No timestamp is signed.
 
 use super::description::{Bodies, Family, IdRule, Keys, Provider};
-use super::schemes::hmac::{Encoding, Spec};
+use super::schemes::hmac::{Encoding, HmacSpec};
 
 pub const SIGNATURE_HEADERS: [&str; 2] = ["x-shopify-hmac-sha256", "shopify-hmac-sha256"];
 /// Shopify's id of the webhook delivery, for de-duplication.
 pub const ID_HEADERS: [&str; 2] = ["x-shopify-webhook-id", "shopify-webhook-id"];
 
-const HMAC: Spec = Spec {
+const HMAC: HmacSpec = HmacSpec {
     provider: "shopify",
     signature_headers: &SIGNATURE_HEADERS,
     encoding: Encoding::Base64,
-    ..Spec::BODY_SHA256_HEX
+    ..HmacSpec::BODY_SHA256_HEX
 };
 
 pub const PROVIDER: Provider = Provider {

@@ -11,20 +11,20 @@ use serde_json::Value;
 
 use super::contract::Scheme;
 use super::description::{Bodies, Family, IdRule, Keys, Provider};
-use super::schemes::hmac::Spec;
+use super::schemes::hmac::HmacSpec;
 
 pub const SIGNATURE_HEADER: &str = "x-slack-signature";
 pub const TIMESTAMP_HEADER: &str = "x-slack-request-timestamp";
 pub const TOLERANCE: Duration = Duration::from_secs(300);
 
-const HMAC: Spec = Spec {
+const HMAC: HmacSpec = HmacSpec {
     provider: "slack",
     signature_headers: &[SIGNATURE_HEADER],
     prefix: "v0=",
     signed_payload: "v0:{timestamp}:{body}",
     timestamp_header: Some(TIMESTAMP_HEADER),
     tolerance: TOLERANCE,
-    ..Spec::BODY_SHA256_HEX
+    ..HmacSpec::BODY_SHA256_HEX
 };
 
 pub const PROVIDER: Provider = Provider {

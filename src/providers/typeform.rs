@@ -4,16 +4,16 @@
 //! carries a time; the body's `event_id` is the event id.
 
 use super::description::{Bodies, Family, IdRule, Keys, Provider};
-use super::schemes::hmac::{Encoding, Spec};
+use super::schemes::hmac::{Encoding, HmacSpec};
 
 pub const SIGNATURE_HEADER: &str = "typeform-signature";
 
-const HMAC: Spec = Spec {
+const HMAC: HmacSpec = HmacSpec {
     provider: "typeform",
     signature_headers: &[SIGNATURE_HEADER],
     encoding: Encoding::Base64,
     prefix: "sha256=",
-    ..Spec::BODY_SHA256_HEX
+    ..HmacSpec::BODY_SHA256_HEX
 };
 
 pub const PROVIDER: Provider = Provider {

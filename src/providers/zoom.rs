@@ -11,18 +11,18 @@ use serde_json::Value;
 
 use super::contract::Scheme;
 use super::description::{Bodies, Family, IdRule, Keys, Provider};
-use super::schemes::hmac::Spec;
+use super::schemes::hmac::HmacSpec;
 
 pub const SIGNATURE_HEADER: &str = "x-zm-signature";
 
-const HMAC: Spec = Spec {
+const HMAC: HmacSpec = HmacSpec {
     provider: "zoom",
     signature_headers: &[SIGNATURE_HEADER],
     prefix: "v0=",
     signed_payload: "v0:{timestamp}:{body}",
     timestamp_header: Some("x-zm-request-timestamp"),
     tolerance: Duration::from_secs(300),
-    ..Spec::BODY_SHA256_HEX
+    ..HmacSpec::BODY_SHA256_HEX
 };
 
 pub const PROVIDER: Provider = Provider {

@@ -55,7 +55,7 @@ impl Material {
 }
 
 /// What [`key_material`] judges for one source.
-pub(crate) struct Keys<'a> {
+pub(crate) struct SourceKeys<'a> {
     pub(crate) source: &'a str,
     /// The source's table (`sources.NAME`), where a missing key is reported.
     pub(crate) table: &'a Spot,
@@ -70,8 +70,8 @@ pub(crate) struct Keys<'a> {
 
 /// Fail closed (SPEC section 1): a source that verifies nothing and admits everyone is an
 /// error, never a route.
-pub(crate) fn key_material(keys: &Keys) -> Vec<Finding> {
-    let Keys {
+pub(crate) fn key_material(keys: &SourceKeys) -> Vec<Finding> {
+    let SourceKeys {
         source,
         table,
         provider,

@@ -241,7 +241,7 @@ fn read_source(cx: &mut Ctx, name: &str, item: &Item, context: &Context) -> Opti
     // Fail closed: only judge key material when every piece of it was read; otherwise the error
     // already reported is the one to fix first. A bad `allow_ips` does not hide a secrets error.
     let (provider, secrets, public_keys) = (provider?, secrets?, public_keys?);
-    let key_findings = rules::key_material(&rules::Keys {
+    let key_findings = rules::key_material(&rules::SourceKeys {
         source: name,
         table: &table.spot(),
         provider,

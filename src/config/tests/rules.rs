@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::config::error::{Finding, Spot};
-use crate::config::rules::{self, Keys, Material, preset};
+use crate::config::rules::{self, Material, SourceKeys, preset};
 
 fn spot(place: &str, start: usize) -> Spot {
     Spot::new(place, Some(start..start + 1))
@@ -20,7 +20,7 @@ fn material(place: &str, values: &[&str]) -> Material {
 #[test]
 fn a_provider_without_any_secret_is_refused_at_the_source_with_the_key_to_add() {
     let table = spot("sources.gh", 0);
-    let findings = rules::key_material(&Keys {
+    let findings = rules::key_material(&SourceKeys {
         source: "gh",
         table: &table,
         provider: "github",
@@ -47,7 +47,7 @@ fn provider_none_with_an_allowlist_is_a_warning_and_with_secrets_an_error_at_the
     let nets = [net("203.0.113.0/24")];
     let no_keys = Material::absent();
     let judge = |secrets: &Material| {
-        rules::key_material(&Keys {
+        rules::key_material(&SourceKeys {
             source: "box",
             table: &table,
             provider: "none",

@@ -3,8 +3,8 @@
 //! `timestamp_header` is set, its value is signed (via `{timestamp}`) and must be fresh.
 //!
 //! GitHub, Shopify, Slack, Bitbucket, Intercom, Typeform, Square, Zoom, Linear and the generic
-//! `hmac` preset are each a [`Spec`] of it; a source's overrides replace any parameter. This
-//! file knows no provider: provider files hand it their `Spec`.
+//! `hmac` preset are each a [`HmacSpec`] of it; a source's overrides replace any parameter. This
+//! file knows no provider: provider files hand it their `HmacSpec`.
 
 use std::time::Duration;
 
@@ -22,7 +22,7 @@ use crate::providers::primitives::{
 
 /// A provider's HMAC parameters, written as a `const` in its file.
 #[derive(Debug, Clone, Copy)]
-pub struct Spec {
+pub struct HmacSpec {
     /// Names the provider in configuration errors.
     pub provider: &'static str,
     /// Header names tried in order (Shopify has two spellings).
@@ -37,9 +37,9 @@ pub struct Spec {
     pub tolerance: Duration,
 }
 
-impl Spec {
+impl HmacSpec {
     /// Hex HMAC-SHA256 of the body, no prefix, no time: the base most providers vary.
-    pub const BODY_SHA256_HEX: Spec = Spec {
+    pub const BODY_SHA256_HEX: HmacSpec = HmacSpec {
         provider: "hmac",
         signature_headers: &[],
         algorithm: Algorithm::Sha256,

@@ -5,7 +5,7 @@
 //! Neither provider's own verifier checks a time, so neither does this scheme unless the source
 //! sets `timestamp_tolerance`. hookwall holds no private key, so it cannot sign for these
 //! providers. The algorithm is a [`KeyKind`] (`ed25519.rs`, `ecdsa.rs`); the
-//! header names come from the provider file's [`Spec`].
+//! header names come from the provider file's [`PublicKeySpec`].
 
 use std::time::Duration;
 
@@ -18,7 +18,7 @@ use crate::providers::primitives::{check_fresh_if_asked, header};
 
 /// A provider's headers.
 #[derive(Debug, Clone, Copy)]
-pub struct Spec {
+pub struct PublicKeySpec {
     pub provider: &'static str,
     pub signature_header: &'static str,
     pub timestamp_header: &'static str,
@@ -36,7 +36,7 @@ pub trait KeyKind: Send + Sync + 'static {
 }
 
 pub struct PublicKeyScheme<K: KeyKind> {
-    spec: Spec,
+    spec: PublicKeySpec,
     keys: Vec<K::Key>,
     tolerance: Option<Duration>,
 }
@@ -53,7 +53,7 @@ impl<K: KeyKind> std::fmt::Debug for PublicKeyScheme<K> {
 impl<K: KeyKind> PublicKeyScheme<K> {
     /// Every non-empty entry of `public_keys` must be a key of this kind.
     pub fn build(
-        spec: Spec,
+        spec: PublicKeySpec,
         public_keys: &[String],
         o: &Overrides,
     ) -> Result<PublicKeyScheme<K>, PresetError> {

@@ -404,7 +404,7 @@ mod tests {
             content_type: None,
             headers: vec![],
             body: None,
-            status: "dead".into(),
+            status: crate::store::EventStatus::Dead,
             attempts: 1,
             next_attempt_at_ms: 0,
             last_error: Some("HTTP 400, \"bad\"\nline".into()),

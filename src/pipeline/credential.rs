@@ -24,8 +24,9 @@ pub struct CredentialChecked;
 
 /// Before the body: a source whose credential is a header (token, Basic, Bearer, `brightdata`,
 /// `particle`, GitLab's secret token) has it checked from the headers alone, so a client
-/// without it never makes the gateway read or inflate a body. [`Verify`] checks it again after
-/// the body (a constant-time compare; the one place an `Authenticated` is made).
+/// without it never makes the gateway read or inflate a body. [`super::verify::Verify`] checks
+/// it again after the body (a constant-time compare; the one place an
+/// [`crate::event::Authenticated`] is made).
 #[derive(Clone)]
 pub struct HeaderCredential(pub Arc<Source>);
 
@@ -61,6 +62,8 @@ impl ValidateRequest<Body> for HeaderCredential {
     }
 }
 
+/// A preset's refusal as the pipeline answers it: 401 for a stale timestamp or a bad
+/// signature or credential (this step's and [`super::verify`]'s).
 pub(super) fn to_rejection(error: VerifyError) -> Rejection {
     let kind = match error.reason() {
         "stale_timestamp" => RejectionKind::StaleTimestamp,

@@ -18,6 +18,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use hookwall::event::Authenticated;
 use hookwall::pipeline::{client_ip, payload};
 use hookwall::providers::{BodyKind, Inbound, Overrides, Preset};
 use hookwall::store::{NewEvent, SqliteStore, Store};
@@ -181,6 +182,18 @@ fn store_batch(c: &mut Criterion) {
             .expect("store opens"),
     );
     let body = Bytes::from(json_body(1024));
+    // The proof the store asks for, from a GitHub request its preset verified.
+    let github = signed("github", "bench-secret", None, 1024);
+    let verified = github
+        .preset
+        .authenticate(&Inbound {
+            headers: &github.headers,
+            body: &github.body,
+            url: None,
+            now: github.now,
+        })
+        .expect("a signed request verifies");
+    let proof = Authenticated::new("github".into(), IpAddr::from([192, 0, 2, 1]), verified);
     let mut n = 0u64;
     let mut group = c.benchmark_group("store");
     group.throughput(Throughput::Elements(64));
@@ -191,19 +204,15 @@ fn store_batch(c: &mut Criterion) {
                 for _ in 0..64 {
                     n += 1;
                     let store = store.clone();
-                    let event = NewEvent {
-                        id: uuid::Uuid::now_v7(),
-                        source: "github".into(),
-                        dedup_key: format!("id:bench-{n}"),
-                        received_at_ms: hookwall::clock::now_ms(),
-                        client_ip: IpAddr::from([192, 0, 2, 1]),
-                        request_id: None,
-                        content_type: Some("application/json".into()),
-                        headers: Vec::new(),
-                        body: body.clone(),
-                        destinations: vec!["github-0".into()],
-                        hold: None,
-                    };
+                    let event = NewEvent::new(
+                        &proof,
+                        format!("id:bench-{n}"),
+                        None,
+                        Some("application/json".into()),
+                        Vec::new(),
+                        body.clone(),
+                        vec!["github-0".into()],
+                    );
                     tasks.spawn(async move { store.insert(event).await });
                 }
                 while let Some(done) = tasks.join_next().await {

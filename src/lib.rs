@@ -8,8 +8,9 @@
 //!    [`pipeline::stack::STEPS`], each check in a module of [`pipeline`] of its own (signature
 //!    and timestamp in [`pipeline::verify`], which calls the pure presets in [`providers`]);
 //!    [`pipeline::observe`] logs, counts and reports every request.
-//! 3. [`pipeline::accept`] de-duplicates and stores the event in one atomic insert through the
-//!    [`store::Store`] trait ([`store::SqliteStore`] group-commits with `synchronous=FULL`), and
+//! 3. [`pipeline::accept`] builds the [`event::NewEvent`] (only possible from the
+//!    [`event::Authenticated`] proof the verify step leaves), de-duplicates and stores it in one
+//!    atomic insert through the [`store::Store`] trait ([`store::SqliteStore`] group-commits with `synchronous=FULL`), and
 //!    only then answers the provider `202`; a `mode = "proxy"` source's event is stored and
 //!    forwarded at once by [`delivery::proxy`].
 //! 4. [`delivery`] workers claim due deliveries with a lease, POST (or mail) each event to its
@@ -39,6 +40,7 @@ pub mod clock;
 pub mod config;
 #[cfg(feature = "server")]
 pub mod delivery;
+pub mod event;
 #[cfg(any(test, feature = "fuzzing"))]
 #[doc(hidden)]
 pub mod fuzzing;

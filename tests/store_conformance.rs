@@ -15,6 +15,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use hookwall::clock::now_ms;
+use hookwall::event::Authenticated;
+use hookwall::providers::{Inbound, Overrides, Preset};
 use hookwall::store::{
     Claim, Depth, EventFilter, Hold, Inserted, NewEvent, PostgresStore, Recorded, Room,
     SqliteStore, Store,
@@ -57,25 +59,41 @@ mod cases {
 
     const LONG: Duration = Duration::from_secs(60);
 
-    pub fn event(source: &str, key: &str) -> NewEvent {
-        NewEvent {
-            id: Uuid::now_v7(),
-            source: source.to_owned(),
-            dedup_key: key.to_owned(),
-            received_at_ms: now_ms(),
-            client_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
-            request_id: None,
-            content_type: Some("application/json".to_owned()),
-            headers: vec![("x-test".to_owned(), "1".to_owned())],
-            body: Bytes::from_static(b"{}"),
-            destinations: vec!["downstream".to_owned()],
-            hold: None,
-        }
+    /// The proof the store asks for, got the one way there is: a preset verifies a request to
+    /// `source` from `client_ip`. A `none` preset accepts every request (its policy), so any
+    /// request will do.
+    pub fn proof(source: &str, client_ip: IpAddr) -> Authenticated {
+        let preset = Preset::build("none", &[], &[], &Overrides::default()).expect("none builds");
+        let headers = http::HeaderMap::new();
+        let verified = preset
+            .authenticate(&Inbound {
+                headers: &headers,
+                body: b"{}",
+                url: None,
+                now: 0,
+            })
+            .expect("none accepts");
+        Authenticated::new(source.into(), client_ip, verified)
     }
 
-    fn to(mut event: NewEvent, destinations: &[&str]) -> NewEvent {
-        event.destinations = destinations.iter().map(|d| (*d).to_owned()).collect();
-        event
+    pub fn event(source: &str, key: &str) -> NewEvent {
+        event_with_body(source, key, Bytes::from_static(b"{}"))
+    }
+
+    fn event_with_body(source: &str, key: &str, body: Bytes) -> NewEvent {
+        NewEvent::new(
+            &proof(source, IpAddr::V4(Ipv4Addr::LOCALHOST)),
+            key.to_owned(),
+            None,
+            Some("application/json".to_owned()),
+            vec![("x-test".to_owned(), "1".to_owned())],
+            body,
+            vec!["downstream".to_owned()],
+        )
+    }
+
+    fn to(event: NewEvent, destinations: &[&str]) -> NewEvent {
+        event.with_destinations(destinations.iter().map(|d| (*d).to_owned()).collect())
     }
 
     fn stored(inserted: Inserted) -> Uuid {
@@ -96,6 +114,7 @@ mod cases {
             .expect("get")
             .expect("still stored")
             .status
+            .to_string()
     }
 
     async fn depths(store: &Arc<dyn Store>) -> Vec<Depth> {
@@ -121,21 +140,25 @@ mod cases {
 
     pub async fn insert_then_get_returns_every_field_as_stored(store: Arc<dyn Store>) {
         store.ping().await.expect("an open store accepts writes");
-        let mut new = event("github", "id:abc");
-        new.client_ip = IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1));
-        new.request_id = Some("req-1".to_owned());
-        new.content_type = Some("application/x-www-form-urlencoded".to_owned());
-        new.headers = vec![
-            ("x-github-event".to_owned(), "push".to_owned()),
-            ("authorization".to_owned(), "[redacted]".to_owned()),
-            (
-                "x-github-event".to_owned(),
-                "second value, kept in order".to_owned(),
-            ),
-        ];
-        // Raw bytes as received, including NUL and invalid UTF-8.
-        new.body = Bytes::from_static(b"a=1&b=\x00\xff\xfe");
-        let (id, received) = (new.id, new.received_at_ms);
+        let client_ip = IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1));
+        let new = NewEvent::new(
+            &proof("github", client_ip),
+            "id:abc".to_owned(),
+            Some("req-1".to_owned()),
+            Some("application/x-www-form-urlencoded".to_owned()),
+            vec![
+                ("x-github-event".to_owned(), "push".to_owned()),
+                ("authorization".to_owned(), "[redacted]".to_owned()),
+                (
+                    "x-github-event".to_owned(),
+                    "second value, kept in order".to_owned(),
+                ),
+            ],
+            // Raw bytes as received, including NUL and invalid UTF-8.
+            Bytes::from_static(b"a=1&b=\x00\xff\xfe"),
+            vec!["downstream".to_owned()],
+        );
+        let (id, received) = (new.id(), new.received_at_ms());
         assert_eq!(
             store.insert(new.clone()).await.expect("insert"),
             Inserted::Stored(id)
@@ -152,7 +175,7 @@ mod cases {
             got.content_type.as_deref(),
             Some("application/x-www-form-urlencoded")
         );
-        assert_eq!(got.headers, new.headers);
+        assert_eq!(got.headers, new.headers());
         assert_eq!(got.body.as_deref(), Some(&b"a=1&b=\x00\xff\xfe"[..]));
         assert_eq!(got.status, "pending");
         assert_eq!(got.attempts, 0);
@@ -168,8 +191,7 @@ mod cases {
     pub async fn get_many_returns_each_stored_event_once_and_leaves_out_unknown_ids(
         store: Arc<dyn Store>,
     ) {
-        let mut first = event("github", "id:many-1");
-        first.body = Bytes::from_static(b"{\"n\":1}");
+        let first = event_with_body("github", "id:many-1", Bytes::from_static(b"{\"n\":1}"));
         let first = insert(&store, first).await;
         let second = insert(&store, event("stripe", "id:many-2")).await;
         let _other = insert(&store, event("github", "id:many-3")).await;
@@ -191,7 +213,7 @@ mod cases {
     ) {
         let first = insert(&store, event("github", "id:d-1")).await;
         let copy = event("github", "id:d-1");
-        let copy_id = copy.id;
+        let copy_id = copy.id();
         assert_eq!(
             store.insert(copy).await.expect("insert"),
             Inserted::Duplicate(first)
@@ -308,8 +330,7 @@ mod cases {
         // Two events with one id (a primary-key violation) among concurrent inserts that are
         // batched into one transaction: only the second of the pair fails.
         let twin = event("s", "twin-a");
-        let mut clash = event("s", "twin-b");
-        clash.id = twin.id;
+        let clash = event("s", "twin-b").with_id(twin.id());
         let mut batch: Vec<NewEvent> = (0..30).map(|i| event("s", &format!("k{i}"))).collect();
         batch.insert(10, twin.clone());
         batch.insert(20, clash);
@@ -317,7 +338,7 @@ mod cases {
             .into_iter()
             .map(|e| {
                 let store = store.clone();
-                tokio::spawn(async move { (e.dedup_key.clone(), store.insert(e).await) })
+                tokio::spawn(async move { (e.dedup_key().to_owned(), store.insert(e).await) })
             })
             .collect();
         let mut failed = Vec::new();
@@ -401,9 +422,9 @@ mod cases {
     async fn backlog(store: &Arc<dyn Store>, destination: &str, n: usize) -> Vec<Uuid> {
         let mut ids = Vec::new();
         for i in 0..n {
-            let mut e = to(event("s", &format!("{destination}-{i}")), &[destination]);
-            // Due in the order inserted, the first one longest.
-            e.received_at_ms = now_ms() - 60_000 + i as i64;
+            let e = to(event("s", &format!("{destination}-{i}")), &[destination])
+                // Due in the order inserted, the first one longest.
+                .received_at(now_ms() - 60_000 + i as i64);
             ids.push(insert(store, e).await);
         }
         ids
@@ -486,7 +507,7 @@ mod cases {
 
     pub async fn a_claim_takes_each_due_delivery_once_per_destination(store: Arc<dyn Store>) {
         let two = event("github", "k1");
-        let received = two.received_at_ms;
+        let received = two.received_at_ms();
         let two = insert(&store, to(two, &["ci", "audit"])).await;
         let one = insert(&store, to(event("stripe", "k2"), &["billing"])).await;
 
@@ -816,15 +837,13 @@ mod cases {
         store: Arc<dyn Store>,
     ) {
         // Proxy mode: the request holds its delivery; a second destination is a worker's.
-        let mut held = to(event("slack", "k1"), &["reply", "audit"]);
-        held.hold = Some(Hold {
+        let held = to(event("slack", "k1"), &["reply", "audit"]).with_hold(Hold {
             destination: "reply".into(),
             owner: "proxy:k1".into(),
             until_ms: now_ms() + 60_000,
         });
         let held_id = insert(&store, held).await;
-        let mut lapsing = to(event("slack", "k2"), &["reply"]);
-        lapsing.hold = Some(Hold {
+        let lapsing = to(event("slack", "k2"), &["reply"]).with_hold(Hold {
             destination: "reply".into(),
             owner: "proxy:k2".into(),
             // Long enough not to lapse before the first claim on a loaded machine.
@@ -869,9 +888,8 @@ mod cases {
 
     pub async fn replay_makes_an_event_due_again_with_a_fresh_budget(store: Arc<dyn Store>) {
         // Received two hours ago: its max_age budget runs from then, until a replay.
-        let mut old = event("s", "k");
-        old.received_at_ms = now_ms() - 2 * 3_600_000;
-        let received = old.received_at_ms;
+        let old = event("s", "k").received_at(now_ms() - 2 * 3_600_000);
+        let received = old.received_at_ms();
         let id = insert(&store, old).await;
         let claim = store
             .claim("w", &Room::up_to(10), LONG)
@@ -934,8 +952,7 @@ mod cases {
     }
 
     pub async fn replay_refuses_an_event_whose_body_was_purged(store: Arc<dyn Store>) {
-        let mut old = to(event("s", "k"), &[]);
-        old.received_at_ms = now_ms() - 10 * 86_400_000;
+        let old = to(event("s", "k"), &[]).received_at(now_ms() - 10 * 86_400_000);
         let id = insert(&store, old).await;
         let purged = store.purge(now_ms() - 86_400_000, 0).await.expect("purge");
         assert_eq!((purged.bodies, purged.events), (1, 0));
@@ -953,8 +970,7 @@ mod cases {
         let base = now_ms() - 60_000;
         let mut dead = Vec::new();
         for (i, source) in ["a", "a", "b", "a"].iter().enumerate() {
-            let mut e = event(source, &format!("k{i}"));
-            e.received_at_ms = base + i as i64 * 1000;
+            let e = event(source, &format!("k{i}")).received_at(base + i as i64 * 1000);
             let id = insert(&store, e).await;
             dead.push(id);
         }
@@ -1018,9 +1034,8 @@ mod cases {
         let mut ids = Vec::new();
         for i in 0..7 {
             let source = if i % 2 == 0 { "even" } else { "odd" };
-            let mut e = event(source, &format!("k{i}"));
-            e.received_at_ms = base + i * 1000;
-            e.body = Bytes::from(vec![b'x'; 64]);
+            let e = event_with_body(source, &format!("k{i}"), Bytes::from(vec![b'x'; 64]))
+                .received_at(base + i * 1000);
             ids.push(insert(&store, e).await.to_string());
         }
         // Newest first is id order (UUIDv7 is time-ordered).
@@ -1112,9 +1127,7 @@ mod cases {
         let day = 86_400_000;
         let now = now_ms();
         let aged = |key: &str, days: i64, destinations: &[&str]| {
-            let mut e = to(event("s", key), destinations);
-            e.received_at_ms = now - days * day;
-            e
+            to(event("s", key), destinations).received_at(now - days * day)
         };
         // No destinations: ignored at once, and purged as delivered events are.
         let recent = insert(&store, aged("recent", 1, &[])).await;

@@ -36,9 +36,10 @@ use crate::pipeline::Source;
 use crate::pipeline::accept::{PayloadCheck, dedup_key};
 use crate::pipeline::body;
 use crate::pipeline::client_ip::ClientIp;
+use crate::pipeline::credential::HeaderCredential;
 use crate::pipeline::guards::{Allowlist, MethodAndType};
 use crate::pipeline::stack::{STEPS, StepKind};
-use crate::pipeline::verify::{HeaderCredential, Verify};
+use crate::pipeline::verify::Verify;
 use crate::providers::BodyKind;
 use crate::store::Store;
 

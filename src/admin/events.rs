@@ -21,7 +21,7 @@ use uuid::Uuid;
 
 use super::error::AdminError;
 use crate::live::Live;
-use crate::store::{EventFilter, Store, StoredEvent};
+use crate::store::{EventFilter, EventStatus, Store, StoredEvent};
 
 const STATUSES: [&str; 5] = ["pending", "delivered", "failed", "dead", "ignored"];
 const DEFAULT_LIMIT: u32 = 50;
@@ -107,7 +107,7 @@ fn summary(event: &StoredEvent) -> Value {
         "received_at": rfc3339(event.received_at_ms),
         "attempts": event.attempts,
         "last_error": event.last_error,
-        "next_attempt_at": (event.status == "pending" || event.status == "failed")
+        "next_attempt_at": matches!(event.status, EventStatus::Pending | EventStatus::Failed)
             .then(|| rfc3339(event.next_attempt_at_ms)),
         "client_ip": event.client_ip,
         "request_id": event.request_id,
@@ -195,7 +195,7 @@ pub async fn replay_one(
         )
             .into_response())
     } else if let Some(event) = live.store().get(id).await? {
-        if event.status == "ignored" {
+        if event.status == EventStatus::Ignored {
             return Err(AdminError::new(
                 StatusCode::CONFLICT,
                 "the event is ignored: no destination took it, so there is nothing to deliver",
@@ -404,7 +404,7 @@ mod tests {
             content_type: None,
             headers: vec![],
             body: None,
-            status: "dead".into(),
+            status: EventStatus::Dead,
             attempts: 1,
             next_attempt_at_ms: 0,
             last_error: Some("HTTP 400, \"bad\"\nline".into()),

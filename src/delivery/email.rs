@@ -362,7 +362,7 @@ mod tests {
             content_type: Some("application/json".into()),
             headers: vec![],
             body: Some(br#"{"event":"temp","coreid":"abc123"}"#.to_vec()),
-            status: "pending".into(),
+            status: crate::store::EventStatus::Pending,
             attempts: 0,
             next_attempt_at_ms: 0,
             last_error: None,

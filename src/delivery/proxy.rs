@@ -31,17 +31,17 @@ pub async fn forward(
     registry: &Registry,
     destination: &str,
     timeout: Duration,
-    mut event: NewEvent,
+    event: NewEvent,
 ) -> Result<Reply, Rejection> {
-    let Some(slot) = registry.get(&event.source, destination) else {
+    let Some(slot) = registry.get(event.source(), destination) else {
         return Err(Rejection::new(
             RejectionKind::DestinationFailed,
             format!("proxy destination {destination} is not configured"),
         ));
     };
-    let owner = format!("proxy:{}", event.id);
+    let owner = format!("proxy:{}", event.id());
     let hold_for = timeout.saturating_add(HOLD_MARGIN);
-    event.hold = Some(Hold {
+    let event = event.with_hold(Hold {
         destination: destination.to_owned(),
         owner: owner.clone(),
         until_ms: now_ms().saturating_add(i64::try_from(hold_for.as_millis()).unwrap_or(i64::MAX)),
@@ -56,7 +56,7 @@ pub async fn forward(
             ));
         }
     };
-    let stored = as_stored(&event, id);
+    let stored = StoredEvent::unattempted(&event, id);
     let (answer, recorded) = match slot.destination.exchange(&stored).await {
         Some(Ok(reply)) => {
             let recorded = match &reply.outcome {
@@ -86,7 +86,7 @@ pub async fn forward(
             },
         ),
     };
-    record::count(&event.source, destination, &recorded);
+    record::count(event.source(), destination, &recorded);
     if fresh {
         let claim = Claim {
             event_id: id,
@@ -107,23 +107,4 @@ pub async fn forward(
         tracing::info!(event_id = %id, status = status.as_u16(), "duplicate forwarded again in proxy mode");
     }
     answer
-}
-
-/// The event as a destination sees it, without a read back from the store.
-fn as_stored(event: &NewEvent, id: uuid::Uuid) -> StoredEvent {
-    StoredEvent {
-        id: id.to_string(),
-        source: event.source.clone(),
-        dedup_key: event.dedup_key.clone(),
-        received_at_ms: event.received_at_ms,
-        client_ip: event.client_ip.to_string(),
-        request_id: event.request_id.clone(),
-        content_type: event.content_type.clone(),
-        headers: event.headers.clone(),
-        body: Some(event.body.to_vec()),
-        status: "pending".into(),
-        attempts: 0,
-        next_attempt_at_ms: event.received_at_ms,
-        last_error: None,
-    }
 }

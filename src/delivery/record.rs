@@ -13,7 +13,7 @@ use crate::store::{Claim, Inserted, NewEvent, Recorded, Store, StoreError};
 /// Stores `event` and counts it: `events_stored_total` when it is new, `duplicates_total` when
 /// the store already held it.
 pub async fn insert(store: &dyn Store, event: NewEvent) -> Result<Inserted, StoreError> {
-    let source = event.source.clone();
+    let source = event.source().to_owned();
     let inserted = store.insert(event).await?;
     let metrics = crate::telemetry::metrics::metrics();
     let counter = match inserted {

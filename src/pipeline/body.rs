@@ -17,8 +17,8 @@ use axum::response::{IntoResponse, Response};
 
 use super::Source;
 use super::client_ip::ClientIp;
+use super::credential::CredentialChecked;
 use super::inflate::{Budget, Reservation};
-use super::verify::CredentialChecked;
 use crate::http::problem::{Rejection, RejectionKind};
 
 /// The body as the provider meant it (gzip undone), exactly the bytes verified and stored.

@@ -12,6 +12,7 @@ pub mod accept;
 pub mod admission;
 pub mod body;
 pub mod client_ip;
+pub mod credential;
 pub mod framing;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzz;

@@ -1,9 +1,10 @@
 //! Steps 9 and 10: the provider's signature over the exact bytes received, and its timestamp.
 //!
-//! Success leaves an [`Authenticated`] in the request: the only way to obtain one, and the only
-//! thing [`crate::store::NewEvent`] is built from, so nothing unverified can reach the store.
+//! Success leaves an [`Authenticated`] in the request, built from the preset's
+//! [`Verified`] proof: the only thing [`crate::event::NewEvent`] is built from, so nothing
+//! unverified can reach the store. The headers-only check before the body
+//! ([`super::credential`]) gives no such proof; this step verifies every request again.
 
-use std::net::IpAddr;
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -14,69 +15,11 @@ use tower_http::validate_request::ValidateRequest;
 use super::Source;
 use super::body::Received;
 use super::client_ip::ClientIp;
+use super::credential::to_rejection;
 use crate::clock::unix_now;
+pub use crate::event::Authenticated;
 use crate::http::problem::{Rejection, RejectionKind};
-use crate::providers::{Inbound, VerifyError};
-
-/// Proof that a request passed its source's authenticity and freshness checks.
-#[derive(Debug, Clone)]
-pub struct Authenticated {
-    source: Arc<str>,
-    client_ip: IpAddr,
-}
-
-impl Authenticated {
-    pub fn source(&self) -> &str {
-        &self.source
-    }
-
-    pub fn client_ip(&self) -> IpAddr {
-        self.client_ip
-    }
-}
-
-/// Marks a request whose header credential was checked before its body was read.
-#[derive(Debug, Clone, Copy)]
-pub struct CredentialChecked;
-
-/// Before the body: a source whose credential is a header (token, Basic, Bearer, `brightdata`,
-/// `particle`, GitLab's secret token) has it checked from the headers alone, so a client
-/// without it never makes the gateway read or inflate a body. [`Verify`] checks it again after
-/// the body (a constant-time compare; the one place an [`Authenticated`] is made).
-#[derive(Clone)]
-pub struct HeaderCredential(pub Arc<Source>);
-
-impl HeaderCredential {
-    /// `None` when the source's verdict needs the body.
-    pub fn check(source: &Source, headers: &http::HeaderMap) -> Option<Result<(), Rejection>> {
-        source
-            .preset
-            .verify_headers_only(headers)
-            .map(|verdict| verdict.map_err(to_rejection))
-    }
-}
-
-impl ValidateRequest<Body> for HeaderCredential {
-    type ResponseBody = Body;
-    fn validate(&mut self, request: &mut Request<Body>) -> Result<(), Response> {
-        match Self::check(&self.0, request.headers()) {
-            None => Ok(()),
-            Some(Ok(())) => {
-                request.extensions_mut().insert(CredentialChecked);
-                Ok(())
-            }
-            Some(Err(rejection)) => {
-                let mut response = rejection.into_response();
-                // The body is left unread: the connection cannot be reused.
-                response.headers_mut().insert(
-                    http::header::CONNECTION,
-                    http::HeaderValue::from_static("close"),
-                );
-                Err(response)
-            }
-        }
-    }
-}
+use crate::providers::{Inbound, Verified};
 
 #[derive(Clone)]
 pub struct Verify(pub Arc<Source>);
@@ -93,6 +36,18 @@ impl Verify {
         body: &[u8],
         now: i64,
     ) -> Result<(), Rejection> {
+        Self::authenticate(source, headers, query, body, now).map(drop)
+    }
+
+    /// [`Verify::check`], with the preset's proof on success: what the layer builds its
+    /// [`Authenticated`] from.
+    pub fn authenticate(
+        source: &Source,
+        headers: &http::HeaderMap,
+        query: Option<&str>,
+        body: &[u8],
+        now: i64,
+    ) -> Result<Verified, Rejection> {
         let url = source
             .public_url
             .as_deref()
@@ -103,7 +58,7 @@ impl Verify {
             url: url.as_deref(),
             now,
         };
-        source.preset.verify(&inbound).map_err(to_rejection)
+        source.preset.authenticate(&inbound).map_err(to_rejection)
     }
 }
 
@@ -124,14 +79,6 @@ fn called_url(base: &str, query: &str) -> String {
     }
 }
 
-fn to_rejection(error: VerifyError) -> Rejection {
-    let kind = match error.reason() {
-        "stale_timestamp" => RejectionKind::StaleTimestamp,
-        _ => RejectionKind::BadSignature,
-    };
-    Rejection::new(kind, error.to_string())
-}
-
 impl ValidateRequest<Body> for Verify {
     type ResponseBody = Body;
     fn validate(&mut self, request: &mut Request<Body>) -> Result<(), Response> {
@@ -148,7 +95,7 @@ impl ValidateRequest<Body> for Verify {
             .into_response());
         };
         let client_ip = *client_ip;
-        Self::check(
+        let verified = Self::authenticate(
             &self.0,
             request.headers(),
             request.uri().query(),
@@ -156,10 +103,11 @@ impl ValidateRequest<Body> for Verify {
             unix_now(),
         )
         .map_err(IntoResponse::into_response)?;
-        request.extensions_mut().insert(Authenticated {
-            source: self.0.name.clone(),
+        request.extensions_mut().insert(Authenticated::new(
+            self.0.name.clone(),
             client_ip,
-        });
+            verified,
+        ));
         Ok(())
     }
 }

@@ -62,7 +62,7 @@ pub use contract::{
 pub use description::{
     Bodies, BodyKind, Build, DerivedId, Family, Handshake, IdRule, Keys, Provider,
 };
-pub use preset::{EventId, Preset};
+pub use preset::{EventId, Preset, Verified};
 pub use primitives::credential_eq;
 
 /// Every provider, in the order [`KNOWN`] lists them (the order error messages show).

@@ -46,6 +46,26 @@ impl std::ops::Deref for EventId {
     }
 }
 
+/// Proof that [`Preset::authenticate`] accepted a request: its field is private and this file
+/// is the only place that makes one, so whoever holds a `Verified` got it from a successful
+/// verification (the store takes events only with one, through `crate::event::Authenticated`).
+///
+/// ```compile_fail
+/// // Nothing outside `providers` can make the proof.
+/// let forged = hookwall::providers::Verified { provider: "github" };
+/// ```
+#[derive(Debug, Clone)]
+pub struct Verified {
+    provider: &'static str,
+}
+
+impl Verified {
+    /// The provider whose preset verified the request.
+    pub fn provider(&self) -> &'static str {
+        self.provider
+    }
+}
+
 /// A provider's verification preset, with the source's secrets and overrides applied.
 #[derive(Debug)]
 pub struct Preset {
@@ -91,16 +111,29 @@ impl Preset {
         self.provider
     }
 
-    /// Steps 9 (authenticity) and 10 (freshness).
+    /// Steps 9 (authenticity) and 10 (freshness): the verdict, and on success the [`Verified`]
+    /// proof that the pipeline carries to the store (`crate::event::Authenticated`). For a
+    /// `provider = "none"` source the proof is the configured policy (nothing to check), not a
+    /// checked credential.
+    pub fn authenticate(&self, req: &Inbound<'_>) -> Result<Verified, VerifyError> {
+        self.scheme.verify(req)?;
+        Ok(Verified {
+            provider: self.provider.name,
+        })
+    }
+
+    /// The verdict of [`Preset::authenticate`] alone, for callers that only report it (`hookwall
+    /// receive`, tests).
     pub fn verify(&self, req: &Inbound<'_>) -> Result<(), VerifyError> {
-        self.scheme.verify(req)
+        self.authenticate(req).map(drop)
     }
 
     /// The verdict of a credential that lives in a header (token, HTTP Basic, Bearer,
     /// `brightdata`, `particle`, GitLab's secret token), judged from the headers alone; `None`
     /// when the verdict needs the body (a signature scheme, or a GitLab request that carries a
     /// signature). The pipeline runs it before the body is read, so a client without the
-    /// credential never makes the gateway read or inflate a body.
+    /// credential never makes the gateway read or inflate a body. It gives no [`Verified`]: the
+    /// whole request is verified again once its body is read.
     pub fn verify_headers_only(&self, headers: &HeaderMap) -> Option<Result<(), VerifyError>> {
         self.scheme.verify_headers_only(headers)
     }

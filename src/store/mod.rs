@@ -15,8 +15,8 @@
 //! writer loop through which both stores batch their writes; `sqlite/` and `postgres/` each a
 //! `mod.rs` (opening, reads), a `writer.rs` (its side of the writer) and a `queries.rs` (its
 //! statements); `sql.rs` what the two share on the sqlx side; `status.rs` the statuses;
-//! `error.rs` [`StoreError`]. The store imports nothing from pipeline, delivery, admin or cli,
-//! except the verification proof [`NewEvent::new`] takes, until that type moves down.
+//! `error.rs` [`StoreError`]. The store imports nothing from pipeline, delivery, admin or cli:
+//! the [`NewEvent`] it stores comes from [`crate::event`], on the floor below.
 
 mod error;
 mod group_commit;
@@ -27,76 +27,20 @@ mod sqlite;
 mod status;
 
 use std::collections::HashMap;
-use std::net::IpAddr;
 use std::time::Duration;
 
-use bytes::Bytes;
 use serde::Serialize;
 use uuid::Uuid;
-
-use crate::clock::now_ms;
 
 pub use error::{Corrupt, StoreError};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 pub use status::{DeliveryStatus, EventStatus};
 
-use crate::pipeline::verify::Authenticated;
-
-/// An event ready to be stored. It can only be built from an [`Authenticated`] request, so the
-/// store never receives a request that skipped verification.
-#[derive(Debug, Clone)]
-pub struct NewEvent {
-    pub id: Uuid,
-    pub source: String,
-    pub dedup_key: String,
-    pub received_at_ms: i64,
-    pub client_ip: IpAddr,
-    pub request_id: Option<String>,
-    pub content_type: Option<String>,
-    /// Headers worth keeping, with credentials already redacted.
-    pub headers: Vec<(String, String)>,
-    pub body: Bytes,
-    /// The source's destinations at the time of receipt: one delivery each.
-    pub destinations: Vec<String>,
-    /// A delivery the caller attempts itself right after the insert (`mode = "proxy"`): it is
-    /// stored already claimed, so no worker takes it unless the caller dies first.
-    pub hold: Option<Hold>,
-}
-
-/// A delivery claimed at insert time by `owner` until `until_ms`.
-#[derive(Debug, Clone)]
-pub struct Hold {
-    pub destination: String,
-    pub owner: String,
-    pub until_ms: i64,
-}
-
-impl NewEvent {
-    pub fn new(
-        proof: &Authenticated,
-        dedup_key: String,
-        request_id: Option<String>,
-        content_type: Option<String>,
-        headers: Vec<(String, String)>,
-        body: Bytes,
-        destinations: Vec<String>,
-    ) -> Self {
-        Self {
-            id: Uuid::now_v7(),
-            source: proof.source().to_owned(),
-            dedup_key,
-            received_at_ms: now_ms(),
-            client_ip: proof.client_ip(),
-            request_id,
-            content_type,
-            headers,
-            body,
-            destinations,
-            hold: None,
-        }
-    }
-}
+/// The event the store is given, and the proof it is built from, live one floor down
+/// ([`crate::event`]), so the pipeline and the store share them without the store importing the
+/// pipeline.
+pub use crate::event::{Hold, NewEvent};
 
 /// What an insert did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -120,11 +64,33 @@ pub struct StoredEvent {
     pub headers: Vec<(String, String)>,
     #[serde(skip)]
     pub body: Option<Vec<u8>>,
-    /// One of [`EventStatus`]'s spellings ([`EventStatus::as_str`]).
-    pub status: String,
+    /// Serialised as its stored spelling ([`EventStatus::as_str`]).
+    pub status: EventStatus,
     pub attempts: i64,
     pub next_attempt_at_ms: i64,
     pub last_error: Option<String>,
+}
+
+impl StoredEvent {
+    /// `event` as a destination sees it once stored under `id` and before any attempt, without
+    /// a read back from the store (proxy mode forwards it right after the insert).
+    pub fn unattempted(event: &NewEvent, id: Uuid) -> StoredEvent {
+        StoredEvent {
+            id: id.to_string(),
+            source: event.source().to_owned(),
+            dedup_key: event.dedup_key().to_owned(),
+            received_at_ms: event.received_at_ms(),
+            client_ip: event.client_ip().to_string(),
+            request_id: event.request_id().map(str::to_owned),
+            content_type: event.content_type().map(str::to_owned),
+            headers: event.headers().to_vec(),
+            body: Some(event.body().to_vec()),
+            status: EventStatus::Pending,
+            attempts: 0,
+            next_attempt_at_ms: event.received_at_ms(),
+            last_error: None,
+        }
+    }
 }
 
 /// Which events a listing, export or bulk replay covers. `None` fields do not filter.

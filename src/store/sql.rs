@@ -83,7 +83,7 @@ where
         content_type: row.try_get("content_type")?,
         headers: serde_json::from_str(&headers).map_err(Corrupt::Headers)?,
         body: row.try_get("body")?,
-        status: row.try_get("status")?,
+        status: row.try_get::<String, _>("status")?.parse()?,
         attempts: row.try_get("attempts")?,
         next_attempt_at_ms: row.try_get("next_attempt_at")?,
         last_error: row.try_get("last_error")?,

@@ -208,6 +208,11 @@ mod tests {
             assert_eq!(status.as_str().parse::<EventStatus>().ok(), Some(status));
             assert_eq!(status, status.as_str());
             assert_eq!(status.to_string(), status.as_str());
+            // The admin API and exports show a status as the JSON string of its spelling.
+            assert_eq!(
+                serde_json::to_value(status).ok(),
+                Some(serde_json::Value::from(status.as_str()))
+            );
         }
         assert!("delivering".parse::<EventStatus>().is_err());
     }

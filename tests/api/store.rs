@@ -5,22 +5,32 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
 use bytes::Bytes;
+use hookwall::event::Authenticated;
+use hookwall::providers::{Inbound, Overrides, Preset};
 use hookwall::store::{Inserted, NewEvent, Room, SqliteStore, Store};
 
+/// An event as the pipeline makes one, from a request a `none` preset verified (that preset
+/// accepts every request: the store only asks that some preset did).
 fn event(source: &str, key: &str) -> NewEvent {
-    NewEvent {
-        id: uuid::Uuid::now_v7(),
-        source: source.to_owned(),
-        dedup_key: key.to_owned(),
-        received_at_ms: hookwall::clock::now_ms(),
-        client_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
-        request_id: None,
-        content_type: Some("application/json".to_owned()),
-        headers: vec![("x-test".to_owned(), "1".to_owned())],
-        body: Bytes::from_static(b"{}"),
-        destinations: vec!["downstream".to_owned()],
-        hold: None,
-    }
+    let preset = Preset::build("none", &[], &[], &Overrides::default()).expect("none builds");
+    let headers = http::HeaderMap::new();
+    let verified = preset
+        .authenticate(&Inbound {
+            headers: &headers,
+            body: b"{}",
+            url: None,
+            now: 0,
+        })
+        .expect("none accepts");
+    NewEvent::new(
+        &Authenticated::new(source.into(), IpAddr::V4(Ipv4Addr::LOCALHOST), verified),
+        key.to_owned(),
+        None,
+        Some("application/json".to_owned()),
+        vec![("x-test".to_owned(), "1".to_owned())],
+        Bytes::from_static(b"{}"),
+        vec!["downstream".to_owned()],
+    )
 }
 
 #[tokio::test]
@@ -132,8 +142,7 @@ async fn status_checks_cost_no_ephemeral_table_on_a_new_file_and_after_an_upgrad
         Inserted::Stored(id) => id,
         other => panic!("{other:?}"),
     };
-    let mut nowhere = event("quiet", "nowhere");
-    nowhere.destinations.clear();
+    let nowhere = event("quiet", "nowhere").with_destinations(Vec::new());
     let nowhere = match store.insert(nowhere).await.expect("insert") {
         Inserted::Stored(id) => id,
         other => panic!("{other:?}"),

@@ -36,7 +36,7 @@ impl Backend for PostgresWriter {
     type Control = std::convert::Infallible;
 
     fn weight(event: &Box<NewEvent>) -> usize {
-        event.body.len()
+        event.body().len()
     }
 
     async fn transact(
@@ -73,8 +73,8 @@ async fn insert_batch(
     // each other's unique-index entries in one order and cannot deadlock; a stable sort keeps
     // arrival order among copies of one key, so the first copy received is the one stored.
     let mut order: Vec<usize> = (0..events.len()).collect();
-    let keys: Vec<Cow<'_, str>> = events.iter().map(|e| dedup_key(&e.dedup_key)).collect();
-    order.sort_by(|&a, &b| (&events[a].source, &keys[a]).cmp(&(&events[b].source, &keys[b])));
+    let keys: Vec<Cow<'_, str>> = events.iter().map(|e| dedup_key(e.dedup_key())).collect();
+    order.sort_by(|&a, &b| (events[a].source(), &keys[a]).cmp(&(events[b].source(), &keys[b])));
 
     let mut ids = Vec::with_capacity(events.len());
     let mut sources = Vec::with_capacity(events.len());
@@ -89,25 +89,25 @@ async fn insert_batch(
     let mut unencodable = HashMap::new();
     for &i in &order {
         let event = &*events[i];
-        let encoded = match serde_json::to_string(&event.headers) {
+        let encoded = match serde_json::to_string(event.headers()) {
             Ok(encoded) => encoded,
             Err(err) => {
                 unencodable.insert(i, err);
                 continue;
             }
         };
-        ids.push(event.id.to_string());
-        sources.push(event.source.as_str());
+        ids.push(event.id().to_string());
+        sources.push(event.source());
         dedup_keys.push(keys[i].as_ref());
-        received.push(event.received_at_ms);
-        client_ips.push(event.client_ip.to_string());
-        request_ids.push(event.request_id.as_deref());
-        content_types.push(event.content_type.as_deref());
+        received.push(event.received_at_ms());
+        client_ips.push(event.client_ip().to_string());
+        request_ids.push(event.request_id());
+        content_types.push(event.content_type());
         headers.push(encoded);
-        bodies.push(event.body.as_ref());
+        bodies.push(event.body().as_ref());
         // An event with nowhere to go is kept for inspection, never reported as delivered
         // (SPEC section 10); retention treats it as it treats a delivered one.
-        statuses.push(EventStatus::of_new(&event.destinations).as_str());
+        statuses.push(EventStatus::of_new(event.destinations()).as_str());
     }
 
     let mut tx = pool.begin().await?;
@@ -171,15 +171,12 @@ async fn insert_batch(
     let mut untils = Vec::new();
     for &i in &order {
         let event = &*events[i];
-        if !inserted.contains(&event.id.to_string()) {
+        if !inserted.contains(&event.id().to_string()) {
             continue;
         }
-        for destination in &event.destinations {
-            let hold = event
-                .hold
-                .as_ref()
-                .filter(|hold| &hold.destination == destination);
-            delivery_events.push(event.id.to_string());
+        for destination in event.destinations() {
+            let hold = event.hold().filter(|hold| &hold.destination == destination);
+            delivery_events.push(event.id().to_string());
             destinations.push(destination.as_str());
             owners.push(hold.map(|h| h.owner.as_str()));
             untils.push(hold.map(|h| h.until_ms));
@@ -209,10 +206,10 @@ async fn insert_batch(
             if let Some(err) = unencodable.remove(&i) {
                 return Err(Corrupt::Headers(err).into());
             }
-            if inserted.contains(&event.id.to_string()) {
-                return Ok(Inserted::Stored(event.id));
+            if inserted.contains(&event.id().to_string()) {
+                return Ok(Inserted::Stored(event.id()));
             }
-            match existing.get(&(event.source.clone(), keys[i].to_string())) {
+            match existing.get(&(event.source().to_owned(), keys[i].to_string())) {
                 Some(id) => event_id(id).map(Inserted::Duplicate),
                 // The other copy was purged between this insert and the look-up: rare, and
                 // the provider's retry stores the event anew.

@@ -29,10 +29,11 @@ pub(super) struct Row {
 
 impl Row {
     pub fn new(event: NewEvent) -> Result<Row, StoreError> {
-        let headers = serde_json::to_string(&event.headers).map_err(crate::store::Corrupt::from)?;
+        let headers =
+            serde_json::to_string(event.headers()).map_err(crate::store::Corrupt::from)?;
         Ok(Row {
-            id: event.id.to_string(),
-            client_ip: event.client_ip.to_string(),
+            id: event.id().to_string(),
+            client_ip: event.client_ip().to_string(),
             headers,
             event,
         })
@@ -43,7 +44,7 @@ pub(super) fn insert(conn: &rusqlite::Connection, row: &Row) -> Result<Inserted,
     let event = &row.event;
     // An event with nowhere to go is kept for inspection, never reported as delivered (SPEC
     // section 10); retention treats it as it treats a delivered one.
-    let status = EventStatus::of_new(&event.destinations).as_str();
+    let status = EventStatus::of_new(event.destinations()).as_str();
     let id = &row.id;
     let inserted = conn
         .prepare_cached(
@@ -54,41 +55,38 @@ pub(super) fn insert(conn: &rusqlite::Connection, row: &Row) -> Result<Inserted,
         )?
         .execute(params![
             id,
-            event.source,
-            event.dedup_key,
-            event.received_at_ms,
+            event.source(),
+            event.dedup_key(),
+            event.received_at_ms(),
             row.client_ip,
-            event.request_id,
-            event.content_type,
+            event.request_id(),
+            event.content_type(),
             row.headers,
-            event.body.as_ref(),
+            event.body().as_ref(),
             status,
         ])?;
     if inserted == 0 {
         let existing: String = conn
             .prepare_cached("SELECT id FROM events WHERE source = ?1 AND dedup_key = ?2")?
-            .query_row(params![event.source, event.dedup_key], |row| row.get(0))?;
+            .query_row(params![event.source(), event.dedup_key()], |row| row.get(0))?;
         return Ok(Inserted::Duplicate(event_id(&existing)?));
     }
     let mut deliveries = conn.prepare_cached(
         "INSERT INTO deliveries (event_id, destination, next_attempt_at, lease_owner, lease_until) \
          VALUES (?1, ?2, ?3, ?4, ?5)",
     )?;
-    for destination in &event.destinations {
-        let hold = event
-            .hold
-            .as_ref()
-            .filter(|hold| &hold.destination == destination);
+    for destination in event.destinations() {
+        let hold = event.hold().filter(|hold| &hold.destination == destination);
         deliveries.execute(params![
             id,
             destination,
             // A held delivery is due when its hold lapses, like any claim (see `claim`).
-            hold.map_or(event.received_at_ms, |h| h.until_ms),
+            hold.map_or(event.received_at_ms(), |h| h.until_ms),
             hold.map(|h| h.owner.as_str()),
             hold.map(|h| h.until_ms),
         ])?;
     }
-    Ok(Inserted::Stored(event.id))
+    Ok(Inserted::Stored(event.id()))
 }
 
 /// Claims due deliveries, destination by destination ([`crate::store::shares`]). The claim moves

@@ -50,7 +50,7 @@ impl Write {
     /// Whether the write is a single statement (an event with no destination: the insert, and
     /// on a duplicate a read of the existing id).
     fn is_one_statement(&self) -> bool {
-        matches!(self, Write::Insert(row) if row.event.destinations.is_empty())
+        matches!(self, Write::Insert(row) if row.event.destinations().is_empty())
     }
 }
 

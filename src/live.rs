@@ -18,13 +18,13 @@ use secrecy::SecretString;
 
 use crate::config::Config;
 use crate::delivery::Registry;
-use crate::pipeline::{self, Source, stack::Routes};
+use crate::pipeline::{self, CompiledSource, stack::Routes};
 use crate::store::Store;
 
 /// What a loaded config compiles to.
 pub struct Compiled {
     pub config: Config,
-    pub sources: Vec<Arc<Source>>,
+    pub sources: Vec<Arc<CompiledSource>>,
     pub registry: Registry,
 }
 
@@ -59,11 +59,11 @@ impl Compiled {
 /// What the admin API and the pipeline see of the current config.
 pub struct Snapshot {
     pub config: Config,
-    pub sources: Vec<Arc<Source>>,
+    pub sources: Vec<Arc<CompiledSource>>,
 }
 
 impl Snapshot {
-    pub fn source(&self, name: &str) -> Option<&Arc<Source>> {
+    pub fn source(&self, name: &str) -> Option<&Arc<CompiledSource>> {
         self.sources.iter().find(|s| s.name.as_ref() == name)
     }
 

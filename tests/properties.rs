@@ -11,7 +11,7 @@ use std::net::IpAddr;
 use base64::Engine;
 use hookwall::config::units::{MAX_DURATION, parse_duration, parse_size};
 use hookwall::fuzzing;
-use hookwall::pipeline::Source;
+use hookwall::pipeline::CompiledSource;
 use hookwall::pipeline::client_ip::{canonical, forwarded_https, resolve};
 use hookwall::pipeline::payload::depth_exceeding;
 use hookwall::pipeline::verify::Verify;
@@ -108,7 +108,7 @@ impl Setup {
 
     /// The request the preset signs, as the gateway receives it when the provider calls
     /// `public_url`: headers, query, body.
-    fn signed(&self, source: &Source) -> (HeaderMap, Option<String>, Vec<u8>) {
+    fn signed(&self, source: &CompiledSource) -> (HeaderMap, Option<String>, Vec<u8>) {
         let out = source
             .preset
             .sign_request(self.body.clone(), self.now, &self.id)
@@ -126,7 +126,7 @@ impl Setup {
 }
 
 fn check(
-    source: &Source,
+    source: &CompiledSource,
     headers: &HeaderMap,
     query: Option<&str>,
     body: &[u8],
@@ -147,7 +147,7 @@ fn twilio_form_signs(query: Option<&str>, body: &[u8]) -> Option<String> {
     Some(params.into_iter().map(|(k, v)| k + &v).collect())
 }
 
-fn source(setup: &Setup) -> Source {
+fn source(setup: &Setup) -> CompiledSource {
     let (preset, public_url) = setup.preset();
     fuzzing::source(preset, public_url)
 }

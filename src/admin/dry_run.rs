@@ -32,7 +32,7 @@ use super::error::AdminError;
 use crate::clock::unix_now;
 use crate::http::problem::{Rejection, RejectionKind};
 use crate::live::Live;
-use crate::pipeline::Source;
+use crate::pipeline::CompiledSource;
 use crate::pipeline::accept::{PayloadCheck, dedup_key};
 use crate::pipeline::body;
 use crate::pipeline::client_ip::ClientIp;
@@ -161,7 +161,7 @@ pub async fn handler(
 
 /// Runs every check on `recorded` as if it arrived at `now` (unix seconds).
 pub async fn run(
-    source: &Source,
+    source: &CompiledSource,
     store: &dyn Store,
     recorded: RecordedRequest,
     now: i64,
@@ -274,7 +274,7 @@ pub async fn run(
 /// Why a check after the body was not judged.
 const UNREAD: &str = "the body could not be read";
 
-fn allowlist(c: &mut Collector, source: &Source, client_ip: Option<IpAddr>) {
+fn allowlist(c: &mut Collector, source: &CompiledSource, client_ip: Option<IpAddr>) {
     if client_ip.is_none() && !source.allow_ips.is_empty() {
         c.fail(
             "ip_allowlist",
@@ -289,7 +289,7 @@ fn allowlist(c: &mut Collector, source: &Source, client_ip: Option<IpAddr>) {
     }
 }
 
-fn rate_limit(c: &mut Collector, source: &Source) {
+fn rate_limit(c: &mut Collector, source: &CompiledSource) {
     match &source.rate_limit {
         None => c.pass(
             "rate_limit",
@@ -308,7 +308,7 @@ fn rate_limit(c: &mut Collector, source: &Source) {
 /// Whether the store already holds the event: reported `fail`, but a real duplicate is accepted.
 async fn duplicate(
     c: &mut Collector,
-    source: &Source,
+    source: &CompiledSource,
     store: &dyn Store,
     headers: &HeaderMap,
     payload: Option<&crate::pipeline::payload::Payload>,
@@ -338,7 +338,7 @@ async fn duplicate(
 }
 
 impl Collector {
-    fn finish(self, source: &Source) -> Report {
+    fn finish(self, source: &CompiledSource) -> Report {
         let duplicate = self
             .checks
             .iter()
@@ -379,7 +379,7 @@ fn header_map(
     Ok(headers)
 }
 
-fn https(c: &mut Collector, source: &Source, headers: &HeaderMap, url: Option<&str>) {
+fn https(c: &mut Collector, source: &CompiledSource, headers: &HeaderMap, url: Option<&str>) {
     if !source.require_https {
         c.pass("https", Some("server.require_https is off".to_owned()));
         return;
@@ -408,7 +408,10 @@ fn https(c: &mut Collector, source: &Source, headers: &HeaderMap, url: Option<&s
     }
 }
 
-fn content_type(source: &Source, headers: &HeaderMap) -> std::result::Result<BodyKind, Rejection> {
+fn content_type(
+    source: &CompiledSource,
+    headers: &HeaderMap,
+) -> std::result::Result<BodyKind, Rejection> {
     let mut request = Request::new(axum::body::Body::empty());
     *request.method_mut() = Method::POST;
     *request.headers_mut() = headers.clone();
@@ -416,7 +419,7 @@ fn content_type(source: &Source, headers: &HeaderMap) -> std::result::Result<Bod
 }
 
 async fn decode(
-    source: &Source,
+    source: &CompiledSource,
     headers: &HeaderMap,
     raw: Bytes,
 ) -> std::result::Result<Bytes, Rejection> {
@@ -442,7 +445,7 @@ async fn decode(
 
 fn signature_and_timestamp(
     c: &mut Collector,
-    source: &Source,
+    source: &CompiledSource,
     headers: &HeaderMap,
     query: Option<&str>,
     body: &[u8],

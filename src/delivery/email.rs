@@ -45,7 +45,7 @@ const SMTP_PORT: u16 = 25;
 const SUBMISSION_PORT: u16 = 587;
 const SUBMISSIONS_PORT: u16 = 465;
 
-pub struct EmailDestination {
+pub struct SmtpSender {
     name: String,
     transport: AsyncSmtpTransport<Tokio1Executor>,
     from: Mailbox,
@@ -55,12 +55,12 @@ pub struct EmailDestination {
     timeout: Duration,
 }
 
-impl EmailDestination {
+impl SmtpSender {
     /// Checks the URL and the addresses and builds the SMTP client. Connects to nothing.
     ///
     /// Must run inside a Tokio runtime (the client owns a background task); outside one it
     /// returns an error instead of panicking.
-    pub fn new(config: &Config) -> Result<EmailDestination, String> {
+    pub fn new(config: &Config) -> Result<SmtpSender, String> {
         let from = mailbox(&config.from).map_err(|why| format!("from: {why}"))?;
         if config.to.is_empty() {
             return Err("to: needs at least one recipient".to_owned());
@@ -75,7 +75,7 @@ impl EmailDestination {
         if tokio::runtime::Handle::try_current().is_err() {
             return Err("the SMTP client must be built inside a Tokio runtime".to_owned());
         }
-        Ok(EmailDestination {
+        Ok(SmtpSender {
             name: config.name.clone(),
             transport: builder.build(),
             from,
@@ -220,7 +220,7 @@ fn classify(err: &lettre::transport::smtp::Error) -> Outcome {
 }
 
 #[async_trait::async_trait]
-impl Destination for EmailDestination {
+impl Destination for SmtpSender {
     fn name(&self) -> &str {
         &self.name
     }
@@ -265,7 +265,7 @@ mod tests {
     }
 
     fn error_of(config: &Config) -> String {
-        match EmailDestination::new(config) {
+        match SmtpSender::new(config) {
             Ok(_) => panic!("{config:?} was accepted"),
             Err(error) => error,
         }
@@ -344,14 +344,14 @@ mod tests {
             "smtps://mailer:p%40ss@mail.example.com",
             "smtps://mail.example.com:2465",
         ] {
-            let built = EmailDestination::new(&config(url));
+            let built = SmtpSender::new(&config(url));
             assert!(built.is_ok(), "{url}: {:?}", built.err());
         }
     }
 
     #[tokio::test]
     async fn the_message_has_the_rendered_subject_and_an_id_made_from_the_event() {
-        let destination = EmailDestination::new(&config("smtp://mail")).expect("builds");
+        let destination = SmtpSender::new(&config("smtp://mail")).expect("builds");
         let event = StoredEvent {
             id: "0190-abc".into(),
             source: "particle".into(),

@@ -17,7 +17,7 @@ use crate::providers::standard_webhooks::StandardWebhooks;
 use crate::providers::{Overrides, PresetError};
 use crate::store::StoredEvent;
 
-pub struct HttpDestination {
+pub struct HttpSender {
     name: String,
     source: String,
     url: url::Url,
@@ -27,12 +27,12 @@ pub struct HttpDestination {
     client: reqwest::Client,
 }
 
-impl HttpDestination {
+impl HttpSender {
     pub fn new(
         source: &str,
         config: &Config,
         client: reqwest::Client,
-    ) -> Result<HttpDestination, PresetError> {
+    ) -> Result<HttpSender, PresetError> {
         let signer = config
             .signing_secret
             .as_ref()
@@ -45,7 +45,7 @@ impl HttpDestination {
                 )
             })
             .transpose()?;
-        Ok(HttpDestination {
+        Ok(HttpSender {
             name: config.name.clone(),
             source: source.to_owned(),
             url: config.url.clone(),
@@ -130,7 +130,7 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
 }
 
 #[async_trait::async_trait]
-impl Destination for HttpDestination {
+impl Destination for HttpSender {
     fn name(&self) -> &str {
         &self.name
     }
@@ -206,7 +206,7 @@ async fn read_capped(
     Ok(bytes::Bytes::from(body))
 }
 
-impl HttpDestination {
+impl HttpSender {
     /// Sends one attempt; a failure to get any answer is the outcome itself.
     async fn send(&self, event: &StoredEvent) -> Result<reqwest::Response, Outcome> {
         let Some(body) = event.body.as_deref() else {

@@ -63,7 +63,7 @@ impl Registry {
                                     format!("{place}: cannot build an HTTP client: {err}")
                                 })
                                 .and_then(|client| {
-                                    super::http::HttpDestination::new(&source.name, http, client)
+                                    super::http::HttpSender::new(&source.name, http, client)
                                         .map(|d| {
                                             std::sync::Arc::new(d)
                                                 as std::sync::Arc<dyn Destination>
@@ -73,7 +73,7 @@ impl Registry {
                             http.max_concurrency,
                         ),
                         Config::Email(email) => (
-                            super::email::EmailDestination::new(email)
+                            super::email::SmtpSender::new(email)
                                 .map(|d| std::sync::Arc::new(d) as std::sync::Arc<dyn Destination>)
                                 .map_err(|err| format!("{place}: {err}")),
                             4,

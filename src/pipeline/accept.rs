@@ -11,7 +11,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use tower_http::validate_request::ValidateRequest;
 
-use super::Source;
+use super::CompiledSource;
 use super::body::Received;
 use super::payload::{self, Payload};
 use crate::config::DedupMode;
@@ -23,10 +23,14 @@ use crate::store::{Inserted, NewEvent, Store};
 
 /// Step 11: parse by the kind step 7 chose, then the source's schema.
 #[derive(Clone)]
-pub struct PayloadCheck(pub Arc<Source>);
+pub struct PayloadCheck(pub Arc<CompiledSource>);
 
 impl PayloadCheck {
-    pub fn check(source: &Source, kind: BodyKind, body: &[u8]) -> Result<Payload, Rejection> {
+    pub fn check(
+        source: &CompiledSource,
+        kind: BodyKind,
+        body: &[u8],
+    ) -> Result<Payload, Rejection> {
         let payload = payload::parse(kind, body, source.max_json_depth)?;
         if let Some(schema) = &source.schema {
             schema.check(&payload)?;
@@ -66,7 +70,12 @@ const MAX_ID_LEN: usize = 200;
 /// replays a captured request can choose that id, and keyed alone it would let them claim the
 /// id of a genuine event still to come, which would then be answered "duplicate" and lost. A
 /// provider's own retry sends the same id and body, so it is still a duplicate.
-pub fn dedup_key(source: &Source, headers: &HeaderMap, payload: &Payload, body: &[u8]) -> String {
+pub fn dedup_key(
+    source: &CompiledSource,
+    headers: &HeaderMap,
+    payload: &Payload,
+    body: &[u8],
+) -> String {
     let provider_id = match source.dedup {
         DedupMode::Body => None,
         DedupMode::Provider => source.preset.event_id(headers, payload.object()),
@@ -105,7 +114,7 @@ const NOT_KEPT: &[&str] = &[
     "content-length",
 ];
 
-fn kept_headers(source: &Source, headers: &HeaderMap) -> Vec<(String, String)> {
+fn kept_headers(source: &CompiledSource, headers: &HeaderMap) -> Vec<(String, String)> {
     let redacted = source.preset.redacted_headers();
     headers
         .iter()
@@ -124,7 +133,7 @@ fn kept_headers(source: &Source, headers: &HeaderMap) -> Vec<(String, String)> {
 
 /// Steps 12–14 as the innermost service.
 pub async fn accept(
-    source: Arc<Source>,
+    source: Arc<CompiledSource>,
     store: Arc<dyn Store>,
     registry: Arc<Registry>,
     request: Request<Body>,

@@ -15,7 +15,7 @@ use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use super::Source;
+use super::CompiledSource;
 use super::client_ip::ClientIp;
 use super::credential::CredentialChecked;
 use super::inflate::{Budget, Reservation};
@@ -27,7 +27,11 @@ pub struct Received(pub Bytes);
 
 /// The layer: reads and decodes the body, then passes the request on with the bytes in
 /// [`Received`] (and as the body, for any layer that reads it the usual way).
-pub async fn layer(State(source): State<Arc<Source>>, request: Request, next: Next) -> Response {
+pub async fn layer(
+    State(source): State<Arc<CompiledSource>>,
+    request: Request,
+    next: Next,
+) -> Response {
     let (mut parts, body) = request.into_parts();
     let limit = source.max_body_bytes;
     // A request whose header credential was checked inflates outside the budget; any other

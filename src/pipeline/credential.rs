@@ -5,7 +5,7 @@
 //! A request that passes is only marked [`CredentialChecked`] (its body may then inflate outside
 //! the per-client budget, see [`super::body`]); it is not authenticated: that proof is made by
 //! [`super::verify`] alone, after the body. This file imports nothing else from the pipeline but
-//! [`Source`], so the body layer and the verify step can both use it.
+//! [`CompiledSource`], so the body layer and the verify step can both use it.
 
 use std::sync::Arc;
 
@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use http::Request;
 use tower_http::validate_request::ValidateRequest;
 
-use super::Source;
+use super::CompiledSource;
 use crate::http::problem::{Rejection, RejectionKind};
 use crate::providers::VerifyError;
 
@@ -28,11 +28,14 @@ pub struct CredentialChecked;
 /// it again after the body (a constant-time compare; the one place an
 /// [`crate::event::Authenticated`] is made).
 #[derive(Clone)]
-pub struct HeaderCredential(pub Arc<Source>);
+pub struct HeaderCredential(pub Arc<CompiledSource>);
 
 impl HeaderCredential {
     /// `None` when the source's verdict needs the body.
-    pub fn check(source: &Source, headers: &http::HeaderMap) -> Option<Result<(), Rejection>> {
+    pub fn check(
+        source: &CompiledSource,
+        headers: &http::HeaderMap,
+    ) -> Option<Result<(), Rejection>> {
         source
             .preset
             .verify_headers_only(headers)

@@ -48,7 +48,7 @@ use super::body::{ContentEncoding, encoding, gunzip_capped};
 use super::client_ip;
 use super::payload::{self, Payload, Schema};
 use super::verify::Verify;
-use super::{Source, compile};
+use super::{CompiledSource, compile};
 use crate::config::DedupMode;
 use crate::config::units::parse_duration;
 use crate::http::problem::Rejection;
@@ -185,8 +185,8 @@ fn overrides(case: &Case<'_>) -> Overrides {
 
 /// A source as `pipeline::compile` makes it around `preset`, for [`Verify::check`] in the
 /// targets and the property tests.
-pub fn source(preset: Preset, public_url: Option<String>) -> Source {
-    Source {
+pub fn source(preset: Preset, public_url: Option<String>) -> CompiledSource {
+    CompiledSource {
         name: Arc::from("fuzz"),
         path: "/hooks/fuzz".to_owned(),
         preset,
@@ -261,7 +261,7 @@ pub fn check_request(family: &[&str], data: &[u8]) -> Option<Result<(), Rejectio
 /// host, as the config requires, without a fragment, which is never sent, and without a
 /// `bodySHA256` of its own).
 fn signed_request_verifies(
-    source: &Source,
+    source: &CompiledSource,
     secrets: &[SecretString],
     body: &[u8],
     now: i64,

@@ -8,7 +8,7 @@ use axum::body::Body;
 use axum::response::{IntoResponse, Response};
 use http::{Method, Request, header};
 
-use super::Source;
+use super::CompiledSource;
 use super::client_ip::{ClientIp, ForwardedHttps};
 use crate::http::problem::{Rejection, RejectionKind};
 use crate::providers::BodyKind;
@@ -43,10 +43,10 @@ impl ValidateRequest<Body> for RequireHttps {
 
 /// Step 5: the client address must fall in one of the source's `allow_ips` (when it has any).
 #[derive(Clone)]
-pub struct Allowlist(pub Arc<Source>);
+pub struct Allowlist(pub Arc<CompiledSource>);
 
 impl Allowlist {
-    pub fn check(source: &Source, client: Option<&ClientIp>) -> Result<(), Rejection> {
+    pub fn check(source: &CompiledSource, client: Option<&ClientIp>) -> Result<(), Rejection> {
         if source.allow_ips.is_empty() {
             return Ok(());
         }
@@ -75,10 +75,10 @@ impl ValidateRequest<Body> for Allowlist {
 /// Step 7: webhooks are POSTs of a content type the provider sends. The body kind chosen here
 /// tells step 11 how to parse.
 #[derive(Clone)]
-pub struct MethodAndType(pub Arc<Source>);
+pub struct MethodAndType(pub Arc<CompiledSource>);
 
 impl MethodAndType {
-    pub fn check(source: &Source, request: &Request<Body>) -> Result<BodyKind, Rejection> {
+    pub fn check(source: &CompiledSource, request: &Request<Body>) -> Result<BodyKind, Rejection> {
         if request.method() != Method::POST {
             return Err(Rejection::new(
                 RejectionKind::MethodNotAllowed,

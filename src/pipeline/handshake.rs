@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use http::{Method, StatusCode, header};
 use secrecy::ExposeSecret;
 
-use super::Source;
+use super::CompiledSource;
 use super::accept::RequestOutcome;
 use super::payload::Payload;
 use crate::http::problem::{Rejection, RejectionKind};
@@ -25,7 +25,7 @@ use crate::providers::credential_eq;
 const MAX_CHALLENGE: usize = 256;
 
 pub async fn subscription(
-    State(source): State<Arc<Source>>,
+    State(source): State<Arc<CompiledSource>>,
     request: Request,
     next: Next,
 ) -> Response {
@@ -70,7 +70,11 @@ pub async fn subscription(
     )
 }
 
-pub async fn answer(State(source): State<Arc<Source>>, request: Request, next: Next) -> Response {
+pub async fn answer(
+    State(source): State<Arc<CompiledSource>>,
+    request: Request,
+    next: Next,
+) -> Response {
     let reply = request
         .extensions()
         .get::<Payload>()

@@ -2,9 +2,9 @@
 //! module. [`stack::STEPS`] is the order, and [`stack`] composes the steps in it; what the
 //! operator sees of each request (id, log line, metrics, Sentry) is [`observe`].
 //!
-//! Checks are pure functions of the request and the compiled [`Source`]; the layers only adapt
+//! Checks are pure functions of the request and its [`CompiledSource`]; the layers only adapt
 //! them to tower. Requests pass information down as typed extensions ([`client_ip::ClientIp`],
-//! [`body::Received`], [`verify::Authenticated`], [`payload::Payload`]).
+//! [`body::Received`], [`crate::event::Authenticated`], [`payload::Payload`]).
 
 #[cfg(feature = "server")]
 pub mod accept;
@@ -43,7 +43,7 @@ use payload::Schema;
 /// A source as the pipeline uses it: the config entry with its preset built and its schema
 /// compiled, so nothing is parsed or re-validated on the request path.
 #[derive(Debug)]
-pub struct Source {
+pub struct CompiledSource {
     pub name: Arc<str>,
     pub path: String,
     pub preset: Preset,
@@ -67,7 +67,7 @@ pub struct Source {
     pub client_prefix: ClientPrefix,
 }
 
-impl Source {
+impl CompiledSource {
     /// The client `ip` counts as, for the rate limit and the gzip budget.
     pub fn client_block(&self, ip: std::net::IpAddr) -> std::net::IpAddr {
         self.client_prefix.block(ip)
@@ -82,7 +82,7 @@ pub struct Proxy {
 }
 
 /// Builds every source of the config, collecting every error (for `hookwall check`).
-pub fn compile(config: &Config) -> Result<Vec<Arc<Source>>, Vec<String>> {
+pub fn compile(config: &Config) -> Result<Vec<Arc<CompiledSource>>, Vec<String>> {
     let mut sources = Vec::new();
     let mut errors = Vec::new();
     for source in &config.sources {
@@ -122,7 +122,7 @@ pub fn compile(config: &Config) -> Result<Vec<Arc<Source>>, Vec<String>> {
             .map_err(|_| errors.push(format!("sources.{name}.accept_status: not an HTTP status")))
             .ok();
         if let (Some(preset), Some(accept_status)) = (preset, accept_status) {
-            sources.push(Arc::new(Source {
+            sources.push(Arc::new(CompiledSource {
                 name: Arc::from(name.as_str()),
                 path: source.path.clone(),
                 preset,

@@ -27,7 +27,7 @@ use tower::util::BoxCloneSyncService;
 use tower::{Service, ServiceBuilder, ServiceExt};
 use tower_http::validate_request::ValidateRequestHeaderLayer;
 
-use super::Source;
+use super::CompiledSource;
 use super::accept::{PayloadCheck, accept};
 use super::admission::{Admission, admit};
 use super::credential::HeaderCredential;
@@ -124,7 +124,7 @@ type SourceService = BoxCloneSyncService<Request, Response, Infallible>;
 
 /// Steps 4–14 for one source.
 fn source_stack(
-    source: Arc<Source>,
+    source: Arc<CompiledSource>,
     store: Arc<dyn Store>,
     registry: Arc<Registry>,
 ) -> (SourceService, Option<Limiter>) {
@@ -195,7 +195,7 @@ pub struct Routes {
 impl Routes {
     /// The routes of one config generation; `registry` is that generation's destinations.
     pub fn new(
-        sources: &[Arc<Source>],
+        sources: &[Arc<CompiledSource>],
         store: &Arc<dyn Store>,
         registry: &Arc<Registry>,
     ) -> Routes {

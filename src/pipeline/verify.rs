@@ -12,17 +12,17 @@ use axum::response::{IntoResponse, Response};
 use http::Request;
 use tower_http::validate_request::ValidateRequest;
 
-use super::Source;
+use super::CompiledSource;
 use super::body::Received;
 use super::client_ip::ClientIp;
 use super::credential::to_rejection;
 use crate::clock::unix_now;
-pub use crate::event::Authenticated;
+use crate::event::Authenticated;
 use crate::http::problem::{Rejection, RejectionKind};
 use crate::providers::{Inbound, Verified};
 
 #[derive(Clone)]
-pub struct Verify(pub Arc<Source>);
+pub struct Verify(pub Arc<CompiledSource>);
 
 impl Verify {
     /// Verifies `body` (the decoded bytes) and the headers at time `now` (unix seconds).
@@ -30,7 +30,7 @@ impl Verify {
     /// provider that signs its URL signs what it called, query included); when `public_url` has
     /// one, only parameters the provider added after it are (Twilio's `&bodySHA256=…`).
     pub fn check(
-        source: &Source,
+        source: &CompiledSource,
         headers: &http::HeaderMap,
         query: Option<&str>,
         body: &[u8],
@@ -42,7 +42,7 @@ impl Verify {
     /// [`Verify::check`], with the preset's proof on success: what the layer builds its
     /// [`Authenticated`] from.
     pub fn authenticate(
-        source: &Source,
+        source: &CompiledSource,
         headers: &http::HeaderMap,
         query: Option<&str>,
         body: &[u8],
@@ -120,7 +120,7 @@ mod tests {
     use super::*;
     use crate::providers::{Overrides, Preset};
 
-    fn twilio(public_url: &str) -> Source {
+    fn twilio(public_url: &str) -> CompiledSource {
         let overrides = Overrides {
             public_url: Some(public_url.to_owned()),
             ..Overrides::default()
@@ -135,7 +135,7 @@ mod tests {
         crate::pipeline::fuzz::source(preset, Some(public_url.to_owned()))
     }
 
-    fn sent(source: &Source, body: &[u8]) -> (HeaderMap, Option<String>) {
+    fn sent(source: &CompiledSource, body: &[u8]) -> (HeaderMap, Option<String>) {
         let signed = source
             .preset
             .sign_request(body.to_vec(), 1_700_000_000, "id")

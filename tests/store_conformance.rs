@@ -6,17 +6,17 @@
 //!
 //! Run one store: `cargo test --test store_conformance sqlite::` or `… postgres::`.
 
+#[path = "support/events.rs"]
+mod events;
 #[path = "support/pg.rs"]
 mod pg;
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv6Addr};
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use hookwall::clock::now_ms;
-use hookwall::event::Authenticated;
-use hookwall::providers::{Inbound, Overrides, Preset};
 use hookwall::store::{
     Claim, Depth, EventFilter, Hold, Inserted, NewEvent, PostgresStore, Recorded, Room,
     SqliteStore, Store,
@@ -59,38 +59,7 @@ mod cases {
 
     const LONG: Duration = Duration::from_secs(60);
 
-    /// The proof the store asks for, got the one way there is: a preset verifies a request to
-    /// `source` from `client_ip`. A `none` preset accepts every request (its policy), so any
-    /// request will do.
-    pub fn proof(source: &str, client_ip: IpAddr) -> Authenticated {
-        let preset = Preset::build("none", &[], &[], &Overrides::default()).expect("none builds");
-        let headers = http::HeaderMap::new();
-        let verified = preset
-            .authenticate(&Inbound {
-                headers: &headers,
-                body: b"{}",
-                url: None,
-                now: 0,
-            })
-            .expect("none accepts");
-        Authenticated::new(source.into(), client_ip, verified)
-    }
-
-    pub fn event(source: &str, key: &str) -> NewEvent {
-        event_with_body(source, key, Bytes::from_static(b"{}"))
-    }
-
-    fn event_with_body(source: &str, key: &str, body: Bytes) -> NewEvent {
-        NewEvent::new(
-            &proof(source, IpAddr::V4(Ipv4Addr::LOCALHOST)),
-            key.to_owned(),
-            None,
-            Some("application/json".to_owned()),
-            vec![("x-test".to_owned(), "1".to_owned())],
-            body,
-            vec!["downstream".to_owned()],
-        )
-    }
+    pub use crate::events::{event, event_with_body, proof};
 
     fn to(event: NewEvent, destinations: &[&str]) -> NewEvent {
         event.with_destinations(destinations.iter().map(|d| (*d).to_owned()).collect())

@@ -6,6 +6,8 @@ mod delivery;
 #[path = "../support/downstream.rs"]
 mod downstream;
 mod email;
+#[path = "../support/events.rs"]
+mod events;
 mod handshakes;
 mod hardening;
 mod helpers;

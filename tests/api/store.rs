@@ -1,37 +1,11 @@
 //! The SQLite store on its own: committed inserts survive closing and reopening the file.
 //! What every store must do is in `tests/store_conformance.rs`, run against SQLite and PostgreSQL.
 
-use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
-use bytes::Bytes;
-use hookwall::event::Authenticated;
-use hookwall::providers::{Inbound, Overrides, Preset};
-use hookwall::store::{Inserted, NewEvent, Room, SqliteStore, Store};
+use hookwall::store::{Inserted, Room, SqliteStore, Store};
 
-/// An event as the pipeline makes one, from a request a `none` preset verified (that preset
-/// accepts every request: the store only asks that some preset did).
-fn event(source: &str, key: &str) -> NewEvent {
-    let preset = Preset::build("none", &[], &[], &Overrides::default()).expect("none builds");
-    let headers = http::HeaderMap::new();
-    let verified = preset
-        .authenticate(&Inbound {
-            headers: &headers,
-            body: b"{}",
-            url: None,
-            now: 0,
-        })
-        .expect("none accepts");
-    NewEvent::new(
-        &Authenticated::new(source.into(), IpAddr::V4(Ipv4Addr::LOCALHOST), verified),
-        key.to_owned(),
-        None,
-        Some("application/json".to_owned()),
-        vec![("x-test".to_owned(), "1".to_owned())],
-        Bytes::from_static(b"{}"),
-        vec!["downstream".to_owned()],
-    )
-}
+use crate::events::event;
 
 #[tokio::test]
 async fn concurrent_inserts_are_all_committed_and_readable_after_reopening() {

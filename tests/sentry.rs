@@ -129,7 +129,7 @@ async fn five_hundreds_and_dead_deliveries_reach_sentry_tagged_and_without_secre
     assert!(all.contains("\"request_id\":\"req-sentry-1\""), "{all}");
     assert!(all.contains("\"reason\":\"destination_failed\""), "{all}");
     assert!(all.contains("\"source\":\"gh\""), "{all}");
-    assert!(all.contains("\"destination\":\"gh-0\""), "{all}");
+    assert!(all.contains("\"destination\":\"gh-1\""), "{all}");
     assert!(all.contains("\"environment\":\"test\""), "{all}");
     for secret in [
         "px-secret-token-123",

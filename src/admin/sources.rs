@@ -12,7 +12,7 @@ use axum::response::IntoResponse;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 
-use crate::config::{self, Destination, Mode, Retry};
+use crate::config::{self, Destination, DestinationKind, Mode, Retry};
 use crate::live::Live;
 use crate::providers::fingerprint::Fingerprints;
 
@@ -86,27 +86,62 @@ fn retry(r: &Retry) -> Value {
 }
 
 fn destination(d: &Destination, fp: &Fingerprints) -> Value {
-    match d {
-        Destination::Http(http) => json!({
-            "name": http.name,
-            "type": "http",
+    let mut shown = match &d.kind {
+        DestinationKind::Http(http) => json!({
             "url": config::redact_url(&http.url),
             "signing_secret": http.signing_secret.as_ref().map(|s| fp.of(s.expose_secret().as_bytes())),
             "forward_headers": http.forward_headers,
             "retry_4xx": http.retry_4xx,
-            "concurrency": http.max_concurrency,
-            "timeout_ms": u64::try_from(http.timeout.as_millis()).unwrap_or(u64::MAX),
-            "retry": retry(&http.retry),
         }),
-        Destination::Email(email) => json!({
-            "name": email.name,
-            "type": "email",
+        DestinationKind::Email(email) => json!({
             "smtp_url": config::redact_url(&email.smtp_url),
             "from": email.from,
             "to": email.to,
             "subject": email.subject,
-            "timeout_ms": u64::try_from(email.timeout.as_millis()).unwrap_or(u64::MAX),
-            "retry": retry(&email.retry),
         }),
+    };
+    if let Some(fields) = shown.as_object_mut() {
+        fields.insert("name".into(), json!(d.name));
+        fields.insert("type".into(), json!(d.kind.type_name()));
+        fields.insert("concurrency".into(), json!(d.concurrency));
+        fields.insert(
+            "timeout_ms".into(),
+            json!(u64::try_from(d.timeout.as_millis()).unwrap_or(u64::MAX)),
+        );
+        fields.insert("retry".into(), retry(&d.retry));
+        fields.insert("filter".into(), filter(d.filter.as_ref()));
+        fields.insert(
+            "rate_limit".into(),
+            json!(
+                d.rate_limit
+                    .map(|r| json!({"per_second": r.per_second, "burst": r.burst}))
+            ),
+        );
+        fields.insert(
+            "circuit".into(),
+            json!(d.circuit.map(|c| json!({
+                "failures": c.failures,
+                "cooldown_ms": u64::try_from(c.cooldown.as_millis()).unwrap_or(u64::MAX),
+            }))),
+        );
     }
+    shown
+}
+
+/// A filter as the config wrote it (`null` when the destination takes every event).
+fn filter(filter: Option<&config::Filter>) -> Value {
+    let Some(filter) = filter else {
+        return Value::Null;
+    };
+    let table = |conditions: &[(String, Vec<String>)]| -> serde_json::Map<String, Value> {
+        conditions
+            .iter()
+            .map(|(key, values)| (key.clone(), json!(values)))
+            .collect()
+    };
+    json!({
+        "event_types": filter.event_types,
+        "body": table(&filter.body),
+        "headers": table(&filter.headers),
+    })
 }

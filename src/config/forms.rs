@@ -203,6 +203,25 @@ pub(crate) fn forwardable_header(name: &str, shown: &str) -> Result<(), String> 
 }
 
 /// A mailbox: `user@host` or `Name <user@host>`, on one line.
+/// A JSON Pointer (RFC 6901): empty (the whole document) or `/`-separated tokens, where `~` is
+/// only ever followed by `0` (`~`) or `1` (`/`).
+pub(crate) fn json_pointer(text: &str, shown: &str) -> Result<(), String> {
+    if !text.is_empty() && !text.starts_with('/') {
+        return Err(format!(
+            "{shown} is not a JSON Pointer: it must start with `/`, e.g. \"/repository/full_name\""
+        ));
+    }
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '~' && !matches!(chars.next(), Some('0' | '1')) {
+            return Err(format!(
+                "{shown} is not a JSON Pointer: `~` must be followed by 0 (for `~`) or 1 (for `/`)"
+            ));
+        }
+    }
+    Ok(())
+}
+
 pub(crate) fn email_address(text: &str, shown: &str) -> Result<(), String> {
     if text.contains(['\r', '\n']) {
         return Err("must be one line (no line breaks)".to_owned());

@@ -63,8 +63,8 @@ pub mod units;
 
 pub use error::{ConfigError, ConfigErrorKind, ConfigErrors};
 pub use model::{
-    Config, DedupMode, Destination, EmailDestination, HttpDestination, Mode, RateLimit, Retry,
-    Server, Source, Storage, StoreUrl, redact_url,
+    Circuit, Config, DedupMode, Destination, DestinationKind, EmailDestination, Filter,
+    HttpDestination, Mode, RateLimit, Retry, Server, Source, Storage, StoreUrl, redact_url,
 };
 
 pub use crate::providers::Overrides;

@@ -190,32 +190,83 @@ pub enum DedupMode {
     Body,
 }
 
-/// `[[sources.NAME.destinations]]`.
+/// `[[sources.NAME.destinations]]`: what every destination has, whatever its kind.
 #[derive(Debug, Clone)]
-pub enum Destination {
-    Http(HttpDestination),
-    Email(EmailDestination),
+pub struct Destination {
+    /// `name`, or `<source>-<n>` counting from 1; unique across the file.
+    pub name: String,
+    pub kind: DestinationKind,
+    /// Per attempt: 10s by default, 30s for e-mail (SMTP handshakes are slow).
+    pub timeout: Duration,
+    pub retry: Retry,
+    /// `concurrency`: attempts in flight to this destination; 16 by default, 4 for e-mail.
+    pub concurrency: usize,
+    /// Which events it takes; every event when `None` (SPEC section 10).
+    pub filter: Option<Filter>,
+    /// `rate_limit`: deliveries started per second; unlimited when `None`.
+    pub rate_limit: Option<RateLimit>,
+    /// `circuit`; `None` when turned off with `circuit = false`.
+    pub circuit: Option<Circuit>,
 }
 
 impl Destination {
     pub fn name(&self) -> &str {
-        match self {
-            Destination::Http(d) => &d.name,
-            Destination::Email(d) => &d.name,
-        }
+        &self.name
     }
 
     pub fn retry(&self) -> &Retry {
-        match self {
-            Destination::Http(d) => &d.retry,
-            Destination::Email(d) => &d.retry,
-        }
+        &self.retry
     }
 
     pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+}
+
+/// `type`: how a destination is reached, with the keys only that kind has.
+#[derive(Debug, Clone)]
+pub enum DestinationKind {
+    Http(HttpDestination),
+    Email(EmailDestination),
+}
+
+impl DestinationKind {
+    /// The `type = "…"` value.
+    pub fn type_name(&self) -> &'static str {
         match self {
-            Destination::Http(d) => d.timeout,
-            Destination::Email(d) => d.timeout,
+            DestinationKind::Http(_) => "http",
+            DestinationKind::Email(_) => "email",
+        }
+    }
+}
+
+/// `filter = { event_types, body, headers }`: every given condition must hold; within one list
+/// any value matches (SPEC section 10). Lists are never empty (`hookwall check` refuses them).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Filter {
+    /// Event types; an entry ending in `*` matches by prefix.
+    pub event_types: Option<Vec<String>>,
+    /// JSON Pointer (RFC 6901, checked) → accepted values.
+    pub body: Vec<(String, Vec<String>)>,
+    /// Lower-cased header name → accepted values, compared exactly.
+    pub headers: Vec<(String, Vec<String>)>,
+}
+
+/// `circuit = { failures, cooldown }`: after `failures` consecutive failed attempts no delivery
+/// is attempted for `cooldown` (doubling on each failed probe, capped at 10 minutes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Circuit {
+    /// ≥ 1; 5 by default.
+    pub failures: u32,
+    /// ≥ 1s; 30s by default.
+    pub cooldown: Duration,
+}
+
+impl Default for Circuit {
+    fn default() -> Self {
+        Circuit {
+            failures: 5,
+            cooldown: Duration::from_secs(30),
         }
     }
 }
@@ -223,34 +274,23 @@ impl Destination {
 /// `type = "http"` (the default).
 #[derive(Clone)]
 pub struct HttpDestination {
-    /// `name`, or `<source>-<index>` (0-based).
-    pub name: String,
     /// http or https.
     pub url: url::Url,
     /// Standard Webhooks key the forwarded request is signed with.
     pub signing_secret: Option<SecretString>,
-    /// Per attempt; 10s by default.
-    pub timeout: Duration,
-    pub retry: Retry,
     /// Lower-cased names of original headers to forward.
     pub forward_headers: Vec<String>,
     /// Retry 4xx answers other than 408/409/425/429 instead of dead-lettering them.
     pub retry_4xx: bool,
-    /// `concurrency`: attempts in flight to this destination; 16 by default.
-    pub max_concurrency: usize,
 }
 
 impl fmt::Debug for HttpDestination {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("HttpDestination")
-            .field("name", &self.name)
             .field("url", &redact_url(&self.url))
             .field("signing_secret", &self.signing_secret)
-            .field("timeout", &self.timeout)
-            .field("retry", &self.retry)
             .field("forward_headers", &self.forward_headers)
             .field("retry_4xx", &self.retry_4xx)
-            .field("max_concurrency", &self.max_concurrency)
             .finish()
     }
 }
@@ -258,7 +298,6 @@ impl fmt::Debug for HttpDestination {
 /// `type = "email"`: an SMTP notification per event.
 #[derive(Clone)]
 pub struct EmailDestination {
-    pub name: String,
     /// smtp or smtps; may carry `user:password` (redacted in `Debug`).
     pub smtp_url: url::Url,
     pub from: String,
@@ -267,22 +306,16 @@ pub struct EmailDestination {
     /// Template over the event; `"{{source}} event {{id}}"` by default.
     pub subject: String,
     pub body: Option<String>,
-    /// Per attempt; 30s by default.
-    pub timeout: Duration,
-    pub retry: Retry,
 }
 
 impl fmt::Debug for EmailDestination {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("EmailDestination")
-            .field("name", &self.name)
             .field("smtp_url", &redact_url(&self.smtp_url))
             .field("from", &self.from)
             .field("to", &self.to)
             .field("subject", &self.subject)
             .field("body", &self.body)
-            .field("timeout", &self.timeout)
-            .field("retry", &self.retry)
             .finish()
     }
 }

@@ -103,6 +103,11 @@ impl<'a, 'i> Tbl<'a, 'i> {
 }
 
 impl Item<'_, '_> {
+    /// Whether the value is a table (a key that takes a table or a boolean, like `circuit`).
+    pub(crate) fn is_table(&self) -> bool {
+        matches!(self.value.get_ref(), DeValue::Table(_))
+    }
+
     pub(crate) fn span(&self) -> Range<usize> {
         self.value.span()
     }

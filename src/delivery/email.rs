@@ -60,7 +60,7 @@ impl SmtpSender {
     ///
     /// Must run inside a Tokio runtime (the client owns a background task); outside one it
     /// returns an error instead of panicking.
-    pub fn new(config: &Config) -> Result<SmtpSender, String> {
+    pub fn new(name: &str, config: &Config, timeout: Duration) -> Result<SmtpSender, String> {
         let from = mailbox(&config.from).map_err(|why| format!("from: {why}"))?;
         if config.to.is_empty() {
             return Err("to: needs at least one recipient".to_owned());
@@ -71,18 +71,18 @@ impl SmtpSender {
             .enumerate()
             .map(|(i, address)| mailbox(address).map_err(|why| format!("to[{i}]: {why}")))
             .collect::<Result<Vec<_>, _>>()?;
-        let builder = transport(&config.smtp_url, config.timeout)?;
+        let builder = transport(&config.smtp_url, timeout)?;
         if tokio::runtime::Handle::try_current().is_err() {
             return Err("the SMTP client must be built inside a Tokio runtime".to_owned());
         }
         Ok(SmtpSender {
-            name: config.name.clone(),
+            name: name.to_owned(),
             transport: builder.build(),
             from,
             to,
             subject: config.subject.clone(),
             body: config.body.clone(),
-            timeout: config.timeout,
+            timeout,
         })
     }
 
@@ -249,23 +249,23 @@ impl Destination for SmtpSender {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Retry;
 
     fn config(smtp_url: &str) -> Config {
         Config {
-            name: "particle-0".into(),
             smtp_url: url::Url::parse(smtp_url).expect("test URL"),
             from: "Hookwall <hookwall@example.com>".into(),
             to: vec!["ops@example.com".into()],
             subject: "Particle {{event}} from {{coreid}}".into(),
             body: None,
-            timeout: Duration::from_secs(5),
-            retry: Retry::default(),
         }
     }
 
+    fn build(config: &Config) -> Result<SmtpSender, String> {
+        SmtpSender::new("particle-1", config, Duration::from_secs(5))
+    }
+
     fn error_of(config: &Config) -> String {
-        match SmtpSender::new(config) {
+        match build(config) {
             Ok(_) => panic!("{config:?} was accepted"),
             Err(error) => error,
         }
@@ -344,14 +344,14 @@ mod tests {
             "smtps://mailer:p%40ss@mail.example.com",
             "smtps://mail.example.com:2465",
         ] {
-            let built = SmtpSender::new(&config(url));
+            let built = build(&config(url));
             assert!(built.is_ok(), "{url}: {:?}", built.err());
         }
     }
 
     #[tokio::test]
     async fn the_message_has_the_rendered_subject_and_an_id_made_from_the_event() {
-        let destination = SmtpSender::new(&config("smtp://mail")).expect("builds");
+        let destination = build(&config("smtp://mail")).expect("builds");
         let event = StoredEvent {
             id: "0190-abc".into(),
             source: "particle".into(),
@@ -374,7 +374,7 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains("Message-ID: <0190-abc.particle-0@example.com>\r\n"),
+            text.contains("Message-ID: <0190-abc.particle-1@example.com>\r\n"),
             "{text}"
         );
         assert!(text.contains("To: ops@example.com\r\n"), "{text}");

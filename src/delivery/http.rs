@@ -29,6 +29,7 @@ pub struct HttpSender {
 
 impl HttpSender {
     pub fn new(
+        name: &str,
         source: &str,
         config: &Config,
         client: reqwest::Client,
@@ -46,7 +47,7 @@ impl HttpSender {
             })
             .transpose()?;
         Ok(HttpSender {
-            name: config.name.clone(),
+            name: name.to_owned(),
             source: source.to_owned(),
             url: config.url.clone(),
             signer,

@@ -2,6 +2,7 @@
 //! its concurrency permits and how many claims a worker may hold for it. The one place that
 //! knows every destination kind, to build it from its config.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::destination::Destination;
@@ -35,73 +36,62 @@ fn claim_room(concurrency: usize, timeout: Duration, lease: Duration) -> usize {
     concurrency.saturating_mul(rounds.saturating_add(1))
 }
 
+/// Builds the destination of `config`'s kind; the error starts with the key it is about (`.url:
+/// …`) or a colon.
+fn kind(source: &str, config: &crate::config::Destination) -> Result<Arc<dyn Destination>, String> {
+    use crate::config::DestinationKind as Kind;
+    let name = config.name.as_str();
+    match &config.kind {
+        Kind::Http(http) => {
+            let client = super::http::client(config.timeout)
+                .map_err(|err| format!(": cannot build an HTTP client: {err}"))?;
+            super::http::HttpSender::new(name, source, http, client)
+                .map(|d| Arc::new(d) as Arc<dyn Destination>)
+                .map_err(|err| format!(".signing_secret: {err}"))
+        }
+        Kind::Email(email) => super::email::SmtpSender::new(name, email, config.timeout)
+            .map(|d| Arc::new(d) as Arc<dyn Destination>)
+            .map_err(|err| format!(": {err}")),
+    }
+}
+
 /// Every destination of a loaded config, by (source, destination name). Rebuilt on reload.
 #[derive(Default)]
 pub struct Registry {
     slots: std::collections::HashMap<(String, String), Slot>,
     /// By destination name, how many deliveries a worker may hold claimed ([`claim_room`]).
-    /// Claims know a destination by its name alone; two sources' destinations of one name (the
-    /// config allows it within different sources) share the sum of their rooms.
+    /// Claims know a destination by its name alone, and names are unique across the file.
     claim_rooms: std::collections::HashMap<String, usize>,
 }
 
 impl Registry {
     /// Builds every destination, collecting every error (for `hookwall check`).
     pub fn build(config: &crate::config::Config) -> Result<Registry, Vec<String>> {
-        use crate::config::Destination as Config;
         let mut slots = std::collections::HashMap::new();
         let mut claim_rooms = std::collections::HashMap::<String, usize>::new();
         let mut errors = Vec::new();
         for source in &config.sources {
             for (index, destination) in source.destinations.iter().enumerate() {
                 let place = format!("sources.{}.destinations[{index}]", source.name);
-                let (built, concurrency): (Result<std::sync::Arc<dyn Destination>, String>, usize) =
-                    match destination {
-                        Config::Http(http) => (
-                            super::http::client(http.timeout)
-                                .map_err(|err| {
-                                    format!("{place}: cannot build an HTTP client: {err}")
-                                })
-                                .and_then(|client| {
-                                    super::http::HttpSender::new(&source.name, http, client)
-                                        .map(|d| {
-                                            std::sync::Arc::new(d)
-                                                as std::sync::Arc<dyn Destination>
-                                        })
-                                        .map_err(|err| format!("{place}.signing_secret: {err}"))
-                                }),
-                            http.max_concurrency,
-                        ),
-                        Config::Email(email) => (
-                            super::email::SmtpSender::new(email)
-                                .map(|d| std::sync::Arc::new(d) as std::sync::Arc<dyn Destination>)
-                                .map_err(|err| format!("{place}: {err}")),
-                            4,
-                        ),
-                    };
-                match built {
+                match kind(&source.name, destination) {
                     Ok(destination_impl) => {
-                        let room = claim_room(
-                            concurrency.max(1),
-                            destination.timeout(),
-                            config.storage.lease,
-                        );
-                        let held = claim_rooms
-                            .entry(destination.name().to_owned())
-                            .or_default();
+                        let concurrency = destination.concurrency.max(1);
+                        let room =
+                            claim_room(concurrency, destination.timeout, config.storage.lease);
+                        let held = claim_rooms.entry(destination.name.clone()).or_default();
                         *held = held.saturating_add(room);
                         slots.insert(
-                            (source.name.clone(), destination.name().to_owned()),
+                            (source.name.clone(), destination.name.clone()),
                             Slot {
                                 destination: destination_impl,
-                                retry: *destination.retry(),
+                                retry: destination.retry,
                                 permits: std::sync::Arc::new(tokio::sync::Semaphore::new(
-                                    concurrency.max(1),
+                                    concurrency,
                                 )),
                             },
                         );
                     }
-                    Err(error) => errors.push(error),
+                    Err(error) => errors.push(format!("{place}{error}")),
                 }
             }
         }

@@ -89,10 +89,14 @@ pub fn compile(config: &Config) -> Result<Vec<Arc<CompiledSource>>, Vec<String>>
         let name = &source.name;
         let proxy = match (source.mode, source.destinations.first()) {
             (Mode::Queue, _) => None,
-            (Mode::Proxy, Some(crate::config::Destination::Http(http))) => Some(Proxy {
-                destination: http.name.clone(),
-                timeout: http.timeout,
-            }),
+            (Mode::Proxy, Some(destination))
+                if matches!(destination.kind, crate::config::DestinationKind::Http(_)) =>
+            {
+                Some(Proxy {
+                    destination: destination.name.clone(),
+                    timeout: destination.timeout,
+                })
+            }
             (Mode::Proxy, _) => {
                 errors.push(format!(
                     "sources.{name}.mode: \"proxy\" needs an http destination first: its answer is returned to the provider"

@@ -184,7 +184,7 @@ async fn a_particle_event_becomes_one_email_with_the_rendered_subject() {
         "To: ops@example.com, oncall@example.com\r\n",
         "Subject: Particle temp from abc123\r\n",
         "Content-Type: text/plain; charset=utf-8\r\n",
-        &format!("Message-ID: <{id}.particle-0@example.com>\r\n"),
+        &format!("Message-ID: <{id}.particle-1@example.com>\r\n"),
         // The default body: a summary and the payload pretty-printed.
         "Source:      particle\r\n",
         &format!("Event id:    {id}\r\n"),

@@ -29,7 +29,7 @@ use std::ops::Range;
 use ipnet::IpNet;
 
 use super::error::{ConfigErrorKind, Finding, Spot};
-use super::model::{Destination, Mode, Server, Source, Storage, StoreUrl};
+use super::model::{Destination, DestinationKind, Mode, Server, Source, Storage, StoreUrl};
 
 /// `secrets` or `public_keys` of one source as read, before the fail-closed judgement.
 pub(crate) struct Material {
@@ -201,12 +201,23 @@ pub(crate) fn destinations(table: &Spot, mode: Mode, destinations: &[Destination
         }
         seen.push(d.name());
     }
-    if mode == Mode::Proxy && !matches!(destinations, [Destination::Http(_)]) {
-        findings.push(Finding::invalid(
-            table,
-            "mode = \"proxy\" returns the destination's answer to the provider, so it needs \
-             exactly one destination, of type \"http\"",
-        ));
+    if mode == Mode::Proxy {
+        match destinations {
+            [only] if matches!(only.kind, DestinationKind::Http(_)) => {
+                if only.filter.is_some() {
+                    findings.push(Finding::invalid(
+                        table,
+                        "mode = \"proxy\" forwards every event and returns the answer, so its \
+                         destination takes no filter; remove it (or use mode = \"queue\")",
+                    ));
+                }
+            }
+            _ => findings.push(Finding::invalid(
+                table,
+                "mode = \"proxy\" returns the destination's answer to the provider, so it needs \
+                 exactly one destination, of type \"http\"",
+            )),
+        }
     }
     if destinations.is_empty() && mode == Mode::Queue {
         findings.push(Finding::Warning(format!(

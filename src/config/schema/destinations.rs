@@ -1,13 +1,16 @@
-//! `[[sources.NAME.destinations]]`: where a source's events go, HTTP (the default) or e-mail,
-//! and `retry`, the backoff both share.
+//! `[[sources.NAME.destinations]]`: where a source's events go. Every destination has the
+//! common keys (`name`, `timeout`, `retry`, `concurrency`, `filter`, `rate_limit`, `circuit`);
+//! its `type` (HTTP by default) adds its own keys, read by that type's reader: HTTP and e-mail
+//! here, the queues in `super::queues`.
 //!
-//! `name` defaults to `<source>-<index>` with a 0-based index (the same index as in error
-//! places like `destinations[0]`); names match the source-name pattern (uniqueness is a rule:
-//! `super::super::rules`). `forward_headers` are lower-cased and may not name credentials or
-//! headers hookwall sets itself (`super::super::forms::forwardable_header`). An empty
-//! `signing_secret` is an error (remove the key to send unsigned). E-mail `timeout` defaults
-//! to 30s (SMTP handshakes are slow); `from`, `to` and `subject` may not contain line breaks
-//! (header injection). `retry.max` is never below `retry.initial`.
+//! `name` defaults to `<source>-<n>` counting from 1 (SPEC section 10); names match the
+//! source-name pattern (uniqueness across the file is a rule: `super::super::rules`).
+//! `forward_headers` are lower-cased and may not name credentials or headers hookwall sets
+//! itself (`super::super::forms::forwardable_header`). An empty `signing_secret` is an error
+//! (remove the key to send unsigned). E-mail `timeout` defaults to 30s (SMTP handshakes are
+//! slow) and its `concurrency` to 4; `from`, `to` and `subject` may not contain line breaks
+//! (header injection). `retry.max` is never below `retry.initial`. `circuit` is a table or
+//! `false`; `filter` is read by `super::filter`.
 
 use std::time::Duration;
 
@@ -16,33 +19,72 @@ use secrecy::SecretString;
 use super::super::env::shown;
 use super::super::error::ConfigErrorKind;
 use super::super::forms;
-use super::super::model::{Destination, EmailDestination, HttpDestination, Retry};
+use super::super::model::{
+    Circuit, Destination, DestinationKind, EmailDestination, HttpDestination, Retry,
+};
 use super::super::reader::{Ctx, Item, Tbl, field, field_or, join, required};
 
-/// Keys of an HTTP destination.
-pub(crate) const HTTP_KEYS: &[&str] = &[
+/// Keys every destination takes, whatever its type.
+pub(crate) const COMMON_KEYS: &[&str] = &[
     "type",
     "name",
-    "url",
-    "signing_secret",
     "timeout",
     "retry",
-    "forward_headers",
-    "retry_4xx",
     "concurrency",
-];
-/// Keys of an e-mail destination.
-pub(crate) const EMAIL_KEYS: &[&str] = &[
-    "type", "name", "smtp_url", "from", "to", "subject", "body", "timeout", "retry",
+    "filter",
+    "rate_limit",
+    "circuit",
 ];
 /// Keys of `retry`.
 pub(crate) const RETRY_KEYS: &[&str] = &["initial", "max", "max_attempts", "max_age"];
+/// Keys of `circuit`.
+pub(crate) const CIRCUIT_KEYS: &[&str] = &["failures", "cooldown"];
+
+/// One destination type: its `type` value, the keys only it takes, its defaults, its reader.
+pub(crate) struct Type {
+    pub(crate) name: &'static str,
+    pub(crate) keys: &'static [&'static str],
+    pub(crate) timeout: Duration,
+    pub(crate) concurrency: usize,
+    pub(crate) read: fn(&mut Ctx, &Tbl) -> Option<DestinationKind>,
+}
+
+const HTTP: Type = Type {
+    name: "http",
+    keys: &["url", "signing_secret", "forward_headers", "retry_4xx"],
+    timeout: Duration::from_secs(10),
+    concurrency: 16,
+    read: read_http,
+};
+
+const EMAIL: Type = Type {
+    name: "email",
+    keys: &["smtp_url", "from", "to", "subject", "body"],
+    timeout: Duration::from_secs(30),
+    concurrency: 4,
+    read: read_email,
+};
+
+/// Every type; the first is the default.
+const TYPES: &[&Type] = &[&HTTP, &EMAIL];
 
 const MAX_CONCURRENCY: u64 = 100_000;
-const DEFAULT_CONCURRENCY: usize = 16;
 const DEFAULT_SUBJECT: &str = "{{source}} event {{id}}";
-const HTTP_TIMEOUT: Duration = Duration::from_secs(10);
-const EMAIL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Every key some destination takes (the configuration reference lists each).
+#[cfg(test)]
+pub(crate) fn all_keys() -> Vec<&'static str> {
+    COMMON_KEYS
+        .iter()
+        .chain(TYPES.iter().flat_map(|t| t.keys))
+        .copied()
+        .collect()
+}
+
+/// Whether some destination type takes `key` (a source table holding one gets a hint).
+pub(crate) fn takes(key: &str) -> bool {
+    TYPES.iter().any(|t| t.keys.contains(&key))
+}
 
 /// The `destinations` list of source `source`; `None` when any entry has an error.
 pub(crate) fn read(cx: &mut Ctx, source: &str, item: &Item) -> Option<Vec<Destination>> {
@@ -64,47 +106,94 @@ pub(crate) fn read(cx: &mut Ctx, source: &str, item: &Item) -> Option<Vec<Destin
 
 fn read_destination(cx: &mut Ctx, source: &str, index: usize, item: &Item) -> Option<Destination> {
     let table = cx.table(item)?;
-    let kind = field_or(cx, &table, "type", "http", |cx, i| {
-        cx.choice(i, &["http", "email"])
+    let names: Vec<&'static str> = TYPES.iter().map(|t| t.name).collect();
+    let written = table.get("type").is_some();
+    let kind = field_or(cx, &table, "type", HTTP.name, |cx, i| cx.choice(i, &names));
+    let Some(kind) = kind.and_then(|name| TYPES.iter().find(|t| t.name == name)) else {
+        let all: Vec<&str> = COMMON_KEYS
+            .iter()
+            .chain(TYPES.iter().flat_map(|t| t.keys))
+            .copied()
+            .collect();
+        cx.check_keys(&table, &all, &|_| None);
+        return None;
+    };
+    let accepted: Vec<&str> = COMMON_KEYS.iter().chain(kind.keys).copied().collect();
+    cx.check_keys(&table, &accepted, &|key| {
+        let owner = TYPES.iter().find(|t| t.keys.contains(&key))?;
+        Some(if written {
+            format!(
+                "; `{key}` belongs to {} destinations, this one has type = \"{}\"",
+                owner.name, kind.name
+            )
+        } else {
+            format!(
+                "; `{key}` belongs to {} destinations: add type = \"{}\"",
+                owner.name, owner.name
+            )
+        })
     });
-    let name = field_or(cx, &table, "name", format!("{source}-{index}"), read_name);
-    let timeout = field(cx, &table, "timeout", |cx, i| cx.duration(i, false));
+    let name = field_or(
+        cx,
+        &table,
+        "name",
+        format!("{source}-{}", index + 1),
+        read_name,
+    );
+    let timeout = field_or(cx, &table, "timeout", kind.timeout, |cx, i| {
+        cx.duration(i, false)
+    });
     let retry = field_or(cx, &table, "retry", Retry::default(), read_retry);
-    match kind {
-        Some("email") => {
-            cx.check_keys(&table, EMAIL_KEYS, &|key| {
-                HTTP_KEYS.contains(&key).then(|| {
-                    format!("; `{key}` belongs to HTTP destinations, this one has type = \"email\"")
-                })
-            });
-            read_email(cx, &table).and_then(|mut email| {
-                email.name = name?;
-                email.timeout = timeout.unwrap_or(EMAIL_TIMEOUT);
-                email.retry = retry?;
-                Some(Destination::Email(email))
-            })
-        }
-        Some(_) => {
-            cx.check_keys(&table, HTTP_KEYS, &|key| {
-                EMAIL_KEYS.contains(&key).then(|| {
-                    format!(
-                        "; `{key}` belongs to e-mail destinations: add type = \"email\" (HTTP destinations use `url`)"
-                    )
-                })
-            });
-            read_http(cx, &table).and_then(|mut http| {
-                http.name = name?;
-                http.timeout = timeout.unwrap_or(HTTP_TIMEOUT);
-                http.retry = retry?;
-                Some(Destination::Http(http))
-            })
-        }
-        None => {
-            let all: Vec<&str> = HTTP_KEYS.iter().chain(EMAIL_KEYS).copied().collect();
-            cx.check_keys(&table, &all, &|_| None);
-            None
-        }
+    let concurrency = field_or(cx, &table, "concurrency", kind.concurrency, |cx, i| {
+        cx.integer(i, 1..=MAX_CONCURRENCY)
+            .and_then(|n| usize::try_from(n).ok())
+    });
+    let filter = field_or(cx, &table, "filter", None, |cx, i| {
+        super::filter::read(cx, i).map(Some)
+    });
+    let rate_limit = field_or(cx, &table, "rate_limit", None, |cx, i| {
+        super::rate_limit::read(cx, i).map(Some)
+    });
+    let circuit = field_or(
+        cx,
+        &table,
+        "circuit",
+        Some(Circuit::default()),
+        read_circuit,
+    );
+    let read_kind = (kind.read)(cx, &table);
+    Some(Destination {
+        name: name?,
+        kind: read_kind?,
+        timeout: timeout?,
+        retry: retry?,
+        concurrency: concurrency?,
+        filter: filter?,
+        rate_limit: rate_limit?,
+        circuit: circuit?,
+    })
+}
+
+/// `circuit = { failures, cooldown }` or `circuit = false`; `true` is the default breaker.
+fn read_circuit(cx: &mut Ctx, item: &Item) -> Option<Option<Circuit>> {
+    if !item.is_table() {
+        let on = cx.boolean(item)?;
+        return Some(on.then(Circuit::default));
     }
+    let table = cx.table(item)?;
+    cx.check_keys(&table, CIRCUIT_KEYS, &|_| None);
+    let defaults = Circuit::default();
+    let failures = field_or(cx, &table, "failures", defaults.failures, |cx, i| {
+        cx.integer(i, 1..=1_000_000)
+            .and_then(|n| u32::try_from(n).ok())
+    });
+    let cooldown = field_or(cx, &table, "cooldown", defaults.cooldown, |cx, i| {
+        cx.duration(i, false)
+    });
+    Some(Some(Circuit {
+        failures: failures?,
+        cooldown: cooldown?,
+    }))
 }
 
 fn read_name(cx: &mut Ctx, item: &Item) -> Option<String> {
@@ -121,8 +210,8 @@ fn read_name(cx: &mut Ctx, item: &Item) -> Option<String> {
     }
 }
 
-/// The HTTP-specific keys; name, timeout and retry are filled in by the caller.
-fn read_http(cx: &mut Ctx, table: &Tbl) -> Option<HttpDestination> {
+/// The keys of `type = "http"`.
+fn read_http(cx: &mut Ctx, table: &Tbl) -> Option<DestinationKind> {
     let url = required(
         cx,
         table,
@@ -134,9 +223,7 @@ fn read_http(cx: &mut Ctx, table: &Tbl) -> Option<HttpDestination> {
         },
         |cx, i| cx.checked(i, forms::http_url),
     );
-    let signing_secret = field_or(cx, table, "signing_secret", None, |cx, i| {
-        read_signing_secret(cx, i).map(Some)
-    });
+    let signing_secret = signing_secret(cx, table);
     let forward_headers = field_or(
         cx,
         table,
@@ -145,20 +232,18 @@ fn read_http(cx: &mut Ctx, table: &Tbl) -> Option<HttpDestination> {
         read_forward_headers,
     );
     let retry_4xx = field(cx, table, "retry_4xx", |cx, i| cx.boolean(i));
-    let concurrency = field(cx, table, "concurrency", |cx, i| {
-        cx.integer(i, 1..=MAX_CONCURRENCY)
-    });
-    Some(HttpDestination {
-        name: String::new(),
+    Some(DestinationKind::Http(HttpDestination {
         url: url?,
         signing_secret: signing_secret?,
-        timeout: HTTP_TIMEOUT,
-        retry: Retry::default(),
         forward_headers: forward_headers?,
         retry_4xx: retry_4xx.unwrap_or(false),
-        max_concurrency: concurrency
-            .and_then(|n| usize::try_from(n).ok())
-            .unwrap_or(DEFAULT_CONCURRENCY),
+    }))
+}
+
+/// `signing_secret`, optional: the Standard Webhooks key HTTP and queue messages are signed with.
+pub(crate) fn signing_secret(cx: &mut Ctx, table: &Tbl) -> Option<Option<SecretString>> {
+    field_or(cx, table, "signing_secret", None, |cx, i| {
+        read_signing_secret(cx, i).map(Some)
     })
 }
 
@@ -197,8 +282,8 @@ fn read_forward_headers(cx: &mut Ctx, item: &Item) -> Option<Vec<String>> {
     ok.then_some(headers)
 }
 
-/// The e-mail-specific keys; name, timeout and retry are filled in by the caller.
-fn read_email(cx: &mut Ctx, table: &Tbl) -> Option<EmailDestination> {
+/// The keys of `type = "email"`.
+fn read_email(cx: &mut Ctx, table: &Tbl) -> Option<DestinationKind> {
     let smtp_url = required(
         cx,
         table,
@@ -232,16 +317,13 @@ fn read_email(cx: &mut Ctx, table: &Tbl) -> Option<EmailDestination> {
         read_subject,
     );
     let body = field(cx, table, "body", |cx, i| cx.string(i).map(Some)).unwrap_or(None);
-    Some(EmailDestination {
-        name: String::new(),
+    Some(DestinationKind::Email(EmailDestination {
         smtp_url: smtp_url?,
         from: from?,
         to: to?,
         subject: subject?,
         body,
-        timeout: EMAIL_TIMEOUT,
-        retry: Retry::default(),
-    })
+    }))
 }
 
 fn read_smtp_url(cx: &mut Ctx, item: &Item) -> Option<url::Url> {

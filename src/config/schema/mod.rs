@@ -4,10 +4,12 @@
 //!
 //! Section readers stand on the reader (`super::reader`) and the value forms
 //! (`super::forms`); the per-source rules (`super::rules`) are called by the sources reader once
-//! the values they judge are read. No section imports the loader, and only `sources` imports
-//! another section (`destinations`).
+//! the values they judge are read. No section imports the loader; `sources` reads its `destinations`
+//! with that section, and both read `rate_limit` (and destinations `filter`) with theirs.
 
 pub(crate) mod destinations;
+pub(crate) mod filter;
+pub(crate) mod rate_limit;
 pub(crate) mod server;
 pub(crate) mod sources;
 pub(crate) mod storage;

@@ -66,7 +66,6 @@ pub(crate) const SOURCE_KEYS: &[&str] = &[
     "public_url",
 ];
 /// Keys of `rate_limit`.
-pub(crate) const RATE_LIMIT_KEYS: &[&str] = &["per_second", "burst"];
 
 const DEFAULT_JSON_DEPTH: usize = 64;
 const MAX_JSON_DEPTH: u64 = 128;
@@ -86,7 +85,7 @@ pub(crate) struct Defaults {
 /// Every key of `[defaults]`, in the order it is read.
 pub(crate) const DEFAULTS_KEYS: &[Key<Defaults>] = &[
     key!("timestamp_tolerance", |cx, item| cx.duration(item, false).map(Some) => timestamp_tolerance),
-    key!("rate_limit", |cx, item| read_rate_limit(cx, item).map(Some) => rate_limit),
+    key!("rate_limit", |cx, item| super::rate_limit::read(cx, item).map(Some) => rate_limit),
     key!("allow_ips", |cx, item| cx.nets(item).map(Some) => allow_ips),
     key!("max_body_bytes", |cx, item| cx.size(item).map(Some) => max_body_bytes),
     key!("accept_status", |cx, item| read_accept_status(cx, item).map(Some) => accept_status),
@@ -162,14 +161,12 @@ fn read_source(cx: &mut Ctx, name: &str, item: &Item, context: &Context) -> Opti
     let defaults = context.defaults;
     let table = cx.table(item)?;
     cx.check_keys(&table, SOURCE_KEYS, &|key| {
-        (destinations::HTTP_KEYS.contains(&key) || destinations::EMAIL_KEYS.contains(&key)).then(
-            || {
-                format!(
-                    "; `{key}` is a destination key: put it in a [[{}.destinations]] table",
-                    table.place
-                )
-            },
-        )
+        destinations::takes(key).then(|| {
+            format!(
+                "; `{key}` is a destination key: put it in a [[{}.destinations]] table",
+                table.place
+            )
+        })
     });
 
     let provider = required(
@@ -198,7 +195,7 @@ fn read_source(cx: &mut Ctx, name: &str, item: &Item, context: &Context) -> Opti
         |cx, i| cx.nets(i),
     );
     let rate_limit = field_or(cx, &table, "rate_limit", defaults.rate_limit, |cx, i| {
-        read_rate_limit(cx, i).map(Some)
+        super::rate_limit::read(cx, i).map(Some)
     });
     let schema = field(cx, &table, "schema", |cx, i| {
         let path = context.config_dir.join(cx.non_empty(i)?);
@@ -294,29 +291,6 @@ fn check_schema(cx: &mut Ctx, item: &Item, path: &Path, check: Option<&SchemaChe
     {
         cx.invalid(item, message);
     }
-}
-
-fn read_rate_limit(cx: &mut Ctx, item: &Item) -> Option<RateLimit> {
-    let table = cx.table(item)?;
-    cx.check_keys(&table, RATE_LIMIT_KEYS, &|_| None);
-    let max = u64::from(u32::MAX);
-    let per_second = field(cx, &table, "per_second", |cx, i| cx.integer(i, 1..=max));
-    let burst = field(cx, &table, "burst", |cx, i| cx.integer(i, 1..=max));
-    if table.get("per_second").is_none() {
-        cx.missing(
-            &table,
-            "per_second",
-            "write e.g. rate_limit = { per_second = 20, burst = 40 }".to_owned(),
-        );
-        return None;
-    }
-    let per_second = u32::try_from(per_second?).ok()?;
-    let burst = match (table.get("burst"), burst) {
-        (None, _) => per_second,
-        (Some(_), Some(burst)) => u32::try_from(burst).ok()?,
-        (Some(_), None) => return None,
-    };
-    Some(RateLimit { per_second, burst })
 }
 
 fn read_accept_status(cx: &mut Ctx, item: &Item) -> Option<u16> {

@@ -119,13 +119,16 @@ name = "handler"
         Some("https://hooks.example.com/hooks/custom")
     );
     assert_eq!(s.mode, Mode::Proxy);
-    let [Destination::Http(d)] = s.destinations.as_slice() else {
-        panic!("one http destination")
+    let [destination] = s.destinations.as_slice() else {
+        panic!("one destination")
     };
-    assert_eq!(d.name, "handler");
+    let DestinationKind::Http(d) = &destination.kind else {
+        panic!("an http destination")
+    };
+    assert_eq!(destination.name, "handler");
     assert_eq!(d.forward_headers, ["x-event-type"]);
     assert!(d.retry_4xx);
-    assert_eq!(d.max_concurrency, 4);
+    assert_eq!(destination.concurrency, 4);
 }
 
 #[test]

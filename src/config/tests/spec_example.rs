@@ -64,18 +64,34 @@ fn the_spec_example_loads_with_its_variables_set() {
     assert_eq!(github.max_json_depth, 64);
     assert_eq!(github.mode, Mode::Queue);
     assert_eq!(github.dedup, DedupMode::Provider);
-    let [Destination::Http(ci)] = github.destinations.as_slice() else {
-        panic!("github has one http destination: {:?}", github.destinations)
+    let [destination] = github.destinations.as_slice() else {
+        panic!("github has one destination: {:?}", github.destinations)
     };
-    assert_eq!(ci.name, "github-0");
+    let DestinationKind::Http(ci) = &destination.kind else {
+        panic!("github's destination is http: {destination:?}")
+    };
+    assert_eq!(
+        destination.name, "github-1",
+        "named <source>-<n> counting from 1"
+    );
     assert_eq!(ci.url.as_str(), "http://ci-bot:8000/webhooks/github");
     assert_eq!(
         ci.signing_secret.as_ref().map(|s| s.expose_secret()),
         Some("whsec_aW50ZXJuYWwtc2lnbmluZw==")
     );
-    assert_eq!(ci.timeout, Duration::from_secs(10));
-    assert_eq!(ci.retry, Retry::default());
-    assert_eq!(ci.max_concurrency, 16);
+    assert_eq!(destination.timeout, Duration::from_secs(10));
+    assert_eq!(destination.retry, Retry::default());
+    assert_eq!(destination.concurrency, 16);
+    assert_eq!(destination.filter, None);
+    assert_eq!(destination.rate_limit, None);
+    assert_eq!(
+        destination.circuit,
+        Some(Circuit {
+            failures: 5,
+            cooldown: Duration::from_secs(30)
+        }),
+        "a circuit breaker by default"
+    );
     assert!(!ci.retry_4xx);
     assert!(ci.forward_headers.is_empty());
 
@@ -89,16 +105,20 @@ fn the_spec_example_loads_with_its_variables_set() {
         }),
         "inherited from [defaults]"
     );
-    let [Destination::Email(mail)] = particle.destinations.as_slice() else {
-        panic!("particle has one email destination")
+    let [destination] = particle.destinations.as_slice() else {
+        panic!("particle has one destination")
     };
-    assert_eq!(mail.name, "particle-0");
+    let DestinationKind::Email(mail) = &destination.kind else {
+        panic!("particle's destination is e-mail")
+    };
+    assert_eq!(destination.name, "particle-1");
     assert_eq!(mail.smtp_url.as_str(), "smtp://mail:25");
     assert_eq!(mail.from, "hookwall@example.com");
     assert_eq!(mail.to, ["ops@example.com"]);
     assert_eq!(mail.subject, "Particle {{event}} from {{coreid}}");
     assert_eq!(mail.body, None);
-    assert_eq!(mail.timeout, Duration::from_secs(30));
+    assert_eq!(destination.timeout, Duration::from_secs(30));
+    assert_eq!(destination.concurrency, 4);
 
     let brightdata = config.source("brightdata").expect("brightdata source");
     assert_eq!(secrets_of(brightdata), ["Bearer bd-token-42"]);

@@ -53,7 +53,11 @@ retries = 3
         &[],
         &["sources.gh.destinations[1].retries (line 9)", "unknown key"],
     );
-    assert!(line.contains("accepted here: type, name, url"), "{line}");
+    assert!(
+        line.contains("accepted here: type, name, timeout, retry"),
+        "{line}"
+    );
+    assert!(line.contains("url, signing_secret"), "{line}");
 }
 
 #[test]

@@ -161,7 +161,7 @@ fn arbitrary_edits_of_the_spec_example_never_panic() {
 #[test]
 fn every_key_the_loader_accepts_is_in_the_configuration_reference() {
     use super::reader::names;
-    use super::schema::{TOP_KEYS, destinations, server, sources, storage};
+    use super::schema::{TOP_KEYS, destinations, filter, rate_limit, server, sources, storage};
     // Top-level tables are documented as section headings: `[server]`, `[sources.NAME]`.
     for table in TOP_KEYS {
         assert!(
@@ -176,10 +176,11 @@ fn every_key_the_loader_accepts_is_in_the_configuration_reference() {
         names(storage::KEYS),
         names(sources::DEFAULTS_KEYS),
         sources::SOURCE_KEYS.to_vec(),
-        sources::RATE_LIMIT_KEYS.to_vec(),
-        destinations::HTTP_KEYS.to_vec(),
-        destinations::EMAIL_KEYS.to_vec(),
+        rate_limit::KEYS.to_vec(),
+        destinations::all_keys(),
         destinations::RETRY_KEYS.to_vec(),
+        destinations::CIRCUIT_KEYS.to_vec(),
+        filter::KEYS.to_vec(),
     ];
     let missing: Vec<&str> = lists
         .iter()

@@ -14,6 +14,7 @@ use tower_http::validate_request::ValidateRequest;
 use super::CompiledSource;
 use super::body::Received;
 use super::payload::{self, Payload};
+use super::route::Seen;
 use crate::config::DedupMode;
 use crate::delivery::{Registry, Reply};
 use crate::event::Authenticated;
@@ -161,6 +162,11 @@ pub async fn accept(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
+    let destinations = source.routes.select(&Seen {
+        event_type: None,
+        body: payload.object(),
+        headers: &parts.headers,
+    });
     let event = NewEvent::new(
         proof,
         key,
@@ -168,7 +174,7 @@ pub async fn accept(
         content_type,
         kept_headers(&source, &parts.headers),
         body.clone(),
-        source.destinations.clone(),
+        destinations,
     );
     if let Some(proxy) = &source.proxy {
         let forwarded = crate::delivery::proxy::forward(

@@ -199,7 +199,7 @@ pub fn source(preset: Preset, public_url: Option<String>) -> CompiledSource {
         dedup: DedupMode::Provider,
         public_url,
         require_https: false,
-        destinations: Vec::new(),
+        routes: super::route::Routes::default(),
         proxy: None,
         verify_token: None,
         client_prefix: crate::config::frontdoor::ClientPrefix::default(),

@@ -25,6 +25,7 @@ pub mod observe;
 pub mod payload;
 #[cfg(feature = "server")]
 pub mod rate_limit;
+pub mod route;
 #[cfg(feature = "server")]
 pub mod stack;
 pub mod strict_json;
@@ -57,8 +58,9 @@ pub struct CompiledSource {
     /// The URL the provider was told to call, for schemes that sign it.
     pub public_url: Option<String>,
     pub require_https: bool,
-    /// Names of the source's destinations: each stored event gets one delivery per name.
-    pub destinations: Vec<String>,
+    /// The source's destinations and their filters: each stored event gets one delivery per
+    /// destination that takes it.
+    pub routes: route::Routes,
     /// `mode = "proxy"`: the destination whose answer goes back to the provider.
     pub proxy: Option<Proxy>,
     /// Meta-style subscription checks are answered when set.
@@ -139,11 +141,7 @@ pub fn compile(config: &Config) -> Result<Vec<Arc<CompiledSource>>, Vec<String>>
                 dedup: source.dedup,
                 public_url: source.overrides.public_url.clone(),
                 require_https: config.server.require_https,
-                destinations: source
-                    .destinations
-                    .iter()
-                    .map(|d| d.name().to_owned())
-                    .collect(),
+                routes: route::Routes::of(&source.destinations),
                 proxy,
                 verify_token: source.verify_token.clone(),
                 client_prefix: config.server.client_prefix,

@@ -15,6 +15,7 @@ mod metrics;
 mod pipeline;
 mod providers;
 mod proxy;
+mod routing;
 mod store;
 #[path = "../support/vectors.rs"]
 mod vectors;

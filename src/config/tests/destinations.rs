@@ -181,3 +181,141 @@ fn a_source_without_destinations_loads_with_a_warning() {
             .any(|w| w.contains("sources.gh has no destinations"))
     );
 }
+
+#[test]
+fn a_filter_is_read_with_header_names_lower_cased_and_every_list_kept_in_order() {
+    let config = loads(
+        &gh_destination(
+            r#"url = "http://ci:8000/hooks"
+filter = { event_types = ["push", "pull_request*"], body = { "/repository/full_name" = ["acme/api"], "/a~1b" = ["1", "true"] }, headers = { "X-GitHub-Event" = ["push"] } }
+rate_limit = { per_second = 5 }
+circuit = false
+"#,
+        ),
+        &[],
+    );
+    let destination = &config.sources[0].destinations[0];
+    assert_eq!(
+        destination.filter,
+        Some(Filter {
+            event_types: Some(vec!["push".into(), "pull_request*".into()]),
+            body: vec![
+                ("/repository/full_name".into(), vec!["acme/api".into()]),
+                ("/a~1b".into(), vec!["1".into(), "true".into()]),
+            ],
+            headers: vec![("x-github-event".into(), vec!["push".into()])],
+        })
+    );
+    assert_eq!(
+        destination.rate_limit,
+        Some(RateLimit {
+            per_second: 5,
+            burst: 5
+        })
+    );
+    assert_eq!(destination.circuit, None, "circuit = false turns it off");
+}
+
+#[test]
+fn a_bad_pointer_an_empty_list_and_an_empty_filter_are_refused_at_their_place() {
+    let text = &gh_destination(
+        r#"url = "http://a/"
+filter = { body = { "repository" = ["x"], "/ok~2" = ["y"] } }
+[[sources.gh.destinations]]
+url = "http://b/"
+filter = { event_types = [], headers = { "x-a" = [] } }
+[[sources.gh.destinations]]
+url = "http://c/"
+filter = {}
+[[sources.gh.destinations]]
+url = "http://d/"
+filter = { body = {}, events = ["push"] }
+"#,
+    );
+    error_with(
+        text,
+        &[],
+        &[
+            "sources.gh.destinations[0].filter.body.repository",
+            "must start with `/`",
+        ],
+    );
+    error_with(
+        text,
+        &[],
+        &[
+            "sources.gh.destinations[0].filter.body",
+            "`~` must be followed by 0",
+        ],
+    );
+    error_with(
+        text,
+        &[],
+        &[
+            "sources.gh.destinations[1].filter.event_types",
+            "empty list",
+        ],
+    );
+    error_with(
+        text,
+        &[],
+        &[
+            "sources.gh.destinations[1].filter.headers.x-a",
+            "empty list",
+        ],
+    );
+    error_with(
+        text,
+        &[],
+        &["sources.gh.destinations[2].filter", "is empty"],
+    );
+    error_with(
+        text,
+        &[],
+        &["sources.gh.destinations[3].filter.body", "is empty"],
+    );
+    error_with(
+        text,
+        &[],
+        &["sources.gh.destinations[3].filter.events", "unknown key"],
+    );
+}
+
+#[test]
+fn a_circuit_takes_failures_and_a_cooldown_or_false() {
+    let config = loads(
+        &gh_destination("url = \"http://a/\"\ncircuit = { failures = 2, cooldown = \"1s\" }\n"),
+        &[],
+    );
+    assert_eq!(
+        config.sources[0].destinations[0].circuit,
+        Some(Circuit {
+            failures: 2,
+            cooldown: Duration::from_secs(1)
+        })
+    );
+    let text = &gh_destination(
+        "url = \"http://a/\"\ncircuit = { failures = 0, cool = \"1s\" }\n[[sources.gh.destinations]]\nurl = \"http://b/\"\ncircuit = \"off\"\n",
+    );
+    error_with(text, &[], &["sources.gh.destinations[0].circuit.failures"]);
+    error_with(
+        text,
+        &[],
+        &["sources.gh.destinations[0].circuit.cool", "unknown key"],
+    );
+    error_with(text, &[], &["sources.gh.destinations[1].circuit"]);
+}
+
+#[test]
+fn a_proxy_destination_takes_no_filter() {
+    let text = r#"
+[sources.cmd]
+provider = "slack"
+secrets = ["s"]
+mode = "proxy"
+[[sources.cmd.destinations]]
+url = "http://bot/"
+filter = { event_types = ["x"] }
+"#;
+    error_with(text, &[], &["sources.cmd", "takes no filter"]);
+}

@@ -18,8 +18,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use hookwall::clock::now_ms;
 use hookwall::store::{
-    Claim, Depth, EventFilter, Hold, Inserted, NewEvent, PostgresStore, Recorded, Room,
-    SqliteStore, Store,
+    Claim, DeliveryStatus, Depth, EventFilter, Hold, Inserted, NewEvent, PostgresStore, Recorded,
+    Room, SqliteStore, Store, Timing,
 };
 use uuid::Uuid;
 
@@ -617,7 +617,12 @@ mod cases {
 
         assert!(
             !store
-                .record("dead-instance", &first[0], Recorded::Delivered)
+                .record(
+                    "dead-instance",
+                    &first[0],
+                    Recorded::Delivered,
+                    Timing::default()
+                )
                 .await
                 .expect("record"),
             "the old owner's outcome is ignored"
@@ -625,7 +630,12 @@ mod cases {
         assert_eq!(status(&store, id).await, "pending");
         assert!(
             store
-                .record("survivor", &taken[0], Recorded::Delivered)
+                .record(
+                    "survivor",
+                    &taken[0],
+                    Recorded::Delivered,
+                    Timing::default()
+                )
                 .await
                 .expect("record")
         );
@@ -633,7 +643,12 @@ mod cases {
         assert_eq!((got.status.as_str(), got.attempts), ("delivered", 1));
         assert!(
             !store
-                .record("survivor", &taken[0], Recorded::Delivered)
+                .record(
+                    "survivor",
+                    &taken[0],
+                    Recorded::Delivered,
+                    Timing::default()
+                )
                 .await
                 .expect("record"),
             "a claim is recorded once"
@@ -651,7 +666,12 @@ mod cases {
         let Recorded::Retry { at_ms, .. } = retry else {
             unreachable!()
         };
-        assert!(store.record("w", &claim, retry).await.expect("record"));
+        assert!(
+            store
+                .record("w", &claim, retry, Timing::default())
+                .await
+                .expect("record")
+        );
 
         let got = store.get(id).await.expect("get").expect("stored");
         assert_eq!(got.status, "failed");
@@ -685,7 +705,12 @@ mod cases {
         // An error with a NUL in it (a downstream's text) is still recorded.
         assert!(
             store
-                .record("w", &again[0], retry_in(60_000, "bad\0byte"))
+                .record(
+                    "w",
+                    &again[0],
+                    retry_in(60_000, "bad\0byte"),
+                    Timing::default()
+                )
                 .await
                 .expect("record")
         );
@@ -711,14 +736,15 @@ mod cases {
                     &ci[0],
                     Recorded::Dead {
                         error: "HTTP 410".into()
-                    }
+                    },
+                    Timing::default()
                 )
                 .await
                 .expect("record")
         );
         assert!(
             store
-                .record("w", &audit[0], Recorded::Delivered)
+                .record("w", &audit[0], Recorded::Delivered, Timing::default())
                 .await
                 .expect("record")
         );
@@ -759,7 +785,7 @@ mod cases {
             .expect("claim");
         assert!(
             store
-                .record("w", &claims[0], Recorded::Delivered)
+                .record("w", &claims[0], Recorded::Delivered, Timing::default())
                 .await
                 .expect("record")
         );
@@ -767,15 +793,129 @@ mod cases {
         assert_eq!(depths(&store).await, vec![depth("s", 1, 0)]);
         assert!(
             store
-                .record("w", &claims[1], retry_in(60_000, "timed out"))
+                .record(
+                    "w",
+                    &claims[1],
+                    retry_in(60_000, "timed out"),
+                    Timing::default()
+                )
                 .await
                 .expect("record")
         );
         assert_eq!(status(&store, id).await, "failed");
         let got = store.get(id).await.expect("get").expect("stored");
-        assert_eq!(got.attempts, 1);
+        assert_eq!(got.attempts, 2, "the sum of its deliveries' attempts");
         assert_eq!(got.last_error.as_deref(), Some("timed out"));
         assert_eq!(depths(&store).await, vec![depth("s", 1, 0)]);
+    }
+
+    pub async fn each_delivery_lists_its_attempts_with_their_time_outcome_and_duration(
+        store: Arc<dyn Store>,
+    ) {
+        let id = insert(&store, to(event("s", "k"), &["ci", "audit"])).await;
+        assert_eq!(
+            store
+                .deliveries(id)
+                .await
+                .expect("deliveries")
+                .iter()
+                .map(|d| (d.destination.as_str(), d.status, d.history.len()))
+                .collect::<Vec<_>>(),
+            [
+                ("audit", DeliveryStatus::Pending, 0),
+                ("ci", DeliveryStatus::Pending, 0)
+            ]
+        );
+        let timing = |at: i64, ms: i64| Timing {
+            started_at_ms: at,
+            duration_ms: ms,
+        };
+        let claims = store
+            .claim("w", &Room::up_to(10), LONG)
+            .await
+            .expect("claim");
+        let ci = claims.iter().find(|c| c.destination == "ci").expect("ci");
+        let audit = claims
+            .iter()
+            .find(|c| c.destination == "audit")
+            .expect("audit");
+        assert!(
+            store
+                .record("w", ci, retry_in(0, "HTTP 503"), timing(1_000, 12))
+                .await
+                .expect("record")
+        );
+        assert!(
+            store
+                .record("w", audit, Recorded::Delivered, timing(1_500, 3))
+                .await
+                .expect("record")
+        );
+        let again = store
+            .claim("w", &Room::up_to(10), LONG)
+            .await
+            .expect("claim");
+        assert_eq!(again.len(), 1, "{again:?}");
+        assert!(
+            store
+                .record("w", &again[0], Recorded::Delivered, timing(2_000, 7))
+                .await
+                .expect("record")
+        );
+        // A record by a worker that no longer holds the claim leaves no line.
+        assert!(
+            !store
+                .record("gone", &again[0], Recorded::Delivered, timing(3_000, 1))
+                .await
+                .expect("record")
+        );
+
+        let deliveries = store.deliveries(id).await.expect("deliveries");
+        let [audit, ci] = deliveries.as_slice() else {
+            panic!("two deliveries: {deliveries:?}")
+        };
+        assert_eq!(audit.destination, "audit");
+        assert_eq!(audit.status, DeliveryStatus::Delivered);
+        assert_eq!(audit.attempts, 1);
+        assert!(audit.delivered_at_ms.is_some());
+        assert_eq!(
+            audit
+                .history
+                .iter()
+                .map(|a| (
+                    a.at_ms,
+                    a.duration_ms,
+                    a.outcome.as_str(),
+                    a.error.as_deref()
+                ))
+                .collect::<Vec<_>>(),
+            [(1_500, 3, "delivered", None)]
+        );
+        assert_eq!(ci.attempts, 2);
+        assert_eq!(ci.last_error, None, "cleared by the delivery");
+        assert_eq!(
+            ci.history
+                .iter()
+                .map(|a| (
+                    a.at_ms,
+                    a.duration_ms,
+                    a.outcome.as_str(),
+                    a.error.as_deref()
+                ))
+                .collect::<Vec<_>>(),
+            [
+                (1_000, 12, "retry", Some("HTTP 503")),
+                (2_000, 7, "delivered", None)
+            ]
+        );
+        assert!(
+            store
+                .deliveries(Uuid::now_v7())
+                .await
+                .expect("deliveries")
+                .is_empty(),
+            "an unknown event has none"
+        );
     }
 
     pub async fn release_gives_claims_back_due_at_once(store: Arc<dyn Store>) {
@@ -841,7 +981,7 @@ mod cases {
         };
         assert!(
             store
-                .record("proxy:k1", &proxied, Recorded::Delivered)
+                .record("proxy:k1", &proxied, Recorded::Delivered, Timing::default())
                 .await
                 .expect("record")
         );
@@ -873,7 +1013,8 @@ mod cases {
                     &claim,
                     Recorded::Dead {
                         error: "HTTP 404".into()
-                    }
+                    },
+                    Timing::default()
                 )
                 .await
                 .expect("record")
@@ -901,7 +1042,7 @@ mod cases {
         assert!(store.replay(id).await.expect("replay"));
         assert!(
             !store
-                .record("w", &again[0], Recorded::Delivered)
+                .record("w", &again[0], Recorded::Delivered, Timing::default())
                 .await
                 .expect("record")
         );
@@ -952,7 +1093,7 @@ mod cases {
             let error = "HTTP 400".to_owned();
             assert!(
                 store
-                    .record("w", &claim, Recorded::Dead { error })
+                    .record("w", &claim, Recorded::Dead { error }, Timing::default())
                     .await
                     .expect("record")
             );
@@ -1113,7 +1254,7 @@ mod cases {
                 let error = "HTTP 400".to_owned();
                 assert!(
                     store
-                        .record("w", &claim, Recorded::Dead { error })
+                        .record("w", &claim, Recorded::Dead { error }, Timing::default())
                         .await
                         .expect("record")
                 );
@@ -1177,7 +1318,7 @@ mod cases {
                 let error = "HTTP 401".to_owned();
                 assert!(
                     store
-                        .record("w", &claim, Recorded::Dead { error })
+                        .record("w", &claim, Recorded::Dead { error }, Timing::default())
                         .await
                         .expect("record")
                 );
@@ -1245,6 +1386,7 @@ conformance!(
     a_retry_is_due_again_at_its_next_attempt_time,
     a_dead_delivery_goes_to_the_dead_letters_and_is_not_claimed_again,
     an_event_is_delivered_only_when_every_destination_is,
+    each_delivery_lists_its_attempts_with_their_time_outcome_and_duration,
     release_gives_claims_back_due_at_once,
     a_held_delivery_is_left_to_its_holder_until_the_hold_lapses,
     replay_makes_an_event_due_again_with_a_fresh_budget,

@@ -21,7 +21,7 @@ use uuid::Uuid;
 
 use super::error::AdminError;
 use crate::live::Live;
-use crate::store::{EventFilter, EventStatus, Store, StoredEvent};
+use crate::store::{DeliveryRecord, EventFilter, EventStatus, Store, StoredEvent};
 
 const STATUSES: [&str; 5] = ["pending", "delivered", "failed", "dead", "ignored"];
 const DEFAULT_LIMIT: u32 = 50;
@@ -116,10 +116,32 @@ fn summary(event: &StoredEvent) -> Value {
     })
 }
 
-/// The summary plus headers and body: the body as text when it is UTF-8, else base64.
-fn detail(event: &StoredEvent) -> Value {
+/// One delivery with its attempts, times in RFC 3339 (SPEC section 10).
+fn delivery(delivery: &DeliveryRecord) -> Value {
+    json!({
+        "destination": delivery.destination,
+        "status": delivery.status,
+        "attempts": delivery.attempts,
+        "last_error": delivery.last_error,
+        "delivered_at": delivery.delivered_at_ms.map(rfc3339),
+        "history": delivery.history.iter().map(|attempt| json!({
+            "at": rfc3339(attempt.at_ms),
+            "outcome": attempt.outcome,
+            "duration_ms": attempt.duration_ms,
+            "error": attempt.error,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// The summary plus headers, body and deliveries: the body as text when it is UTF-8, else
+/// base64.
+fn detail(event: &StoredEvent, deliveries: &[DeliveryRecord]) -> Value {
     let mut value = summary(event);
     if let Some(object) = value.as_object_mut() {
+        object.insert(
+            "deliveries".into(),
+            deliveries.iter().map(delivery).collect(),
+        );
         let headers: serde_json::Map<String, Value> = event
             .headers
             .iter()
@@ -176,7 +198,10 @@ pub async fn show(
 ) -> Result<Response, AdminError> {
     let id = event_id(&id)?;
     match live.store().get(id).await? {
-        Some(event) => Ok(axum::Json(detail(&event)).into_response()),
+        Some(event) => {
+            let deliveries = live.store().deliveries(id).await?;
+            Ok(axum::Json(detail(&event, &deliveries)).into_response())
+        }
         None => Err(AdminError::not_found("no event with this id")),
     }
 }
@@ -290,8 +315,10 @@ pub async fn export(
                 Format::Csv => csv_row(&mut out, event),
                 Format::NdJson => {
                     let value = if with_body {
-                        let full = state.store.get(event_id_of(event)).await.ok().flatten();
-                        detail(full.as_ref().unwrap_or(event))
+                        let id = event_id_of(event);
+                        let full = state.store.get(id).await.ok().flatten();
+                        let deliveries = state.store.deliveries(id).await.unwrap_or_default();
+                        detail(full.as_ref().unwrap_or(event), &deliveries)
                     } else {
                         summary(event)
                     };

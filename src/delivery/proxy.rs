@@ -57,6 +57,7 @@ pub async fn forward(
         }
     };
     let stored = StoredEvent::unattempted(&event, id);
+    let stopwatch = record::Stopwatch::start();
     let (answer, recorded) = match slot.destination.exchange(&stored).await {
         Some(Ok(reply)) => {
             let recorded = match &reply.outcome {
@@ -95,7 +96,10 @@ pub async fn forward(
             attempts: 0,
             budget_from_ms: stored.received_at_ms,
         };
-        if let Err(err) = store.record(&owner, &claim, recorded).await {
+        if let Err(err) = store
+            .record(&owner, &claim, recorded, stopwatch.timing())
+            .await
+        {
             // The hold lapses and a worker delivers the event again: at-least-once.
             tracing::warn!(error = %err, event_id = %id, "cannot record the proxied delivery");
         }

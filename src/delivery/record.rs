@@ -8,7 +8,36 @@
 
 use super::{Outcome, retry};
 use crate::clock::now_ms;
-use crate::store::{Claim, Inserted, NewEvent, Recorded, Store, StoreError};
+use crate::store::{Claim, Inserted, NewEvent, Recorded, Store, StoreError, Timing};
+
+/// Times one attempt for the attempt history: started when the destination is called.
+#[derive(Debug, Clone, Copy)]
+pub struct Stopwatch {
+    started_at_ms: i64,
+    started: std::time::Instant,
+}
+
+impl Stopwatch {
+    pub fn start() -> Stopwatch {
+        Stopwatch {
+            started_at_ms: now_ms(),
+            started: std::time::Instant::now(),
+        }
+    }
+
+    /// How long since the start.
+    pub fn elapsed(&self) -> std::time::Duration {
+        self.started.elapsed()
+    }
+
+    /// The attempt's line in the history, ended now.
+    pub fn timing(&self) -> Timing {
+        Timing {
+            started_at_ms: self.started_at_ms,
+            duration_ms: i64::try_from(self.started.elapsed().as_millis()).unwrap_or(i64::MAX),
+        }
+    }
+}
 
 /// Stores `event` and counts it: `events_stored_total` when it is new, `duplicates_total` when
 /// the store already held it.
@@ -37,20 +66,11 @@ pub fn scheduled(policy: &crate::config::Retry, claim: &Claim, outcome: Outcome)
     )
 }
 
-/// The `outcome` label of `hookwall_deliveries_total`.
-fn label(recorded: &Recorded) -> &'static str {
-    match recorded {
-        Recorded::Delivered => "delivered",
-        Recorded::Retry { .. } => "retry",
-        Recorded::Dead { .. } => "dead",
-    }
-}
-
 /// Counts one attempt of `source`'s delivery to `destination` in `deliveries_total`.
 pub fn count(source: &str, destination: &str, recorded: &Recorded) {
     crate::telemetry::metrics::metrics()
         .deliveries
-        .with_label_values(&[source, destination, label(recorded)])
+        .with_label_values(&[source, destination, recorded.outcome()])
         .inc();
 }
 
@@ -86,24 +106,5 @@ pub fn report(claim: &Claim, recorded: &Recorded) {
                 "delivery dead; replay it from the dead-letter queue"
             );
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn each_recorded_outcome_has_its_metric_label() {
-        assert_eq!(label(&Recorded::Delivered), "delivered");
-        let error = String::from("HTTP 503");
-        assert_eq!(
-            label(&Recorded::Retry {
-                at_ms: 1,
-                error: error.clone()
-            }),
-            "retry"
-        );
-        assert_eq!(label(&Recorded::Dead { error }), "dead");
     }
 }

@@ -333,6 +333,7 @@ impl Worker {
         mut in_flight: Attempting,
     ) {
         let registry = self.registry.load_full();
+        let mut stopwatch = record::Stopwatch::start();
         let outcome = match (registry.get(&claim.source, &claim.destination), event) {
             (None, _) => Outcome::Dead {
                 error: format!("destination {} is no longer configured", claim.destination),
@@ -346,15 +347,16 @@ impl Worker {
                 if in_flight.2.is_none() {
                     in_flight.2 = slot.permits.clone().acquire_owned().await.ok();
                 }
-                let started = std::time::Instant::now();
+                stopwatch = record::Stopwatch::start();
                 let outcome = slot.destination.deliver(&event).await;
                 crate::telemetry::metrics::metrics()
                     .delivery_duration
                     .with_label_values(&[&claim.destination])
-                    .observe(started.elapsed().as_secs_f64());
+                    .observe(stopwatch.elapsed().as_secs_f64());
                 outcome
             }
         };
+        let timing = stopwatch.timing();
         // The destination call is over: its slot, its bytes, its permit and its claim's room go
         // to the next attempts while this outcome waits for its commit.
         drop(in_flight);
@@ -365,7 +367,11 @@ impl Worker {
         let recorded = record::scheduled(&policy, &claim, outcome);
         record::count(&claim.source, &claim.destination, &recorded);
         record::report(&claim, &recorded);
-        match self.store.record(&self.owner, &claim, recorded).await {
+        match self
+            .store
+            .record(&self.owner, &claim, recorded, timing)
+            .await
+        {
             Ok(true) => {}
             Ok(false) => {
                 tracing::warn!(event_id = %claim.event_id, "claim was taken over before the outcome was recorded")

@@ -92,7 +92,7 @@ fn value_matches(value: &Value, accepted: &[String]) -> bool {
         Value::Bool(b) => b.to_string(),
         Value::Null | Value::Array(_) | Value::Object(_) => return false,
     };
-    accepted.iter().any(|a| *a == text)
+    accepted.contains(&text)
 }
 
 #[cfg(test)]

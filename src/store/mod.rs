@@ -176,6 +176,35 @@ fn shares(waiting: &[String], room: &Room, turn: usize) -> Vec<(String, usize)> 
         .collect()
 }
 
+/// When an attempt started and how long its destination took: a line of the attempt history.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Timing {
+    /// Unix milliseconds.
+    pub started_at_ms: i64,
+    pub duration_ms: i64,
+}
+
+/// One delivery of an event (to one destination) with its attempts, oldest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DeliveryRecord {
+    pub destination: String,
+    pub status: DeliveryStatus,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub delivered_at_ms: Option<i64>,
+    pub history: Vec<AttemptRecord>,
+}
+
+/// One attempt of a delivery.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AttemptRecord {
+    pub at_ms: i64,
+    pub duration_ms: i64,
+    /// `delivered`, `retry` or `dead` ([`Recorded::outcome`]).
+    pub outcome: String,
+    pub error: Option<String>,
+}
+
 /// What to record after an attempt (the retry policy has already decided).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Recorded {
@@ -213,14 +242,18 @@ pub trait Store: Send + Sync + 'static {
         room: &Room,
         lease: Duration,
     ) -> Result<Vec<Claim>, StoreError>;
-    /// Records an attempt's outcome; ignored (returns false) when `owner` no longer holds the
-    /// claim, because another worker took it over after the lease lapsed.
+    /// Records an attempt's outcome, and the attempt in the delivery's history; ignored
+    /// (returns false) when `owner` no longer holds the claim, because another worker took it
+    /// over after the lease lapsed.
     async fn record(
         &self,
         owner: &str,
         claim: &Claim,
         outcome: Recorded,
+        timing: Timing,
     ) -> Result<bool, StoreError>;
+    /// The deliveries of event `id`, by destination name, each with its attempts.
+    async fn deliveries(&self, id: Uuid) -> Result<Vec<DeliveryRecord>, StoreError>;
     /// Gives back every claim `owner` holds (graceful shutdown), due at once.
     async fn release(&self, owner: &str) -> Result<u64, StoreError>;
     /// Makes every delivery of the event due again with a fresh retry budget. `Ok(false)` when

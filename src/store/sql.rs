@@ -5,7 +5,7 @@
 //! where the dialects differ (PostgreSQL's `uuid` ids read as text), the store passes its
 //! spelling in. Nothing here decides what a store does: it only builds and reads SQL.
 
-use super::{EventFilter, Page, StoreError, StoredEvent};
+use super::{AttemptRecord, DeliveryRecord, EventFilter, Page, StoreError, StoredEvent};
 use crate::store::error::Corrupt;
 
 /// The name, in `install_keys`, of the key of the admin API's fingerprints
@@ -88,6 +88,53 @@ where
         next_attempt_at_ms: row.try_get("next_attempt_at")?,
         last_error: row.try_get("last_error")?,
     })
+}
+
+/// The most attempts of one event [`deliveries`] is given (the newest): a delivery retried for
+/// days with `max_attempts` in the thousands shows its recent history, not all of it.
+pub(super) const MAX_ATTEMPTS_SHOWN: i64 = 1000;
+
+/// A `deliveries` row as [`deliveries`] reads it.
+pub(super) type DeliveryRow = (String, String, i64, Option<String>, Option<i64>);
+/// An `attempts` row as [`deliveries`] reads it.
+pub(super) type AttemptRow = (String, i64, i64, String, Option<String>);
+
+/// The deliveries of one event from its `deliveries` rows (destination, status, attempts,
+/// last_error, delivered_at) and its `attempts` rows (destination, at, duration_ms, outcome,
+/// error), both in any order; deliveries come out by destination name, attempts oldest first.
+pub(super) fn deliveries(
+    rows: Vec<DeliveryRow>,
+    attempts: Vec<AttemptRow>,
+) -> Result<Vec<DeliveryRecord>, StoreError> {
+    let mut out = rows
+        .into_iter()
+        .map(
+            |(destination, status, attempts, last_error, delivered_at_ms)| {
+                Ok(DeliveryRecord {
+                    destination,
+                    status: status.parse()?,
+                    attempts,
+                    last_error,
+                    delivered_at_ms,
+                    history: Vec::new(),
+                })
+            },
+        )
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    out.sort_by(|a, b| a.destination.cmp(&b.destination));
+    let mut attempts = attempts;
+    attempts.sort_by_key(|(_, at_ms, ..)| *at_ms);
+    for (destination, at_ms, duration_ms, outcome, error) in attempts {
+        if let Some(delivery) = out.iter_mut().find(|d| d.destination == destination) {
+            delivery.history.push(AttemptRecord {
+                at_ms,
+                duration_ms,
+                outcome,
+                error,
+            });
+        }
+    }
+    Ok(out)
 }
 
 /// A value a filter binds.

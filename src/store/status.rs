@@ -97,6 +97,17 @@ impl FromStr for EventStatus {
     }
 }
 
+impl FromStr for DeliveryStatus {
+    type Err = Corrupt;
+
+    fn from_str(text: &str) -> Result<DeliveryStatus, Corrupt> {
+        DeliveryStatus::ALL
+            .into_iter()
+            .find(|status| status.as_str() == text)
+            .ok_or_else(|| Corrupt::Status(text.to_owned()))
+    }
+}
+
 impl fmt::Display for EventStatus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -110,6 +121,12 @@ impl fmt::Display for DeliveryStatus {
 }
 
 impl serde::Serialize for EventStatus {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl serde::Serialize for DeliveryStatus {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(self.as_str())
     }
@@ -130,6 +147,16 @@ impl PartialEq<&str> for EventStatus {
 impl Recorded {
     /// What an attempt's outcome writes to its delivery: status, next attempt, error and
     /// delivery time.
+    /// The outcome's word in the attempt history and the `outcome` label of
+    /// `hookwall_deliveries_total`.
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            Recorded::Delivered => "delivered",
+            Recorded::Retry { .. } => "retry",
+            Recorded::Dead { .. } => "dead",
+        }
+    }
+
     pub(super) fn columns(&self, now_ms: i64) -> (DeliveryStatus, i64, Option<&str>, Option<i64>) {
         match self {
             Recorded::Delivered => (DeliveryStatus::Delivered, now_ms, None, Some(now_ms)),
@@ -142,6 +169,18 @@ impl Recorded {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_recorded_outcome_has_its_word() {
+        assert_eq!(Recorded::Delivered.outcome(), "delivered");
+        let error = String::from("HTTP 503");
+        let retry = Recorded::Retry {
+            at_ms: 1,
+            error: error.clone(),
+        };
+        assert_eq!(retry.outcome(), "retry");
+        assert_eq!(Recorded::Dead { error }.outcome(), "dead");
+    }
 
     /// The statuses the newest migration of `store` lets a column of `table` hold.
     fn checked(migrations: &[&str], column_check: &str) -> Vec<String> {

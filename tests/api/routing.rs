@@ -118,6 +118,24 @@ filter = {{ body = {{ "/order/total" = ["2000", "3000"], "/order/live" = ["true"
     for id in &ids {
         assert_eq!(event(&app, id).await["status"], "delivered", "{id}");
     }
+    // The event detail lists each delivery it got, with its attempts.
+    let shown = event(&app, &ids[0]).await;
+    let deliveries = shown["deliveries"].as_array().expect("deliveries");
+    let names: Vec<&str> = deliveries
+        .iter()
+        .filter_map(|d| d["destination"].as_str())
+        .collect();
+    assert_eq!(names, ["api-pushes", "everything"], "{shown}");
+    for delivery in deliveries {
+        assert_eq!(delivery["status"], "delivered", "{delivery}");
+        assert_eq!(delivery["attempts"], 1);
+        assert!(delivery["delivered_at"].is_string(), "{delivery}");
+        let history = delivery["history"].as_array().expect("history");
+        assert_eq!(history.len(), 1, "{delivery}");
+        assert_eq!(history[0]["outcome"], "delivered");
+        assert!(history[0]["at"].is_string() && history[0]["duration_ms"].is_number());
+    }
+    assert_eq!(shown["attempts"], 2, "the sum of its deliveries' attempts");
     app.stop().await;
 }
 

@@ -34,8 +34,8 @@ use super::error::{Corrupt, event_id};
 use super::group_commit::Writer;
 use super::sql::{self, event_from_row};
 use super::{
-    Claim, Depth, EventFilter, Inserted, NewEvent, Page, Purged, Recorded, Room, Store, StoreError,
-    StoredEvent,
+    Claim, DeliveryRecord, Depth, EventFilter, Inserted, NewEvent, Page, Purged, Recorded, Room,
+    Store, StoreError, StoredEvent, Timing,
 };
 
 /// How long a caller waits for a pooled connection before the store reports itself unavailable
@@ -60,6 +60,8 @@ fn migrator() -> Migrator {
         (4, "claims per destination", "0004_claims_per_destination.sql"),
         (5, "ignored", "0005_ignored.sql"),
         (6, "install keys", "0006_install_keys.sql"),
+        (8, "default names from one", "0008_default_names_from_one.sql"),
+        (11, "attempts", "0011_attempts.sql"),
     )
 }
 
@@ -196,8 +198,9 @@ impl Store for PostgresStore {
         owner: &str,
         claim: &Claim,
         outcome: Recorded,
+        timing: Timing,
     ) -> Result<bool, StoreError> {
-        closed(queries::record(&self.pool, owner, claim, outcome).await)
+        closed(queries::record(&self.pool, owner, claim, outcome, timing).await)
     }
 
     async fn release(&self, owner: &str) -> Result<u64, StoreError> {
@@ -235,6 +238,31 @@ impl Store for PostgresStore {
             .map(event_from_row)
             .collect::<Result<_, _>>()?;
         Ok(sql::page(events, limit))
+    }
+
+    async fn deliveries(&self, id: Uuid) -> Result<Vec<DeliveryRecord>, StoreError> {
+        closed(
+            async {
+                let id = id.to_string();
+                let rows = sqlx::query_as(
+                    "SELECT destination, status, attempts, last_error, delivered_at \
+                     FROM deliveries WHERE event_id = $1::uuid",
+                )
+                .bind(&id)
+                .fetch_all(&self.pool)
+                .await?;
+                let attempts = sqlx::query_as(
+                    "SELECT destination, at, duration_ms, outcome, error FROM attempts \
+                     WHERE event_id = $1::uuid ORDER BY at DESC LIMIT $2",
+                )
+                .bind(&id)
+                .bind(sql::MAX_ATTEMPTS_SHOWN)
+                .fetch_all(&self.pool)
+                .await?;
+                sql::deliveries(rows, attempts)
+            }
+            .await,
+        )
     }
 
     async fn find(&self, source: &str, key: &str) -> Result<Option<Uuid>, StoreError> {

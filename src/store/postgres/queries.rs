@@ -17,7 +17,9 @@ use uuid::Uuid;
 use crate::clock::now_ms;
 use crate::store::error::event_id;
 use crate::store::sql::push_filter;
-use crate::store::{Claim, DeliveryStatus, Depth, EventFilter, Purged, Recorded, Room, StoreError};
+use crate::store::{
+    Claim, DeliveryStatus, Depth, EventFilter, Purged, Recorded, Room, StoreError, Timing,
+};
 
 /// The longest lease the store writes: a century, far past any configured value, so the
 /// arithmetic in SQL cannot overflow a BIGINT.
@@ -136,6 +138,7 @@ pub(super) async fn record(
     owner: &str,
     claim: &Claim,
     outcome: Recorded,
+    timing: Timing,
 ) -> Result<bool, StoreError> {
     let now = now_ms();
     let (status, next, error, delivered_at) = outcome.columns(now);
@@ -163,6 +166,18 @@ pub(super) async fn record(
         // Another worker took the delivery over after the lease lapsed.
         return Ok(false);
     }
+    sqlx::query(
+        "INSERT INTO attempts (event_id, destination, at, duration_ms, outcome, error) \
+         VALUES ($1::uuid, $2, $3, $4, $5, $6)",
+    )
+    .bind(&id)
+    .bind(&claim.destination)
+    .bind(timing.started_at_ms)
+    .bind(timing.duration_ms)
+    .bind(outcome.outcome())
+    .bind(error.map(text).as_deref())
+    .execute(&mut *tx)
+    .await?;
     refresh_events(&mut tx, &[id]).await?;
     tx.commit().await?;
     Ok(true)
@@ -319,7 +334,7 @@ async fn refresh_events(tx: &mut Tx, ids: &[String]) -> Result<(), StoreError> {
                   WHEN bool_or(status = 'failed') THEN 'failed' \
                   WHEN bool_or(status = 'pending') THEN 'pending' \
                   ELSE 'delivered' END AS status, \
-             MAX(attempts) AS attempts, \
+             SUM(attempts)::bigint AS attempts, \
              MIN(next_attempt_at) FILTER (WHERE status IN ('pending', 'failed')) AS next_attempt_at, \
              (ARRAY_AGG(last_error ORDER BY next_attempt_at DESC) \
                 FILTER (WHERE last_error IS NOT NULL))[1] AS last_error \

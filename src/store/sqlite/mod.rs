@@ -27,8 +27,8 @@ use super::error::event_id;
 use super::group_commit::Writer;
 use super::sql::{self, event_from_row};
 use super::{
-    Claim, Depth, EventFilter, Inserted, NewEvent, Page, Purged, Recorded, Room, Store, StoreError,
-    StoredEvent,
+    Claim, DeliveryRecord, Depth, EventFilter, Inserted, NewEvent, Page, Purged, Recorded, Room,
+    Store, StoreError, StoredEvent, Timing,
 };
 use crate::clock::now_ms;
 
@@ -51,6 +51,8 @@ fn migrator() -> Migrator {
         (7, "claims per destination", "0007_claims_per_destination.sql"),
         (8, "ignored", "0008_ignored.sql"),
         (9, "install keys", "0009_install_keys.sql"),
+        (11, "default names from one", "0011_default_names_from_one.sql"),
+        (14, "attempts", "0014_attempts.sql"),
     )
 }
 
@@ -175,11 +177,13 @@ impl Store for SqliteStore {
         owner: &str,
         claim: &Claim,
         outcome: Recorded,
+        timing: Timing,
     ) -> Result<bool, StoreError> {
         self.write(Write::Record {
             owner: owner.to_owned(),
             claim: claim.clone(),
             outcome,
+            timing,
         })
         .await
     }
@@ -211,6 +215,26 @@ impl Store for SqliteStore {
         .await?;
         let events = rows.iter().map(event_from_row).collect::<Result<_, _>>()?;
         Ok(sql::page(events, limit))
+    }
+
+    async fn deliveries(&self, id: Uuid) -> Result<Vec<DeliveryRecord>, StoreError> {
+        let id = id.to_string();
+        let rows = sqlx::query_as(
+            "SELECT destination, status, attempts, last_error, delivered_at FROM deliveries \
+             WHERE event_id = ?",
+        )
+        .bind(&id)
+        .fetch_all(&self.read)
+        .await?;
+        let attempts = sqlx::query_as(
+            "SELECT destination, at, duration_ms, outcome, error FROM attempts \
+             WHERE event_id = ? ORDER BY at DESC LIMIT ?",
+        )
+        .bind(&id)
+        .bind(sql::MAX_ATTEMPTS_SHOWN)
+        .fetch_all(&self.read)
+        .await?;
+        sql::deliveries(rows, attempts)
     }
 
     async fn find(&self, source: &str, dedup_key: &str) -> Result<Option<Uuid>, StoreError> {

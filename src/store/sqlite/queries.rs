@@ -14,7 +14,7 @@ use crate::store::error::event_id;
 use crate::store::sql::{Bound, conditions};
 use crate::store::{
     Claim, DeliveryStatus, EventFilter, EventStatus, Inserted, NewEvent, Purged, Recorded, Room,
-    StoreError,
+    StoreError, Timing,
 };
 
 /// An event with its text columns already made. The writer is the store's one serial stage
@@ -175,6 +175,7 @@ pub(super) fn record(
     owner: &str,
     claim: &Claim,
     outcome: &Recorded,
+    timing: Timing,
 ) -> Result<bool, StoreError> {
     let now = now_ms();
     let (status, next, error, delivered_at) = outcome.columns(now);
@@ -197,6 +198,18 @@ pub(super) fn record(
     if updated == 0 {
         return Ok(false);
     }
+    conn.prepare_cached(
+        "INSERT INTO attempts (event_id, destination, at, duration_ms, outcome, error) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![
+        id,
+        claim.destination,
+        timing.started_at_ms,
+        timing.duration_ms,
+        outcome.outcome(),
+        error
+    ])?;
     refresh_event(conn, &id)?;
     Ok(true)
 }
@@ -214,7 +227,7 @@ fn refresh_event(conn: &rusqlite::Connection, id: &str) -> Result<(), StoreError
                WHEN SUM(status = 'failed') > 0 THEN 'failed' \
                WHEN SUM(status = 'pending') > 0 THEN 'pending' \
                ELSE 'delivered' END FROM deliveries WHERE event_id = events.id), status), \
-           attempts = COALESCE((SELECT MAX(attempts) FROM deliveries WHERE event_id = events.id), attempts), \
+           attempts = COALESCE((SELECT SUM(attempts) FROM deliveries WHERE event_id = events.id), attempts), \
            next_attempt_at = COALESCE((SELECT MIN(next_attempt_at) FROM deliveries \
                WHERE event_id = events.id AND +status IN ('pending', 'failed')), next_attempt_at), \
            last_error = (SELECT last_error FROM deliveries WHERE event_id = events.id \

@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use super::queries::{self, Row};
 use crate::store::group_commit::{Backend, Failure, Limits};
-use crate::store::{Claim, EventFilter, Inserted, Purged, Recorded, Room, StoreError};
+use crate::store::{Claim, EventFilter, Inserted, Purged, Recorded, Room, StoreError, Timing};
 
 /// How long a write waits for another process's lock on the file, counted from when it was
 /// queued (then it fails, and an insert is answered 503). Counted from the queueing, not per
@@ -36,6 +36,7 @@ pub(super) enum Write {
         owner: String,
         claim: Claim,
         outcome: Recorded,
+        timing: Timing,
     },
     Release(String),
     Replay(Uuid),
@@ -205,7 +206,8 @@ fn run(conn: &rusqlite::Connection, write: &Write) -> Result<Written, StoreError
             owner,
             claim,
             outcome,
-        } => Written::Flag(queries::record(conn, owner, claim, outcome)?),
+            timing,
+        } => Written::Flag(queries::record(conn, owner, claim, outcome, *timing)?),
         Write::Release(owner) => Written::Count(queries::release(conn, owner)?),
         Write::Replay(id) => Written::Flag(queries::replay(conn, *id)?),
         Write::ReplayMatching(filter) => Written::Count(queries::replay_matching(conn, filter)?),

@@ -5,6 +5,7 @@
 #       Schema, de-duplication, the SQLite store at synchronous=FULL, the answer,
 #   (bd) the same with a destination (a local handler answering at once): does delivery keep
 #       up? (throughput, and the queue depth after the run and 5 s later),
+#   (bf) (bd) with a filter on the destination that every request passes: the cost of routing,
 #   (c) the same on PostgreSQL, when one answers (HOOKWALL_BENCH_DATABASE_URL, default
 #       postgres://postgres@127.0.0.1:5432/postgres) and this build supports it,
 #   (d) adnanh/webhook (Debian's `webhook`) with an HMAC-SHA256 rule, in its default mode,
@@ -174,13 +175,20 @@ secrets = ["$secret"]
 schema = "$root/schemas/github.json"
 
 EOF
-    if [ "$5" = deliver ]; then
+    if [ "$5" = deliver ] || [ "$5" = filter ]; then
         cat >>"$1" <<EOF
 
 [[sources.github.destinations]]
 url = "http://127.0.0.1:$sink_port/deliver"
 signing_secret = "whsec_YmVuY2gtZGVsaXZlcnktc2lnbmluZy1zZWNyZXQ="
 concurrency = 64
+EOF
+    fi
+    if [ "$5" = filter ]; then
+        # (bf): the same destination behind a filter every request passes (the event type and a
+        # body value), so the cost of routing is all that differs from (bd).
+        cat >>"$1" <<EOF
+filter = { event_types = ["push", "pull_request"], body = { "/repository/full_name" = ["octocat/Hello-World"] } }
 EOF
     fi
 }
@@ -203,7 +211,7 @@ bench_hookwall() { # name store-url [deliver]
         kill "$pid" 2>/dev/null || true
         return
     fi
-    if [ "${3:-}" = deliver ]; then
+    if [ "${3:-}" = deliver ] || [ "${3:-}" = filter ]; then
         # Delivery: 64 connections only; the queue's depth during the load (sampled every
         # second: bounded, or growing?), when the load stops, and 5 s later.
         (while sleep 1; do queue_depth "$admin"; done >"$work/$name.depths" 2>/dev/null) &
@@ -248,6 +256,7 @@ bench_hookwall() { # name store-url [deliver]
 # (b) hookwall, SQLite; (bd) with delivery
 bench_hookwall b "sqlite://$work/hookwall.db"
 bench_hookwall bd "sqlite://$work/hookwall-delivery.db" deliver
+bench_hookwall bf "sqlite://$work/hookwall-filter.db" filter
 
 # (c) hookwall, PostgreSQL
 pg_url=${HOOKWALL_BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}
@@ -304,6 +313,7 @@ ratio() {
     echo "- (r)/(a) at 64 connections: $(ratio "$(rps_of r 64)" "$(rps_of a 64)")"
     echo "- (b)/(r) at 64 connections: $(ratio "$(rps_of b 64)" "$(rps_of r 64)")"
     echo "- (bd)/(b) at 64 connections: $(ratio "$(rps_of bd 64)" "$(rps_of b 64)")"
+    echo "- (bf)/(bd) at 64 connections: $(ratio "$(rps_of bf 64)" "$(rps_of bd 64)")"
     echo "- (b)/(d) at 64 connections: $(ratio "$(rps_of b 64)" "$(rps_of d 64)")"
     echo "- (c)/(b) at 64 connections: $(ratio "$(rps_of c 64)" "$(rps_of b 64)")"
 }

@@ -1,5 +1,5 @@
 //! The form of one value: names, route paths, listen addresses, CIDRs, store and
-//! destination URLs, header names, e-mail addresses.
+//! destination URLs, header names, JSON Pointers, e-mail addresses.
 //!
 //! Each check is a pure function of the text (and of how a message may show it: see
 //! [`super::env::shown`]) that returns the typed value or the message saying how to fix it. The
@@ -181,6 +181,28 @@ pub(crate) fn header_name(name: &str) -> bool {
         && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c))
+}
+
+/// A JSON Pointer (RFC 6901): empty (the whole document) or `/`-separated reference tokens in
+/// which `~` is only ever followed by `0` (a `~`) or `1` (a `/`).
+pub(crate) fn json_pointer(text: &str, shown: &str) -> Result<(), String> {
+    if !text.is_empty() && !text.starts_with('/') {
+        return Err(format!(
+            "{shown} is not a JSON Pointer (RFC 6901): it must start with `/`, e.g. \"/type\" \
+             or \"/data/object/type\" (a field of a form body is \"/name\")"
+        ));
+    }
+    let mut rest = text;
+    while let Some(at) = rest.find('~') {
+        rest = &rest[at + 1..];
+        if !rest.starts_with(['0', '1']) {
+            return Err(format!(
+                "{shown} is not a JSON Pointer (RFC 6901): `~` must be followed by 0 or 1; \
+                 write ~0 for a `~` in a field name and ~1 for a `/`"
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// A lower-cased header name that may be forwarded to a destination.

@@ -66,6 +66,7 @@ pub use model::{
     Config, DedupMode, Destination, EmailDestination, HttpDestination, Mode, RateLimit, Retry,
     Server, Source, Storage, StoreUrl, redact_url,
 };
+pub use model::EventTypeFrom;
 
 pub use crate::providers::Overrides;
 

@@ -169,7 +169,12 @@ pub async fn accept(
         kept_headers(&source, &parts.headers),
         body.clone(),
         source.destinations.clone(),
-    );
+    )
+    .with_event_type(super::event_type::event_type(
+        &source.event_type,
+        &parts.headers,
+        payload,
+    ));
     if let Some(proxy) = &source.proxy {
         let forwarded = crate::delivery::proxy::forward(
             store.as_ref(),

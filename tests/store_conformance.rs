@@ -1104,7 +1104,8 @@ mod cases {
         ];
         let mut ids = Vec::new();
         for (i, event_type) in typed.iter().enumerate() {
-            let new = event("github", &format!("id:t{i}")).with_event_type(Some((*event_type).into()));
+            let new =
+                event("github", &format!("id:t{i}")).with_event_type(Some((*event_type).into()));
             assert_eq!(new.event_type(), Some(*event_type));
             let id = new.id();
             assert_eq!(

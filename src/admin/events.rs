@@ -427,7 +427,10 @@ mod tests {
             .expect("one record")
             .expect("parses");
         assert_eq!(&record[5], "HTTP 400, \"bad\"\nline");
-        assert_eq!(&record[9], "'=cmd", "a sender chooses the type: neutralised too");
+        assert_eq!(
+            &record[9], "'=cmd",
+            "a sender chooses the type: neutralised too"
+        );
         assert_eq!(record.len(), CSV_HEADER.trim_end().split(',').count());
     }
 }

@@ -62,11 +62,11 @@ mod schema;
 pub mod units;
 
 pub use error::{ConfigError, ConfigErrorKind, ConfigErrors};
+pub use model::EventTypeFrom;
 pub use model::{
     Config, DedupMode, Destination, EmailDestination, HttpDestination, Mode, RateLimit, Retry,
     Server, Source, Storage, StoreUrl, redact_url,
 };
-pub use model::EventTypeFrom;
 
 pub use crate::providers::Overrides;
 

@@ -465,7 +465,10 @@ fn read_event_type(cx: &mut Ctx, table: &Tbl, provider: Option<&str>) -> Option<
             forms::json_pointer(text, shown).map(|()| text.to_owned())
         })
     });
-    match (table.get("event_type_header"), table.get("event_type_pointer")) {
+    match (
+        table.get("event_type_header"),
+        table.get("event_type_pointer"),
+    ) {
         (Some(_), Some(item)) => {
             cx.invalid(
                 &item,
@@ -480,7 +483,9 @@ fn read_event_type(cx: &mut Ctx, table: &Tbl, provider: Option<&str>) -> Option<
         (None, None) => Some(
             provider
                 .and_then(crate::providers::find)
-                .map_or(EventTypeFrom::Nothing, |p| EventTypeFrom::of_provider(p.event_type)),
+                .map_or(EventTypeFrom::Nothing, |p| {
+                    EventTypeFrom::of_provider(p.event_type)
+                }),
         ),
     }
 }

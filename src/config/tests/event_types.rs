@@ -83,7 +83,10 @@ fn a_pointer_that_is_not_rfc_6901_is_refused_at_its_key_with_the_fix() {
             gh_secrets("\"s\"")
         );
         let line = error_with(&text, &[], &["sources.gh.event_type_pointer (line 5)"]);
-        assert!(line.contains("JSON Pointer (RFC 6901)"), "{pointer}: {line}");
+        assert!(
+            line.contains("JSON Pointer (RFC 6901)"),
+            "{pointer}: {line}"
+        );
         assert!(line.contains(needle), "{pointer}: {line}");
     }
 }

@@ -49,8 +49,16 @@ fn json_type(provider: &str, body: serde_json::Value) -> Option<String> {
 const VECTOR_TYPES: &[(&str, &str, &str)] = &[
     ("github", "pull_request", "pull_request"),
     ("stripe", "single v1", "payment_intent.succeeded"),
-    ("stripe", "two v1 during secret roll", "payment_intent.succeeded"),
-    ("gitlab", "signing token (Standard Webhooks format)", "Push Hook"),
+    (
+        "stripe",
+        "two v1 during secret roll",
+        "payment_intent.succeeded",
+    ),
+    (
+        "gitlab",
+        "signing token (Standard Webhooks format)",
+        "Push Hook",
+    ),
     ("paddle", "single h1", "transaction.completed"),
     ("paddle", "two h1 during rotation", "transaction.completed"),
     ("linear", "issue create", "Issue"),
@@ -58,7 +66,11 @@ const VECTOR_TYPES: &[(&str, &str, &str)] = &[
     ("mailgun", "signature object in JSON body", "delivered"),
     ("square", "payment.created", "payment.created"),
     ("typeform", "form_response", "form_response"),
-    ("intercom", "notification_event", "conversation.user.created"),
+    (
+        "intercom",
+        "notification_event",
+        "conversation.user.created",
+    ),
     ("particle", "default form body with Basic auth", "demo"),
     // An interaction's `type` is a number: 1 is Discord's PING.
     ("discord", "PING interaction (Ed25519)", "1"),
@@ -134,20 +146,64 @@ fn header_providers_read_their_own_header() {
 #[test]
 fn body_providers_read_their_own_field() {
     for (provider, body, expected) in [
-        ("stripe", json!({"type": "charge.refunded"}), "charge.refunded"),
-        ("standard-webhooks", json!({"type": "invoice.paid"}), "invoice.paid"),
+        (
+            "stripe",
+            json!({"type": "charge.refunded"}),
+            "charge.refunded",
+        ),
+        (
+            "standard-webhooks",
+            json!({"type": "invoice.paid"}),
+            "invoice.paid",
+        ),
         ("svix", json!({"type": "user.created"}), "user.created"),
-        ("square", json!({"type": "refund.updated"}), "refund.updated"),
+        (
+            "square",
+            json!({"type": "refund.updated"}),
+            "refund.updated",
+        ),
         ("linear", json!({"type": "Comment"}), "Comment"),
-        ("paddle", json!({"event_type": "subscription.created"}), "subscription.created"),
-        ("zoom", json!({"event": "meeting.started", "payload": {}}), "meeting.started"),
-        ("intercom", json!({"type": "notification_event", "topic": "ping"}), "ping"),
-        ("typeform", json!({"event_type": "form_response"}), "form_response"),
-        ("mailgun", json!({"event-data": {"event": "opened"}}), "opened"),
-        ("particle", json!({"event": "temperature", "data": "21"}), "temperature"),
-        ("sendgrid", json!([{"event": "open"}, {"event": "click"}]), "open"),
+        (
+            "paddle",
+            json!({"event_type": "subscription.created"}),
+            "subscription.created",
+        ),
+        (
+            "zoom",
+            json!({"event": "meeting.started", "payload": {}}),
+            "meeting.started",
+        ),
+        (
+            "intercom",
+            json!({"type": "notification_event", "topic": "ping"}),
+            "ping",
+        ),
+        (
+            "typeform",
+            json!({"event_type": "form_response"}),
+            "form_response",
+        ),
+        (
+            "mailgun",
+            json!({"event-data": {"event": "opened"}}),
+            "opened",
+        ),
+        (
+            "particle",
+            json!({"event": "temperature", "data": "21"}),
+            "temperature",
+        ),
+        (
+            "sendgrid",
+            json!([{"event": "open"}, {"event": "click"}]),
+            "open",
+        ),
     ] {
-        assert_eq!(json_type(provider, body).as_deref(), Some(expected), "{provider}");
+        assert_eq!(
+            json_type(provider, body).as_deref(),
+            Some(expected),
+            "{provider}"
+        );
     }
 }
 
@@ -156,10 +212,16 @@ fn slack_names_the_inner_event_and_else_the_envelope() {
     let callback = json!({"type": "event_callback", "event": {"type": "app_mention"}});
     assert_eq!(json_type("slack", callback).as_deref(), Some("app_mention"));
     let envelope = json!({"type": "app_rate_limited"});
-    assert_eq!(json_type("slack", envelope).as_deref(), Some("app_rate_limited"));
+    assert_eq!(
+        json_type("slack", envelope).as_deref(),
+        Some("app_rate_limited")
+    );
     // A slash command (a form without either field) has none.
     let command = Payload::Form(json!({"command": "/deploy", "text": "api"}));
-    assert_eq!(event_type(&rule_of("slack"), &HeaderMap::new(), &command), None);
+    assert_eq!(
+        event_type(&rule_of("slack"), &HeaderMap::new(), &command),
+        None
+    );
 }
 
 #[test]
@@ -184,7 +246,10 @@ fn numbers_and_booleans_are_their_json_text_and_other_values_are_skipped() {
         of(json!({"a": {"x": 1}, "b": [1], "c": "third"})).as_deref(),
         Some("third")
     );
-    assert_eq!(of(json!({"a": null, "b": "", "c": "third"})).as_deref(), Some("third"));
+    assert_eq!(
+        of(json!({"a": null, "b": "", "c": "third"})).as_deref(),
+        Some("third")
+    );
     assert_eq!(of(json!({"a": null})), None);
     assert_eq!(of(json!("a string document")), None);
 }
@@ -193,10 +258,16 @@ fn numbers_and_booleans_are_their_json_text_and_other_values_are_skipped() {
 fn a_pointer_reads_escaped_names_and_form_fields() {
     let rule = EventTypeFrom::Pointers(vec!["/a~1b/c~0d".into()]);
     let body = Payload::Json(json!({"a/b": {"c~d": "found"}}));
-    assert_eq!(event_type(&rule, &HeaderMap::new(), &body).as_deref(), Some("found"));
+    assert_eq!(
+        event_type(&rule, &HeaderMap::new(), &body).as_deref(),
+        Some("found")
+    );
     let rule = EventTypeFrom::Pointers(vec!["/kind".into()]);
     let form = Payload::Form(json!({"kind": "created"}));
-    assert_eq!(event_type(&rule, &HeaderMap::new(), &form).as_deref(), Some("created"));
+    assert_eq!(
+        event_type(&rule, &HeaderMap::new(), &form).as_deref(),
+        Some("created")
+    );
 }
 
 #[test]
@@ -212,8 +283,12 @@ fn a_long_type_is_cut_at_a_character_boundary_within_the_bound() {
     let rule = EventTypeFrom::Pointers(vec!["/type".into()]);
     // 255 ASCII bytes then a 3-byte character that would end past the bound.
     let long = format!("{}€tail", "a".repeat(MAX_EVENT_TYPE_BYTES - 1));
-    let got = event_type(&rule, &HeaderMap::new(), &Payload::Json(json!({"type": long})))
-        .expect("a type");
+    let got = event_type(
+        &rule,
+        &HeaderMap::new(),
+        &Payload::Json(json!({"type": long})),
+    )
+    .expect("a type");
     assert_eq!(got, "a".repeat(MAX_EVENT_TYPE_BYTES - 1));
 
     let header = EventTypeFrom::Header(HeaderName::from_static("x-type"));
@@ -228,7 +303,11 @@ fn a_long_type_is_cut_at_a_character_boundary_within_the_bound() {
 fn control_characters_are_kept_but_nul_is_replaced_and_empty_is_none() {
     let rule = EventTypeFrom::Pointers(vec!["/type".into()]);
     let of = |text: &str| {
-        event_type(&rule, &HeaderMap::new(), &Payload::Json(json!({"type": text})))
+        event_type(
+            &rule,
+            &HeaderMap::new(),
+            &Payload::Json(json!({"type": text})),
+        )
     };
     assert_eq!(of("a\u{1b}[31m\nb").as_deref(), Some("a\u{1b}[31m\nb"));
     assert_eq!(of("a\0b").as_deref(), Some("a\u{fffd}b"));
@@ -236,7 +315,10 @@ fn control_characters_are_kept_but_nul_is_replaced_and_empty_is_none() {
 
     let header = EventTypeFrom::Header(HeaderName::from_static("x-type"));
     let mut headers = HeaderMap::new();
-    headers.insert("x-type", HeaderValue::from_bytes(b"caf\xe9").expect("obs-text"));
+    headers.insert(
+        "x-type",
+        HeaderValue::from_bytes(b"caf\xe9").expect("obs-text"),
+    );
     assert_eq!(
         event_type(&header, &headers, &Payload::Opaque).as_deref(),
         Some("caf\u{fffd}")

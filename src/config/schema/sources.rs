@@ -457,8 +457,12 @@ fn read_overrides(cx: &mut Ctx, table: &Tbl, defaults: &Defaults) -> Overrides {
 fn read_event_type(cx: &mut Ctx, table: &Tbl, provider: Option<&str>) -> Option<EventTypeFrom> {
     let header = field(cx, table, "event_type_header", |cx, i| {
         let name = read_header_name(cx, i)?;
-        // Every RFC 9110 token is a header name `http` takes (it lower-cases it).
-        http::HeaderName::from_bytes(name.as_bytes()).ok()
+        // `http` takes every RFC 9110 token (and lower-cases it); never fail silently anyway.
+        let parsed = http::HeaderName::from_bytes(name.as_bytes()).ok();
+        if parsed.is_none() {
+            cx.invalid(i, format!("`{name}` is not an HTTP header name"));
+        }
+        parsed
     });
     let pointer = field(cx, table, "event_type_pointer", |cx, i| {
         cx.checked(i, |text, shown| {

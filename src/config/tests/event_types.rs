@@ -40,6 +40,14 @@ fn event_type_header_replaces_the_providers_rule_and_is_matched_in_any_case() {
 }
 
 #[test]
+fn every_rfc_9110_token_is_an_event_type_header() {
+    assert_eq!(
+        event_type_of("event_type_header = \"X-A!#$%&'*+.^_`|~1\"\n"),
+        EventTypeFrom::Header(HeaderName::from_static("x-a!#$%&'*+.^_`|~1"))
+    );
+}
+
+#[test]
 fn event_type_pointer_replaces_the_providers_rule() {
     assert_eq!(
         event_type_of("event_type_pointer = \"/repository/a~1b~0c\"\n"),

@@ -84,6 +84,7 @@ mod stored {
     ///     body: bytes::Bytes::new(),
     ///     destinations: Vec::new(),
     ///     hold: None,
+    ///     event_type: None,
     /// };
     /// ```
     #[derive(Debug, Clone)]
@@ -99,6 +100,7 @@ mod stored {
         body: Bytes,
         destinations: Vec<String>,
         hold: Option<Hold>,
+        event_type: Option<String>,
     }
 
     /// A delivery claimed at insert time by `owner` until `until_ms`.
@@ -133,7 +135,15 @@ mod stored {
                 body,
                 destinations,
                 hold: None,
+                event_type: None,
             }
+        }
+
+        /// The same event with the type its provider names (SPEC section 10; the pipeline reads
+        /// it with `pipeline::event_type`, which bounds it).
+        pub fn with_event_type(mut self, event_type: Option<String>) -> NewEvent {
+            self.event_type = event_type;
+            self
         }
 
         /// The same event with its delivery to `hold.destination` stored already claimed by
@@ -192,6 +202,11 @@ mod stored {
 
         pub fn content_type(&self) -> Option<&str> {
             self.content_type.as_deref()
+        }
+
+        /// What the provider names the event (`push`, `payment_intent.succeeded`), if anything.
+        pub fn event_type(&self) -> Option<&str> {
+            self.event_type.as_deref()
         }
 
         /// Headers worth keeping, with credentials already redacted.

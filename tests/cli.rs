@@ -569,3 +569,132 @@ fn check_says_the_admin_api_is_closed_without_an_admin_token() {
         "{stderr}"
     );
 }
+
+#[test]
+fn check_refuses_an_event_type_pointer_that_is_not_rfc_6901_and_both_event_type_keys() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("hookwall.toml");
+    std::fs::write(
+        &config,
+        "[sources.relay]\nprovider = \"token\"\nsecrets = [\"Bearer t\"]\n\
+         event_type_pointer = \"data.type\"\n\
+         [sources.github]\nprovider = \"github\"\nsecrets = [\"s\"]\n\
+         event_type_header = \"X-Kind\"\nevent_type_pointer = \"/kind\"\n",
+    )
+    .expect("write");
+    let (code, stderr) = check(&config);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("sources.relay.event_type_pointer (line 4)")
+            && stderr.contains("not a JSON Pointer (RFC 6901)")
+            && stderr.contains("must start with `/`"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("sources.github.event_type_pointer (line 9)")
+            && stderr.contains("not both"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn events_list_shows_each_events_type_escaped_and_filters_by_it() {
+    const TOKEN: &str = "cli-event-types-admin-token";
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (port, admin_port) = (free_port(), free_port());
+    let config = dir.path().join("hookwall.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:{port}\"\nadmin_listen = \"127.0.0.1:{admin_port}\"\n\
+             admin_token = \"{TOKEN}\"\n[storage]\nurl = \"sqlite://{}\"\n\
+             [sources.github]\nprovider = \"github\"\nsecrets = [\"gh-types\"]\n\
+             [sources.relay]\nprovider = \"token\"\nsecrets = [\"Bearer relay\"]\n\
+             event_type_pointer = \"/kind\"\n",
+            dir.path().join("hookwall.db").display()
+        ),
+    )
+    .expect("write");
+    let _server = Killed(
+        hookwall()
+            .args(["serve", "--config"])
+            .arg(&config)
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawns"),
+    );
+    let client = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    wait_ready(&client, &base).await;
+
+    for (delivery, event) in [("d-1", "push"), ("d-2", "pull_request"), ("d-3", "push")] {
+        let body = format!(r#"{{"delivery":"{delivery}"}}"#);
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(b"gh-types").expect("any key");
+        mac.update(body.as_bytes());
+        let response = client
+            .post(format!("{base}/hooks/github"))
+            .header("content-type", "application/json")
+            .header("x-github-delivery", delivery)
+            .header("x-github-event", event)
+            .header(
+                "x-hub-signature-256",
+                format!("sha256={}", hex::encode(mac.finalize().into_bytes())),
+            )
+            .body(body)
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(response.status(), 202);
+    }
+    // A type that would clear the operator's screen if printed as is.
+    let response = client
+        .post(format!("{base}/hooks/relay"))
+        .header("content-type", "application/json")
+        .header("authorization", "Bearer relay")
+        .body("{\"kind\":\"evil\\u001b[2Jname\"}")
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.status(), 202);
+
+    let admin_url = format!("http://127.0.0.1:{admin_port}");
+    let events = |args: &[&str]| {
+        let output = hookwall()
+            .args(["events", "list", "--admin-url", &admin_url])
+            .args(args)
+            .env("HOOKWALL_ADMIN_TOKEN", TOKEN)
+            .output()
+            .expect("runs");
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).expect("UTF-8")
+    };
+    let table = events(&[]);
+    let lines: Vec<&str> = table.lines().collect();
+    assert!(lines[0].contains("TYPE"), "{table}");
+    assert_eq!(lines.len(), 5, "a header and four events: {table}");
+    assert!(lines[1].contains("evil\\u{1b}[2Jname"), "{table}");
+    assert!(
+        !table.contains('\u{1b}'),
+        "a control character reached the terminal"
+    );
+    assert!(lines[2].contains("push") && lines[3].contains("pull_request"));
+
+    let pushes = events(&["--event-type", "push"]);
+    assert_eq!(
+        pushes.lines().count(),
+        3,
+        "a header and two pushes: {pushes}"
+    );
+    assert!(!pushes.contains("pull_request"), "{pushes}");
+
+    let json: serde_json::Value =
+        serde_json::from_str(&events(&["--event-type", "pull_request", "--json"])).expect("json");
+    let listed = json["events"].as_array().expect("events");
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0]["event_type"], "pull_request");
+    assert_eq!(listed[0]["source"], "github");
+}

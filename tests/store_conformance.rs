@@ -19,7 +19,7 @@ use bytes::Bytes;
 use hookwall::clock::now_ms;
 use hookwall::store::{
     Claim, DeliveryStatus, Depth, EventFilter, Hold, Inserted, NewEvent, PostgresStore, Recorded,
-    Room, SqliteStore, Store, Timing,
+    Room, SqliteStore, Store, StoredEvent, Timing,
 };
 use uuid::Uuid;
 
@@ -1108,7 +1108,7 @@ mod cases {
             source: Some("a".into()),
             status: Some("dead".into()),
             since_ms: Some(base + 1000),
-            until_ms: None,
+            ..EventFilter::default()
         };
         assert_eq!(store.replay_matching(&filter).await.expect("replay"), 2);
         assert_eq!(status(&store, dead[0]).await, "dead");
@@ -1216,7 +1216,7 @@ mod cases {
                 source: Some("even".into()),
                 status: Some("pending".into()),
                 since_ms: Some(base + 1000),
-                until_ms: None,
+                ..EventFilter::default()
             })
             .await,
             vec!["k6", "k4", "k2"]
@@ -1228,6 +1228,126 @@ mod cases {
             })
             .await
             .is_empty()
+        );
+    }
+
+    pub async fn the_event_type_is_stored_as_given_and_an_event_without_one_has_none(
+        store: Arc<dyn Store>,
+    ) {
+        // What a provider may send: multi-byte text, control characters (escaped only when
+        // shown), and the pipeline's longest.
+        let long = "é".repeat(128);
+        let typed = [
+            "push",
+            "payment_intent.succeeded",
+            "a\u{1b}[31m\tb\r\n",
+            long.as_str(),
+        ];
+        let mut ids = Vec::new();
+        for (i, event_type) in typed.iter().enumerate() {
+            let new =
+                event("github", &format!("id:t{i}")).with_event_type(Some((*event_type).into()));
+            assert_eq!(new.event_type(), Some(*event_type));
+            let id = new.id();
+            assert_eq!(
+                StoredEvent::unattempted(&new, id).event_type.as_deref(),
+                Some(*event_type),
+                "the event a proxy source forwards carries it too"
+            );
+            ids.push(insert(&store, new).await);
+        }
+        let untyped = insert(&store, event("github", "id:untyped")).await;
+
+        for (id, event_type) in ids.iter().zip(typed) {
+            let got = store.get(*id).await.expect("get").expect("stored");
+            assert_eq!(got.event_type.as_deref(), Some(event_type));
+        }
+        let got = store.get(untyped).await.expect("get").expect("stored");
+        assert_eq!(got.event_type, None);
+        // Listings carry it without loading bodies.
+        let page = store
+            .list(&EventFilter::default(), 100, None)
+            .await
+            .expect("list");
+        let listed: Vec<Option<String>> = page.events.into_iter().map(|e| e.event_type).collect();
+        let mut expected: Vec<Option<String>> =
+            typed.iter().map(|t| Some((*t).to_owned())).collect();
+        expected.push(None);
+        expected.reverse();
+        assert_eq!(listed, expected, "newest first");
+    }
+
+    pub async fn listing_and_bulk_replay_select_by_exact_event_type(store: Arc<dyn Store>) {
+        let typed = |source: &str, key: &str, event_type: Option<&str>| {
+            event(source, key).with_event_type(event_type.map(str::to_owned))
+        };
+        for (source, key, event_type) in [
+            ("github", "k1", Some("push")),
+            ("github", "k2", Some("pull_request")),
+            ("github", "k3", Some("push")),
+            ("github", "k4", Some("push.extra")),
+            ("github", "k5", Some("Push")),
+            ("github", "k6", None),
+            ("gitlab", "k7", Some("push")),
+        ] {
+            insert(&store, typed(source, key, event_type)).await;
+        }
+        let list = |filter: EventFilter| {
+            let store = store.clone();
+            async move {
+                let page = store.list(&filter, 100, None).await.expect("list");
+                page.events
+                    .into_iter()
+                    .map(|e| e.dedup_key)
+                    .collect::<Vec<_>>()
+            }
+        };
+        let of_type = |event_type: &str| EventFilter {
+            event_type: Some(event_type.to_owned()),
+            ..EventFilter::default()
+        };
+        assert_eq!(
+            list(of_type("push")).await,
+            vec!["k7", "k3", "k1"],
+            "exactly: not a prefix, not another case"
+        );
+        assert_eq!(
+            list(EventFilter {
+                source: Some("github".into()),
+                ..of_type("push")
+            })
+            .await,
+            vec!["k3", "k1"]
+        );
+        assert!(list(of_type("pu")).await.is_empty());
+        assert!(list(of_type("%")).await.is_empty(), "no pattern matching");
+
+        // Every delivery dies; a bulk replay of one type makes only that type's events due.
+        for claim in store
+            .claim("w", &Room::up_to(100), LONG)
+            .await
+            .expect("claim")
+        {
+            let error = "HTTP 400".to_owned();
+            assert!(
+                store
+                    .record("w", &claim, Recorded::Dead { error }, Timing::default())
+                    .await
+                    .expect("record")
+            );
+        }
+        let filter = EventFilter {
+            status: Some("dead".into()),
+            ..of_type("pull_request")
+        };
+        assert_eq!(store.replay_matching(&filter).await.expect("replay"), 1);
+        assert_eq!(
+            list(EventFilter {
+                status: Some("pending".into()),
+                ..EventFilter::default()
+            })
+            .await,
+            vec!["k2"]
         );
     }
 
@@ -1393,6 +1513,8 @@ conformance!(
     replay_refuses_an_event_whose_body_was_purged,
     replay_matching_replays_only_what_the_filter_selects,
     listing_is_newest_first_pages_with_a_cursor_and_filters,
+    the_event_type_is_stored_as_given_and_an_event_without_one_has_none,
+    listing_and_bulk_replay_select_by_exact_event_type,
     purge_drops_delivered_bodies_keeps_dedup_keys_for_their_window_and_spares_pending,
     depths_count_waiting_deliveries_and_dead_events_per_source,
     after_close_calls_fail_instead_of_being_dropped,

@@ -1,7 +1,7 @@
 //! Events: list (cursor-paginated, newest first), show, streamed export, replay.
 //!
 //! Filters (all optional): `source`, `status` (`pending`, `delivered`, `failed`, `dead`,
-//! `ignored`),
+//! `ignored`), `event_type` (exactly; SPEC section 10),
 //! `since` and `until` (RFC 3339, or unix seconds; `until` is exclusive). Bulk replay takes the
 //! same filters and replays `status=dead` when no status is given: replaying delivered events
 //! is something an operator asks for by name. A CSV export neutralises cells a spreadsheet would
@@ -33,6 +33,7 @@ const EXPORT_PAGE: u32 = 500;
 pub struct Params {
     source: Option<String>,
     status: Option<String>,
+    event_type: Option<String>,
     since: Option<String>,
     until: Option<String>,
     limit: Option<u32>,
@@ -55,6 +56,7 @@ impl Params {
         Ok(EventFilter {
             source: self.source.clone().filter(|s| !s.is_empty()),
             status: self.status.clone(),
+            event_type: self.event_type.clone().filter(|t| !t.is_empty()),
             since_ms: self
                 .since
                 .as_deref()
@@ -103,6 +105,7 @@ fn summary(event: &StoredEvent) -> Value {
     json!({
         "id": event.id,
         "source": event.source,
+        "event_type": event.event_type,
         "status": event.status,
         "received_at": rfc3339(event.received_at_ms),
         "attempts": event.attempts,
@@ -235,7 +238,7 @@ pub async fn replay_one(
     }
 }
 
-/// `POST /admin/events/replay?source=&status=dead&since=&until=`
+/// `POST /admin/events/replay?source=&status=dead&event_type=&since=&until=`
 pub async fn replay_matching(
     State(live): State<Arc<Live>>,
     Query(params): Query<Params>,
@@ -347,8 +350,9 @@ fn event_id_of(event: &StoredEvent) -> Uuid {
     Uuid::from_str(&event.id).unwrap_or(Uuid::nil())
 }
 
+/// `event_type` is the last column, so the columns that came before it keep their places.
 const CSV_HEADER: &str =
-    "id,source,status,received_at,attempts,last_error,client_ip,request_id,dedup_key\n";
+    "id,source,status,received_at,attempts,last_error,client_ip,request_id,dedup_key,event_type\n";
 
 fn csv_row(out: &mut Vec<u8>, event: &StoredEvent) {
     let mut writer = csv::WriterBuilder::new()
@@ -366,6 +370,7 @@ fn csv_row(out: &mut Vec<u8>, event: &StoredEvent) {
         event.client_ip.as_str(),
         event.request_id.as_deref().unwrap_or(""),
         event.dedup_key.as_str(),
+        event.event_type.as_deref().unwrap_or(""),
     ];
     let record = record.map(neutralize_formula);
     // Writing to a Vec cannot fail.
@@ -429,6 +434,7 @@ mod tests {
             client_ip: "127.0.0.1".into(),
             request_id: None,
             content_type: None,
+            event_type: Some("=cmd".into()),
             headers: vec![],
             body: None,
             status: EventStatus::Dead,
@@ -448,6 +454,10 @@ mod tests {
             .expect("one record")
             .expect("parses");
         assert_eq!(&record[5], "HTTP 400, \"bad\"\nline");
+        assert_eq!(
+            &record[9], "'=cmd",
+            "a sender chooses the type: neutralised too"
+        );
         assert_eq!(record.len(), CSV_HEADER.trim_end().split(',').count());
     }
 }

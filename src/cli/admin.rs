@@ -30,6 +30,9 @@ pub struct AdminArgs {
 pub struct Filters {
     #[arg(long)]
     pub source: Option<String>,
+    /// Only events of this type, exactly (`push`, `payment_intent.succeeded`).
+    #[arg(long)]
+    pub event_type: Option<String>,
     /// RFC 3339 or unix seconds.
     #[arg(long)]
     pub since: Option<String>,
@@ -178,6 +181,9 @@ fn query(filters: &Filters, status: Option<&str>) -> Vec<(&'static str, String)>
     if let Some(source) = &filters.source {
         query.push(("source", source.clone()));
     }
+    if let Some(event_type) = &filters.event_type {
+        query.push(("event_type", event_type.clone()));
+    }
     if let Some(since) = &filters.since {
         query.push(("since", since.clone()));
     }
@@ -271,15 +277,16 @@ async fn list(
     let mut out = std::io::stdout().lock();
     let _ = writeln!(
         out,
-        "{:<36}  {:<16}  {:<9}  {:<24}  {:>8}  LAST ERROR",
-        "ID", "SOURCE", "STATUS", "RECEIVED", "ATTEMPTS"
+        "{:<36}  {:<16}  {:<24}  {:<9}  {:<24}  {:>8}  LAST ERROR",
+        "ID", "SOURCE", "TYPE", "STATUS", "RECEIVED", "ATTEMPTS"
     );
     for event in &events {
         let _ = writeln!(
             out,
-            "{:<36}  {:<16}  {:<9}  {:<24}  {:>8}  {}",
+            "{:<36}  {:<16}  {:<24}  {:<9}  {:<24}  {:>8}  {}",
             event["id"].as_str().unwrap_or("-"),
             event["source"].as_str().unwrap_or("-"),
+            shown(event["event_type"].as_str().unwrap_or("-")),
             event["status"].as_str().unwrap_or("-"),
             event["received_at"].as_str().unwrap_or("-"),
             event["attempts"].as_i64().unwrap_or(0),
@@ -290,6 +297,20 @@ async fn list(
         let _ = writeln!(out, "more: --cursor {next}");
     }
     Ok(())
+}
+
+/// A value a sender chose, for one cell of a table: control characters (an escape sequence, a
+/// line break) are escaped, so the terminal shows them instead of obeying them.
+fn shown(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 fn bar(len: u64, message: &'static str) -> ProgressBar {

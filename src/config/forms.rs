@@ -1,5 +1,5 @@
 //! The form of one value: names, route paths, listen addresses, CIDRs, store and
-//! destination URLs, header names, e-mail addresses.
+//! destination URLs, header names, JSON Pointers, e-mail addresses.
 //!
 //! Each check is a pure function of the text (and of how a message may show it: see
 //! [`super::env::shown`]) that returns the typed value or the message saying how to fix it. The
@@ -183,6 +183,28 @@ pub(crate) fn header_name(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c))
 }
 
+/// A JSON Pointer (RFC 6901): empty (the whole document) or `/`-separated reference tokens in
+/// which `~` is only ever followed by `0` (a `~`) or `1` (a `/`).
+pub(crate) fn json_pointer(text: &str, shown: &str) -> Result<(), String> {
+    if !text.is_empty() && !text.starts_with('/') {
+        return Err(format!(
+            "{shown} is not a JSON Pointer (RFC 6901): it must start with `/`, e.g. \"/type\" \
+             or \"/data/object/type\" (a field of a form body is \"/name\")"
+        ));
+    }
+    let mut rest = text;
+    while let Some(at) = rest.find('~') {
+        rest = &rest[at + 1..];
+        if !rest.starts_with(['0', '1']) {
+            return Err(format!(
+                "{shown} is not a JSON Pointer (RFC 6901): `~` must be followed by 0 or 1; \
+                 write ~0 for a `~` in a field name and ~1 for a `/`"
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// A lower-cased header name that may be forwarded to a destination.
 pub(crate) fn forwardable_header(name: &str, shown: &str) -> Result<(), String> {
     if !header_name(name) {
@@ -203,25 +225,6 @@ pub(crate) fn forwardable_header(name: &str, shown: &str) -> Result<(), String> 
 }
 
 /// A mailbox: `user@host` or `Name <user@host>`, on one line.
-/// A JSON Pointer (RFC 6901): empty (the whole document) or `/`-separated tokens, where `~` is
-/// only ever followed by `0` (`~`) or `1` (`/`).
-pub(crate) fn json_pointer(text: &str, shown: &str) -> Result<(), String> {
-    if !text.is_empty() && !text.starts_with('/') {
-        return Err(format!(
-            "{shown} is not a JSON Pointer: it must start with `/`, e.g. \"/repository/full_name\""
-        ));
-    }
-    let mut chars = text.chars();
-    while let Some(c) = chars.next() {
-        if c == '~' && !matches!(chars.next(), Some('0' | '1')) {
-            return Err(format!(
-                "{shown} is not a JSON Pointer: `~` must be followed by 0 (for `~`) or 1 (for `/`)"
-            ));
-        }
-    }
-    Ok(())
-}
-
 pub(crate) fn email_address(text: &str, shown: &str) -> Result<(), String> {
     if text.contains(['\r', '\n']) {
         return Err("must be one line (no line breaks)".to_owned());

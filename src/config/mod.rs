@@ -62,6 +62,7 @@ mod schema;
 pub mod units;
 
 pub use error::{ConfigError, ConfigErrorKind, ConfigErrors};
+pub use model::EventTypeFrom;
 pub use model::{
     Circuit, Config, DedupMode, Destination, DestinationKind, EmailDestination, Filter,
     HttpDestination, Mode, RateLimit, Retry, Server, Source, Storage, StoreUrl, redact_url,

@@ -14,8 +14,10 @@ use std::time::Duration;
 use ipnet::IpNet;
 use secrecy::SecretString;
 
+use http::HeaderName;
+
 use super::frontdoor;
-use crate::providers::Overrides;
+use crate::providers::{EventTypeRule, Overrides};
 
 /// The whole configuration, as loaded from one file.
 #[derive(Debug, Clone)]
@@ -159,6 +161,39 @@ pub struct Source {
     /// Answers Meta-style `GET ?hub.mode=subscribe&hub.verify_token=…&hub.challenge=…`
     /// subscription checks when set (compared in constant time).
     pub verify_token: Option<SecretString>,
+    /// Where its events' `event_type` comes from: `event_type_header` or `event_type_pointer`,
+    /// else the provider's rule.
+    pub event_type: EventTypeFrom,
+}
+
+/// Where a source's events take their `event_type` (SPEC section 10), resolved when the config
+/// loads: the source's `event_type_header` or `event_type_pointer` when it sets one, else its
+/// provider's [`EventTypeRule`].
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum EventTypeFrom {
+    /// Events have no type.
+    #[default]
+    Nothing,
+    /// The first value of this request header.
+    Header(HeaderName),
+    /// The first of these JSON Pointers (RFC 6901, already checked) that names a value in the
+    /// parsed body.
+    Pointers(Vec<String>),
+}
+
+impl EventTypeFrom {
+    /// The provider's own rule, for a source that sets neither key.
+    pub fn of_provider(rule: EventTypeRule) -> EventTypeFrom {
+        match rule {
+            EventTypeRule::None => EventTypeFrom::Nothing,
+            // Descriptions hold lowercase constants, which `from_static` accepts (a registry
+            // test checks every one).
+            EventTypeRule::Header(name) => EventTypeFrom::Header(HeaderName::from_static(name)),
+            EventTypeRule::Pointers(pointers) => {
+                EventTypeFrom::Pointers(pointers.iter().map(|p| (*p).to_owned()).collect())
+            }
+        }
+    }
 }
 
 /// Per (source, client IP) token bucket.

@@ -371,6 +371,7 @@ mod tests {
             client_ip: "127.0.0.1".into(),
             request_id: None,
             content_type: Some("application/json".into()),
+            event_type: None,
             headers: vec![],
             body: Some(br#"{"event":"temp"}"#.to_vec()),
             status: crate::store::EventStatus::Pending,

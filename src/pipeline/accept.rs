@@ -162,8 +162,9 @@ pub async fn accept(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
+    let event_type = super::event_type::event_type(&source.event_type, &parts.headers, payload);
     let destinations = source.routes.select(&Seen {
-        event_type: None,
+        event_type: event_type.as_deref(),
         body: payload.object(),
         headers: &parts.headers,
     });
@@ -175,7 +176,8 @@ pub async fn accept(
         kept_headers(&source, &parts.headers),
         body.clone(),
         destinations,
-    );
+    )
+    .with_event_type(event_type);
     if let Some(proxy) = &source.proxy {
         let forwarded = crate::delivery::proxy::forward(
             store.as_ref(),

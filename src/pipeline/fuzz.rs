@@ -186,6 +186,7 @@ fn overrides(case: &Case<'_>) -> Overrides {
 /// A source as `pipeline::compile` makes it around `preset`, for [`Verify::check`] in the
 /// targets and the property tests.
 pub fn source(preset: Preset, public_url: Option<String>) -> CompiledSource {
+    let event_type = crate::config::EventTypeFrom::of_provider(preset.description().event_type);
     CompiledSource {
         name: Arc::from("fuzz"),
         path: "/hooks/fuzz".to_owned(),
@@ -203,6 +204,7 @@ pub fn source(preset: Preset, public_url: Option<String>) -> CompiledSource {
         proxy: None,
         verify_token: None,
         client_prefix: crate::config::frontdoor::ClientPrefix::default(),
+        event_type,
     }
 }
 
@@ -243,6 +245,12 @@ pub fn check_request(family: &[&str], data: &[u8]) -> Option<Result<(), Rejectio
     let parsed = kind.and_then(|kind| payload::parse(kind, body, source.max_json_depth).ok());
     let object = parsed.as_ref().and_then(Payload::object);
     let _ = source.preset.event_id(headers, object);
+    if let Some(parsed) = &parsed
+        && let Some(event_type) = super::event_type::event_type(&source.event_type, headers, parsed)
+    {
+        assert!(event_type.len() <= super::event_type::MAX_EVENT_TYPE_BYTES);
+        assert!(!event_type.is_empty() && !event_type.contains('\0'));
+    }
     let _ = source.preset.handshake(object);
     let _ = source.preset.timestamp_tolerance();
     let _ = source.preset.redacted_headers();

@@ -13,6 +13,7 @@ pub mod admission;
 pub mod body;
 pub mod client_ip;
 pub mod credential;
+pub mod event_type;
 pub mod framing;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzz;
@@ -37,7 +38,7 @@ use http::StatusCode;
 use ipnet::IpNet;
 
 use crate::config::frontdoor::ClientPrefix;
-use crate::config::{Config, DedupMode, Mode, RateLimit};
+use crate::config::{Config, DedupMode, EventTypeFrom, Mode, RateLimit};
 use crate::providers::Preset;
 use payload::Schema;
 
@@ -67,6 +68,8 @@ pub struct CompiledSource {
     pub verify_token: Option<secrecy::SecretString>,
     /// How client addresses are grouped into one client (`server.client_prefix`).
     pub client_prefix: ClientPrefix,
+    /// Where its events' type is read ([`event_type`]).
+    pub event_type: EventTypeFrom,
 }
 
 impl CompiledSource {
@@ -145,6 +148,7 @@ pub fn compile(config: &Config) -> Result<Vec<Arc<CompiledSource>>, Vec<String>>
                 proxy,
                 verify_token: source.verify_token.clone(),
                 client_prefix: config.server.client_prefix,
+                event_type: source.event_type.clone(),
             }));
         }
     }

@@ -4,7 +4,7 @@
 //! the provider, never the header name. The secret is the webhook's "Secret" in Repository
 //! settings → Webhooks. Nothing signed carries a time; `X-Request-UUID` is the delivery id.
 
-use super::description::{Bodies, Family, IdRule, Keys, Provider};
+use super::description::{Bodies, EventTypeRule, Family, IdRule, Keys, Provider};
 use super::schemes::hmac::HmacSpec;
 
 pub const SIGNATURE_HEADER: &str = "x-hub-signature";
@@ -21,6 +21,7 @@ pub const PROVIDER: Provider = Provider {
     keys: Keys::Secrets,
     bodies: Bodies::JSON,
     id: IdRule::headers(&["x-request-uuid"]),
+    event_type: EventTypeRule::Header("x-event-key"),
     sniffs_gzip: false,
     handshake: None,
     build: |secrets, _, o| Ok(Box::new(HMAC.build(secrets, o)?)),

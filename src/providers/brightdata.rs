@@ -7,7 +7,7 @@
 //! NDJSON or CSV, and can be large: give the source a larger `max_body_bytes`. A notify call's
 //! `snapshot_id` is the event id.
 
-use super::description::{Bodies, Family, IdRule, Keys, Provider};
+use super::description::{Bodies, EventTypeRule, Family, IdRule, Keys, Provider};
 use super::schemes::token::Token;
 
 pub const PROVIDER: Provider = Provider {
@@ -20,6 +20,7 @@ pub const PROVIDER: Provider = Provider {
         opaque: true,
     },
     id: IdRule::field("snapshot_id"),
+    event_type: EventTypeRule::None,
     sniffs_gzip: true,
     handshake: None,
     build: |secrets, _, o| Ok(Box::new(Token::build("brightdata", secrets, o)?)),

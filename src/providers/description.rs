@@ -2,7 +2,7 @@
 //! `const` value each provider file declares (`pub const PROVIDER: Provider`).
 //!
 //! A description says which keys a source holds ([`Keys`]), which bodies the provider sends
-//! ([`Bodies`]), where its event id is ([`IdRule`]), whether its bodies are gzip without saying
+//! ([`Bodies`]), where its event id is ([`IdRule`]) and its event type ([`EventTypeRule`]), whether its bodies are gzip without saying
 //! so, which handshake it expects answered, how to build its verifier (and signer, for `hookwall
 //! send`/`sign`) from a source's keys and overrides, and which fuzz target exercises it
 //! ([`Family`]). It holds no secrets and does no work of its own: `Preset` applies it.
@@ -24,6 +24,8 @@ pub struct Provider {
     pub bodies: Bodies,
     /// Where its event id is.
     pub id: IdRule,
+    /// Where it names the event's type (SPEC section 10).
+    pub event_type: EventTypeRule,
     /// It sends gzip without `Content-Encoding` (BrightData): bodies starting `1f 8b` are
     /// inflated.
     pub sniffs_gzip: bool,
@@ -195,6 +197,20 @@ impl IdRule {
             .map(|name| HeaderName::from_static(name))
             .collect()
     }
+}
+
+/// Where a provider names an event's type (SPEC section 10): data only, read by the pipeline
+/// (`pipeline::event_type`) once the request is verified and its body parsed. A source's
+/// `event_type_header` or `event_type_pointer` replaces it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventTypeRule {
+    /// The provider names no type: events have none unless the source says where it is.
+    None,
+    /// A request header (a lowercase constant, as `HeaderName::from_static` takes it).
+    Header(&'static str),
+    /// JSON Pointers (RFC 6901) into the parsed body, tried in order: a form body is an object
+    /// of string fields, and a JSON array is indexed (`/0/event`).
+    Pointers(&'static [&'static str]),
 }
 
 /// The fuzz targets, by the shape of the proof a request carries. A provider may sit in

@@ -10,7 +10,7 @@
 use serde_json::Value;
 
 use super::contract::Scheme;
-use super::description::{Bodies, Family, IdRule, Keys, Provider};
+use super::description::{Bodies, EventTypeRule, Family, IdRule, Keys, Provider};
 use super::schemes::ed25519::HexEd25519;
 use super::schemes::public_key::{PublicKeyScheme, PublicKeySpec};
 
@@ -29,6 +29,7 @@ pub const PROVIDER: Provider = Provider {
     keys: Keys::PublicKeys,
     bodies: Bodies::JSON,
     id: IdRule::field("id"),
+    event_type: EventTypeRule::Pointers(&["/event/type", "/type"]),
     sniffs_gzip: false,
     handshake: Some(ping),
     build: |_, public_keys, o| {

@@ -5,12 +5,14 @@
 //! delivery id catches only exact replays (`dedup = "body"` closes the gap, see docs/security.md).
 //! The legacy SHA-1 `X-Hub-Signature` is not accepted.
 
-use super::description::{Bodies, Family, IdRule, Keys, Provider};
+use super::description::{Bodies, EventTypeRule, Family, IdRule, Keys, Provider};
 use super::schemes::hmac::HmacSpec;
 
 pub const SIGNATURE_HEADER: &str = "x-hub-signature-256";
 /// The id GitHub gives each delivery (a redelivery keeps it).
 pub const DELIVERY_HEADER: &str = "x-github-delivery";
+/// Names the event (`push`, `pull_request`, …).
+pub const EVENT_HEADER: &str = "x-github-event";
 
 const HMAC: HmacSpec = HmacSpec {
     provider: "github",
@@ -24,6 +26,7 @@ pub const PROVIDER: Provider = Provider {
     keys: Keys::Secrets,
     bodies: Bodies::JSON_OR_FORM,
     id: IdRule::headers(&[DELIVERY_HEADER]),
+    event_type: EventTypeRule::Header(EVENT_HEADER),
     sniffs_gzip: false,
     handshake: None,
     build: |secrets, _, o| Ok(Box::new(HMAC.build(secrets, o)?)),

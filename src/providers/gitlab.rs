@@ -15,7 +15,7 @@ use secrecy::{ExposeSecret, SecretString};
 use super::contract::{
     Inbound, Overrides, PresetError, Scheme, SignError, SignedHeaders, VerifyError,
 };
-use super::description::{Bodies, Family, IdRule, Keys, Provider};
+use super::description::{Bodies, EventTypeRule, Family, IdRule, Keys, Provider};
 use super::schemes::standard_webhooks::StandardWebhooks;
 use super::schemes::token::Token;
 
@@ -28,6 +28,7 @@ pub const PROVIDER: Provider = Provider {
     keys: Keys::Secrets,
     bodies: Bodies::JSON,
     id: IdRule::headers(&ID_HEADERS),
+    event_type: EventTypeRule::Header("x-gitlab-event"),
     sniffs_gzip: false,
     handshake: None,
     build: |secrets, _, o| Ok(Box::new(Gitlab::build(secrets, o)?)),

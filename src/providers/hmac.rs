@@ -7,7 +7,7 @@ use std::time::Duration;
 use secrecy::SecretString;
 
 use super::contract::{Overrides, PresetError};
-use super::description::{Bodies, Family, IdRule, Keys, Provider};
+use super::description::{Bodies, EventTypeRule, Family, IdRule, Keys, Provider};
 use super::schemes::hmac::{HmacScheme, HmacSpec};
 
 pub const PROVIDER: Provider = Provider {
@@ -15,6 +15,7 @@ pub const PROVIDER: Provider = Provider {
     keys: Keys::Secrets,
     bodies: Bodies::JSON_FORM_OR_NDJSON,
     id: IdRule::NONE,
+    event_type: EventTypeRule::None,
     sniffs_gzip: false,
     handshake: None,
     build: |secrets, _, o| Ok(Box::new(generic(secrets, o)?)),

@@ -4,7 +4,7 @@
 //! what Intercom signs with; nothing signed carries a time, and the body's `id` is the event id.
 
 use super::contract::Algorithm;
-use super::description::{Bodies, Family, IdRule, Keys, Provider};
+use super::description::{Bodies, EventTypeRule, Family, IdRule, Keys, Provider};
 use super::schemes::hmac::HmacSpec;
 
 pub const SIGNATURE_HEADER: &str = "x-hub-signature";
@@ -22,6 +22,7 @@ pub const PROVIDER: Provider = Provider {
     keys: Keys::Secrets,
     bodies: Bodies::JSON,
     id: IdRule::field("id"),
+    event_type: EventTypeRule::Pointers(&["/topic"]),
     sniffs_gzip: false,
     handshake: None,
     build: |secrets, _, o| Ok(Box::new(HMAC.build(secrets, o)?)),

@@ -12,7 +12,7 @@ use secrecy::SecretString;
 use super::contract::{
     Inbound, Overrides, PresetError, Scheme, SignError, SignedHeaders, VerifyError,
 };
-use super::description::{Bodies, Family, IdRule, Keys, Provider};
+use super::description::{Bodies, EventTypeRule, Family, IdRule, Keys, Provider};
 use super::primitives::check_fresh;
 use super::schemes::hmac::{HmacScheme, HmacSpec};
 
@@ -32,6 +32,7 @@ pub const PROVIDER: Provider = Provider {
     keys: Keys::Secrets,
     bodies: Bodies::JSON,
     id: IdRule::headers(&[DELIVERY_HEADER]),
+    event_type: EventTypeRule::Pointers(&["/type"]),
     sniffs_gzip: false,
     handshake: None,
     build: |secrets, _, o| Ok(Box::new(Linear::build(secrets, o)?)),

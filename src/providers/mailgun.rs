@@ -16,7 +16,7 @@ use super::contract::{
     Algorithm, Inbound, Outbound, Overrides, PresetError, Scheme, SignError, SignedHeaders,
     VerifyError,
 };
-use super::description::{Bodies, Family, IdRule, Keys, Provider};
+use super::description::{Bodies, EventTypeRule, Family, IdRule, Keys, Provider};
 use super::primitives::{any_match, check_fresh_if_asked, first_key, keys, mac};
 
 pub const PROVIDER: Provider = Provider {
@@ -24,6 +24,7 @@ pub const PROVIDER: Provider = Provider {
     keys: Keys::Secrets,
     bodies: Bodies::JSON_OR_FORM,
     id: IdRule::derived(derived_id),
+    event_type: EventTypeRule::Pointers(&["/event-data/event"]),
     sniffs_gzip: false,
     handshake: None,
     build: |secrets, _, o| Ok(Box::new(Mailgun::build(secrets, o)?)),

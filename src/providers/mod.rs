@@ -2,7 +2,7 @@
 //!
 //! Each provider file (`github.rs`, `stripe.rs`, …) holds everything hookwall knows about that
 //! provider as one description value (`pub const PROVIDER: Provider`, see [`Provider`]): keys,
-//! bodies, id rule, gzip sniffing, handshake, how to build its verifier and signer, fuzz
+//! bodies, id rule, event type rule, gzip sniffing, handshake, how to build its verifier and signer, fuzz
 //! families. [`REGISTRY`] lists them; every other list of providers ([`KNOWN`], which sources
 //! take public keys, the fuzz families) is derived from it. Adding a provider is one file, one
 //! line in [`REGISTRY`], its vectors and its docs.
@@ -60,7 +60,7 @@ pub use contract::{
     VerifyError,
 };
 pub use description::{
-    Bodies, BodyKind, Build, DerivedId, Family, Handshake, IdRule, Keys, Provider,
+    Bodies, BodyKind, Build, DerivedId, EventTypeRule, Family, Handshake, IdRule, Keys, Provider,
 };
 pub use preset::{EventId, Preset, Verified};
 pub use primitives::credential_eq;

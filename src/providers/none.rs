@@ -4,13 +4,14 @@
 use http::HeaderName;
 
 use super::contract::{Inbound, Scheme, SignError, SignedHeaders, VerifyError};
-use super::description::{Bodies, Family, IdRule, Keys, Provider};
+use super::description::{Bodies, EventTypeRule, Family, IdRule, Keys, Provider};
 
 pub const PROVIDER: Provider = Provider {
     name: "none",
     keys: Keys::Nothing,
     bodies: Bodies::JSON_FORM_OR_NDJSON,
     id: IdRule::NONE,
+    event_type: EventTypeRule::None,
     sniffs_gzip: false,
     handshake: None,
     build: |_, _, _| Ok(Box::new(NoCheck)),

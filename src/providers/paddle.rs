@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use super::description::{Bodies, Family, IdRule, Keys, Provider};
+use super::description::{Bodies, EventTypeRule, Family, IdRule, Keys, Provider};
 use super::schemes::stripe_like::{Format, StripeLike};
 
 pub const PADDLE: Format = Format {
@@ -25,6 +25,7 @@ pub const PROVIDER: Provider = Provider {
     keys: Keys::Secrets,
     bodies: Bodies::JSON,
     id: IdRule::field("event_id"),
+    event_type: EventTypeRule::Pointers(&["/event_type"]),
     sniffs_gzip: false,
     handshake: None,
     build: |secrets, _, o| Ok(Box::new(StripeLike::build(PADDLE, secrets, o)?)),

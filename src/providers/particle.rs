@@ -19,7 +19,7 @@ use sha2::{Digest, Sha256};
 use super::contract::{
     Inbound, Overrides, PresetError, Scheme, SignError, SignedHeaders, VerifyError,
 };
-use super::description::{Bodies, Family, IdRule, Keys, Provider};
+use super::description::{Bodies, EventTypeRule, Family, IdRule, Keys, Provider};
 use super::primitives::{header_name, keys};
 use super::schemes::token::{basic_credentials, matches_any, present};
 
@@ -28,6 +28,7 @@ pub const PROVIDER: Provider = Provider {
     keys: Keys::Secrets,
     bodies: Bodies::JSON_OR_FORM,
     id: IdRule::derived(derived_id),
+    event_type: EventTypeRule::Pointers(&["/event"]),
     sniffs_gzip: false,
     handshake: None,
     build: |secrets, _, o| Ok(Box::new(Particle::build(secrets, o)?)),

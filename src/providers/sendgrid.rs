@@ -7,7 +7,7 @@
 //! SendGrid's verifier checks no time, so neither does this preset unless `timestamp_tolerance`
 //! is set. A body is a batch of events; the batch's `sg_event_id`s together name it.
 
-use super::description::{Bodies, Family, IdRule, Keys, Provider};
+use super::description::{Bodies, EventTypeRule, Family, IdRule, Keys, Provider};
 use super::schemes::ecdsa::Base64DerP256;
 use super::schemes::public_key::{PublicKeyScheme, PublicKeySpec};
 
@@ -26,6 +26,7 @@ pub const PROVIDER: Provider = Provider {
     keys: Keys::PublicKeys,
     bodies: Bodies::JSON,
     id: IdRule::derived(derived_id),
+    event_type: EventTypeRule::Pointers(&["/0/event"]),
     sniffs_gzip: false,
     handshake: None,
     build: |_, public_keys, o| {

@@ -4,7 +4,7 @@
 //! Settings → Notifications). Shopify also sends the headers without the `X-` prefix
 //! (`shopify-hmac-sha256`); both spellings are read. No timestamp is signed.
 
-use super::description::{Bodies, Family, IdRule, Keys, Provider};
+use super::description::{Bodies, EventTypeRule, Family, IdRule, Keys, Provider};
 use super::schemes::hmac::{Encoding, HmacSpec};
 
 pub const SIGNATURE_HEADERS: [&str; 2] = ["x-shopify-hmac-sha256", "shopify-hmac-sha256"];
@@ -23,6 +23,7 @@ pub const PROVIDER: Provider = Provider {
     keys: Keys::Secrets,
     bodies: Bodies::JSON,
     id: IdRule::headers(&ID_HEADERS),
+    event_type: EventTypeRule::Header("x-shopify-topic"),
     sniffs_gzip: false,
     handshake: None,
     build: |secrets, _, o| Ok(Box::new(HMAC.build(secrets, o)?)),

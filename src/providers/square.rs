@@ -5,7 +5,7 @@
 //! scheme and host Square called. The key is the subscription's "Signature key". Nothing signed
 //! carries a time; the body's `event_id` is the event id.
 
-use super::description::{Bodies, Family, IdRule, Keys, Provider};
+use super::description::{Bodies, EventTypeRule, Family, IdRule, Keys, Provider};
 use super::schemes::hmac::{Encoding, HmacSpec};
 
 pub const SIGNATURE_HEADER: &str = "x-square-hmacsha256-signature";
@@ -23,6 +23,7 @@ pub const PROVIDER: Provider = Provider {
     keys: Keys::Secrets,
     bodies: Bodies::JSON,
     id: IdRule::field("event_id"),
+    event_type: EventTypeRule::Pointers(&["/type"]),
     sniffs_gzip: false,
     handshake: None,
     build: |secrets, _, o| Ok(Box::new(HMAC.build(secrets, o)?)),

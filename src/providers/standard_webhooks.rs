@@ -6,7 +6,7 @@
 //! The scheme is [`super::schemes::standard_webhooks`] (re-exported here for the HTTP
 //! destinations, which sign with it).
 
-use super::description::{Bodies, Family, IdRule, Keys, Provider};
+use super::description::{Bodies, EventTypeRule, Family, IdRule, Keys, Provider};
 pub use super::schemes::standard_webhooks::{
     StandardWebhooks, TOLERANCE, decode_key, decode_public_key,
 };
@@ -17,6 +17,7 @@ pub const PROVIDER: Provider = Provider {
     bodies: Bodies::JSON,
     // The id is read from the family that signed the request (`Scheme::signed_id`).
     id: IdRule::NONE,
+    event_type: EventTypeRule::Pointers(&["/type"]),
     sniffs_gzip: false,
     handshake: None,
     build: |secrets, public_keys, o| {

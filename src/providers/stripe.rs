@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use super::description::{Bodies, Family, IdRule, Keys, Provider};
+use super::description::{Bodies, EventTypeRule, Family, IdRule, Keys, Provider};
 use super::schemes::stripe_like::StripeLike;
 pub use super::schemes::stripe_like::{Format, parse_header};
 
@@ -29,6 +29,7 @@ pub const PROVIDER: Provider = Provider {
     keys: Keys::Secrets,
     bodies: Bodies::JSON,
     id: IdRule::field("id"),
+    event_type: EventTypeRule::Pointers(&["/type"]),
     sniffs_gzip: false,
     handshake: None,
     build: |secrets, _, o| Ok(Box::new(StripeLike::build(STRIPE, secrets, o)?)),

@@ -46,12 +46,29 @@ fn the_registry_lists_every_provider_once_in_the_known_order() {
 fn every_header_name_in_a_description_is_a_valid_lowercase_name() {
     // `HeaderName::from_static` (used when a description is applied) panics on anything else.
     for provider in all() {
-        for name in provider.id.headers {
+        let event_type_header = match provider.event_type {
+            EventTypeRule::Header(name) => Some(name),
+            EventTypeRule::None | EventTypeRule::Pointers(_) => None,
+        };
+        for name in provider.id.headers.iter().chain(&event_type_header) {
             assert!(
                 HeaderName::from_bytes(name.as_bytes()).is_ok_and(|h| h.as_str() == *name),
                 "{}: {name}",
                 provider.name
             );
+        }
+    }
+}
+
+#[test]
+fn every_event_type_pointer_in_a_description_is_an_rfc_6901_pointer() {
+    for provider in all() {
+        if let EventTypeRule::Pointers(pointers) = provider.event_type {
+            assert!(!pointers.is_empty(), "{}", provider.name);
+            for pointer in pointers {
+                assert!(pointer.starts_with('/'), "{}: {pointer}", provider.name);
+                assert!(!pointer.contains('~'), "{}: {pointer}", provider.name);
+            }
         }
     }
 }

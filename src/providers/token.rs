@@ -3,7 +3,7 @@
 //! exactly. Nothing is signed: use TLS, `allow_ips` and `dedup = "body"` with it. The scheme is
 //! [`super::schemes::token`].
 
-use super::description::{Bodies, Family, IdRule, Keys, Provider};
+use super::description::{Bodies, EventTypeRule, Family, IdRule, Keys, Provider};
 use super::schemes::token::Token;
 
 pub const PROVIDER: Provider = Provider {
@@ -11,6 +11,7 @@ pub const PROVIDER: Provider = Provider {
     keys: Keys::Secrets,
     bodies: Bodies::JSON_FORM_OR_NDJSON,
     id: IdRule::NONE,
+    event_type: EventTypeRule::None,
     sniffs_gzip: false,
     handshake: None,
     build: |secrets, _, o| Ok(Box::new(Token::build("token", secrets, o)?)),

@@ -21,7 +21,7 @@ use super::contract::{
     Algorithm, Inbound, Outbound, Overrides, PresetError, Scheme, SignError, SignedHeaders,
     VerifyError,
 };
-use super::description::{Bodies, Family, IdRule, Keys, Provider};
+use super::description::{Bodies, EventTypeRule, Family, IdRule, Keys, Provider};
 use super::primitives::{any_match, first_key, header, keys, mac};
 
 pub const SIGNATURE_HEADER: &str = "x-twilio-signature";
@@ -33,6 +33,7 @@ pub const PROVIDER: Provider = Provider {
     keys: Keys::Secrets,
     bodies: Bodies::JSON_OR_FORM,
     id: IdRule::headers(&[ID_HEADER]),
+    event_type: EventTypeRule::None,
     sniffs_gzip: false,
     handshake: None,
     build: |secrets, _, o| Ok(Box::new(Twilio::build(secrets, o)?)),

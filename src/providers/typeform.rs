@@ -3,7 +3,7 @@
 //! The secret is the one set on the webhook (Connect → Webhooks → Edit → Secret). Nothing signed
 //! carries a time; the body's `event_id` is the event id.
 
-use super::description::{Bodies, Family, IdRule, Keys, Provider};
+use super::description::{Bodies, EventTypeRule, Family, IdRule, Keys, Provider};
 use super::schemes::hmac::{Encoding, HmacSpec};
 
 pub const SIGNATURE_HEADER: &str = "typeform-signature";
@@ -21,6 +21,7 @@ pub const PROVIDER: Provider = Provider {
     keys: Keys::Secrets,
     bodies: Bodies::JSON,
     id: IdRule::field("event_id"),
+    event_type: EventTypeRule::Pointers(&["/event_type"]),
     sniffs_gzip: false,
     handshake: None,
     build: |secrets, _, o| Ok(Box::new(HMAC.build(secrets, o)?)),

@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::contract::Scheme;
-use super::description::{Bodies, Family, IdRule, Keys, Provider};
+use super::description::{Bodies, EventTypeRule, Family, IdRule, Keys, Provider};
 use super::schemes::hmac::HmacSpec;
 
 pub const SIGNATURE_HEADER: &str = "x-zm-signature";
@@ -30,6 +30,7 @@ pub const PROVIDER: Provider = Provider {
     keys: Keys::Secrets,
     bodies: Bodies::JSON,
     id: IdRule::derived(derived_id),
+    event_type: EventTypeRule::Pointers(&["/event"]),
     sniffs_gzip: false,
     handshake: Some(url_validation),
     build: |secrets, _, o| Ok(Box::new(HMAC.build(secrets, o)?)),

@@ -61,6 +61,8 @@ pub struct StoredEvent {
     pub client_ip: String,
     pub request_id: Option<String>,
     pub content_type: Option<String>,
+    /// What the provider names the event (SPEC section 10); `null` when it names none.
+    pub event_type: Option<String>,
     pub headers: Vec<(String, String)>,
     #[serde(skip)]
     pub body: Option<Vec<u8>>,
@@ -83,6 +85,7 @@ impl StoredEvent {
             client_ip: event.client_ip().to_string(),
             request_id: event.request_id().map(str::to_owned),
             content_type: event.content_type().map(str::to_owned),
+            event_type: event.event_type().map(str::to_owned),
             headers: event.headers().to_vec(),
             body: Some(event.body().to_vec()),
             status: EventStatus::Pending,
@@ -98,6 +101,8 @@ impl StoredEvent {
 pub struct EventFilter {
     pub source: Option<String>,
     pub status: Option<String>,
+    /// Exactly this `event_type`.
+    pub event_type: Option<String>,
     /// Received at or after (unix milliseconds).
     pub since_ms: Option<i64>,
     /// Received before (unix milliseconds).

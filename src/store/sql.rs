@@ -81,6 +81,7 @@ where
         client_ip: row.try_get("client_ip")?,
         request_id: row.try_get("request_id")?,
         content_type: row.try_get("content_type")?,
+        event_type: row.try_get("event_type")?,
         headers: serde_json::from_str(&headers).map_err(Corrupt::Headers)?,
         body: row.try_get("body")?,
         status: row.try_get::<String, _>("status")?.parse()?,
@@ -149,6 +150,7 @@ pub(super) fn conditions(filter: &EventFilter) -> impl Iterator<Item = (&'static
     let EventFilter {
         source,
         status,
+        event_type,
         since_ms,
         until_ms,
     } = filter;
@@ -159,6 +161,9 @@ pub(super) fn conditions(filter: &EventFilter) -> impl Iterator<Item = (&'static
         status
             .as_deref()
             .map(|s| (" AND status = ", Bound::Text(s))),
+        event_type
+            .as_deref()
+            .map(|t| (" AND event_type = ", Bound::Text(t))),
         since_ms.map(|ms| (" AND received_at >= ", Bound::Int(ms))),
         until_ms.map(|ms| (" AND received_at < ", Bound::Int(ms))),
     ]

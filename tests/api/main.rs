@@ -6,6 +6,7 @@ mod delivery;
 #[path = "../support/downstream.rs"]
 mod downstream;
 mod email;
+mod event_types;
 #[path = "../support/events.rs"]
 mod events;
 mod handshakes;

@@ -225,3 +225,65 @@ filter = {{ headers = {{ "x-github-event" = ["push"] }} }}
     assert_eq!(bodies(&downstream), [r#"{"n":2}"#]);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn an_event_types_filter_takes_the_named_types_and_those_a_star_prefix_covers() {
+    let downstream = Downstream::start().await;
+    let config = format!(
+        r#"[sources.github]
+provider = "github"
+secrets = ["{SECRET}"]
+
+[[sources.github.destinations]]
+name = "reviews"
+url = "{url}"
+filter = {{ event_types = ["pull_request*", "issues"] }}
+"#,
+        url = downstream.url("/reviews"),
+    );
+    let mut app = spawn_app(&config).await;
+    let sent = [
+        ("push", r#"{"n":"push"}"#),
+        ("pull_request", r#"{"n":"pull_request"}"#),
+        ("pull_request_review", r#"{"n":"pull_request_review"}"#),
+        ("issues", r#"{"n":"issues"}"#),
+        ("issue_comment", r#"{"n":"issue_comment"}"#),
+    ];
+    let mut ids = Vec::new();
+    for (n, (event_type, body)) in sent.iter().enumerate() {
+        ids.push(send(&app, event_type, body, &format!("t-{n}")).await);
+    }
+    let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    settled(&app, &refs).await;
+
+    assert_eq!(
+        bodies(&downstream),
+        [
+            r#"{"n":"issues"}"#,
+            r#"{"n":"pull_request"}"#,
+            r#"{"n":"pull_request_review"}"#
+        ]
+    );
+    let statuses: Vec<(String, String)> = {
+        let mut out = Vec::new();
+        for id in &ids {
+            let shown = event(&app, id).await;
+            out.push((
+                shown["event_type"].as_str().unwrap_or_default().to_owned(),
+                shown["status"].as_str().unwrap_or_default().to_owned(),
+            ));
+        }
+        out
+    };
+    assert_eq!(
+        statuses,
+        [
+            ("push".to_owned(), "ignored".to_owned()),
+            ("pull_request".to_owned(), "delivered".to_owned()),
+            ("pull_request_review".to_owned(), "delivered".to_owned()),
+            ("issues".to_owned(), "delivered".to_owned()),
+            ("issue_comment".to_owned(), "ignored".to_owned()),
+        ]
+    );
+    app.stop().await;
+}

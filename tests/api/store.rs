@@ -127,8 +127,8 @@ async fn status_checks_cost_no_ephemeral_table_on_a_new_file_and_after_an_upgrad
 
     // The file as an earlier release left it: the IN-list CHECKs (migration 6 not applied), the
     // claim index of migration 3 (7 not applied), an event without destinations stored as
-    // `delivered` (8 not applied), no installation keys (9 not applied), no attempt history (14
-    // not applied).
+    // `delivered` (8 not applied), no installation keys (9 not applied), no event types (10 not
+    // applied), no attempt history (14 not applied).
     conn.execute_batch(
         "PRAGMA writable_schema = ON;
          UPDATE sqlite_schema SET sql = replace(sql,
@@ -146,6 +146,7 @@ async fn status_checks_cost_no_ephemeral_table_on_a_new_file_and_after_an_upgrad
            WHERE status IN ('pending', 'failed');
          DROP TABLE install_keys;
          DROP TABLE attempts;
+         ALTER TABLE events DROP COLUMN event_type;
          DELETE FROM _sqlx_migrations WHERE version >= 6;",
     )
     .expect("downgraded");
@@ -160,6 +161,7 @@ async fn status_checks_cost_no_ephemeral_table_on_a_new_file_and_after_an_upgrad
     let store = SqliteStore::open(&path).await.expect("upgrades");
     let stored = store.get(kept).await.expect("reads").expect("kept");
     assert_eq!(stored.dedup_key, "kept");
+    assert_eq!(stored.event_type, None, "stored before event types: none");
     let upgraded = store.get(nowhere).await.expect("reads").expect("kept");
     assert_eq!(upgraded.status, "ignored", "an event with nowhere to go");
     assert_eq!(stored.status, "pending");

@@ -15,6 +15,8 @@
 //!   (`super::super::rules::preset`).
 //! - **`rate_limit`** needs `per_second`; `burst` defaults to `per_second`. Both are ≥ 1.
 //! - **`max_json_depth`** is 1..=128 (serde_json refuses deeper documents anyway).
+//! - **`event_type_header`** (an RFC 9110 header name) or **`event_type_pointer`** (an RFC 6901
+//!   JSON Pointer into the parsed body) replaces the provider's event-type rule; not both.
 //! - **Secrets are verbatim.** Only empty entries are dropped; surrounding whitespace is kept but
 //!   warned about (a trailing newline from a secrets file is the classic cause of 401s).
 //!
@@ -32,7 +34,7 @@ use super::super::env::shown;
 use super::super::error::{ConfigErrorKind, Finding};
 use super::super::files::SchemaCheck;
 use super::super::forms;
-use super::super::model::{DedupMode, Mode, RateLimit, Source};
+use super::super::model::{DedupMode, EventTypeFrom, Mode, RateLimit, Source};
 use super::super::reader::{Ctx, Item, Key, Tbl, field, field_or, key, names, quoted, required};
 use super::super::rules::{self, Material, preset};
 use super::destinations;
@@ -64,6 +66,8 @@ pub(crate) const SOURCE_KEYS: &[&str] = &[
     "id_header",
     "id_field",
     "public_url",
+    "event_type_header",
+    "event_type_pointer",
 ];
 const DEFAULT_JSON_DEPTH: usize = 64;
 const MAX_JSON_DEPTH: u64 = 128;
@@ -232,6 +236,7 @@ fn read_source(cx: &mut Ctx, name: &str, item: &Item, context: &Context) -> Opti
         destinations::read(cx, name, i)
     });
     let verify_token = field(cx, &table, "verify_token", read_verify_token);
+    let event_type = read_event_type(cx, &table, provider);
 
     // Fail closed: only judge key material when every piece of it was read; otherwise the error
     // already reported is the one to fix first. A bad `allow_ips` does not hide a secrets error.
@@ -279,6 +284,7 @@ fn read_source(cx: &mut Ctx, name: &str, item: &Item, context: &Context) -> Opti
         dedup,
         destinations,
         verify_token,
+        event_type: event_type?,
     })
 }
 
@@ -415,6 +421,48 @@ fn read_overrides(cx: &mut Ctx, table: &Tbl, defaults: &Defaults) -> Overrides {
         })
         .or(defaults.timestamp_tolerance),
         ..Overrides::default()
+    }
+}
+
+/// `event_type_header` or `event_type_pointer`, else the rule of `provider` (when it was read:
+/// without one the source is refused anyway).
+fn read_event_type(cx: &mut Ctx, table: &Tbl, provider: Option<&str>) -> Option<EventTypeFrom> {
+    let header = field(cx, table, "event_type_header", |cx, i| {
+        let name = read_header_name(cx, i)?;
+        // `http` takes every RFC 9110 token (and lower-cases it); never fail silently anyway.
+        let parsed = http::HeaderName::from_bytes(name.as_bytes()).ok();
+        if parsed.is_none() {
+            cx.invalid(i, format!("`{name}` is not an HTTP header name"));
+        }
+        parsed
+    });
+    let pointer = field(cx, table, "event_type_pointer", |cx, i| {
+        cx.checked(i, |text, shown| {
+            forms::json_pointer(text, shown).map(|()| text.to_owned())
+        })
+    });
+    match (
+        table.get("event_type_header"),
+        table.get("event_type_pointer"),
+    ) {
+        (Some(_), Some(item)) => {
+            cx.invalid(
+                &item,
+                "is set together with event_type_header: an event's type comes from one place; \
+                 keep event_type_header (a request header) or event_type_pointer (a field of the \
+                 body), not both",
+            );
+            None
+        }
+        (Some(_), None) => header.map(EventTypeFrom::Header),
+        (None, Some(_)) => pointer.map(|pointer| EventTypeFrom::Pointers(vec![pointer])),
+        (None, None) => Some(
+            provider
+                .and_then(crate::providers::find)
+                .map_or(EventTypeFrom::Nothing, |p| {
+                    EventTypeFrom::of_provider(p.event_type)
+                }),
+        ),
     }
 }
 

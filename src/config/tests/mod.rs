@@ -12,6 +12,7 @@ use super::*;
 mod defaults;
 mod destinations;
 mod durations_and_sizes;
+mod event_types;
 mod fail_closed;
 mod interpolation;
 mod paths;

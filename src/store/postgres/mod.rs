@@ -60,6 +60,7 @@ fn migrator() -> Migrator {
         (4, "claims per destination", "0004_claims_per_destination.sql"),
         (5, "ignored", "0005_ignored.sql"),
         (6, "install keys", "0006_install_keys.sql"),
+        (7, "event type", "0007_event_type.sql"),
         (8, "default names from one", "0008_default_names_from_one.sql"),
         (11, "attempts", "0011_attempts.sql"),
     )
@@ -171,7 +172,7 @@ impl Store for PostgresStore {
             async {
                 let rows = sqlx::query(
                     "SELECT id::text AS id, source, dedup_key, received_at, client_ip, request_id, \
-                     content_type, headers, body, status, attempts, next_attempt_at, last_error \
+                     content_type, event_type, headers, body, status, attempts, next_attempt_at, last_error \
                      FROM events WHERE id = ANY($1::uuid[])",
                 )
                 .bind(&ids)
@@ -224,7 +225,7 @@ impl Store for PostgresStore {
             .transpose()?;
         let rows = sql::list_query(
             "SELECT id::text AS id, source, dedup_key, received_at, client_ip, request_id, \
-             content_type, headers, NULL::bytea AS body, status, attempts, next_attempt_at, \
+             content_type, event_type, headers, NULL::bytea AS body, status, attempts, next_attempt_at, \
              last_error FROM events WHERE TRUE",
             filter,
             after.map(|id| (id.to_string(), "::uuid")),

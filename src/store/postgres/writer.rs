@@ -83,6 +83,7 @@ async fn insert_batch(
     let mut client_ips = Vec::with_capacity(events.len());
     let mut request_ids = Vec::with_capacity(events.len());
     let mut content_types = Vec::with_capacity(events.len());
+    let mut event_types = Vec::with_capacity(events.len());
     let mut headers = Vec::with_capacity(events.len());
     let mut bodies: Vec<&[u8]> = Vec::with_capacity(events.len());
     let mut statuses = Vec::with_capacity(events.len());
@@ -103,6 +104,7 @@ async fn insert_batch(
         client_ips.push(event.client_ip().to_string());
         request_ids.push(event.request_id());
         content_types.push(event.content_type());
+        event_types.push(event.event_type());
         headers.push(encoded);
         bodies.push(event.body().as_ref());
         // An event with nowhere to go is kept for inspection, never reported as delivered
@@ -115,14 +117,14 @@ async fn insert_batch(
     // instance's clock runs ahead of it (claims compare with the database clock).
     let inserted: Vec<String> = sqlx::query_scalar(
         "INSERT INTO events (id, source, dedup_key, received_at, client_ip, request_id, \
-           content_type, headers, body, status, next_attempt_at) \
+           content_type, headers, body, status, event_type, next_attempt_at) \
          SELECT u.id::uuid, u.source, u.dedup_key, u.received_at, u.client_ip, u.request_id, \
-           u.content_type, u.headers, u.body, u.status, \
+           u.content_type, u.headers, u.body, u.status, u.event_type, \
            LEAST(u.received_at, FLOOR(EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT) \
          FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[], \
-           $7::text[], $8::text[], $9::bytea[], $10::text[]) WITH ORDINALITY \
+           $7::text[], $8::text[], $9::bytea[], $10::text[], $11::text[]) WITH ORDINALITY \
            AS u(id, source, dedup_key, received_at, client_ip, request_id, content_type, \
-             headers, body, status, n) \
+             headers, body, status, event_type, n) \
          ORDER BY u.n \
          ON CONFLICT (source, dedup_key) DO NOTHING \
          RETURNING id::text",
@@ -137,6 +139,7 @@ async fn insert_batch(
     .bind(&headers)
     .bind(&bodies)
     .bind(&statuses)
+    .bind(&event_types)
     .fetch_all(&mut *tx)
     .await?;
     let inserted: HashSet<String> = inserted.into_iter().collect();

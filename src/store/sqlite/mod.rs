@@ -51,6 +51,7 @@ fn migrator() -> Migrator {
         (7, "claims per destination", "0007_claims_per_destination.sql"),
         (8, "ignored", "0008_ignored.sql"),
         (9, "install keys", "0009_install_keys.sql"),
+        (10, "event type", "0010_event_type.sql"),
         (11, "default names from one", "0011_default_names_from_one.sql"),
         (14, "attempts", "0014_attempts.sql"),
     )
@@ -141,7 +142,7 @@ impl Store for SqliteStore {
         for ids in ids.chunks(1000) {
             let mut query = sqlx::QueryBuilder::new(
                 "SELECT id, source, dedup_key, received_at, client_ip, request_id, content_type, \
-                 headers, body, status, attempts, next_attempt_at, last_error FROM events \
+                 event_type, headers, body, status, attempts, next_attempt_at, last_error FROM events \
                  WHERE id IN (",
             );
             let mut list = query.separated(", ");
@@ -204,7 +205,7 @@ impl Store for SqliteStore {
     ) -> Result<Page, StoreError> {
         let rows = sql::list_query(
             "SELECT id, source, dedup_key, received_at, client_ip, request_id, content_type, \
-             headers, NULL AS body, status, attempts, next_attempt_at, last_error FROM events \
+             event_type, headers, NULL AS body, status, attempts, next_attempt_at, last_error FROM events \
              WHERE 1 = 1",
             filter,
             cursor.map(|cursor| (cursor.to_owned(), "")),

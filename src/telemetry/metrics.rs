@@ -35,6 +35,8 @@ pub struct Metrics {
     pub in_flight_requests: IntGauge,
     pub store_commit_batch_size: Histogram,
     pub build_info: IntGaugeVec,
+    pub destination_state: IntGaugeVec,
+    pub circuit_transitions: IntCounterVec,
 }
 
 /// The process's metrics. Registration of fixed, valid names cannot fail; if it ever did, the
@@ -180,6 +182,18 @@ impl Metrics {
             &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0],
         );
         let build_info = gauge_vec(&r, "build_info", "Always 1; the version.", &["version"]);
+        let destination_state = gauge_vec(
+            &r,
+            "destination_state",
+            "1 for the state a destination is in (closed, open, half_open, paused), 0 for the others.",
+            &["destination", "state"],
+        );
+        let circuit_transitions = counter(
+            &r,
+            "circuit_transitions_total",
+            "Changes of a destination's state made by this instance, by the state changed to.",
+            &["destination", "to"],
+        );
         build_info
             .with_label_values(&[env!("CARGO_PKG_VERSION")])
             .set(1);
@@ -198,6 +212,8 @@ impl Metrics {
             in_flight_requests,
             store_commit_batch_size,
             build_info,
+            destination_state,
+            circuit_transitions,
         }
     }
 
@@ -238,6 +254,8 @@ mod tests {
         m.queue_depth.with_label_values(&["s"]).set(0);
         m.dead_letter_events.with_label_values(&["s"]).set(0);
         m.store_commit_batch_size.observe(1.0);
+        m.destination_state.with_label_values(&["d", "closed"]).set(1);
+        m.circuit_transitions.with_label_values(&["d", "open"]).inc();
     }
 
     #[test]
@@ -259,6 +277,8 @@ mod tests {
             "hookwall_in_flight_requests",
             "hookwall_store_commit_batch_size",
             "hookwall_build_info",
+            "hookwall_destination_state",
+            "hookwall_circuit_transitions_total",
         ] {
             assert!(
                 text.contains(&format!("# TYPE {name} ")),

@@ -470,14 +470,16 @@ impl Worker {
                 outcome
             }
         };
-        // The destination call is over: its slot, its bytes, its permit and its claim's room go
-        // to the next attempts while this outcome waits for its commit.
-        drop(in_flight);
+        // The breaker hears of it before the permit goes: with `concurrency = 1` no attempt
+        // starts between the failure that opens the circuit and the opening.
         if let Some(circuit) = registry.circuit(&claim.destination) {
             self.control
                 .record(&claim.destination, circuit, attempted, probe.as_deref(), now_ms())
                 .await;
         }
+        // The destination call is over: its slot, its bytes, its permit and its claim's room go
+        // to the next attempts while this outcome waits for its commit.
+        drop(in_flight);
         let policy = registry
             .get(&claim.source, &claim.destination)
             .map(|slot| slot.retry)

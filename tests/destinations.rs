@@ -39,7 +39,13 @@ struct Gateway {
 
 /// Starts the binary on `storage_url` with one source `app` (token auth) whose one
 /// destination, `handler`, posts to `downstream` with the extra TOML `keys`.
-async fn start(dir: &Path, i: usize, storage_url: &str, downstream: &Downstream, keys: &str) -> Gateway {
+async fn start(
+    dir: &Path,
+    i: usize,
+    storage_url: &str,
+    downstream: &Downstream,
+    keys: &str,
+) -> Gateway {
     let (public, admin) = (free_port(), free_port());
     let config = dir.join(format!("hookwall-{i}.toml"));
     std::fs::write(
@@ -91,7 +97,11 @@ impl Gateway {
             .send()
             .await
             .expect("the gateway answers");
-        assert!(response.status().is_success(), "event {n}: {}", response.status());
+        assert!(
+            response.status().is_success(),
+            "event {n}: {}",
+            response.status()
+        );
     }
 
     async fn admin_post(&self, path: &str) -> reqwest::Response {
@@ -126,7 +136,10 @@ impl Gateway {
             if until(&handler) {
                 return handler;
             }
-            assert!(started.elapsed() < PATIENCE, "handler never {what}: {handler}");
+            assert!(
+                started.elapsed() < PATIENCE,
+                "handler never {what}: {handler}"
+            );
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
     }
@@ -155,17 +168,26 @@ impl Gateway {
 
 /// Unix milliseconds of an RFC 3339 time the admin API gave.
 fn ms(time: &Value) -> i64 {
-    let text = time.as_str().unwrap_or_else(|| panic!("a time, not {time}"));
-    text.parse::<jiff::Timestamp>().expect("RFC 3339").as_millisecond()
+    let text = time
+        .as_str()
+        .unwrap_or_else(|| panic!("a time, not {time}"));
+    text.parse::<jiff::Timestamp>()
+        .expect("RFC 3339")
+        .as_millisecond()
 }
 
 fn wall_ms(at: SystemTime) -> i64 {
-    i64::try_from(at.duration_since(UNIX_EPOCH).expect("after 1970").as_millis()).expect("fits")
+    i64::try_from(
+        at.duration_since(UNIX_EPOCH)
+            .expect("after 1970")
+            .as_millis(),
+    )
+    .expect("fits")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_handler_opens_its_circuit_gets_nothing_until_the_probe_and_closes_once_it_recovers()
-{
+ {
     let healthy = Arc::new(AtomicBool::new(false));
     let first_answer = Arc::new(AtomicBool::new(true));
     let downstream = Downstream::builder()
@@ -210,38 +232,67 @@ async fn a_failing_handler_opens_its_circuit_gets_nothing_until_the_probe_and_cl
         })
         .await;
     let second_probe = ms(&reopened["next_probe_at"]);
-    assert!(second_probe - first_probe >= 2000, "doubled: {opened} then {reopened}");
-    assert_eq!(reopened["opened_at"], opened["opened_at"], "open since the first opening");
+    assert!(
+        second_probe - first_probe >= 2000,
+        "doubled: {opened} then {reopened}"
+    );
+    assert_eq!(
+        reopened["opened_at"], opened["opened_at"],
+        "open since the first opening"
+    );
 
     // The handler recovers: the next probe goes through half-open and closes the circuit.
     healthy.store(true, Ordering::SeqCst);
     gateway.wait_state("half_open").await;
     let closed = gateway
-        .wait_handler("closed and drained", |h| h["state"] == "closed" && h["queue_depth"] == 0)
+        .wait_handler("closed and drained", |h| {
+            h["state"] == "closed" && h["queue_depth"] == 0
+        })
         .await;
     assert_eq!(closed["consecutive_failures"], 0);
     assert_eq!(closed["opened_at"], Value::Null);
     assert_eq!(closed["next_probe_at"], Value::Null);
 
-    let arrivals: Vec<i64> = downstream.received().iter().map(|r| wall_ms(r.wall)).collect();
+    let arrivals: Vec<i64> = downstream
+        .received()
+        .iter()
+        .map(|r| wall_ms(r.wall))
+        .collect();
     assert_eq!(
         arrivals.iter().filter(|&&at| at <= opened_at).count(),
         3,
         "exactly the three failures before it opened: {arrivals:?}"
     );
-    let during = |from: i64, until: i64| arrivals.iter().filter(|&&at| at > from && at < until).count();
-    assert_eq!(during(opened_at, first_probe), 0, "nothing while open: {arrivals:?}");
-    assert_eq!(during(second_probe - 2000, second_probe), 0, "nothing while open again: {arrivals:?}");
+    let during = |from: i64, until: i64| {
+        arrivals
+            .iter()
+            .filter(|&&at| at > from && at < until)
+            .count()
+    };
+    assert_eq!(
+        during(opened_at, first_probe),
+        0,
+        "nothing while open: {arrivals:?}"
+    );
+    assert_eq!(
+        during(second_probe - 2000, second_probe),
+        0,
+        "nothing while open again: {arrivals:?}"
+    );
     let mut delivered: Vec<u64> = downstream.received().iter().filter_map(|r| r.n()).collect();
     delivered.sort_unstable();
     delivered.dedup();
     assert_eq!(delivered, [1, 2, 3], "every event delivered in the end");
 
-    let series = |to: &str| format!("hookwall_circuit_transitions_total{{destination=\"handler\",to=\"{to}\"}}");
+    let series = |to: &str| {
+        format!("hookwall_circuit_transitions_total{{destination=\"handler\",to=\"{to}\"}}")
+    };
     assert!(gateway.metric(&series("open")).await >= 2.0);
     assert!(gateway.metric(&series("half_open")).await >= 2.0);
     assert!(gateway.metric(&series("closed")).await >= 1.0);
-    let state = |state: &str| format!("hookwall_destination_state{{destination=\"handler\",state=\"{state}\"}}");
+    let state = |state: &str| {
+        format!("hookwall_destination_state{{destination=\"handler\",state=\"{state}\"}}")
+    };
     assert_eq!(gateway.metric(&state("closed")).await, 1.0);
     assert_eq!(gateway.metric(&state("open")).await, 0.0);
 }
@@ -268,11 +319,18 @@ async fn a_rate_limited_handler_gets_every_event_no_faster_than_its_limit() {
     received.sort_by_key(|r| r.at);
     let mut numbers: Vec<u64> = received.iter().filter_map(|r| r.n()).collect();
     numbers.sort_unstable();
-    assert_eq!(numbers, (1..=15).collect::<Vec<_>>(), "all arrive, once each");
+    assert_eq!(
+        numbers,
+        (1..=15).collect::<Vec<_>>(),
+        "all arrive, once each"
+    );
     // 5 a second with a burst of 1: the 15th starts at least 14 × 200 ms after the first. The
     // first may travel slower than the last (a new connection): 300 ms of slack for that.
     let span = received[14].at - received[0].at;
-    assert!(span >= Duration::from_millis(2500), "15 deliveries in {span:?}");
+    assert!(
+        span >= Duration::from_millis(2500),
+        "15 deliveries in {span:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -283,14 +341,25 @@ async fn a_paused_handler_keeps_its_events_queued_and_resume_delivers_them() {
     gateway.send(0).await;
     downstream.wait_for(1, PATIENCE).await;
 
-    assert_eq!(gateway.admin_post("/admin/destinations/handler/pause").await.status(), 204);
+    assert_eq!(
+        gateway
+            .admin_post("/admin/destinations/handler/pause")
+            .await
+            .status(),
+        204
+    );
     for n in 1..=5 {
         gateway.send(n).await;
     }
 
-    let paused = gateway.wait_handler("queued", |h| h["queue_depth"] == 5).await;
+    let paused = gateway
+        .wait_handler("queued", |h| h["queue_depth"] == 5)
+        .await;
     assert_eq!(paused["state"], "paused");
-    assert_eq!((paused["source"].as_str(), paused["type"].as_str()), (Some("app"), Some("http")));
+    assert_eq!(
+        (paused["source"].as_str(), paused["type"].as_str()),
+        (Some("app"), Some("http"))
+    );
     assert_eq!(
         gateway
             .metric("hookwall_destination_state{destination=\"handler\",state=\"paused\"}")
@@ -301,9 +370,17 @@ async fn a_paused_handler_keeps_its_events_queued_and_resume_delivers_them() {
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(downstream.count(), 1, "nothing delivered while paused");
 
-    assert_eq!(gateway.admin_post("/admin/destinations/handler/resume").await.status(), 204);
+    assert_eq!(
+        gateway
+            .admin_post("/admin/destinations/handler/resume")
+            .await
+            .status(),
+        204
+    );
     downstream.wait_for(6, PATIENCE).await;
-    let resumed = gateway.wait_handler("drained", |h| h["queue_depth"] == 0).await;
+    let resumed = gateway
+        .wait_handler("drained", |h| h["queue_depth"] == 0)
+        .await;
     assert_eq!(resumed["state"], "closed");
 }
 
@@ -314,23 +391,37 @@ async fn pausing_or_resuming_a_destination_that_is_not_configured_is_404() {
     let gateway = start(dir.path(), 0, &sqlite_url(dir.path()), &downstream, "").await;
 
     for verb in ["pause", "resume"] {
-        let response = gateway.admin_post(&format!("/admin/destinations/nope/{verb}")).await;
+        let response = gateway
+            .admin_post(&format!("/admin/destinations/nope/{verb}"))
+            .await;
         assert_eq!(response.status(), 404);
         assert_eq!(
             response.headers()["content-type"],
             "application/problem+json"
         );
         let problem: Value = response.json().await.expect("problem+json");
-        assert!(problem["detail"].as_str().is_some_and(|d| d.contains("nope")), "{problem}");
+        assert!(
+            problem["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("nope")),
+            "{problem}"
+        );
     }
     let unauthenticated = gateway
         .client
-        .post(format!("{}/admin/destinations/handler/pause", gateway.admin))
+        .post(format!(
+            "{}/admin/destinations/handler/pause",
+            gateway.admin
+        ))
         .send()
         .await
         .expect("answers");
     assert_eq!(unauthenticated.status(), 401);
-    assert_eq!(gateway.handler().await["state"], "closed", "nothing was paused");
+    assert_eq!(
+        gateway.handler().await["state"],
+        "closed",
+        "nothing was paused"
+    );
 }
 
 /// Runs `hookwall destinations ARGS` against `gateway`'s admin API.
@@ -361,8 +452,14 @@ async fn the_cli_lists_pauses_and_resumes_destinations() {
     assert!(listed.status.success(), "{listed:?}");
     let table = stdout(&listed);
     assert!(table.starts_with("NAME"), "a header first:\n{table}");
-    let row = table.lines().find(|l| l.starts_with("handler")).expect("a row for handler");
-    assert!(row.contains("app") && row.contains("http") && row.contains("closed"), "{row}");
+    let row = table
+        .lines()
+        .find(|l| l.starts_with("handler"))
+        .expect("a row for handler");
+    assert!(
+        row.contains("app") && row.contains("http") && row.contains("closed"),
+        "{row}"
+    );
 
     let paused = cli(&gateway, &["pause", "handler"]).await;
     assert!(paused.status.success(), "{paused:?}");
@@ -394,15 +491,27 @@ async fn a_pause_made_on_one_instance_holds_on_another_sharing_the_postgres_stor
     second.send(0).await;
     downstream.wait_for(1, PATIENCE).await;
 
-    assert_eq!(first.admin_post("/admin/destinations/handler/pause").await.status(), 204);
+    assert_eq!(
+        first
+            .admin_post("/admin/destinations/handler/pause")
+            .await
+            .status(),
+        204
+    );
     // The other instance claims nothing of a paused destination from the pause's commit on.
     for n in 1..=5 {
         second.send(n).await;
     }
-    let seen = second.wait_handler("queued", |h| h["queue_depth"] == 5).await;
+    let seen = second
+        .wait_handler("queued", |h| h["queue_depth"] == 5)
+        .await;
     assert_eq!(seen["state"], "paused");
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert_eq!(downstream.count(), 1, "neither instance delivered while paused");
+    assert_eq!(
+        downstream.count(),
+        1,
+        "neither instance delivered while paused"
+    );
     // Its own view caught up within its refresh.
     let started = Instant::now();
     while second
@@ -410,12 +519,23 @@ async fn a_pause_made_on_one_instance_holds_on_another_sharing_the_postgres_stor
         .await
         != 1.0
     {
-        assert!(started.elapsed() < PATIENCE, "the second instance's gauge never said paused");
+        assert!(
+            started.elapsed() < PATIENCE,
+            "the second instance's gauge never said paused"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
-    assert_eq!(second.admin_post("/admin/destinations/handler/resume").await.status(), 204);
+    assert_eq!(
+        second
+            .admin_post("/admin/destinations/handler/resume")
+            .await
+            .status(),
+        204
+    );
     downstream.wait_for(6, PATIENCE).await;
-    let resumed = first.wait_handler("drained", |h| h["queue_depth"] == 0).await;
+    let resumed = first
+        .wait_handler("drained", |h| h["queue_depth"] == 0)
+        .await;
     assert_eq!(resumed["state"], "closed");
 }

@@ -1199,7 +1199,10 @@ mod cases {
     }
 
     async fn states(store: &Arc<dyn Store>) -> Vec<DestinationState> {
-        store.destination_states().await.expect("destination states")
+        store
+            .destination_states()
+            .await
+            .expect("destination states")
     }
 
     pub async fn a_destination_state_is_saved_by_compare_and_set_on_its_version(
@@ -1226,7 +1229,13 @@ mod cases {
         open.probe = Some("worker-1/0190".to_owned());
         assert!(store.save_destination_state(&open).await.expect("save"));
         let read = states(&store).await;
-        assert_eq!(read, vec![DestinationState { version: 2, ..open.clone() }]);
+        assert_eq!(
+            read,
+            vec![DestinationState {
+                version: 2,
+                ..open.clone()
+            }]
+        );
         // Saved on a stale read: refused, nothing changed.
         assert!(!store.save_destination_state(&open).await.expect("save"));
         assert_eq!(states(&store).await, read);
@@ -1246,16 +1255,17 @@ mod cases {
         assert_eq!(states(&store).await[0].version, 3);
     }
 
-    pub async fn a_paused_destination_is_never_claimed_until_it_is_resumed(
-        store: Arc<dyn Store>,
-    ) {
+    pub async fn a_paused_destination_is_never_claimed_until_it_is_resumed(store: Arc<dyn Store>) {
         backlog(&store, "paused", 3).await;
         let other = backlog(&store, "other", 2).await;
         let mut state = DestinationState::new("paused");
         state.paused = true;
         assert!(store.save_destination_state(&state).await.expect("save"));
 
-        let claims = store.claim("w", &Room::up_to(100), LONG).await.expect("claim");
+        let claims = store
+            .claim("w", &Room::up_to(100), LONG)
+            .await
+            .expect("claim");
         let mut ids: Vec<Uuid> = claims.iter().map(|c| c.event_id).collect();
         ids.sort();
         assert_eq!(ids, other, "whatever the room, nothing of the paused one");
@@ -1263,24 +1273,50 @@ mod cases {
         let mut resumed = states(&store).await.remove(0);
         resumed.paused = false;
         assert!(store.save_destination_state(&resumed).await.expect("save"));
-        let claims = store.claim("w", &Room::up_to(100), LONG).await.expect("claim");
+        let claims = store
+            .claim("w", &Room::up_to(100), LONG)
+            .await
+            .expect("claim");
         assert_eq!(of(&claims, "paused"), 3);
     }
 
     pub async fn give_back_returns_claims_unattempted_and_due_at_once(store: Arc<dyn Store>) {
         let id = insert(&store, to(event("s", "k"), &["ci", "audit"])).await;
-        let claims = store.claim("w", &Room::up_to(10), LONG).await.expect("claim");
+        let claims = store
+            .claim("w", &Room::up_to(10), LONG)
+            .await
+            .expect("claim");
         assert_eq!(claims.len(), 2);
-        let ci: Vec<Claim> = claims.iter().filter(|c| c.destination == "ci").cloned().collect();
+        let ci: Vec<Claim> = claims
+            .iter()
+            .filter(|c| c.destination == "ci")
+            .cloned()
+            .collect();
 
-        assert_eq!(store.give_back("someone-else", &ci).await.expect("give back"), 0);
+        assert_eq!(
+            store
+                .give_back("someone-else", &ci)
+                .await
+                .expect("give back"),
+            0
+        );
         assert_eq!(store.give_back("w", &ci).await.expect("give back"), 1);
         assert_eq!(store.give_back("w", &[]).await.expect("give back"), 0);
 
         let event = store.get(id).await.expect("get").expect("stored");
-        assert_eq!((event.attempts, event.status.to_string()), (0, "pending".to_owned()));
-        let again = store.claim("next", &Room::up_to(10), LONG).await.expect("claim");
-        assert_eq!(again.len(), 1, "only the given-back one; audit is still w's");
+        assert_eq!(
+            (event.attempts, event.status.to_string()),
+            (0, "pending".to_owned())
+        );
+        let again = store
+            .claim("next", &Room::up_to(10), LONG)
+            .await
+            .expect("claim");
+        assert_eq!(
+            again.len(),
+            1,
+            "only the given-back one; audit is still w's"
+        );
         assert_eq!(again[0].destination, "ci");
         assert_eq!(again[0].attempts, 0, "no attempt was charged");
     }
@@ -1290,16 +1326,30 @@ mod cases {
         insert(&store, to(event("s", "one"), &["a", "b"])).await;
         insert(&store, to(event("s", "two"), &["a"])).await;
         let counts = |pairs: &[(&str, i64)]| -> Vec<(String, i64)> {
-            pairs.iter().map(|(name, n)| ((*name).to_owned(), *n)).collect()
+            pairs
+                .iter()
+                .map(|(name, n)| ((*name).to_owned(), *n))
+                .collect()
         };
         assert_eq!(
             store.destination_depths().await.expect("depths"),
             counts(&[("a", 2), ("b", 1)])
         );
         // Claimed is still waiting; delivered is not.
-        let claims = store.claim("w", &room(10, &[("a", 1)]), LONG).await.expect("claim");
-        let a = claims.iter().find(|c| c.destination == "a").expect("a claimed");
-        assert!(store.record("w", a, Recorded::Delivered).await.expect("record"));
+        let claims = store
+            .claim("w", &room(10, &[("a", 1)]), LONG)
+            .await
+            .expect("claim");
+        let a = claims
+            .iter()
+            .find(|c| c.destination == "a")
+            .expect("a claimed");
+        assert!(
+            store
+                .record("w", a, Recorded::Delivered)
+                .await
+                .expect("record")
+        );
         assert_eq!(
             store.destination_depths().await.expect("depths"),
             counts(&[("a", 1), ("b", 1)])

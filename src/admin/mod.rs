@@ -45,8 +45,14 @@ pub fn router(live: Arc<Live>) -> Router {
         .route("/admin/events/{id}", get(events::show))
         .route("/admin/events/{id}/replay", post(events::replay_one))
         .route("/admin/destinations", get(destinations::list))
-        .route("/admin/destinations/{name}/pause", post(destinations::pause))
-        .route("/admin/destinations/{name}/resume", post(destinations::resume))
+        .route(
+            "/admin/destinations/{name}/pause",
+            post(destinations::pause),
+        )
+        .route(
+            "/admin/destinations/{name}/resume",
+            post(destinations::resume),
+        )
         .route("/admin/reload", post(reload))
         .layer(from_fn_with_state(live.clone(), auth::require_token))
         .with_state(live.clone());

@@ -128,7 +128,11 @@ impl Admin {
         })
     }
 
-    pub(super) fn url(&self, path: &str, query: &[(&str, String)]) -> Result<reqwest::Url, Failure> {
+    pub(super) fn url(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<reqwest::Url, Failure> {
         reqwest::Url::parse_with_params(&format!("{}{path}", self.base), query)
             .map_err(|err| format!("--admin-url {}: {err}", self.base))
     }
@@ -159,7 +163,11 @@ impl Admin {
         Err(format!("{} answered {status}: {detail}", url.path()))
     }
 
-    pub(super) async fn get_json(&self, path: &str, query: &[(&str, String)]) -> Result<Value, Failure> {
+    pub(super) async fn get_json(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<Value, Failure> {
         let response = self
             .call(reqwest::Method::GET, self.url(path, query)?)
             .await?;

@@ -220,7 +220,10 @@ mod tests {
         assert_eq!(state.next_probe_at_ms, Some(130 * S));
         assert_eq!(shown(&state), "open");
         assert_eq!(admit(&state, Some(&policy), 100 * S), Admission::GiveBack);
-        assert_eq!(admit(&state, Some(&policy), 130 * S - 1), Admission::GiveBack);
+        assert_eq!(
+            admit(&state, Some(&policy), 130 * S - 1),
+            Admission::GiveBack
+        );
         assert_eq!(admit(&state, Some(&policy), 130 * S), Admission::Probe);
     }
 
@@ -258,7 +261,10 @@ mod tests {
         let policy = circuit(1, 30);
         let mut state = failed(1, &policy, 0);
 
-        assert!(!take_probe(&mut state, "w1/e1", 29 * S, 329 * S), "still cooling down");
+        assert!(
+            !take_probe(&mut state, "w1/e1", 29 * S, 329 * S),
+            "still cooling down"
+        );
         assert!(take_probe(&mut state, "w1/e1", 30 * S, 330 * S));
         assert_eq!(state.circuit, CircuitState::HalfOpen);
         assert_eq!(shown(&state), "half_open");
@@ -268,10 +274,22 @@ mod tests {
         assert!(!take_probe(&mut state, "w2/e2", 31 * S, 331 * S));
         // A straggler's success is not the probe's.
         record(&mut state, &policy, Attempted::Answered, None, 31 * S);
-        record(&mut state, &policy, Attempted::Answered, Some("w2/e2"), 31 * S);
+        record(
+            &mut state,
+            &policy,
+            Attempted::Answered,
+            Some("w2/e2"),
+            31 * S,
+        );
         assert_eq!(state.circuit, CircuitState::HalfOpen);
 
-        record(&mut state, &policy, Attempted::Answered, Some("w1/e1"), 32 * S);
+        record(
+            &mut state,
+            &policy,
+            Attempted::Answered,
+            Some("w1/e1"),
+            32 * S,
+        );
 
         assert_eq!(state, DestinationState::new("d"));
     }
@@ -309,7 +327,13 @@ mod tests {
         assert_eq!(admit(&state, Some(&policy), 11 * S), Admission::Probe);
         assert!(take_probe(&mut state, "w2", 11 * S, 21 * S));
         // The first probe's late answer is not the probe's any more.
-        record(&mut state, &policy, Attempted::Answered, Some("dead-worker"), 12 * S);
+        record(
+            &mut state,
+            &policy,
+            Attempted::Answered,
+            Some("dead-worker"),
+            12 * S,
+        );
         assert_eq!(state.circuit, CircuitState::HalfOpen);
         // A probe that could not be made gives its turn back at once.
         record(&mut state, &policy, Attempted::NotMade, Some("w2"), 12 * S);

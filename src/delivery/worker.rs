@@ -420,7 +420,8 @@ impl Worker {
             Admission::GiveBack => None,
             Admission::Probe => {
                 let probe = format!("{}/{}", self.owner, claim.event_id);
-                let lapse = now.saturating_add(i64::try_from(self.lease.as_millis()).unwrap_or(i64::MAX));
+                let lapse =
+                    now.saturating_add(i64::try_from(self.lease.as_millis()).unwrap_or(i64::MAX));
                 self.control
                     .take_probe(name, &probe, now, lapse)
                     .await
@@ -474,7 +475,13 @@ impl Worker {
         // starts between the failure that opens the circuit and the opening.
         if let Some(circuit) = registry.circuit(&claim.destination) {
             self.control
-                .record(&claim.destination, circuit, attempted, probe.as_deref(), now_ms())
+                .record(
+                    &claim.destination,
+                    circuit,
+                    attempted,
+                    probe.as_deref(),
+                    now_ms(),
+                )
                 .await;
         }
         // The destination call is over: its slot, its bytes, its permit and its claim's room go

@@ -254,8 +254,12 @@ mod tests {
         m.queue_depth.with_label_values(&["s"]).set(0);
         m.dead_letter_events.with_label_values(&["s"]).set(0);
         m.store_commit_batch_size.observe(1.0);
-        m.destination_state.with_label_values(&["d", "closed"]).set(1);
-        m.circuit_transitions.with_label_values(&["d", "open"]).inc();
+        m.destination_state
+            .with_label_values(&["d", "closed"])
+            .set(1);
+        m.circuit_transitions
+            .with_label_values(&["d", "open"])
+            .inc();
     }
 
     #[test]

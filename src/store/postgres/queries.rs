@@ -210,9 +210,7 @@ pub(super) async fn give_back(
     Ok(given.rows_affected())
 }
 
-pub(super) async fn destination_states(
-    pool: &PgPool,
-) -> Result<Vec<DestinationState>, StoreError> {
+pub(super) async fn destination_states(pool: &PgPool) -> Result<Vec<DestinationState>, StoreError> {
     let rows = sqlx::query(
         "SELECT name, paused, circuit, consecutive_failures, opened_at, next_probe_at, \
          cooldown, probe, version FROM destination_states ORDER BY name",

@@ -216,7 +216,8 @@ fn transition(before: &DestinationState, after: &DestinationState) {
         return;
     }
     crate::telemetry::metrics::metrics()
-        .circuit_transitions
+        .destinations
+        .transitions
         .with_label_values(&[&after.name, to])
         .inc();
     let next_probe_in_ms = after
@@ -235,7 +236,7 @@ fn transition(before: &DestinationState, after: &DestinationState) {
 /// `hookwall_destination_state{destination,state}`: 1 for what it shows, 0 for the others.
 fn gauge(state: &DestinationState) {
     let shown = circuit::shown(state);
-    let gauge = &crate::telemetry::metrics::metrics().destination_state;
+    let gauge = &crate::telemetry::metrics::metrics().destinations.state;
     for value in circuit::SHOWN {
         gauge
             .with_label_values(&[&state.name, value])

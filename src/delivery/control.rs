@@ -65,26 +65,31 @@ impl Control {
         }
     }
 
-    /// Reads every state from the store into the view, and sets the state gauges of `names`
-    /// (the configured destinations).
+    /// Reads every state from the store into the view (keeping what this instance saved since,
+    /// if newer: states are never deleted and their versions only grow), and sets the state
+    /// gauges of `names` (the configured destinations).
     pub async fn refresh<'n>(
         &self,
         names: impl Iterator<Item = &'n String>,
     ) -> Result<(), StoreError> {
         let states = self.store.destination_states().await?;
-        let view: HashMap<String, DestinationState> = states
-            .into_iter()
-            .map(|state| (state.name.clone(), state))
-            .collect();
-        for name in names {
-            let state = view
-                .get(name)
-                .cloned()
-                .unwrap_or_else(|| DestinationState::new(name));
-            gauge(&state);
+        let Ok(mut view) = self.view.lock() else {
+            return Ok(());
+        };
+        for state in states {
+            // A change this instance saved after the read began is newer than what was read.
+            let newer = view
+                .get(&state.name)
+                .is_some_and(|seen| seen.version > state.version);
+            if !newer {
+                view.insert(state.name.clone(), state);
+            }
         }
-        if let Ok(mut shown) = self.view.lock() {
-            *shown = view;
+        for name in names {
+            match view.get(name) {
+                Some(state) => gauge(state),
+                None => gauge(&DestinationState::new(name)),
+            }
         }
         Ok(())
     }

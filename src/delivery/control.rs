@@ -248,3 +248,93 @@ fn gauge(state: &DestinationState) {
             .set(i64::from(value == shown));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{CircuitState, SqliteStore};
+
+    const CIRCUIT: Circuit = Circuit {
+        failures: 2,
+        cooldown: Duration::from_secs(30),
+    };
+
+    /// Two instances' views of one store.
+    async fn two_instances() -> (Control, Control, tempfile::TempDir) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store: Arc<dyn Store> = Arc::new(
+            SqliteStore::open(&dir.path().join("events.db"))
+                .await
+                .expect("opens"),
+        );
+        (Control::new(store.clone()), Control::new(store), dir)
+    }
+
+    fn names() -> Vec<String> {
+        vec!["ci".to_owned()]
+    }
+
+    #[tokio::test]
+    async fn failures_counted_on_two_instances_open_the_circuit_for_both() {
+        let (a, b, _dir) = two_instances().await;
+        a.record("ci", &CIRCUIT, Attempted::Failed, None, 1_000)
+            .await;
+        b.record("ci", &CIRCUIT, Attempted::Failed, None, 2_000)
+            .await;
+
+        assert_eq!(
+            b.state("ci").circuit,
+            CircuitState::Open,
+            "b read a's failure first"
+        );
+        assert_eq!(
+            a.admit("ci", Some(&CIRCUIT), 3_000),
+            Admission::Attempt,
+            "not yet refreshed"
+        );
+        a.refresh(names().iter()).await.expect("refresh");
+        assert_eq!(a.admit("ci", Some(&CIRCUIT), 3_000), Admission::GiveBack);
+        assert_eq!(a.admit("ci", Some(&CIRCUIT), 32_000), Admission::Probe);
+    }
+
+    #[tokio::test]
+    async fn one_probe_goes_out_across_instances() {
+        let (a, b, _dir) = two_instances().await;
+        a.record("ci", &CIRCUIT, Attempted::Failed, None, 0).await;
+        a.record("ci", &CIRCUIT, Attempted::Failed, None, 0).await;
+        b.refresh(names().iter()).await.expect("refresh");
+
+        let (took_a, took_b) = tokio::join!(
+            a.take_probe("ci", "a/1", 30_000, 330_000),
+            b.take_probe("ci", "b/2", 30_000, 330_000),
+        );
+
+        assert!(took_a ^ took_b, "exactly one probe: {took_a} {took_b}");
+        let (winner, probe) = if took_a { (&a, "a/1") } else { (&b, "b/2") };
+        winner
+            .record("ci", &CIRCUIT, Attempted::Answered, Some(probe), 31_000)
+            .await;
+        for control in [&a, &b] {
+            control.refresh(names().iter()).await.expect("refresh");
+            assert_eq!(control.state("ci").circuit, CircuitState::Closed);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_pause_on_one_instance_holds_on_the_other_after_its_refresh_and_resume_closes() {
+        let (a, b, _dir) = two_instances().await;
+        a.record("ci", &CIRCUIT, Attempted::Failed, None, 0).await;
+        a.pause("ci").await.expect("pause");
+        a.pause("ci").await.expect("pausing twice is harmless");
+        b.refresh(names().iter()).await.expect("refresh");
+        assert_eq!(b.admit("ci", None, 0), Admission::GiveBack);
+        assert_eq!(circuit::shown(&b.state("ci")), "paused");
+
+        b.resume("ci").await.expect("resume");
+
+        a.refresh(names().iter()).await.expect("refresh");
+        let state = a.state("ci");
+        assert_eq!((state.paused, state.consecutive_failures), (false, 0));
+        assert_eq!(a.admit("ci", Some(&CIRCUIT), 0), Admission::Attempt);
+    }
+}

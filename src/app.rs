@@ -120,6 +120,7 @@ impl App {
             Worker {
                 store: store.clone(),
                 registry: self.live.registry.clone(),
+                control: self.live.control.clone(),
                 // The process id makes a lease's owner findable from the database (which instance
                 // holds these claims?); the UUID keeps owners unique across hosts and restarts.
                 owner: format!("{}-{}", std::process::id(), uuid::Uuid::now_v7()),

@@ -18,6 +18,7 @@ use secrecy::SecretString;
 
 use crate::config::Config;
 use crate::delivery::Registry;
+use crate::delivery::control::Control;
 use crate::pipeline::{self, CompiledSource, stack::Routes};
 use crate::store::Store;
 
@@ -87,6 +88,8 @@ pub struct Live {
     snapshot: ArcSwap<Snapshot>,
     pub routes: Arc<ArcSwap<Routes>>,
     pub registry: Arc<ArcSwap<Registry>>,
+    /// The destinations' pause and circuit state (not reloaded: it outlives any config).
+    pub control: Arc<Control>,
     /// One reload at a time: two racing reloads must not interleave their three stores.
     reloading: tokio::sync::Mutex<()>,
 }
@@ -105,6 +108,7 @@ impl Live {
                 &sources, &store, &registry,
             ))),
             registry: Arc::new(ArcSwap::new(registry)),
+            control: Arc::new(Control::new(store.clone())),
             snapshot: ArcSwap::from_pointee(Snapshot { config, sources }),
             store,
             reloading: tokio::sync::Mutex::new(()),

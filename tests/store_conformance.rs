@@ -18,8 +18,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use hookwall::clock::now_ms;
 use hookwall::store::{
-    Claim, DeliveryStatus, Depth, EventFilter, Hold, Inserted, NewEvent, PostgresStore, Recorded,
-    Room, SqliteStore, Store, StoredEvent, Timing,
+    CircuitState, Claim, DeliveryStatus, Depth, DestinationState, EventFilter, Hold, Inserted,
+    NewEvent, PostgresStore, Recorded, Room, SqliteStore, Store, StoredEvent, Timing,
 };
 use uuid::Uuid;
 
@@ -1458,6 +1458,164 @@ mod cases {
         assert!(store.get(id).await.is_err());
         assert!(store.claim("w", &Room::up_to(10), LONG).await.is_err());
     }
+
+    async fn states(store: &Arc<dyn Store>) -> Vec<DestinationState> {
+        store
+            .destination_states()
+            .await
+            .expect("destination states")
+    }
+
+    pub async fn a_destination_state_is_saved_by_compare_and_set_on_its_version(
+        store: Arc<dyn Store>,
+    ) {
+        assert_eq!(states(&store).await, vec![], "never saved: no row");
+        let mut paused = DestinationState::new("ci");
+        paused.paused = true;
+        assert!(store.save_destination_state(&paused).await.expect("save"));
+        let saved = states(&store).await;
+        assert_eq!(saved.len(), 1);
+        assert_eq!(saved[0].version, 1);
+        assert!(saved[0].paused);
+        // A second first save lost the race: it must read and retry.
+        assert!(!store.save_destination_state(&paused).await.expect("save"));
+
+        let mut open = saved[0].clone();
+        open.paused = false;
+        open.circuit = CircuitState::HalfOpen;
+        open.consecutive_failures = 7;
+        open.opened_at_ms = Some(1_700_000_000_000);
+        open.next_probe_at_ms = Some(1_700_000_060_000);
+        open.cooldown_ms = 60_000;
+        open.probe = Some("worker-1/0190".to_owned());
+        assert!(store.save_destination_state(&open).await.expect("save"));
+        let read = states(&store).await;
+        assert_eq!(
+            read,
+            vec![DestinationState {
+                version: 2,
+                ..open.clone()
+            }]
+        );
+        // Saved on a stale read: refused, nothing changed.
+        assert!(!store.save_destination_state(&open).await.expect("save"));
+        assert_eq!(states(&store).await, read);
+
+        // Writers racing on one version: exactly one wins.
+        let racing = (0..8u32).map(|i| {
+            let store = store.clone();
+            let mut state = read[0].clone();
+            state.consecutive_failures = i;
+            tokio::spawn(async move { store.save_destination_state(&state).await.expect("save") })
+        });
+        let mut won = 0;
+        for saved in racing {
+            won += usize::from(saved.await.expect("join"));
+        }
+        assert_eq!(won, 1);
+        assert_eq!(states(&store).await[0].version, 3);
+    }
+
+    pub async fn a_paused_destination_is_never_claimed_until_it_is_resumed(store: Arc<dyn Store>) {
+        backlog(&store, "paused", 3).await;
+        let other = backlog(&store, "other", 2).await;
+        let mut state = DestinationState::new("paused");
+        state.paused = true;
+        assert!(store.save_destination_state(&state).await.expect("save"));
+
+        let claims = store
+            .claim("w", &Room::up_to(100), LONG)
+            .await
+            .expect("claim");
+        let mut ids: Vec<Uuid> = claims.iter().map(|c| c.event_id).collect();
+        ids.sort();
+        assert_eq!(ids, other, "whatever the room, nothing of the paused one");
+
+        let mut resumed = states(&store).await.remove(0);
+        resumed.paused = false;
+        assert!(store.save_destination_state(&resumed).await.expect("save"));
+        let claims = store
+            .claim("w", &Room::up_to(100), LONG)
+            .await
+            .expect("claim");
+        assert_eq!(of(&claims, "paused"), 3);
+    }
+
+    pub async fn give_back_returns_claims_unattempted_and_due_at_once(store: Arc<dyn Store>) {
+        let id = insert(&store, to(event("s", "k"), &["ci", "audit"])).await;
+        let claims = store
+            .claim("w", &Room::up_to(10), LONG)
+            .await
+            .expect("claim");
+        assert_eq!(claims.len(), 2);
+        let ci: Vec<Claim> = claims
+            .iter()
+            .filter(|c| c.destination == "ci")
+            .cloned()
+            .collect();
+
+        assert_eq!(
+            store
+                .give_back("someone-else", &ci)
+                .await
+                .expect("give back"),
+            0
+        );
+        assert_eq!(store.give_back("w", &ci).await.expect("give back"), 1);
+        assert_eq!(store.give_back("w", &[]).await.expect("give back"), 0);
+
+        let event = store.get(id).await.expect("get").expect("stored");
+        assert_eq!(
+            (event.attempts, event.status.to_string()),
+            (0, "pending".to_owned())
+        );
+        let again = store
+            .claim("next", &Room::up_to(10), LONG)
+            .await
+            .expect("claim");
+        assert_eq!(
+            again.len(),
+            1,
+            "only the given-back one; audit is still w's"
+        );
+        assert_eq!(again[0].destination, "ci");
+        assert_eq!(again[0].attempts, 0, "no attempt was charged");
+    }
+
+    pub async fn destination_depths_count_the_deliveries_waiting_for_each(store: Arc<dyn Store>) {
+        assert_eq!(store.destination_depths().await.expect("depths"), vec![]);
+        insert(&store, to(event("s", "one"), &["a", "b"])).await;
+        insert(&store, to(event("s", "two"), &["a"])).await;
+        let counts = |pairs: &[(&str, i64)]| -> Vec<(String, i64)> {
+            pairs
+                .iter()
+                .map(|(name, n)| ((*name).to_owned(), *n))
+                .collect()
+        };
+        assert_eq!(
+            store.destination_depths().await.expect("depths"),
+            counts(&[("a", 2), ("b", 1)])
+        );
+        // Claimed is still waiting; delivered is not.
+        let claims = store
+            .claim("w", &room(10, &[("a", 1)]), LONG)
+            .await
+            .expect("claim");
+        let a = claims
+            .iter()
+            .find(|c| c.destination == "a")
+            .expect("a claimed");
+        assert!(
+            store
+                .record("w", a, Recorded::Delivered, Timing::default())
+                .await
+                .expect("record")
+        );
+        assert_eq!(
+            store.destination_depths().await.expect("depths"),
+            counts(&[("a", 1), ("b", 1)])
+        );
+    }
 }
 
 /// Instantiates every case once per store. A case missing here fails to compile as unused
@@ -1518,6 +1676,10 @@ conformance!(
     purge_drops_delivered_bodies_keeps_dedup_keys_for_their_window_and_spares_pending,
     depths_count_waiting_deliveries_and_dead_events_per_source,
     after_close_calls_fail_instead_of_being_dropped,
+    a_destination_state_is_saved_by_compare_and_set_on_its_version,
+    a_paused_destination_is_never_claimed_until_it_is_resumed,
+    give_back_returns_claims_unattempted_and_due_at_once,
+    destination_depths_count_the_deliveries_waiting_for_each,
 );
 
 /// Not a conformance case: sqlx 0.9.0 opens TCP connections with Nagle's algorithm on, and each

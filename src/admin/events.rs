@@ -96,7 +96,7 @@ fn parse_time(key: &str, text: &str) -> Result<i64, AdminError> {
         })
 }
 
-fn rfc3339(ms: i64) -> String {
+pub(super) fn rfc3339(ms: i64) -> String {
     jiff::Timestamp::from_millisecond(ms).map_or_else(|_| ms.to_string(), |t| t.to_string())
 }
 

@@ -7,11 +7,13 @@
 //! | `GET /admin/events`, `/admin/events/{id}`, `/admin/events/export` | [`events`] |
 //! | `POST /admin/events/{id}/replay`, `/admin/events/replay` | [`events`] |
 //! | `POST /admin/sources/{source}/test` | [`dry_run`] |
+//! | `GET /admin/destinations`, `POST /admin/destinations/{name}/pause`, `/resume` | [`destinations`] |
 //! | `POST /admin/reload`, `GET /metrics` | here |
 //!
 //! Who may call them is [`auth`]'s concern; the error answer is [`error`]'s.
 
 mod auth;
+pub mod destinations;
 pub mod dry_run;
 mod error;
 pub mod events;
@@ -42,6 +44,15 @@ pub fn router(live: Arc<Live>) -> Router {
         .route("/admin/events/replay", post(events::replay_matching))
         .route("/admin/events/{id}", get(events::show))
         .route("/admin/events/{id}/replay", post(events::replay_one))
+        .route("/admin/destinations", get(destinations::list))
+        .route(
+            "/admin/destinations/{name}/pause",
+            post(destinations::pause),
+        )
+        .route(
+            "/admin/destinations/{name}/resume",
+            post(destinations::resume),
+        )
         .route("/admin/reload", post(reload))
         .layer(from_fn_with_state(live.clone(), auth::require_token))
         .with_state(live.clone());

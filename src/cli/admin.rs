@@ -107,16 +107,17 @@ pub enum DlqCommand {
     },
 }
 
-struct Admin {
+/// A client of the admin API with the operator's token.
+pub(super) struct Admin {
     base: String,
     token: String,
     client: reqwest::Client,
 }
 
-type Failure = String;
+pub(super) type Failure = String;
 
 impl Admin {
-    fn new(args: &AdminArgs) -> Result<Admin, Failure> {
+    pub(super) fn new(args: &AdminArgs) -> Result<Admin, Failure> {
         let token = std::env::var("HOOKWALL_ADMIN_TOKEN")
             .map_err(|_| "set HOOKWALL_ADMIN_TOKEN to the server's admin_token".to_owned())?;
         let client = reqwest::Client::builder()
@@ -130,12 +131,16 @@ impl Admin {
         })
     }
 
-    fn url(&self, path: &str, query: &[(&str, String)]) -> Result<reqwest::Url, Failure> {
+    pub(super) fn url(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<reqwest::Url, Failure> {
         reqwest::Url::parse_with_params(&format!("{}{path}", self.base), query)
             .map_err(|err| format!("--admin-url {}: {err}", self.base))
     }
 
-    async fn call(
+    pub(super) async fn call(
         &self,
         method: reqwest::Method,
         url: reqwest::Url,
@@ -161,7 +166,11 @@ impl Admin {
         Err(format!("{} answered {status}: {detail}", url.path()))
     }
 
-    async fn get_json(&self, path: &str, query: &[(&str, String)]) -> Result<Value, Failure> {
+    pub(super) async fn get_json(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<Value, Failure> {
         let response = self
             .call(reqwest::Method::GET, self.url(path, query)?)
             .await?;
@@ -196,7 +205,7 @@ fn query(filters: &Filters, status: Option<&str>) -> Vec<(&'static str, String)>
     query
 }
 
-fn finish(result: Result<(), Failure>, command: &str) -> ExitCode {
+pub(super) fn finish(result: Result<(), Failure>, command: &str) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

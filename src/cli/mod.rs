@@ -1,8 +1,9 @@
 //! The command line (SPEC section 6): `serve`, `check`, `send`, `sign`, `events`, `dlq`,
-//! `health`, and `receive` (a development receiver for deliveries).
+//! `destinations`, `health`, and `receive` (a development receiver for deliveries).
 
 mod admin;
 mod config_file;
+mod destinations;
 mod net;
 mod receive;
 mod send;
@@ -55,6 +56,14 @@ pub enum Command {
         #[command(subcommand)]
         command: admin::DlqCommand,
     },
+    /// Destinations' state (closed, open, half_open, paused), pause and resume, through the
+    /// admin API (token from HOOKWALL_ADMIN_TOKEN).
+    Destinations {
+        #[command(flatten)]
+        admin: admin::AdminArgs,
+        #[command(subcommand)]
+        command: destinations::DestinationsCommand,
+    },
     /// A development receiver for hookwall's deliveries: verifies their Standard Webhooks
     /// signature and prints one line per delivery (the quick start's destination).
     Receive(receive::ReceiveArgs),
@@ -74,6 +83,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Sign(args) => send::sign(&args),
         Command::Events { admin, command } => admin::events(&admin, command).await,
         Command::Dlq { admin, command } => admin::dlq(&admin, command).await,
+        Command::Destinations { admin, command } => destinations::run(&admin, command).await,
         Command::Receive(args) => receive::receive(&args).await,
         Command::Health { url } => health(&url).await,
     }

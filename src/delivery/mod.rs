@@ -5,7 +5,13 @@
 //! delivery is dead ([`record`] keeps the books, for the worker and for [`proxy`] mode alike).
 //! Delivery is at-least-once: a claim whose worker dies is taken over when its lease expires,
 //! and downstream de-duplicates on `webhook-id` (the event id).
+//!
+//! Each destination has a pace (`rate_limit`, in the [`registry`]'s slots) and a circuit
+//! breaker that an operator can override with a pause ([`circuit`] decides, [`control`] keeps
+//! the state shared through the store).
 
+pub mod circuit;
+pub mod control;
 pub mod destination;
 pub mod email;
 pub mod http;

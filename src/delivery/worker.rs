@@ -21,6 +21,13 @@
 //!
 //! A claim counts against its destination's room from its claim until its destination has
 //! answered (or it is given up); each one given back wakes the claimer.
+//!
+//! Pace and circuit (SPEC section 10): a claim holding its permit also waits for its
+//! destination's `rate_limit` before it goes to the dispatcher. A destination that is paused,
+//! or whose circuit is open, gets no claim room (an open circuit whose cooldown is over gets
+//! room for one: the probe), and the dispatcher gives back, unattempted and uncharged, the
+//! claims it already held ([`Control`] says which, from the state every worker refreshes from
+//! the store each `control::REFRESH`). Each attempt's outcome goes to the breaker.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -31,7 +38,10 @@ use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 use uuid::Uuid;
 
+use super::circuit::{Admission, Attempted};
+use super::control::{self, Control};
 use super::{Outcome, Registry, record};
+use crate::clock::now_ms;
 use crate::store::{Claim, Room, Store, StoredEvent};
 
 /// Attempts calling their destination at once, across destinations (each destination also has
@@ -62,6 +72,8 @@ const POLL: Duration = Duration::from_millis(100);
 pub struct Worker {
     pub store: Arc<dyn Store>,
     pub registry: Arc<ArcSwap<Registry>>,
+    /// The destinations' pause and circuit state, shared with the admin API.
+    pub control: Arc<Control>,
     /// This worker's identity on its claims.
     pub owner: String,
     /// How long a claim is held (`storage.lease`): longer than any attempt can take (its wait
@@ -92,19 +104,27 @@ impl Held {
     }
 
     /// What the next claim may take: what is left of each destination's room and of
-    /// [`MAX_HELD`]. A destination not configured (its deliveries are dead at once) gets a batch.
-    fn room(&self, registry: &Registry) -> Room {
+    /// [`MAX_HELD`]; none for a paused destination or an open circuit, one for an open circuit
+    /// ready for its probe. A destination not configured (its deliveries are dead at once) gets
+    /// a batch.
+    fn room(&self, registry: &Registry, control: &Control) -> Room {
         let Ok(counts) = self.counts.lock() else {
             // Poisoned only if a holder panicked while counting; claim nothing rather than
             // claim past the bounds.
             return Room::up_to(0);
         };
         let total: usize = counts.values().sum();
+        let now = now_ms();
         let per_destination = registry
             .claim_rooms()
             .iter()
             .map(|(name, room)| {
                 let held = counts.get(name).copied().unwrap_or(0);
+                let room = match control.admit(name, registry.circuit(name), now) {
+                    Admission::Attempt => *room,
+                    Admission::Probe => 1,
+                    Admission::GiveBack => 0,
+                };
                 (name.clone(), room.saturating_sub(held))
             })
             .collect();
@@ -137,7 +157,7 @@ impl Drop for Holding {
 }
 
 /// A claim whose destination's permit is held (`None` for a destination not configured when it
-/// was claimed): ready for an attempt slot.
+/// was claimed), and its pace waited for: ready for an attempt slot.
 struct Ready {
     claim: Claim,
     permit: Option<OwnedSemaphorePermit>,
@@ -157,6 +177,9 @@ impl Worker {
     /// Runs until `stop` turns true.
     pub async fn run(self, stop: watch::Receiver<bool>) {
         let this = Arc::new(self);
+        // Before the first claim: a circuit left open by a previous run holds from the start.
+        this.refresh().await;
+        let refresher = tokio::spawn(this.clone().keep_fresh(stop.clone()));
         // Never full: it holds claims counted in `Held`, at most MAX_HELD.
         let (ready, claimed) = mpsc::channel(MAX_HELD);
         let claimer = tokio::spawn(this.clone().claim_ahead(ready, stop.clone()));
@@ -166,6 +189,7 @@ impl Worker {
         if let Err(err) = claimer.await {
             tracing::error!(error = %err, "delivery claimer failed");
         }
+        refresher.abort();
         let drained = tokio::time::timeout(this.shutdown_timeout, async {
             while tasks.join_next().await.is_some() {}
         })
@@ -186,9 +210,27 @@ impl Worker {
         }
     }
 
-    /// Claims as much as the rooms allow, and starts a wait for its destination's permit for
-    /// each claim; those that have it go to the dispatcher. Ends at stop, or when the dispatcher
-    /// is gone.
+    /// Reads the destinations' shared state into the view ([`Control::refresh`]).
+    async fn refresh(&self) {
+        let registry = self.registry.load_full();
+        if let Err(err) = self.control.refresh(registry.claim_rooms().keys()).await {
+            tracing::warn!(error = %err, "cannot read the destinations' state; keeping the last");
+        }
+    }
+
+    /// Refreshes the view every [`control::REFRESH`] until stop.
+    async fn keep_fresh(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        loop {
+            tokio::select! {
+                () = stopped(&mut stop) => return,
+                () = tokio::time::sleep(control::REFRESH) => self.refresh().await,
+            }
+        }
+    }
+
+    /// Claims as much as the rooms allow, and starts a wait for its destination's permit (and
+    /// pace) for each claim; those that have it go to the dispatcher. Ends at stop, or when the
+    /// dispatcher is gone.
     async fn claim_ahead(
         self: Arc<Self>,
         ready: mpsc::Sender<Ready>,
@@ -203,7 +245,7 @@ impl Worker {
                 return;
             }
             let registry = self.registry.load_full();
-            let room = held.room(&registry);
+            let room = held.room(&registry, &self.control);
             // Room for a batch, or wait for claims to be given back.
             if room.total < BATCH {
                 tokio::select! {
@@ -230,9 +272,9 @@ impl Worker {
             }
             for claim in claims {
                 let holding = held.take(&claim.destination);
-                let permits = registry
-                    .get(&claim.source, &claim.destination)
-                    .map(|slot| slot.permits.clone());
+                let slot = registry.get(&claim.source, &claim.destination);
+                let permits = slot.map(|slot| slot.permits.clone());
+                let pace = slot.and_then(|slot| slot.pace.clone());
                 let ready = ready.clone();
                 waiting.spawn(async move {
                     // `None` only if the semaphore were closed, which it never is.
@@ -240,6 +282,11 @@ impl Worker {
                         Some(permits) => permits.acquire_owned().await.ok(),
                         None => None,
                     };
+                    // Bounded: the destination's claim room is what its rate starts within
+                    // half the lease (`registry::paced_room`).
+                    if let Some(pace) = pace {
+                        pace.until_ready().await;
+                    }
                     // Fails only when the dispatcher has stopped: the release at shutdown gives
                     // the claim back.
                     let _ = ready
@@ -281,6 +328,12 @@ impl Worker {
                 // 0: the claimer is gone (it only stops at stop).
                 received = claimed.recv_many(&mut batch, free.num_permits()) => if received == 0 { break },
                 () = stopped(&mut stop) => break,
+            }
+            // Claims of a destination paused, or whose circuit opened, since they were claimed:
+            // given back unattempted, without reading their events.
+            self.give_back_held(&mut batch, &mut tasks);
+            if batch.is_empty() {
+                continue;
             }
             // The claimed events in one read (an event with several destinations is read once).
             let ids: Vec<Uuid> = batch.iter().map(|ready| ready.claim.event_id).collect();
@@ -326,6 +379,57 @@ impl Worker {
         tasks
     }
 
+    /// Takes out of `batch` the claims whose destination admits no attempt now, and gives them
+    /// back (a task of `tasks`), holding their room until the store has them again.
+    fn give_back_held(self: &Arc<Self>, batch: &mut Vec<Ready>, tasks: &mut JoinSet<()>) {
+        let registry = self.registry.load_full();
+        let now = now_ms();
+        let (held, ready): (Vec<Ready>, Vec<Ready>) = batch.drain(..).partition(|ready| {
+            let name = &ready.claim.destination;
+            registry.get(&ready.claim.source, name).is_some()
+                && self.control.admit(name, registry.circuit(name), now) == Admission::GiveBack
+        });
+        *batch = ready;
+        if held.is_empty() {
+            return;
+        }
+        let this = self.clone();
+        tasks.spawn(async move {
+            let claims: Vec<Claim> = held.iter().map(|ready| ready.claim.clone()).collect();
+            this.give_back(&claims).await;
+        });
+    }
+
+    /// Gives `claims` back to the store unattempted (their leases lapse if it cannot take them).
+    async fn give_back(&self, claims: &[Claim]) {
+        match self.store.give_back(&self.owner, claims).await {
+            Ok(given) => tracing::debug!(given, "gave back claims of paused or open destinations"),
+            Err(err) => {
+                tracing::warn!(error = %err, claims = claims.len(), "cannot give claims back; they lapse with their lease")
+            }
+        }
+    }
+
+    /// Whether the claim may be attempted now, and as the circuit's probe or not: `None` when
+    /// it is to be given back. Asks the store for the probe when the circuit is ready for one.
+    async fn admit(&self, registry: &Registry, claim: &Claim) -> Option<Option<String>> {
+        let name = &claim.destination;
+        let now = now_ms();
+        match self.control.admit(name, registry.circuit(name), now) {
+            Admission::Attempt => Some(None),
+            Admission::GiveBack => None,
+            Admission::Probe => {
+                let probe = format!("{}/{}", self.owner, claim.event_id);
+                let lapse =
+                    now.saturating_add(i64::try_from(self.lease.as_millis()).unwrap_or(i64::MAX));
+                self.control
+                    .take_probe(name, &probe, now, lapse)
+                    .await
+                    .then_some(Some(probe))
+            }
+        }
+    }
+
     async fn attempt(
         &self,
         claim: Claim,
@@ -333,6 +437,17 @@ impl Worker {
         mut in_flight: Attempting,
     ) {
         let registry = self.registry.load_full();
+        let probe = match registry.get(&claim.source, &claim.destination) {
+            Some(_) => match self.admit(&registry, &claim).await {
+                Some(probe) => probe,
+                None => {
+                    self.give_back(std::slice::from_ref(&claim)).await;
+                    return;
+                }
+            },
+            None => None,
+        };
+        let mut attempted = Attempted::NotMade;
         let mut stopwatch = record::Stopwatch::start();
         let outcome = match (registry.get(&claim.source, &claim.destination), event) {
             (None, _) => Outcome::Dead {
@@ -353,10 +468,24 @@ impl Worker {
                     .delivery_duration
                     .with_label_values(&[&claim.destination])
                     .observe(stopwatch.elapsed().as_secs_f64());
+                attempted = Attempted::of(&outcome);
                 outcome
             }
         };
         let timing = stopwatch.timing();
+        // The breaker hears of it before the permit goes: with `concurrency = 1` no attempt
+        // starts between the failure that opens the circuit and the opening.
+        if let Some(circuit) = registry.circuit(&claim.destination) {
+            self.control
+                .record(
+                    &claim.destination,
+                    circuit,
+                    attempted,
+                    probe.as_deref(),
+                    now_ms(),
+                )
+                .await;
+        }
         // The destination call is over: its slot, its bytes, its permit and its claim's room go
         // to the next attempts while this outcome waits for its commit.
         drop(in_flight);

@@ -34,6 +34,9 @@ pub enum StoreError {
     /// The writer answered a write with no result, or with one of another kind: a bug.
     #[error("the store's writer gave no answer of the kind asked for")]
     NoAnswer,
+    /// A compare-and-set that other writers beat every time it was tried.
+    #[error("the stored state kept changing under this write; try again")]
+    Busy,
     #[error("cannot prepare the store: {0}")]
     Setup(#[from] std::io::Error),
 }

@@ -15,9 +15,10 @@
 //! writer loop through which both stores batch their writes; `sqlite/` and `postgres/` each a
 //! `mod.rs` (opening, reads), a `writer.rs` (its side of the writer) and a `queries.rs` (its
 //! statements); `sql.rs` what the two share on the sqlx side; `status.rs` the statuses;
-//! `error.rs` [`StoreError`]. The store imports nothing from pipeline, delivery, admin or cli:
+//! `error.rs` [`StoreError`]; `destinations.rs` the destinations' shared control state. The store imports nothing from pipeline, delivery, admin or cli:
 //! the [`NewEvent`] it stores comes from [`crate::event`], on the floor below.
 
+mod destinations;
 mod error;
 mod group_commit;
 pub mod nodelay;
@@ -32,6 +33,7 @@ use std::time::Duration;
 use serde::Serialize;
 use uuid::Uuid;
 
+pub use destinations::{CircuitState, DestinationState};
 pub use error::{Corrupt, StoreError};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
@@ -240,7 +242,8 @@ pub trait Store: Send + Sync + 'static {
     /// Claims due deliveries for `owner` until `lease` from now, as many as `room` allows, each
     /// destination's in due order. Expired claims of other owners are due again: that is how a
     /// dead worker's work is taken over. No destination's backlog is walked over to reach
-    /// another's: destinations are independent.
+    /// another's: destinations are independent. A paused destination ([`DestinationState`]) is
+    /// never claimed from, whatever its room: a pause holds from its commit on.
     async fn claim(
         &self,
         owner: &str,
@@ -261,6 +264,17 @@ pub trait Store: Send + Sync + 'static {
     async fn deliveries(&self, id: Uuid) -> Result<Vec<DeliveryRecord>, StoreError>;
     /// Gives back every claim `owner` holds (graceful shutdown), due at once.
     async fn release(&self, owner: &str) -> Result<u64, StoreError>;
+    /// Gives back those of `claims` that `owner` still holds, due at once, without counting an
+    /// attempt (their destination is paused or its circuit is open); returns how many.
+    async fn give_back(&self, owner: &str, claims: &[Claim]) -> Result<u64, StoreError>;
+    /// Every destination's saved control state, in name order (a destination never saved has no
+    /// row: it is [`DestinationState::new`]).
+    async fn destination_states(&self) -> Result<Vec<DestinationState>, StoreError>;
+    /// Saves `state` if the stored version is still `state.version` (0: never saved), as
+    /// version + 1. `Ok(false)` when another writer saved first: read again and retry.
+    async fn save_destination_state(&self, state: &DestinationState) -> Result<bool, StoreError>;
+    /// Per destination name: deliveries waiting (pending or failed), claimed or not.
+    async fn destination_depths(&self) -> Result<Vec<(String, i64)>, StoreError>;
     /// Makes every delivery of the event due again with a fresh retry budget. `Ok(false)` when
     /// there is no such event or its body was purged (nothing left to deliver).
     async fn replay(&self, id: Uuid) -> Result<bool, StoreError>;

@@ -5,7 +5,9 @@
 //! where the dialects differ (PostgreSQL's `uuid` ids read as text), the store passes its
 //! spelling in. Nothing here decides what a store does: it only builds and reads SQL.
 
-use super::{AttemptRecord, DeliveryRecord, EventFilter, Page, StoreError, StoredEvent};
+use super::{
+    AttemptRecord, DeliveryRecord, DestinationState, EventFilter, Page, StoreError, StoredEvent,
+};
 use crate::store::error::Corrupt;
 
 /// The name, in `install_keys`, of the key of the admin API's fingerprints
@@ -136,6 +138,29 @@ pub(super) fn deliveries(
         }
     }
     Ok(out)
+}
+
+/// A `destination_states` row of either SQL store (the same columns in both schemas).
+pub(super) fn destination_state_from_row<R>(row: &R) -> Result<DestinationState, StoreError>
+where
+    R: sqlx::Row,
+    for<'c> &'c str: sqlx::ColumnIndex<R>,
+    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> bool: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    let failures: i64 = row.try_get("consecutive_failures")?;
+    Ok(DestinationState {
+        name: row.try_get("name")?,
+        paused: row.try_get("paused")?,
+        circuit: row.try_get::<String, _>("circuit")?.parse()?,
+        consecutive_failures: u32::try_from(failures.max(0)).unwrap_or(u32::MAX),
+        opened_at_ms: row.try_get("opened_at")?,
+        next_probe_at_ms: row.try_get("next_probe_at")?,
+        cooldown_ms: row.try_get("cooldown")?,
+        probe: row.try_get("probe")?,
+        version: row.try_get("version")?,
+    })
 }
 
 /// A value a filter binds.

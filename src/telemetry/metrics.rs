@@ -15,6 +15,9 @@ use prometheus::{
     Registry, TextEncoder,
 };
 
+mod destinations;
+pub use destinations::DestinationMetrics;
+
 /// Latency buckets in seconds: a webhook answer is milliseconds; a delivery can take seconds.
 const LATENCY_BUCKETS: &[f64] = &[
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
@@ -35,6 +38,7 @@ pub struct Metrics {
     pub in_flight_requests: IntGauge,
     pub store_commit_batch_size: Histogram,
     pub build_info: IntGaugeVec,
+    pub destinations: DestinationMetrics,
 }
 
 /// The process's metrics. Registration of fixed, valid names cannot fail; if it ever did, the
@@ -180,6 +184,7 @@ impl Metrics {
             &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0],
         );
         let build_info = gauge_vec(&r, "build_info", "Always 1; the version.", &["version"]);
+        let destinations = DestinationMetrics::new(&r);
         build_info
             .with_label_values(&[env!("CARGO_PKG_VERSION")])
             .set(1);
@@ -198,6 +203,7 @@ impl Metrics {
             in_flight_requests,
             store_commit_batch_size,
             build_info,
+            destinations,
         }
     }
 
@@ -238,6 +244,7 @@ mod tests {
         m.queue_depth.with_label_values(&["s"]).set(0);
         m.dead_letter_events.with_label_values(&["s"]).set(0);
         m.store_commit_batch_size.observe(1.0);
+        m.destinations.touch();
     }
 
     #[test]
@@ -259,6 +266,8 @@ mod tests {
             "hookwall_in_flight_requests",
             "hookwall_store_commit_batch_size",
             "hookwall_build_info",
+            "hookwall_destination_state",
+            "hookwall_circuit_transitions_total",
         ] {
             assert!(
                 text.contains(&format!("# TYPE {name} ")),

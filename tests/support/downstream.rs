@@ -8,7 +8,7 @@
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use axum::body::Bytes;
 use axum::extract::{Request, State};
@@ -19,6 +19,8 @@ use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 #[derive(Debug, Clone)]
 pub struct Received {
     pub at: Instant,
+    /// The wall clock at arrival, to compare with times the gateway reports.
+    pub wall: SystemTime,
     pub path: String,
     pub headers: HeaderMap,
     pub body: Bytes,
@@ -40,6 +42,8 @@ pub struct Answer {
     status: StatusCode,
     headers: Vec<(HeaderName, HeaderValue)>,
     body: Bytes,
+    /// How long this answer takes, after the downstream's own delay.
+    after: Duration,
 }
 
 impl Answer {
@@ -49,7 +53,14 @@ impl Answer {
             status: StatusCode::from_u16(status).expect("a valid status code"),
             headers: Vec::new(),
             body: Bytes::from_static(b"ok"),
+            after: Duration::ZERO,
         }
+    }
+
+    /// This answer only after `delay` (one slow answer among quick ones).
+    pub fn after(mut self, delay: Duration) -> Answer {
+        self.after = delay;
+        self
     }
 
     pub fn header(mut self, name: &'static str, value: &str) -> Answer {
@@ -194,6 +205,7 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
         .unwrap_or_default();
     let received = Received {
         at: Instant::now(),
+        wall: SystemTime::now(),
         path: parts.uri.path().to_owned(),
         headers: parts.headers,
         body,
@@ -206,6 +218,9 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
     }
     let next = shared.script.lock().expect("lock").pop_front();
     let answer = next.unwrap_or_else(|| (shared.otherwise)(&received));
+    if !answer.after.is_zero() {
+        tokio::time::sleep(answer.after).await;
+    }
     if !shared.record_on_arrival {
         shared.received.lock().expect("lock").push(received);
     }

@@ -34,8 +34,8 @@ use super::error::{Corrupt, event_id};
 use super::group_commit::Writer;
 use super::sql::{self, event_from_row};
 use super::{
-    Claim, DeliveryRecord, Depth, EventFilter, Inserted, NewEvent, Page, Purged, Recorded, Room,
-    Store, StoreError, StoredEvent, Timing,
+    Claim, DeliveryRecord, Depth, DestinationState, EventFilter, Inserted, NewEvent, Page, Purged,
+    Recorded, Room, Store, StoreError, StoredEvent, Timing,
 };
 
 /// How long a caller waits for a pooled connection before the store reports itself unavailable
@@ -62,6 +62,7 @@ fn migrator() -> Migrator {
         (6, "install keys", "0006_install_keys.sql"),
         (7, "event type", "0007_event_type.sql"),
         (8, "default names from one", "0008_default_names_from_one.sql"),
+        (9, "destination state", "0009_destination_state.sql"),
         (11, "attempts", "0011_attempts.sql"),
     )
 }
@@ -206,6 +207,25 @@ impl Store for PostgresStore {
 
     async fn release(&self, owner: &str) -> Result<u64, StoreError> {
         closed(queries::release(&self.pool, owner).await)
+    }
+
+    async fn give_back(&self, owner: &str, claims: &[Claim]) -> Result<u64, StoreError> {
+        if claims.is_empty() {
+            return Ok(0);
+        }
+        closed(queries::give_back(&self.pool, owner, claims).await)
+    }
+
+    async fn destination_states(&self) -> Result<Vec<DestinationState>, StoreError> {
+        closed(queries::destination_states(&self.pool).await)
+    }
+
+    async fn save_destination_state(&self, state: &DestinationState) -> Result<bool, StoreError> {
+        closed(queries::save_destination_state(&self.pool, state).await)
+    }
+
+    async fn destination_depths(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        closed(queries::destination_depths(&self.pool).await)
     }
 
     async fn replay(&self, id: Uuid) -> Result<bool, StoreError> {

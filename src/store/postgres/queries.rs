@@ -18,7 +18,8 @@ use crate::clock::now_ms;
 use crate::store::error::event_id;
 use crate::store::sql::push_filter;
 use crate::store::{
-    Claim, DeliveryStatus, Depth, EventFilter, Purged, Recorded, Room, StoreError, Timing,
+    Claim, DeliveryStatus, Depth, DestinationState, EventFilter, Purged, Recorded, Room,
+    StoreError, Timing,
 };
 
 /// The longest lease the store writes: a century, far past any configured value, so the
@@ -87,7 +88,11 @@ pub(super) async fn claim(
            SELECT FLOOR(EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT AS ms), \
          due AS MATERIALIZED ( \
            SELECT c.event_id, c.destination \
-           FROM now, UNNEST($2::text[], $3::bigint[]) AS w(destination, share) \
+           FROM now, ( \
+             SELECT u.destination, u.share \
+             FROM UNNEST($2::text[], $3::bigint[]) AS u(destination, share) \
+             WHERE NOT EXISTS (SELECT 1 FROM destination_states s \
+               WHERE s.name = u.destination AND s.paused)) w \
            CROSS JOIN LATERAL ( \
              SELECT d.event_id, d.destination FROM deliveries d \
              WHERE d.destination = w.destination \
@@ -192,6 +197,83 @@ pub(super) async fn release(pool: &PgPool, owner: &str) -> Result<u64, StoreErro
     .execute(pool)
     .await?;
     Ok(released.rows_affected())
+}
+
+pub(super) async fn give_back(
+    pool: &PgPool,
+    owner: &str,
+    claims: &[Claim],
+) -> Result<u64, StoreError> {
+    let (ids, destinations): (Vec<String>, Vec<&str>) = claims
+        .iter()
+        .map(|claim| (claim.event_id.to_string(), claim.destination.as_str()))
+        .unzip();
+    // A claim leaves `next_attempt_at` as it was (the lease decides): due again at once.
+    // `attempts` is left alone: nothing was attempted.
+    let given = sqlx::query(
+        "UPDATE deliveries d SET lease_owner = NULL, lease_until = NULL \
+         FROM UNNEST($1::uuid[], $2::text[]) AS g(event_id, destination) \
+         WHERE d.event_id = g.event_id AND d.destination = g.destination \
+           AND d.lease_owner = $3",
+    )
+    .bind(&ids)
+    .bind(&destinations)
+    .bind(owner)
+    .execute(pool)
+    .await?;
+    Ok(given.rows_affected())
+}
+
+pub(super) async fn destination_states(pool: &PgPool) -> Result<Vec<DestinationState>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT name, paused, circuit, consecutive_failures, opened_at, next_probe_at, \
+         cooldown, probe, version FROM destination_states ORDER BY name",
+    )
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(crate::store::sql::destination_state_from_row)
+        .collect()
+}
+
+/// The compare-and-set of [`crate::store::Store::save_destination_state`]. Under READ
+/// COMMITTED, an UPDATE that waited for another instance's save of the row re-reads its
+/// `version` and matches nothing: the later writer retries on what the earlier one saved.
+pub(super) async fn save_destination_state(
+    pool: &PgPool,
+    state: &DestinationState,
+) -> Result<bool, StoreError> {
+    let sql = if state.version == 0 {
+        "INSERT INTO destination_states (name, paused, circuit, consecutive_failures, \
+           opened_at, next_probe_at, cooldown, probe, version) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9 + 1) ON CONFLICT (name) DO NOTHING"
+    } else {
+        "UPDATE destination_states SET paused = $2, circuit = $3, consecutive_failures = $4, \
+           opened_at = $5, next_probe_at = $6, cooldown = $7, probe = $8, version = $9 + 1 \
+         WHERE name = $1 AND version = $9"
+    };
+    let saved = sqlx::query(sql)
+        .bind(&state.name)
+        .bind(state.paused)
+        .bind(state.circuit.as_str())
+        .bind(i64::from(state.consecutive_failures))
+        .bind(state.opened_at_ms)
+        .bind(state.next_probe_at_ms)
+        .bind(state.cooldown_ms)
+        .bind(state.probe.as_deref().map(text).as_deref())
+        .bind(state.version)
+        .execute(pool)
+        .await?;
+    Ok(saved.rows_affected() == 1)
+}
+
+pub(super) async fn destination_depths(pool: &PgPool) -> Result<Vec<(String, i64)>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT destination, COUNT(*) FROM deliveries \
+         WHERE status IN ('pending', 'failed') GROUP BY destination ORDER BY destination",
+    )
+    .fetch_all(pool)
+    .await?)
 }
 
 pub(super) async fn replay(pool: &PgPool, id: Uuid) -> Result<bool, StoreError> {

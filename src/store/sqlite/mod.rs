@@ -27,8 +27,8 @@ use super::error::event_id;
 use super::group_commit::Writer;
 use super::sql::{self, event_from_row};
 use super::{
-    Claim, DeliveryRecord, Depth, EventFilter, Inserted, NewEvent, Page, Purged, Recorded, Room,
-    Store, StoreError, StoredEvent, Timing,
+    Claim, DeliveryRecord, Depth, DestinationState, EventFilter, Inserted, NewEvent, Page, Purged,
+    Recorded, Room, Store, StoreError, StoredEvent, Timing,
 };
 use crate::clock::now_ms;
 
@@ -53,6 +53,7 @@ fn migrator() -> Migrator {
         (9, "install keys", "0009_install_keys.sql"),
         (10, "event type", "0010_event_type.sql"),
         (11, "default names from one", "0011_default_names_from_one.sql"),
+        (12, "destination state", "0012_destination_state.sql"),
         (14, "attempts", "0014_attempts.sql"),
     )
 }
@@ -191,6 +192,41 @@ impl Store for SqliteStore {
 
     async fn release(&self, owner: &str) -> Result<u64, StoreError> {
         self.write(Write::Release(owner.to_owned())).await
+    }
+
+    async fn give_back(&self, owner: &str, claims: &[Claim]) -> Result<u64, StoreError> {
+        if claims.is_empty() {
+            return Ok(0);
+        }
+        self.write(Write::GiveBack {
+            owner: owner.to_owned(),
+            claims: claims.to_vec(),
+        })
+        .await
+    }
+
+    async fn destination_states(&self) -> Result<Vec<DestinationState>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT name, paused, circuit, consecutive_failures, opened_at, next_probe_at, \
+             cooldown, probe, version FROM destination_states ORDER BY name",
+        )
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter().map(sql::destination_state_from_row).collect()
+    }
+
+    async fn save_destination_state(&self, state: &DestinationState) -> Result<bool, StoreError> {
+        self.write(Write::SaveDestination(Box::new(state.clone())))
+            .await
+    }
+
+    async fn destination_depths(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT destination, COUNT(*) FROM deliveries \
+             WHERE status IN ('pending', 'failed') GROUP BY destination ORDER BY destination",
+        )
+        .fetch_all(&self.read)
+        .await?)
     }
 
     async fn replay(&self, id: Uuid) -> Result<bool, StoreError> {

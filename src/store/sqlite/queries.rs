@@ -13,8 +13,8 @@ use crate::clock::now_ms;
 use crate::store::error::event_id;
 use crate::store::sql::{Bound, conditions};
 use crate::store::{
-    Claim, DeliveryStatus, EventFilter, EventStatus, Inserted, NewEvent, Purged, Recorded, Room,
-    StoreError, Timing,
+    Claim, DeliveryStatus, DestinationState, EventFilter, EventStatus, Inserted, NewEvent, Purged,
+    Recorded, Room, StoreError, Timing,
 };
 
 /// An event with its text columns already made. The writer is the store's one serial stage
@@ -90,7 +90,8 @@ pub(super) fn insert(conn: &rusqlite::Connection, row: &Row) -> Result<Inserted,
     Ok(Inserted::Stored(event.id()))
 }
 
-/// Claims due deliveries, destination by destination ([`crate::store::shares`]). The claim moves
+/// Claims due deliveries, destination by destination ([`crate::store::shares`]), paused ones
+/// left out. The claim moves
 /// `next_attempt_at` to the end of the lease: claimed deliveries leave the front of their
 /// destination's range of the `deliveries_waiting` index (no claim walks over work in flight),
 /// and a lapsed lease makes the delivery due again by itself.
@@ -121,6 +122,19 @@ pub(super) fn claim(
             |row| row.get(0),
         )?
         .collect::<Result<_, _>>()?;
+    // In the same transaction as the claim: a pause committed before it holds.
+    let paused: Vec<String> = conn
+        .prepare_cached("SELECT name FROM destination_states WHERE paused = 1")?
+        .query_map([], |row| row.get(0))?
+        .collect::<Result<_, _>>()?;
+    let waiting: Vec<String> = if paused.is_empty() {
+        waiting
+    } else {
+        waiting
+            .into_iter()
+            .filter(|name| !paused.contains(name))
+            .collect()
+    };
     let mut statement = conn.prepare_cached(
         "UPDATE deliveries SET lease_owner = ?1, lease_until = ?2, next_attempt_at = ?2 \
          WHERE rowid IN ( \
@@ -248,6 +262,65 @@ pub(super) fn release(conn: &rusqlite::Connection, owner: &str) -> Result<u64, S
         )?
         .execute(params![now_ms(), owner])?;
     Ok(released as u64)
+}
+
+pub(super) fn give_back(
+    conn: &rusqlite::Connection,
+    owner: &str,
+    claims: &[Claim],
+) -> Result<u64, StoreError> {
+    // The claim moved next_attempt_at to the lease's end: due again now. `attempts` is left
+    // alone: nothing was attempted.
+    let mut statement = conn.prepare_cached(
+        "UPDATE deliveries SET lease_owner = NULL, lease_until = NULL, \
+         next_attempt_at = MIN(next_attempt_at, ?1) \
+         WHERE event_id = ?2 AND destination = ?3 AND lease_owner = ?4",
+    )?;
+    let now = now_ms();
+    let mut given = 0;
+    for claim in claims {
+        given += statement.execute(params![
+            now,
+            claim.event_id.to_string(),
+            claim.destination,
+            owner
+        ])? as u64;
+    }
+    Ok(given)
+}
+
+/// The compare-and-set of [`crate::store::Store::save_destination_state`].
+pub(super) fn save_destination_state(
+    conn: &rusqlite::Connection,
+    state: &DestinationState,
+) -> Result<bool, StoreError> {
+    let values = params![
+        state.name,
+        state.paused,
+        state.circuit.as_str(),
+        i64::from(state.consecutive_failures),
+        state.opened_at_ms,
+        state.next_probe_at_ms,
+        state.cooldown_ms,
+        state.probe,
+        state.version,
+    ];
+    let saved = if state.version == 0 {
+        conn.prepare_cached(
+            "INSERT INTO destination_states (name, paused, circuit, consecutive_failures, \
+               opened_at, next_probe_at, cooldown, probe, version) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9 + 1) ON CONFLICT (name) DO NOTHING",
+        )?
+        .execute(values)?
+    } else {
+        conn.prepare_cached(
+            "UPDATE destination_states SET paused = ?2, circuit = ?3, consecutive_failures = ?4, \
+               opened_at = ?5, next_probe_at = ?6, cooldown = ?7, probe = ?8, version = ?9 + 1 \
+             WHERE name = ?1 AND version = ?9",
+        )?
+        .execute(values)?
+    };
+    Ok(saved == 1)
 }
 
 pub(super) fn replay(conn: &rusqlite::Connection, id: Uuid) -> Result<bool, StoreError> {

@@ -16,7 +16,9 @@ use uuid::Uuid;
 
 use super::queries::{self, Row};
 use crate::store::group_commit::{Backend, Failure, Limits};
-use crate::store::{Claim, EventFilter, Inserted, Purged, Recorded, Room, StoreError, Timing};
+use crate::store::{
+    Claim, DestinationState, EventFilter, Inserted, Purged, Recorded, Room, StoreError, Timing,
+};
 
 /// How long a write waits for another process's lock on the file, counted from when it was
 /// queued (then it fails, and an insert is answered 503). Counted from the queueing, not per
@@ -39,6 +41,11 @@ pub(super) enum Write {
         timing: Timing,
     },
     Release(String),
+    GiveBack {
+        owner: String,
+        claims: Vec<Claim>,
+    },
+    SaveDestination(Box<DestinationState>),
     Replay(Uuid),
     ReplayMatching(EventFilter),
     Purge {
@@ -209,6 +216,12 @@ fn run(conn: &rusqlite::Connection, write: &Write) -> Result<Written, StoreError
             timing,
         } => Written::Flag(queries::record(conn, owner, claim, outcome, *timing)?),
         Write::Release(owner) => Written::Count(queries::release(conn, owner)?),
+        Write::GiveBack { owner, claims } => {
+            Written::Count(queries::give_back(conn, owner, claims)?)
+        }
+        Write::SaveDestination(state) => {
+            Written::Flag(queries::save_destination_state(conn, state)?)
+        }
         Write::Replay(id) => Written::Flag(queries::replay(conn, *id)?),
         Write::ReplayMatching(filter) => Written::Count(queries::replay_matching(conn, filter)?),
         Write::Purge {

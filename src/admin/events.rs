@@ -408,6 +408,7 @@ mod tests {
             attempts: 1,
             next_attempt_at_ms: 0,
             last_error: Some("HTTP 400, \"bad\"\nline".into()),
+            event_type: None,
         };
         let mut out = Vec::new();
         csv_row(&mut out, &event);

@@ -7,8 +7,7 @@
 //! and downstream de-duplicates on `webhook-id` (the event id).
 
 pub mod destination;
-pub mod email;
-pub mod http;
+pub mod destinations;
 pub mod proxy;
 pub mod record;
 pub mod registry;
@@ -16,5 +15,5 @@ pub mod retry;
 pub mod template;
 pub mod worker;
 
-pub use destination::{Destination, Outcome, Reply};
+pub use destination::{Attempt, Destination, Outcome, Reply};
 pub use registry::{Registry, Slot};

@@ -377,6 +377,7 @@ mod tests {
             attempts: 0,
             next_attempt_at_ms: 0,
             last_error: None,
+            event_type: None,
         };
         let f = Fields::of(&event);
         assert_eq!(f.received_at, "2023-11-14T22:13:20.123Z");

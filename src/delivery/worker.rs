@@ -31,7 +31,7 @@ use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 use uuid::Uuid;
 
-use super::{Outcome, Registry, record};
+use super::{Attempt, Outcome, Registry, record};
 use crate::store::{Claim, Room, Store, StoredEvent};
 
 /// Attempts calling their destination at once, across destinations (each destination also has
@@ -347,7 +347,7 @@ impl Worker {
                     in_flight.2 = slot.permits.clone().acquire_owned().await.ok();
                 }
                 let started = std::time::Instant::now();
-                let outcome = slot.destination.deliver(&event).await;
+                let outcome = slot.destination.deliver(&event, &Attempt::of(&claim)).await;
                 crate::telemetry::metrics::metrics()
                     .delivery_duration
                     .with_label_values(&[&claim.destination])

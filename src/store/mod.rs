@@ -69,6 +69,8 @@ pub struct StoredEvent {
     pub attempts: i64,
     pub next_attempt_at_ms: i64,
     pub last_error: Option<String>,
+    /// What the provider names the event (SPEC section 10); `None` when it names none.
+    pub event_type: Option<String>,
 }
 
 impl StoredEvent {
@@ -89,6 +91,7 @@ impl StoredEvent {
             attempts: 0,
             next_attempt_at_ms: event.received_at_ms(),
             last_error: None,
+            event_type: None,
         }
     }
 }
@@ -122,6 +125,8 @@ pub struct Claim {
     /// When this delivery's retry budget (`max_age`) started: the event's receipt, or the last
     /// replay (a replayed event gets a whole budget again, however old it is).
     pub budget_from_ms: i64,
+    /// How many times the delivery was replayed ([`Store::replay`] counts them).
+    pub replays: u32,
 }
 
 /// How many deliveries one [`Store::claim`] may take: `total` in all, and of each destination
@@ -223,8 +228,9 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<bool, StoreError>;
     /// Gives back every claim `owner` holds (graceful shutdown), due at once.
     async fn release(&self, owner: &str) -> Result<u64, StoreError>;
-    /// Makes every delivery of the event due again with a fresh retry budget. `Ok(false)` when
-    /// there is no such event or its body was purged (nothing left to deliver).
+    /// Makes every delivery of the event due again with a fresh retry budget, and counts the
+    /// replay on each (`Claim::replays`). `Ok(false)` when there is no such event or its body
+    /// was purged (nothing left to deliver).
     async fn replay(&self, id: Uuid) -> Result<bool, StoreError>;
     /// Events matching `filter`, newest first, at most `limit`, after `cursor` (a page's `next`).
     /// Bodies are not loaded (`body` is `None`): use [`Store::get`] for one event.

@@ -87,6 +87,8 @@ where
         attempts: row.try_get("attempts")?,
         next_attempt_at_ms: row.try_get("next_attempt_at")?,
         last_error: row.try_get("last_error")?,
+        // Not stored yet (issue 22: the event type lands with its own migration).
+        event_type: None,
     })
 }
 

@@ -66,7 +66,13 @@ const EMAIL: Type = Type {
 };
 
 /// Every type; the first is the default.
-const TYPES: &[&Type] = &[&HTTP, &EMAIL];
+const TYPES: &[&Type] = &[
+    &HTTP,
+    &EMAIL,
+    &super::queues::NATS,
+    &super::queues::REDIS,
+    &super::queues::AMQP,
+];
 
 const MAX_CONCURRENCY: u64 = 100_000;
 const DEFAULT_SUBJECT: &str = "{{source}} event {{id}}";

@@ -9,6 +9,7 @@
 
 pub(crate) mod destinations;
 pub(crate) mod filter;
+pub(crate) mod queues;
 pub(crate) mod rate_limit;
 pub(crate) mod server;
 pub(crate) mod sources;

@@ -60,6 +60,7 @@ fn migrator() -> Migrator {
         (4, "claims per destination", "0004_claims_per_destination.sql"),
         (5, "ignored", "0005_ignored.sql"),
         (6, "install keys", "0006_install_keys.sql"),
+        (10, "replays", "0010_replays.sql"),
     )
 }
 

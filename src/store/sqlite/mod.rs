@@ -51,6 +51,7 @@ fn migrator() -> Migrator {
         (7, "claims per destination", "0007_claims_per_destination.sql"),
         (8, "ignored", "0008_ignored.sql"),
         (9, "install keys", "0009_install_keys.sql"),
+        (13, "replays", "0013_replays.sql"),
     )
 }
 

@@ -952,7 +952,10 @@ mod cases {
         let retry_at = now_ms() - 1;
         for claim in &once {
             let error = "broker down".to_owned();
-            let retry = Recorded::Retry { at_ms: retry_at, error };
+            let retry = Recorded::Retry {
+                at_ms: retry_at,
+                error,
+            };
             assert!(store.record("w", claim, retry).await.expect("record"));
         }
         let retried = store

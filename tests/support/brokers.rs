@@ -56,7 +56,8 @@ where
             .enable_all()
             .build()
             .map_err(|e| e.to_string())?;
-        runtime.block_on(async { tokio::time::timeout(Duration::from_secs(10), cleanup()).await })
+        runtime
+            .block_on(async { tokio::time::timeout(Duration::from_secs(10), cleanup()).await })
             .map_err(|_| "timed out".to_owned())?
     })
     .join();
@@ -80,7 +81,9 @@ impl NatsStream {
         if !answers("NATS server", NATS_ADDR).await {
             return None;
         }
-        let client = async_nats::connect(NATS_ADDR).await.expect("connects to NATS");
+        let client = async_nats::connect(NATS_ADDR)
+            .await
+            .expect("connects to NATS");
         let jetstream = async_nats::jetstream::new(client);
         let name = unique("HOOKWALL_TEST_");
         let subject = unique("hookwall.test.");
@@ -263,10 +266,7 @@ impl AmqpQueue {
         let mut messages = Vec::new();
         while let Some(message) = self
             .channel
-            .basic_get(
-                self.queue.as_str().into(),
-                BasicGetOptions { no_ack: true },
-            )
+            .basic_get(self.queue.as_str().into(), BasicGetOptions { no_ack: true })
             .await
             .expect("basic.get")
         {
@@ -331,7 +331,9 @@ impl Proxy {
 
     /// Listens again on the same port and carries new connections.
     pub async fn restore(&mut self) {
-        let listener = TcpListener::bind(self.addr).await.expect("rebinds its port");
+        let listener = TcpListener::bind(self.addr)
+            .await
+            .expect("rebinds its port");
         let (upstream, swallow) = (self.upstream, self.swallow.clone());
         let mut tasks = JoinSet::new();
         tasks.spawn(async move {

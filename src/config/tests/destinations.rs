@@ -219,11 +219,17 @@ routing_key = "github"
     let DestinationKind::Redis(redis) = &destinations[1].kind else {
         panic!("{:?}", destinations[1].kind)
     };
-    assert_eq!((redis.stream.as_str(), redis.maxlen), ("webhooks", Some(10_000)));
+    assert_eq!(
+        (redis.stream.as_str(), redis.maxlen),
+        ("webhooks", Some(10_000))
+    );
     let DestinationKind::Amqp(amqp) = &destinations[2].kind else {
         panic!("{:?}", destinations[2].kind)
     };
-    assert_eq!((amqp.exchange.as_str(), amqp.routing_key.as_str()), ("", "github"));
+    assert_eq!(
+        (amqp.exchange.as_str(), amqp.routing_key.as_str()),
+        ("", "github")
+    );
     for d in destinations {
         assert_eq!(d.timeout, std::time::Duration::from_secs(10));
         assert_eq!(d.concurrency, 16);
@@ -233,7 +239,10 @@ routing_key = "github"
         !shown.contains("r3dis-pw") && !shown.contains("amqp-pw") && !shown.contains("c2VjcmV0"),
         "{shown}"
     );
-    assert!(shown.contains("amqp://app:***@rabbitmq:5672/%2f"), "{shown}");
+    assert!(
+        shown.contains("amqp://app:***@rabbitmq:5672/%2f"),
+        "{shown}"
+    );
 }
 
 #[test]
@@ -277,12 +286,19 @@ routing_key = "k"
     error_with(
         text,
         &[],
-        &["sources.gh.destinations[2].url", "database number", "redis://redis:6379/0"],
+        &[
+            "sources.gh.destinations[2].url",
+            "database number",
+            "redis://redis:6379/0",
+        ],
     );
     error_with(
         text,
         &[],
-        &["sources.gh.destinations[3].url", "`/%2f` for the default vhost"],
+        &[
+            "sources.gh.destinations[3].url",
+            "`/%2f` for the default vhost",
+        ],
     );
     error_with(
         text,
@@ -303,9 +319,15 @@ stream = "s"
     let line = error_with(
         text,
         &[("REDIS_URL", "token:s3cret-value")],
-        &["sources.gh.destinations[0].url", "the scheme of the value from $REDIS_URL"],
+        &[
+            "sources.gh.destinations[0].url",
+            "the scheme of the value from $REDIS_URL",
+        ],
     );
-    assert!(!line.contains("s3cret-value") && !line.contains("`token`"), "{line}");
+    assert!(
+        !line.contains("s3cret-value") && !line.contains("`token`"),
+        "{line}"
+    );
 }
 
 #[test]
@@ -350,7 +372,11 @@ routing_key = ""
         &[],
         &["sources.gh.destinations[2].subject", "empty token"],
     );
-    error_with(text, &[], &["sources.gh.destinations[3].stream", "is empty"]);
+    error_with(
+        text,
+        &[],
+        &["sources.gh.destinations[3].stream", "is empty"],
+    );
     error_with(text, &[], &["sources.gh.destinations[3].maxlen"]);
     error_with(
         text,
@@ -384,10 +410,26 @@ stream = "s"
     );
     for needles in [
         ["sources.gh.destinations[0] ", "`url`", "nats://nats:4222"],
-        ["sources.gh.destinations[0] ", "`subject`", "webhooks.github"],
-        ["sources.gh.destinations[1] ", "`stream`", "stream = \"webhooks\""],
-        ["sources.gh.destinations[2] ", "`exchange`", "default exchange"],
-        ["sources.gh.destinations[2] ", "`routing_key`", "routing_key ="],
+        [
+            "sources.gh.destinations[0] ",
+            "`subject`",
+            "webhooks.github",
+        ],
+        [
+            "sources.gh.destinations[1] ",
+            "`stream`",
+            "stream = \"webhooks\"",
+        ],
+        [
+            "sources.gh.destinations[2] ",
+            "`exchange`",
+            "default exchange",
+        ],
+        [
+            "sources.gh.destinations[2] ",
+            "`routing_key`",
+            "routing_key =",
+        ],
         [
             "sources.gh.destinations[3].stream",
             "belongs to redis destinations",

@@ -147,6 +147,9 @@ pub struct RedisStream {
 /// One stream entry: its fields by name.
 pub type Entry = HashMap<String, Vec<u8>>;
 
+/// What `XRANGE` answers: each entry's id and its fields in order.
+type Range = Vec<(String, Vec<(String, Vec<u8>)>)>;
+
 impl RedisStream {
     /// `None` (after printing why) when no Redis answers.
     pub async fn create() -> Option<RedisStream> {
@@ -167,7 +170,7 @@ impl RedisStream {
     /// Every entry of the stream, oldest first.
     pub async fn entries(&self) -> Vec<Entry> {
         let mut connection = self.connection.clone();
-        let entries: Vec<(String, Vec<(String, Vec<u8>)>)> = redis::cmd("XRANGE")
+        let entries: Range = redis::cmd("XRANGE")
             .arg(&self.key)
             .arg("-")
             .arg("+")

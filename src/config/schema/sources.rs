@@ -65,8 +65,6 @@ pub(crate) const SOURCE_KEYS: &[&str] = &[
     "id_field",
     "public_url",
 ];
-/// Keys of `rate_limit`.
-
 const DEFAULT_JSON_DEPTH: usize = 64;
 const MAX_JSON_DEPTH: u64 = 128;
 

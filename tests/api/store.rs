@@ -127,7 +127,8 @@ async fn status_checks_cost_no_ephemeral_table_on_a_new_file_and_after_an_upgrad
 
     // The file as an earlier release left it: the IN-list CHECKs (migration 6 not applied), the
     // claim index of migration 3 (7 not applied), an event without destinations stored as
-    // `delivered` (8 not applied), no installation keys (9 not applied).
+    // `delivered` (8 not applied), no installation keys (9 not applied), no replay counts (13
+    // not applied).
     conn.execute_batch(
         "PRAGMA writable_schema = ON;
          UPDATE sqlite_schema SET sql = replace(sql,
@@ -144,6 +145,7 @@ async fn status_checks_cost_no_ephemeral_table_on_a_new_file_and_after_an_upgrad
          CREATE INDEX deliveries_claimable ON deliveries (next_attempt_at)
            WHERE status IN ('pending', 'failed');
          DROP TABLE install_keys;
+         ALTER TABLE deliveries DROP COLUMN replays;
          DELETE FROM _sqlx_migrations WHERE version >= 6;",
     )
     .expect("downgraded");

@@ -14,7 +14,7 @@ use super::super::env::shown;
 use super::super::forms;
 use super::super::model::{AmqpDestination, DestinationKind, NatsDestination, RedisDestination};
 use super::super::reader::{Ctx, Item, Tbl, field_or, required};
-use super::destinations::{Type, signing_secret};
+use super::destination_type::{Type, signing_secret};
 
 /// A broker answers in milliseconds; 10 s bounds an attempt like an HTTP one.
 const TIMEOUT: Duration = Duration::from_secs(10);

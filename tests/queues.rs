@@ -390,7 +390,7 @@ async fn a_nats_publish_repeated_after_its_acknowledgement_was_lost_is_one_strea
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_nats_subject_no_stream_captures_is_retried_with_a_clear_error_until_a_stream_does() {
+async fn a_nats_subject_no_stream_captures_is_retried_with_a_clear_error() {
     let Some(stream) = NatsStream::create().await else {
         return;
     };

@@ -494,6 +494,7 @@ mod cases {
                     destination: "audit".into(),
                     attempts: 0,
                     budget_from_ms: received,
+                    replays: 0,
                 },
                 Claim {
                     event_id: two,
@@ -501,6 +502,7 @@ mod cases {
                     destination: "ci".into(),
                     attempts: 0,
                     budget_from_ms: received,
+                    replays: 0,
                 },
                 Claim {
                     event_id: one,
@@ -508,6 +510,7 @@ mod cases {
                     destination: "billing".into(),
                     attempts: 0,
                     budget_from_ms: claims[2].budget_from_ms,
+                    replays: 0,
                 },
             ]
         );
@@ -978,6 +981,7 @@ mod cases {
             destination: "reply".into(),
             attempts: 0,
             budget_from_ms: 0,
+            replays: 0,
         };
         assert!(
             store
@@ -1059,6 +1063,63 @@ mod cases {
             !store.replay(Uuid::now_v7()).await.expect("replay"),
             "no such event"
         );
+    }
+
+    pub async fn a_claim_counts_the_replays_of_its_delivery(store: Arc<dyn Store>) {
+        let id = insert(&store, to(event("s", "k"), &["queue", "audit"])).await;
+        let claims = store
+            .claim("w", &Room::up_to(10), LONG)
+            .await
+            .expect("claim");
+        assert_eq!(claims.len(), 2);
+        assert!(claims.iter().all(|c| c.replays == 0), "{claims:?}");
+        for claim in &claims {
+            assert!(
+                store
+                    .record("w", claim, Recorded::Delivered, Timing::default())
+                    .await
+                    .expect("record")
+            );
+        }
+        // Replayed once by id and once in bulk: each delivery counts both, and a retry in
+        // between (a failed attempt) counts nothing.
+        assert!(store.replay(id).await.expect("replay"));
+        let once = store
+            .claim("w", &Room::up_to(10), LONG)
+            .await
+            .expect("claim");
+        assert_eq!(once.len(), 2);
+        assert!(once.iter().all(|c| c.replays == 1), "{once:?}");
+        let retry_at = now_ms() - 1;
+        for claim in &once {
+            let error = "broker down".to_owned();
+            let retry = Recorded::Retry {
+                at_ms: retry_at,
+                error,
+            };
+            assert!(
+                store
+                    .record("w", claim, retry, Timing::default())
+                    .await
+                    .expect("record")
+            );
+        }
+        let retried = store
+            .claim("w", &Room::up_to(10), LONG)
+            .await
+            .expect("claim");
+        assert!(retried.iter().all(|c| c.replays == 1), "{retried:?}");
+        let listed = EventFilter {
+            source: Some("s".into()),
+            ..EventFilter::default()
+        };
+        assert_eq!(store.replay_matching(&listed).await.expect("replay"), 1);
+        let twice = store
+            .claim("w2", &Room::up_to(10), LONG)
+            .await
+            .expect("claim");
+        assert_eq!(twice.len(), 2);
+        assert!(twice.iter().all(|c| c.replays == 2), "{twice:?}");
     }
 
     pub async fn replay_refuses_an_event_whose_body_was_purged(store: Arc<dyn Store>) {
@@ -1668,6 +1729,7 @@ conformance!(
     release_gives_claims_back_due_at_once,
     a_held_delivery_is_left_to_its_holder_until_the_hold_lapses,
     replay_makes_an_event_due_again_with_a_fresh_budget,
+    a_claim_counts_the_replays_of_its_delivery,
     replay_refuses_an_event_whose_body_was_purged,
     replay_matching_replays_only_what_the_filter_selects,
     listing_is_newest_first_pages_with_a_cursor_and_filters,

@@ -99,6 +99,23 @@ fn destination(d: &Destination, fp: &Fingerprints) -> Value {
             "to": email.to,
             "subject": email.subject,
         }),
+        DestinationKind::Nats(nats) => json!({
+            "url": config::redact_url(&nats.url),
+            "subject": nats.subject,
+            "signing_secret": nats.signing_secret.as_ref().map(|s| fp.of(s.expose_secret().as_bytes())),
+        }),
+        DestinationKind::Redis(redis) => json!({
+            "url": config::redact_url(&redis.url),
+            "stream": redis.stream,
+            "maxlen": redis.maxlen,
+            "signing_secret": redis.signing_secret.as_ref().map(|s| fp.of(s.expose_secret().as_bytes())),
+        }),
+        DestinationKind::Amqp(amqp) => json!({
+            "url": config::redact_url(&amqp.url),
+            "exchange": amqp.exchange,
+            "routing_key": amqp.routing_key,
+            "signing_secret": amqp.signing_secret.as_ref().map(|s| fp.of(s.expose_secret().as_bytes())),
+        }),
     };
     if let Some(fields) = shown.as_object_mut() {
         fields.insert("name".into(), json!(d.name));

@@ -144,6 +144,128 @@ pub(crate) fn smtp_url(text: &str, shown: &str) -> Result<url::Url, String> {
     url_with_host(text, shown, ["smtp", "smtps"], example)
 }
 
+/// A `nats://` or `tls://` URL with a host (credentials or a token may ride in it).
+pub(crate) fn nats_url(text: &str, shown: &str) -> Result<url::Url, String> {
+    let example =
+        "write e.g. \"nats://nats:4222\" or \"tls://user:${NATS_PASSWORD}@nats.example.com:4222\"";
+    let url = url_with_host(clean(text, example)?, shown, ["nats", "tls"], example)?;
+    if !matches!(url.path(), "" | "/") || url.query().is_some() {
+        return Err(format!(
+            "has a path or query, which NATS does not use; write only the server, {example}"
+        ));
+    }
+    Ok(url)
+}
+
+/// A `redis://` or `rediss://` URL with a host and an optional database number as its path.
+pub(crate) fn redis_url(text: &str, shown: &str) -> Result<url::Url, String> {
+    let example = "write e.g. \"redis://redis:6379/0\" or \"rediss://:${REDIS_PASSWORD}@redis.example.com/0\"";
+    let url = url_with_host(clean(text, example)?, shown, ["redis", "rediss"], example)?;
+    let db = url.path().trim_start_matches('/');
+    if !db.is_empty() && db.parse::<u16>().is_err() {
+        return Err(format!(
+            "has a path that is not a database number (the path is `/<db>`, e.g. `/0`); {example}"
+        ));
+    }
+    Ok(url)
+}
+
+/// An `amqp://` or `amqps://` URL with a host; its path is the vhost, percent-encoded (`%2f`
+/// for `/`), or empty for the default vhost.
+pub(crate) fn amqp_url(text: &str, shown: &str) -> Result<url::Url, String> {
+    let example = "write e.g. \"amqp://user:${AMQP_PASSWORD}@rabbitmq:5672/%2f\" (the path is the \
+                   vhost, `%2f` for `/`)";
+    let url = url_with_host(clean(text, example)?, shown, ["amqp", "amqps"], example)?;
+    if url.path() == "/" {
+        return Err(format!(
+            "ends in `/`, which names the vhost \"\" (empty); write `/%2f` for the default vhost \
+             `/`, or leave the path out; {example}"
+        ));
+    }
+    if url.path().trim_start_matches('/').contains('/') {
+        return Err(format!(
+            "has a path of more than one segment; the path is the vhost, with a `/` in it written \
+             `%2f`; {example}"
+        ));
+    }
+    Ok(url)
+}
+
+/// A NATS publish subject: dot-separated tokens, none empty, without whitespace or the
+/// wildcards `*` and `>` (a publish names one subject).
+pub(crate) fn nats_subject(text: &str, shown: &str) -> Result<(), String> {
+    let example = "write e.g. subject = \"webhooks.github\"";
+    if text.is_empty() {
+        return Err(format!("is empty; {example}"));
+    }
+    if text.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!(
+            "{shown} contains whitespace or a control character, which a NATS subject cannot \
+             hold; {example}"
+        ));
+    }
+    if text.split('.').any(|token| token == "*" || token == ">") {
+        return Err(format!(
+            "{shown} contains a wildcard (`*` or `>`): a message is published to one subject; \
+             capture several with the stream's subjects instead; {example}"
+        ));
+    }
+    if text.split('.').any(str::is_empty) {
+        return Err(format!(
+            "{shown} has an empty token (a leading, trailing or doubled `.`); {example}"
+        ));
+    }
+    Ok(())
+}
+
+/// A Redis stream key, or an AMQP routing key: one line of printable text without
+/// whitespace, at most 255 bytes (an AMQP short string).
+pub(crate) fn queue_name(text: &str, shown: &str) -> Result<(), String> {
+    if text.is_empty() {
+        return Err("is empty; name where the messages go, e.g. \"webhooks\"".to_owned());
+    }
+    if text.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!(
+            "{shown} contains whitespace or a control character; use e.g. \"webhooks.github\""
+        ));
+    }
+    if text.len() > 255 {
+        return Err("is longer than 255 bytes".to_owned());
+    }
+    Ok(())
+}
+
+/// An AMQP exchange name: empty (the default exchange) or letters, digits, `-`, `_`, `.`
+/// and `:`, at most 255 bytes (AMQP 0-9-1).
+pub(crate) fn amqp_exchange(text: &str, shown: &str) -> Result<(), String> {
+    if let Some(bad) = text
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || "-_.:".contains(*c)))
+    {
+        return Err(format!(
+            "{shown} contains `{}`; an exchange name uses only letters, digits and - _ . : \
+             (or write exchange = \"\" for the default exchange)",
+            bad.escape_debug()
+        ));
+    }
+    if text.len() > 255 {
+        return Err("is longer than 255 bytes".to_owned());
+    }
+    Ok(())
+}
+
+/// `text` when it has no spaces or control characters around or inside it (the URL parser
+/// would drop some silently, typically a trailing newline read from an environment file).
+fn clean<'t>(text: &'t str, example: &str) -> Result<&'t str, String> {
+    if text.trim() != text || text.chars().any(char::is_control) {
+        return Err(format!(
+            "has spaces or control characters around or inside it (a trailing newline from an \
+             environment variable?); remove them; {example}"
+        ));
+    }
+    Ok(text)
+}
+
 /// A URL with one of two `schemes` and a host; every message ends with `example`.
 fn url_with_host(
     text: &str,
@@ -217,9 +339,13 @@ pub(crate) fn forwardable_header(name: &str, shown: &str) -> Result<(), String> 
         "host" | "content-length" | "transfer-encoding" | "connection" | "content-type" => Err(
             format!("`{name}` is set by hookwall for the outgoing request"),
         ),
-        "webhook-id" | "webhook-timestamp" | "webhook-signature" | "x-hookwall-source" => Err(
-            format!("`{name}` is set by hookwall (it re-signs every delivery)"),
-        ),
+        "webhook-id"
+        | "webhook-timestamp"
+        | "webhook-signature"
+        | "x-hookwall-source"
+        | "x-hookwall-event-type" => Err(format!(
+            "`{name}` is set by hookwall (it re-signs every delivery)"
+        )),
         _ => Ok(()),
     }
 }

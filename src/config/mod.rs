@@ -64,8 +64,9 @@ pub mod units;
 pub use error::{ConfigError, ConfigErrorKind, ConfigErrors};
 pub use model::EventTypeFrom;
 pub use model::{
-    Circuit, Config, DedupMode, Destination, DestinationKind, EmailDestination, Filter,
-    HttpDestination, Mode, RateLimit, Retry, Server, Source, Storage, StoreUrl, redact_url,
+    AmqpDestination, Circuit, Config, DedupMode, Destination, DestinationKind, EmailDestination,
+    Filter, HttpDestination, Mode, NatsDestination, RateLimit, RedisDestination, Retry, Server,
+    Source, Storage, StoreUrl, redact_url,
 };
 
 pub use crate::providers::Overrides;

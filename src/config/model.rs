@@ -263,6 +263,9 @@ impl Destination {
 pub enum DestinationKind {
     Http(HttpDestination),
     Email(EmailDestination),
+    Nats(NatsDestination),
+    Redis(RedisDestination),
+    Amqp(AmqpDestination),
 }
 
 impl DestinationKind {
@@ -271,6 +274,9 @@ impl DestinationKind {
         match self {
             DestinationKind::Http(_) => "http",
             DestinationKind::Email(_) => "email",
+            DestinationKind::Nats(_) => "nats",
+            DestinationKind::Redis(_) => "redis",
+            DestinationKind::Amqp(_) => "amqp",
         }
     }
 }
@@ -351,6 +357,79 @@ impl fmt::Debug for EmailDestination {
             .field("to", &self.to)
             .field("subject", &self.subject)
             .field("body", &self.body)
+            .finish()
+    }
+}
+
+/// `type = "nats"`: a JetStream publish, acknowledged by the stream that captures `subject`.
+#[derive(Clone)]
+pub struct NatsDestination {
+    /// nats or tls; may carry `user:password` or a token as the user name (both redacted in
+    /// `Debug`).
+    pub url: url::Url,
+    /// A publish subject: dot-separated tokens, no wildcards or whitespace.
+    pub subject: String,
+    /// Standard Webhooks key the message headers are signed with.
+    pub signing_secret: Option<SecretString>,
+}
+
+impl fmt::Debug for NatsDestination {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // A token is written as the user name (`nats://TOKEN@host`): hidden too.
+        let mut url = self.url.clone();
+        if url.password().is_none() && !url.username().is_empty() {
+            // Only fails for URLs that cannot have a user name, and this one has one.
+            let _ = url.set_username("***");
+        }
+        f.debug_struct("NatsDestination")
+            .field("url", &redact_url(&url))
+            .field("subject", &self.subject)
+            .field("signing_secret", &self.signing_secret)
+            .finish()
+    }
+}
+
+/// `type = "redis"`: an `XADD` to a stream.
+#[derive(Clone)]
+pub struct RedisDestination {
+    /// redis or rediss, with an optional `/db`; may carry a password (redacted in `Debug`).
+    pub url: url::Url,
+    pub stream: String,
+    /// `MAXLEN ~ n` on every `XADD` when set (approximate trimming).
+    pub maxlen: Option<u64>,
+    pub signing_secret: Option<SecretString>,
+}
+
+impl fmt::Debug for RedisDestination {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisDestination")
+            .field("url", &redact_url(&self.url))
+            .field("stream", &self.stream)
+            .field("maxlen", &self.maxlen)
+            .field("signing_secret", &self.signing_secret)
+            .finish()
+    }
+}
+
+/// `type = "amqp"`: a persistent, mandatory publish with publisher confirms (RabbitMQ).
+#[derive(Clone)]
+pub struct AmqpDestination {
+    /// amqp or amqps, the vhost as its path (`%2f` for `/`); may carry `user:password`
+    /// (redacted in `Debug`).
+    pub url: url::Url,
+    /// `""` is the default exchange (the routing key then names a queue).
+    pub exchange: String,
+    pub routing_key: String,
+    pub signing_secret: Option<SecretString>,
+}
+
+impl fmt::Debug for AmqpDestination {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AmqpDestination")
+            .field("url", &redact_url(&self.url))
+            .field("exchange", &self.exchange)
+            .field("routing_key", &self.routing_key)
+            .field("signing_secret", &self.signing_secret)
             .finish()
     }
 }

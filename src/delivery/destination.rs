@@ -1,11 +1,29 @@
-//! What a destination is: the [`Destination`] trait every kind implements (HTTP, e-mail), what
-//! one attempt achieved ([`Outcome`]), and a synchronous answer for proxy mode ([`Reply`]). A
-//! destination kind imports this and nothing of the worker; the worker knows kinds only
-//! through the trait.
+//! What a destination is: the [`Destination`] trait every kind implements (HTTP, e-mail, the
+//! queues), what it knows of the attempt beside the event ([`Attempt`]), what one attempt
+//! achieved ([`Outcome`]), and a synchronous answer for proxy mode ([`Reply`]). A destination
+//! kind imports this and nothing of the worker; the worker knows kinds only through the trait.
 
 use std::time::Duration;
 
-use crate::store::StoredEvent;
+use crate::store::{Claim, StoredEvent};
+
+/// What a destination knows of the delivery it attempts, beside the event.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Attempt {
+    /// How many times the delivery was replayed (0 until its first replay): a queue that
+    /// de-duplicates on a message id gives each replay an id of its own (NATS `<id>:r<n>`), and
+    /// a retry of the same delivery the same id.
+    pub replays: u32,
+}
+
+impl Attempt {
+    /// The attempt of a claimed delivery.
+    pub fn of(claim: &Claim) -> Attempt {
+        Attempt {
+            replays: claim.replays,
+        }
+    }
+}
 
 /// What one attempt achieved.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,13 +40,14 @@ pub enum Outcome {
     Dead { error: String },
 }
 
-/// Where a source's events go. New kinds (a NATS subject, a command) implement this.
+/// Where a source's events go; one implementation per destination type
+/// (`super::destinations`).
 #[async_trait::async_trait]
 pub trait Destination: Send + Sync + 'static {
     /// The destination's name from the config (`<source>-<index>` by default).
     fn name(&self) -> &str;
     /// One attempt; never panics, bounded by the destination's own timeout.
-    async fn deliver(&self, event: &StoredEvent) -> Outcome;
+    async fn deliver(&self, event: &StoredEvent, attempt: &Attempt) -> Outcome;
 
     /// One attempt whose answer goes back to the provider (`mode = "proxy"`). `None` for kinds
     /// that have no answer to give (e-mail); config validation keeps those out of proxy mode.

@@ -13,8 +13,7 @@
 pub mod circuit;
 pub mod control;
 pub mod destination;
-pub mod email;
-pub mod http;
+pub mod destinations;
 pub mod proxy;
 pub mod record;
 pub mod registry;
@@ -22,5 +21,5 @@ pub mod retry;
 pub mod template;
 pub mod worker;
 
-pub use destination::{Destination, Outcome, Reply};
+pub use destination::{Attempt, Destination, Outcome, Reply};
 pub use registry::{Registry, Slot};

@@ -95,6 +95,7 @@ pub async fn forward(
             destination: destination.to_owned(),
             attempts: 0,
             budget_from_ms: stored.received_at_ms,
+            replays: 0,
         };
         if let Err(err) = store
             .record(&owner, &claim, recorded, stopwatch.timing())

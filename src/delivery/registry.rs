@@ -72,19 +72,26 @@ fn pace(rate: crate::config::RateLimit) -> Arc<Pace> {
 /// Builds the destination of `config`'s kind; the error starts with the key it is about (`.url:
 /// …`) or a colon.
 fn kind(source: &str, config: &crate::config::Destination) -> Result<Arc<dyn Destination>, String> {
+    use super::destinations as kinds;
     use crate::config::DestinationKind as Kind;
     let name = config.name.as_str();
     match &config.kind {
         Kind::Http(http) => {
-            let client = super::http::client(config.timeout)
+            let client = kinds::http::client(config.timeout)
                 .map_err(|err| format!(": cannot build an HTTP client: {err}"))?;
-            super::http::HttpSender::new(name, source, http, client)
+            kinds::http::HttpSender::new(name, source, http, client)
                 .map(|d| Arc::new(d) as Arc<dyn Destination>)
                 .map_err(|err| format!(".signing_secret: {err}"))
         }
-        Kind::Email(email) => super::email::SmtpSender::new(name, email, config.timeout)
+        Kind::Email(email) => kinds::email::SmtpSender::new(name, email, config.timeout)
             .map(|d| Arc::new(d) as Arc<dyn Destination>)
             .map_err(|err| format!(": {err}")),
+        Kind::Nats(nats) => kinds::nats::NatsSender::new(name, source, nats, config.timeout)
+            .map(|d| Arc::new(d) as Arc<dyn Destination>),
+        Kind::Redis(redis) => kinds::redis::RedisSender::new(name, source, redis, config.timeout)
+            .map(|d| Arc::new(d) as Arc<dyn Destination>),
+        Kind::Amqp(amqp) => kinds::amqp::AmqpSender::new(name, source, amqp, config.timeout)
+            .map(|d| Arc::new(d) as Arc<dyn Destination>),
     }
 }
 

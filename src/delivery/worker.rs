@@ -40,7 +40,7 @@ use uuid::Uuid;
 
 use super::circuit::{Admission, Attempted};
 use super::control::{self, Control};
-use super::{Outcome, Registry, record};
+use super::{Attempt, Outcome, Registry, record};
 use crate::clock::now_ms;
 use crate::store::{Claim, Room, Store, StoredEvent};
 
@@ -463,7 +463,7 @@ impl Worker {
                     in_flight.2 = slot.permits.clone().acquire_owned().await.ok();
                 }
                 stopwatch = record::Stopwatch::start();
-                let outcome = slot.destination.deliver(&event).await;
+                let outcome = slot.destination.deliver(&event, &Attempt::of(&claim)).await;
                 crate::telemetry::metrics::metrics()
                     .delivery_duration
                     .with_label_values(&[&claim.destination])

@@ -129,6 +129,8 @@ pub struct Claim {
     /// When this delivery's retry budget (`max_age`) started: the event's receipt, or the last
     /// replay (a replayed event gets a whole budget again, however old it is).
     pub budget_from_ms: i64,
+    /// How many times the delivery was replayed ([`Store::replay`] counts them).
+    pub replays: u32,
 }
 
 /// How many deliveries one [`Store::claim`] may take: `total` in all, and of each destination
@@ -275,8 +277,9 @@ pub trait Store: Send + Sync + 'static {
     async fn save_destination_state(&self, state: &DestinationState) -> Result<bool, StoreError>;
     /// Per destination name: deliveries waiting (pending or failed), claimed or not.
     async fn destination_depths(&self) -> Result<Vec<(String, i64)>, StoreError>;
-    /// Makes every delivery of the event due again with a fresh retry budget. `Ok(false)` when
-    /// there is no such event or its body was purged (nothing left to deliver).
+    /// Makes every delivery of the event due again with a fresh retry budget, and counts the
+    /// replay on each (`Claim::replays`). `Ok(false)` when there is no such event or its body
+    /// was purged (nothing left to deliver).
     async fn replay(&self, id: Uuid) -> Result<bool, StoreError>;
     /// Events matching `filter`, newest first, at most `limit`, after `cursor` (a page's `next`).
     /// Bodies are not loaded (`body` is `None`): use [`Store::get`] for one event.

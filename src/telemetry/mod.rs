@@ -58,8 +58,21 @@ pub fn init_logging() -> Option<FlushGuard> {
     let _ = tracing_subscriber::registry()
         .with(format)
         .with(filter(&spec))
+        .with(never_logged())
         .try_init();
     Some(guard)
+}
+
+/// Lines of other crates that carry request data, off whatever level is asked: lapin logs a
+/// message the broker returned (an unroutable AMQP delivery) at `WARN` with its headers and
+/// body. hookwall reports the failure itself, without the payload.
+fn never_logged() -> Targets {
+    Targets::new()
+        .with_default(tracing::level_filters::LevelFilter::TRACE)
+        .with_target(
+            "lapin::returned_messages",
+            tracing::level_filters::LevelFilter::OFF,
+        )
 }
 
 /// The filter of `spec`: plain `target=level` lists as static `Targets`, which cost nothing
@@ -107,6 +120,17 @@ mod tests {
         assert_eq!(enabled("hookwall=debug,info", Level::DEBUG), (true, false));
         assert_eq!(enabled("hookwall=debug,info", Level::INFO), (true, true));
         assert_eq!(enabled("warn", Level::INFO), (false, false));
+    }
+
+    #[test]
+    fn a_returned_amqp_message_is_never_logged_with_its_payload() {
+        let subscriber = tracing_subscriber::registry()
+            .with(filter("trace"))
+            .with(super::never_logged());
+        tracing::subscriber::with_default(subscriber, || {
+            assert!(!tracing::enabled!(target: "lapin::returned_messages", Level::WARN));
+            assert!(tracing::enabled!(target: "lapin::io_loop", Level::WARN));
+        });
     }
 
     #[test]

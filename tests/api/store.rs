@@ -128,7 +128,8 @@ async fn status_checks_cost_no_ephemeral_table_on_a_new_file_and_after_an_upgrad
     // The file as an earlier release left it: the IN-list CHECKs (migration 6 not applied), the
     // claim index of migration 3 (7 not applied), an event without destinations stored as
     // `delivered` (8 not applied), no installation keys (9 not applied), no event types (10 not
-    // applied), no destination states (12 not applied), no attempt history (14 not applied).
+    // applied), no destination states (12 not applied), no replay counts (13 not applied), no
+    // attempt history (14 not applied).
     conn.execute_batch(
         "PRAGMA writable_schema = ON;
          UPDATE sqlite_schema SET sql = replace(sql,
@@ -148,6 +149,7 @@ async fn status_checks_cost_no_ephemeral_table_on_a_new_file_and_after_an_upgrad
          DROP TABLE attempts;
          ALTER TABLE events DROP COLUMN event_type;
          DROP TABLE destination_states;
+         ALTER TABLE deliveries DROP COLUMN replays;
          DELETE FROM _sqlx_migrations WHERE version >= 6;",
     )
     .expect("downgraded");

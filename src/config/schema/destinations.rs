@@ -14,8 +14,6 @@
 
 use std::time::Duration;
 
-use secrecy::SecretString;
-
 use super::super::env::shown;
 use super::super::error::ConfigErrorKind;
 use super::super::forms;
@@ -23,6 +21,7 @@ use super::super::model::{
     Circuit, Destination, DestinationKind, EmailDestination, HttpDestination, Retry,
 };
 use super::super::reader::{Ctx, Item, Tbl, field, field_or, join, required};
+use super::destination_type::{Type, signing_secret};
 
 /// Keys every destination takes, whatever its type.
 pub(crate) const COMMON_KEYS: &[&str] = &[
@@ -39,15 +38,6 @@ pub(crate) const COMMON_KEYS: &[&str] = &[
 pub(crate) const RETRY_KEYS: &[&str] = &["initial", "max", "max_attempts", "max_age"];
 /// Keys of `circuit`.
 pub(crate) const CIRCUIT_KEYS: &[&str] = &["failures", "cooldown"];
-
-/// One destination type: its `type` value, the keys only it takes, its defaults, its reader.
-pub(crate) struct Type {
-    pub(crate) name: &'static str,
-    pub(crate) keys: &'static [&'static str],
-    pub(crate) timeout: Duration,
-    pub(crate) concurrency: usize,
-    pub(crate) read: fn(&mut Ctx, &Tbl) -> Option<DestinationKind>,
-}
 
 const HTTP: Type = Type {
     name: "http",
@@ -66,7 +56,13 @@ const EMAIL: Type = Type {
 };
 
 /// Every type; the first is the default.
-const TYPES: &[&Type] = &[&HTTP, &EMAIL];
+const TYPES: &[&Type] = &[
+    &HTTP,
+    &EMAIL,
+    &super::queues::NATS,
+    &super::queues::REDIS,
+    &super::queues::AMQP,
+];
 
 const MAX_CONCURRENCY: u64 = 100_000;
 const DEFAULT_SUBJECT: &str = "{{source}} event {{id}}";
@@ -238,31 +234,6 @@ fn read_http(cx: &mut Ctx, table: &Tbl) -> Option<DestinationKind> {
         forward_headers: forward_headers?,
         retry_4xx: retry_4xx.unwrap_or(false),
     }))
-}
-
-/// `signing_secret`, optional: the Standard Webhooks key HTTP and queue messages are signed with.
-pub(crate) fn signing_secret(cx: &mut Ctx, table: &Tbl) -> Option<Option<SecretString>> {
-    field_or(cx, table, "signing_secret", None, |cx, i| {
-        read_signing_secret(cx, i).map(Some)
-    })
-}
-
-fn read_signing_secret(cx: &mut Ctx, item: &Item) -> Option<SecretString> {
-    let done = cx.secret_text(item)?;
-    if done.value.trim().is_empty() {
-        let hint = match done.used.first() {
-            Some(var) => format!("set {var}, or "),
-            None => String::new(),
-        };
-        cx.invalid(
-            item,
-            format!(
-                "is empty (or only whitespace); {hint}remove signing_secret to send events unsigned"
-            ),
-        );
-        return None;
-    }
-    Some(SecretString::from(done.value))
 }
 
 fn read_forward_headers(cx: &mut Ctx, item: &Item) -> Option<Vec<String>> {

@@ -7,8 +7,10 @@
 //! the values they judge are read. No section imports the loader; `sources` reads its `destinations`
 //! with that section, and both read `rate_limit` (and destinations `filter`) with theirs.
 
+pub(crate) mod destination_type;
 pub(crate) mod destinations;
 pub(crate) mod filter;
+pub(crate) mod queues;
 pub(crate) mod rate_limit;
 pub(crate) mod server;
 pub(crate) mod sources;

@@ -63,6 +63,7 @@ fn migrator() -> Migrator {
         (7, "event type", "0007_event_type.sql"),
         (8, "default names from one", "0008_default_names_from_one.sql"),
         (9, "destination state", "0009_destination_state.sql"),
+        (10, "replays", "0010_replays.sql"),
         (11, "attempts", "0011_attempts.sql"),
     )
 }

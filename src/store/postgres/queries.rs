@@ -109,7 +109,7 @@ pub(super) async fn claim(
            AND e.id = d.event_id \
          RETURNING d.event_id::text AS event_id, d.destination, d.attempts, \
            d.next_attempt_at, COALESCE(d.budget_from, e.received_at) AS budget_from, \
-           e.source",
+           e.source, d.replays",
     )
     .bind(owner)
     .bind(&destinations)
@@ -122,6 +122,7 @@ pub(super) async fn claim(
         .iter()
         .map(|row| {
             let attempts: i64 = row.try_get("attempts")?;
+            let replays: i64 = row.try_get("replays")?;
             let due: i64 = row.try_get("next_attempt_at")?;
             let claim = Claim {
                 event_id: event_id(&row.try_get::<String, _>("event_id")?)?,
@@ -129,6 +130,7 @@ pub(super) async fn claim(
                 destination: row.try_get("destination")?,
                 attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
                 budget_from_ms: row.try_get("budget_from")?,
+                replays: u32::try_from(replays).unwrap_or(u32::MAX),
             };
             Ok((due, claim))
         })
@@ -392,7 +394,8 @@ async fn replay_locked(tx: &mut Tx, ids: &[String]) -> Result<(), StoreError> {
         "UPDATE deliveries SET status = $2, attempts = 0, \
          next_attempt_at = FLOOR(EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT, \
          budget_from = FLOOR(EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT, \
-         lease_owner = NULL, lease_until = NULL, delivered_at = NULL \
+         lease_owner = NULL, lease_until = NULL, delivered_at = NULL, \
+         replays = replays + 1 \
          WHERE event_id = ANY($1::uuid[])",
     )
     .bind(ids)

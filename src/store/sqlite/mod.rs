@@ -54,6 +54,7 @@ fn migrator() -> Migrator {
         (10, "event type", "0010_event_type.sql"),
         (11, "default names from one", "0011_default_names_from_one.sql"),
         (12, "destination state", "0012_destination_state.sql"),
+        (13, "replays", "0013_replays.sql"),
         (14, "attempts", "0014_attempts.sql"),
     )
 }

@@ -145,7 +145,7 @@ pub(super) fn claim(
          RETURNING event_id, destination, attempts, \
            COALESCE(budget_from, \
              (SELECT received_at FROM events WHERE events.id = deliveries.event_id)), \
-           (SELECT source FROM events WHERE events.id = deliveries.event_id)",
+           (SELECT source FROM events WHERE events.id = deliveries.event_id), replays",
     )?;
     let mut claims: Vec<Claim> = Vec::new();
     for (destination, share) in crate::store::shares(&waiting, room, turn) {
@@ -168,17 +168,19 @@ pub(super) fn claim(
                     row.get::<_, i64>(2)?,
                     row.get::<_, i64>(3)?,
                     row.get::<_, String>(4)?,
+                    row.get::<_, i64>(5)?,
                 ))
             },
         )?;
         for row in rows {
-            let (id, destination, attempts, budget_from_ms, source) = row?;
+            let (id, destination, attempts, budget_from_ms, source, replays) = row?;
             claims.push(Claim {
                 event_id: event_id(&id)?,
                 source,
                 destination,
                 attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
                 budget_from_ms,
+                replays: u32::try_from(replays).unwrap_or(u32::MAX),
             });
         }
     }
@@ -337,7 +339,8 @@ pub(super) fn replay(conn: &rusqlite::Connection, id: Uuid) -> Result<bool, Stor
     }
     conn.prepare_cached(
         "UPDATE deliveries SET status = ?3, attempts = 0, next_attempt_at = ?1, \
-         budget_from = ?1, lease_owner = NULL, lease_until = NULL, delivered_at = NULL \
+         budget_from = ?1, lease_owner = NULL, lease_until = NULL, delivered_at = NULL, \
+         replays = replays + 1 \
          WHERE event_id = ?2",
     )?
     .execute(params![now_ms(), id, DeliveryStatus::Pending.as_str()])?;

@@ -1,7 +1,7 @@
 //! `type = "email"` destinations: one SMTP message per event (the Particle case: a device event
 //! becomes an e-mail to the people on call).
 //!
-//! The subject and body are [`template`](super::template)s over the event. Every message carries
+//! The subject and body are [`template`](super::super::template)s over the event. Every message carries
 //! a `Message-ID` made from the event id and the destination name, so a message sent twice
 //! (at-least-once: an attempt that timed out after the server had taken it) is one message to
 //! a mail client.
@@ -36,8 +36,8 @@ use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::transport::smtp::{AsyncSmtpTransportBuilder, PoolConfig};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
-use super::destination::{Destination, Outcome};
-use super::template::{self, Fields};
+use super::super::destination::{Attempt, Destination, Outcome};
+use super::super::template::{self, Fields};
 use crate::config::EmailDestination as Config;
 use crate::store::StoredEvent;
 
@@ -225,7 +225,7 @@ impl Destination for SmtpSender {
         &self.name
     }
 
-    async fn deliver(&self, event: &StoredEvent) -> Outcome {
+    async fn deliver(&self, event: &StoredEvent, _attempt: &Attempt) -> Outcome {
         if event.body.is_none() {
             return Outcome::Dead {
                 error: "event body was purged".into(),

@@ -1,7 +1,8 @@
 //! `type = "http"` destinations: POST the original body to the internal handler.
 //!
-//! The request carries the original `content-type`, the configured `forward_headers`,
-//! `x-hookwall-source`, and Standard Webhooks headers (`webhook-id` = the event id,
+//! The request carries the configured `forward_headers` and what every message carries
+//! (`super::envelope`): the original `content-type`, `x-hookwall-source`,
+//! `x-hookwall-event-type`, and Standard Webhooks headers (`webhook-id` = the event id,
 //! `webhook-timestamp`, `webhook-signature`) made with the destination's `signing_secret`, so
 //! every internal handler verifies one scheme whatever the provider, and de-duplicates on
 //! `webhook-id`. Redirects are not followed (a handler that moved is a configuration error,
@@ -11,17 +12,16 @@ use std::time::{Duration, SystemTime};
 
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 
-use super::destination::{Destination, Outcome, Reply};
+use super::super::destination::{Attempt, Destination, Outcome, Reply};
+use super::envelope::Envelope;
 use crate::config::HttpDestination as Config;
-use crate::providers::standard_webhooks::StandardWebhooks;
-use crate::providers::{Overrides, PresetError};
+use crate::providers::PresetError;
 use crate::store::StoredEvent;
 
 pub struct HttpSender {
     name: String,
-    source: String,
     url: url::Url,
-    signer: Option<StandardWebhooks>,
+    envelope: Envelope,
     forward: Vec<HeaderName>,
     retry_4xx: bool,
     client: reqwest::Client,
@@ -34,23 +34,10 @@ impl HttpSender {
         config: &Config,
         client: reqwest::Client,
     ) -> Result<HttpSender, PresetError> {
-        let signer = config
-            .signing_secret
-            .as_ref()
-            .map(|secret| {
-                StandardWebhooks::build(
-                    "standard-webhooks",
-                    std::slice::from_ref(secret),
-                    &[],
-                    &Overrides::default(),
-                )
-            })
-            .transpose()?;
         Ok(HttpSender {
             name: name.to_owned(),
-            source: source.to_owned(),
             url: config.url.clone(),
-            signer,
+            envelope: Envelope::new(source, config.signing_secret.as_ref())?,
             forward: config
                 .forward_headers
                 .iter()
@@ -74,30 +61,10 @@ impl HttpSender {
                 headers.append(name, value);
             }
         }
-        if let Some(content_type) = event
-            .content_type
-            .as_deref()
-            .and_then(|ct| HeaderValue::from_str(ct).ok())
-        {
-            headers.insert(http::header::CONTENT_TYPE, content_type);
-        }
-        if let Ok(source) = HeaderValue::from_str(&self.source) {
-            headers.insert("x-hookwall-source", source);
-        }
-        match &self.signer {
-            Some(signer) => {
-                // Signing with a configured key cannot fail; if it ever did, the id alone still goes.
-                for (name, value) in signer.sign(body, now, &event.id).unwrap_or_default() {
-                    if let Ok(value) = HeaderValue::from_str(&value) {
-                        headers.insert(name, value);
-                    }
-                }
-            }
-            None => {
-                if let Ok(id) = HeaderValue::from_str(&event.id) {
-                    headers.insert("webhook-id", id);
-                }
-                headers.insert("webhook-timestamp", HeaderValue::from(now));
+        // A value HTTP cannot carry (an event type outside ASCII) is left out.
+        for (name, value) in self.envelope.headers(event, body, now) {
+            if let Ok(value) = HeaderValue::from_str(&value) {
+                headers.insert(name, value);
             }
         }
         headers
@@ -136,7 +103,7 @@ impl Destination for HttpSender {
         &self.name
     }
 
-    async fn deliver(&self, event: &StoredEvent) -> Outcome {
+    async fn deliver(&self, event: &StoredEvent, _attempt: &Attempt) -> Outcome {
         match self.send(event).await {
             Ok(response) => {
                 let outcome = self.classify_response(&response);

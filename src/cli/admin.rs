@@ -299,7 +299,7 @@ async fn list(
             event["status"].as_str().unwrap_or("-"),
             event["received_at"].as_str().unwrap_or("-"),
             event["attempts"].as_i64().unwrap_or(0),
-            event["last_error"].as_str().unwrap_or(""),
+            shown(event["last_error"].as_str().unwrap_or("")),
         );
     }
     if let Some(next) = page["next_cursor"].as_str() {
@@ -308,8 +308,9 @@ async fn list(
     Ok(())
 }
 
-/// A value a sender chose, for one cell of a table: control characters (an escape sequence, a
-/// line break) are escaped, so the terminal shows them instead of obeying them.
+/// A value a sender (or a downstream, for an error) chose, for one cell of a table: control
+/// characters (an escape sequence, a line break) are escaped, so the terminal shows them instead
+/// of obeying them.
 fn shown(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {

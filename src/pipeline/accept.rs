@@ -7,7 +7,6 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, Request, StatusCode, header};
-use serde_json::json;
 use sha2::{Digest, Sha256};
 use tower_http::validate_request::ValidateRequest;
 
@@ -217,8 +216,20 @@ fn proxied(reply: Reply) -> Response {
     response
 }
 
+/// The answer's body, `{"id":…,"status":…}`: serialised straight from the struct, not through a
+/// `serde_json::Value` map built per request.
+#[derive(serde::Serialize)]
+struct Answer<'a> {
+    id: &'a str,
+    status: &'a str,
+}
+
 fn answer(status: StatusCode, id: &str, outcome: &str) -> Response {
-    let mut response = (status, axum::Json(json!({"id": id, "status": outcome}))).into_response();
+    let body = Answer {
+        id,
+        status: outcome,
+    };
+    let mut response = (status, axum::Json(body)).into_response();
     response
         .extensions_mut()
         .insert(RequestOutcome(if outcome == "duplicate" {

@@ -17,8 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::extract::{Request, State};
-use axum::middleware::Next;
+use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
 use http::HeaderValue;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
@@ -179,12 +178,18 @@ fn shed(detail: &'static str) -> Response {
     response
 }
 
-/// The layer: a slot for the client and one in all, or 503 + `Retry-After`.
-pub async fn admit(
-    State(admission): State<Arc<Admission>>,
+/// Step 2 around `inner` (the rest of the webhook's handling): a slot for the client and one in
+/// all, or 503 + `Retry-After`. The stack calls it from one layer with the in-flight count and
+/// the request timeout (`stack::front`).
+pub async fn admit<Inner, Handled>(
+    admission: &Arc<Admission>,
     mut request: Request,
-    next: Next,
-) -> Response {
+    inner: Inner,
+) -> Response
+where
+    Inner: FnOnce(Request) -> Handled,
+    Handled: Future<Output = Response>,
+{
     let client = request
         .extensions()
         .get::<ClientIp>()
@@ -203,7 +208,7 @@ pub async fn admit(
         .insert(BodyRead::new(body_read.clone()));
     let (_registered, evicted) = admission.register(body_read);
     tokio::select! {
-        response = next.run(request) => response,
+        response = inner(request) => response,
         Ok(()) = evicted => shed("evicted: the body was too slow while max_in_flight was reached"),
     }
 }

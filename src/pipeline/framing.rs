@@ -9,7 +9,7 @@
 //! hyper's own head parser), following the body framing from one head to the next exactly as
 //! hyper does (length, or chunked with trailers), and queues one [`Framing`] per head; the
 //! connection's service takes them in order (HTTP/1 answers requests one at a time, in order),
-//! and [`guard`] refuses a conflicting one with 400 before anything else runs.
+//! and [`Guard`] refuses a conflicting one with 400 before anything else runs.
 //!
 //! When the scanner cannot follow the stream (a head hyper would refuse anyway, an upgrade),
 //! it stops, and every later request on the connection is refused as unverifiable: it never
@@ -21,11 +21,12 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
+use axum::body::Body;
 use axum::extract::Request;
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http::HeaderValue;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tower_http::validate_request::ValidateRequest;
 
 use crate::http::problem::{Rejection, RejectionKind};
 
@@ -346,7 +347,19 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
 /// The first check of every request on the public listener: RFC 9112's rules on the head that
 /// hyper does not enforce. 400 (and the connection closed) for `Content-Length` with
 /// `Transfer-Encoding`, for an HTTP/1.1 request without `Host`, and for two `Host` headers.
-pub async fn guard(request: Request, next: Next) -> Response {
+/// A tower-http `ValidateRequest`: no future is boxed for it per request.
+#[derive(Debug, Clone, Copy)]
+pub struct Guard;
+
+impl ValidateRequest<Body> for Guard {
+    type ResponseBody = Body;
+    fn validate(&mut self, request: &mut Request) -> Result<(), Response> {
+        refusal(request).map_or(Ok(()), Err)
+    }
+}
+
+/// The 400 for a head [`Guard`] refuses, or `None`.
+fn refusal(request: &Request) -> Option<Response> {
     let framing = request.extensions().get::<Framing>().copied();
     let hosts = request.headers().get_all(http::header::HOST).iter().count();
     let refusal = match framing {
@@ -360,16 +373,12 @@ pub async fn guard(request: Request, next: Next) -> Response {
         }
         _ => None,
     };
-    match refusal {
-        None => next.run(request).await,
-        Some(detail) => {
-            let mut response = Rejection::new(RejectionKind::BadEncoding, detail).into_response();
-            response
-                .headers_mut()
-                .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
-            response
-        }
-    }
+    let detail = refusal?;
+    let mut response = Rejection::new(RejectionKind::BadEncoding, detail).into_response();
+    response
+        .headers_mut()
+        .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+    Some(response)
 }
 
 #[cfg(test)]

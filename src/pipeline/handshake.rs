@@ -1,19 +1,22 @@
 //! Verification handshakes, answered without storing an event (SPEC section 1).
 //!
-//! - [`subscription`]: Meta-style `GET ?hub.mode=subscribe&hub.verify_token=…&hub.challenge=…`
+//! - [`Subscription`]: Meta-style `GET ?hub.mode=subscribe&hub.verify_token=…&hub.challenge=…`
 //!   on a source with `verify_token`: the challenge is echoed when the token matches (constant
 //!   time). It runs after the allowlist and rate limit, before the method check.
-//! - [`answer`]: Slack `url_verification`, Discord PING and Zoom `endpoint.url_validation` are
+//! - [`SignedHandshake`]: Slack `url_verification`, Discord PING and Zoom `endpoint.url_validation` are
 //!   POSTs signed like any event, so they are answered after verification and parsing, from
 //!   [`crate::providers::Preset::handshake`].
+//!
+//! Both are tower-http `ValidateRequest`s: a request they do not answer passes on unchanged, and
+//! neither boxes a future per request as a `from_fn` layer does (docs/benchmarks.md).
 
 use std::sync::Arc;
 
-use axum::extract::{Request, State};
-use axum::middleware::Next;
+use axum::body::Body;
 use axum::response::{IntoResponse, Response};
-use http::{Method, StatusCode, header};
+use http::{Method, Request, StatusCode, header};
 use secrecy::ExposeSecret;
+use tower_http::validate_request::ValidateRequest;
 
 use super::CompiledSource;
 use super::accept::RequestOutcome;
@@ -24,16 +27,23 @@ use crate::providers::credential_eq;
 /// Challenges longer than this are refused: an echo must not be a reflection amplifier.
 const MAX_CHALLENGE: usize = 256;
 
-pub async fn subscription(
-    State(source): State<Arc<CompiledSource>>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let Some(token) = source.verify_token.as_ref() else {
-        return next.run(request).await;
-    };
+/// Meta-style subscription checks: answers a `GET ?hub.mode=subscribe…` on a source with a
+/// `verify_token`, and passes every other request on.
+#[derive(Clone)]
+pub struct Subscription(pub Arc<CompiledSource>);
+
+impl ValidateRequest<Body> for Subscription {
+    type ResponseBody = Body;
+    fn validate(&mut self, request: &mut Request<Body>) -> Result<(), Response> {
+        subscription(&self.0, request).map_or(Ok(()), Err)
+    }
+}
+
+/// The answer to a subscription check, or `None` for a request that is not one.
+fn subscription(source: &CompiledSource, request: &Request<Body>) -> Option<Response> {
+    let token = source.verify_token.as_ref()?;
     if request.method() != Method::GET {
-        return next.run(request).await;
+        return None;
     }
     let query: Vec<(String, String)> =
         serde_urlencoded::from_str(request.uri().query().unwrap_or("")).unwrap_or_default();
@@ -48,40 +58,48 @@ pub async fn subscription(
         get("hub.verify_token"),
         get("hub.challenge"),
     ) else {
-        return next.run(request).await;
+        return None;
     };
     if !credential_eq(token.expose_secret().as_bytes(), given.as_bytes()) {
-        return Rejection::new(
-            RejectionKind::BadSignature,
-            "hub.verify_token does not match verify_token",
-        )
-        .into_response();
+        return Some(
+            Rejection::new(
+                RejectionKind::BadSignature,
+                "hub.verify_token does not match verify_token",
+            )
+            .into_response(),
+        );
     }
     if challenge.len() > MAX_CHALLENGE || !challenge.bytes().all(|b| b.is_ascii_graphic()) {
-        return Rejection::new(
-            RejectionKind::BadPayload,
-            "hub.challenge is not a short token",
-        )
-        .into_response();
+        return Some(
+            Rejection::new(
+                RejectionKind::BadPayload,
+                "hub.challenge is not a short token",
+            )
+            .into_response(),
+        );
     }
-    handshake_response(
+    Some(handshake_response(
         [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
         challenge.to_owned(),
-    )
+    ))
 }
 
-pub async fn answer(
-    State(source): State<Arc<CompiledSource>>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let reply = request
-        .extensions()
-        .get::<Payload>()
-        .and_then(|payload| source.preset.handshake(payload.object()));
-    match reply {
-        Some(body) => handshake_response((), axum::Json(body)),
-        None => next.run(request).await,
+/// Signed handshakes (Slack, Discord, Zoom): answered from the parsed, verified payload; any
+/// other request passes on.
+#[derive(Clone)]
+pub struct SignedHandshake(pub Arc<CompiledSource>);
+
+impl ValidateRequest<Body> for SignedHandshake {
+    type ResponseBody = Body;
+    fn validate(&mut self, request: &mut Request<Body>) -> Result<(), Response> {
+        let reply = request
+            .extensions()
+            .get::<Payload>()
+            .and_then(|payload| self.0.preset.handshake(payload.object()));
+        match reply {
+            Some(body) => Err(handshake_response((), axum::Json(body))),
+            None => Ok(()),
+        }
     }
 }
 

@@ -39,11 +39,12 @@ pub(super) struct SourceLabel(pub(super) Arc<str>);
 #[derive(Debug, Clone)]
 struct RequestIdTag(String);
 
-/// Counts webhook requests in flight, also when the request is cancelled mid-way.
-struct InFlight;
+/// Counts webhook requests in flight, also when the request is cancelled mid-way: held from
+/// the start of a webhook's handling to its end.
+pub(super) struct InFlight;
 
 impl InFlight {
-    fn start() -> InFlight {
+    pub(super) fn start() -> InFlight {
         crate::telemetry::metrics::metrics()
             .in_flight_requests
             .inc();
@@ -57,11 +58,6 @@ impl Drop for InFlight {
             .in_flight_requests
             .dec();
     }
-}
-
-pub(super) async fn in_flight(request: Request, next: Next) -> Response {
-    let _counted = InFlight::start();
-    next.run(request).await
 }
 
 /// A client-sent request id is kept when it is short and printable; otherwise one is made.

@@ -63,7 +63,12 @@ fn parse_json(body: &[u8], max_depth: usize) -> Result<Value, Rejection> {
             "JSON nesting deeper than {max_depth} (reached {depth})"
         )));
     }
-    super::strict_json::from_slice(body).map_err(|err| bad_payload(format!("invalid JSON: {err}")))
+    // The whole body's UTF-8 is checked once: parsed from bytes, serde_json checks each string
+    // on its own, a call per string (docs/benchmarks.md). A body that is not UTF-8 is refused
+    // either way, as a string that is not or as a byte outside any string, which JSON forbids.
+    let text = std::str::from_utf8(body)
+        .map_err(|err| bad_payload(format!("invalid JSON: not UTF-8 ({err})")))?;
+    super::strict_json::from_str(text).map_err(|err| bad_payload(format!("invalid JSON: {err}")))
 }
 
 fn parse_form(body: &[u8]) -> Result<Value, Rejection> {

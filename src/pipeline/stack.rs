@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use axum::extract::{Request, State};
-use axum::middleware::{Next, from_fn, from_fn_with_state};
+use axum::middleware::{Next, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use futures_util::future::BoxFuture;
 use ipnet::IpNet;
@@ -31,7 +31,9 @@ use super::CompiledSource;
 use super::accept::{PayloadCheck, accept};
 use super::admission::{Admission, admit};
 use super::credential::HeaderCredential;
+use super::framing::Guard;
 use super::guards::{Allowlist, MethodAndType, RequireHttps};
+use super::handshake::{SignedHandshake, Subscription};
 use super::observe::{self, SourceLabel};
 use super::rate_limit::{self, Limiter};
 use super::verify::Verify;
@@ -60,7 +62,7 @@ pub enum StepKind {
     Allowlist,
     /// The source's `rate_limit`, per client block ([`super::rate_limit`]).
     RateLimit,
-    /// Meta-style `GET ?hub.challenge` subscription checks ([`super::handshake::subscription`]).
+    /// Meta-style `GET ?hub.challenge` subscription checks ([`super::handshake::Subscription`]).
     Subscription,
     /// POST, and a content type the provider sends ([`MethodAndType`]).
     MethodAndType,
@@ -73,7 +75,7 @@ pub enum StepKind {
     /// Depth-limited parse and the source's JSON Schema ([`PayloadCheck`]).
     Payload,
     /// Signed handshakes (Slack, Discord, Zoom), answered and never stored
-    /// ([`super::handshake::answer`]).
+    /// ([`super::handshake::SignedHandshake`]).
     SignedHandshake,
     /// De-duplication, the durable store and the answer ([`accept`]; a proxy source forwards
     /// through `delivery::proxy`).
@@ -149,10 +151,9 @@ fn source_stack(
         // 6. Rate limit before any work that grows with the request (body, HMAC, JSON).
         .option_layer(governor)
         // Meta-style `GET ?hub.challenge` subscription checks, before GET is refused.
-        .layer(from_fn_with_state(
+        .layer(ValidateRequestHeaderLayer::custom(Subscription(
             source.clone(),
-            super::handshake::subscription,
-        ))
+        )))
         // 7. Method and content type: still headers only.
         .layer(ValidateRequestHeaderLayer::custom(MethodAndType(
             source.clone(),
@@ -174,7 +175,9 @@ fn source_stack(
         )))
         // Signed handshakes (Slack url_verification, Discord PING, Zoom URL validation) are
         // answered here, authenticated and parsed, and never stored.
-        .layer(from_fn_with_state(source.clone(), super::handshake::answer))
+        .layer(ValidateRequestHeaderLayer::custom(SignedHandshake(
+            source.clone(),
+        )))
         // 12–14. De-duplicate and store in one atomic insert, then answer.
         //        A proxy source then forwards synchronously and answers with the destination's reply.
         .service_fn(move |request: Request| {
@@ -233,22 +236,18 @@ pub type PublicService = BoxCloneSyncService<Request, Response, Infallible>;
 /// routes, or steps 2 and 4–14 for a webhook.
 pub fn public_router(public: Public) -> PublicService {
     let hooks = ServiceBuilder::new()
-        // `in_flight_requests` counts every webhook from here on, shed or not.
-        .layer(from_fn(observe::in_flight))
-        // 2. Load shedding: past `max_in_flight` concurrent webhooks, or past
-        //    `max_in_flight_per_client` for one client, answer 503 at once instead of queueing
-        //    without bound; when all slots are taken, a request stuck on its body makes room.
+        // The in-flight count, step 2 and the request timeout, in one layer ([`front`]).
         .layer(from_fn_with_state(
-            Arc::new(Admission::new(
-                public.max_in_flight,
-                public.max_in_flight_per_client,
-                public.client_prefix,
-            )),
-            admit,
+            Arc::new(Front {
+                admission: Arc::new(Admission::new(
+                    public.max_in_flight,
+                    public.max_in_flight_per_client,
+                    public.client_prefix,
+                )),
+                request_timeout: public.request_timeout,
+            }),
+            front,
         ))
-        // The request timeout bounds a slow body (slowloris after the headers) and everything
-        // after it; hyper's header timeout bounds the part before.
-        .layer(from_fn_with_state(public.request_timeout, request_timeout))
         // 4–14, chosen by the URL path alone.
         .service(Dispatch {
             routes: public.routes.clone(),
@@ -277,7 +276,7 @@ pub fn public_router(public: Public) -> PublicService {
         // Before anything looks at the request's content: a head RFC 9112 says to refuse
         // (Content-Length with Transfer-Encoding as seen on the wire, a missing or repeated
         // Host) is 400.
-        .layer(from_fn(super::framing::guard))
+        .layer(ValidateRequestHeaderLayer::custom(Guard))
         .service(routes);
     BoxCloneSyncService::new(service)
 }
@@ -316,8 +315,29 @@ impl Service<Request> for Dispatch {
     }
 }
 
-async fn request_timeout(State(limit): State<Duration>, request: Request, next: Next) -> Response {
-    match tokio::time::timeout(limit, next.run(request)).await {
+/// What every webhook meets before its source's stack, in one layer (each `from_fn` layer boxes
+/// a future per request): the in-flight count, then step 2, then the request timeout.
+struct Front {
+    admission: Arc<Admission>,
+    request_timeout: Duration,
+}
+
+async fn front(State(front): State<Arc<Front>>, request: Request, next: Next) -> Response {
+    // `in_flight_requests` counts every webhook from here on, shed or not.
+    let _counted = observe::InFlight::start();
+    // 2. Load shedding: past `max_in_flight` concurrent webhooks, or past
+    //    `max_in_flight_per_client` for one client, answer 503 at once instead of queueing
+    //    without bound; when all slots are taken, a request stuck on its body makes room.
+    admit(&front.admission, request, |request| {
+        // The request timeout bounds a slow body (slowloris after the headers) and everything
+        // after it; hyper's header timeout bounds the part before.
+        request_timeout(front.request_timeout, next.run(request))
+    })
+    .await
+}
+
+async fn request_timeout(limit: Duration, handled: impl Future<Output = Response>) -> Response {
+    match tokio::time::timeout(limit, handled).await {
         Ok(response) => response,
         Err(_) => {
             Rejection::new(RejectionKind::RequestTimeout, "request_timeout elapsed").into_response()

@@ -21,6 +21,11 @@ pub fn from_slice(text: &[u8]) -> Result<Value, serde_json::Error> {
     serde_json::from_slice::<Strict>(text).map(|Strict(value)| value)
 }
 
+/// [`from_slice`] on text already known to be UTF-8: the strings are not checked again.
+pub fn from_str(text: &str) -> Result<Value, serde_json::Error> {
+    serde_json::from_str::<Strict>(text).map(|Strict(value)| value)
+}
+
 impl<'de> Deserialize<'de> for Strict {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Strict, D::Error> {
         deserializer.deserialize_any(StrictVisitor).map(Strict)

@@ -159,6 +159,23 @@ fn string(out: &mut impl Write, text: &str) -> fmt::Result {
     out.write_char('"')
 }
 
+/// The bytes [`Escaped`] looks at twice: `"`, `\\`, the C0 controls, DEL, and the lead bytes of
+/// the C1 controls (`0xc2`) and of U+2028/U+2029 (`0xe2`).
+const LOOK_AGAIN: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut byte = 0;
+    while byte < 0x20 {
+        table[byte] = true;
+        byte += 1;
+    }
+    table[b'"' as usize] = true;
+    table[b'\\' as usize] = true;
+    table[0x7f] = true;
+    table[0xc2] = true;
+    table[0xe2] = true;
+    table
+};
+
 /// Writes what is formatted into it as the inside of a JSON string: runs of characters that
 /// need no escape are written whole.
 struct Escaped<'a, W: Write>(&'a mut W);
@@ -167,6 +184,10 @@ impl<W: Write> Write for Escaped<'_, W> {
     fn write_str(&mut self, text: &str) -> fmt::Result {
         let mut run = 0;
         for (at, &byte) in text.as_bytes().iter().enumerate() {
+            // Most bytes need nothing: one table lookup passes them.
+            if !LOOK_AGAIN[usize::from(byte)] {
+                continue;
+            }
             let short = match byte {
                 b'"' => Some("\\\""),
                 b'\\' => Some("\\\\"),

@@ -53,8 +53,8 @@ pub struct App {
     shutdown_timeout: Duration,
     /// The delivery worker's identity on its claims.
     owner: String,
-    /// What the accept path hands the worker.
-    inbox: Inbox,
+    /// What the accept path hands the worker (SQLite only).
+    inbox: Option<Inbox>,
 }
 
 impl App {
@@ -70,7 +70,17 @@ impl App {
         // these claims?); the UUID keeps owners unique across hosts and restarts.
         let owner = format!("{}-{}", std::process::id(), uuid::Uuid::now_v7());
         let control = Arc::new(Control::new(store.clone()));
-        let (handoff, inbox) = Handoff::new(owner.clone(), storage.lease, control.clone());
+        // The hand-off only where one process uses the store (SQLite): there a pause is made
+        // through this instance's own view, which every handed-over delivery is checked
+        // against after its commit. With PostgreSQL another instance's pause reaches this view
+        // only at its next refresh, and the store's claim must stay the one that holds it.
+        let (handoff, inbox) = match storage.url {
+            StoreUrl::Sqlite(_) => {
+                let (handoff, inbox) = Handoff::new(owner.clone(), storage.lease, control.clone());
+                (Some(handoff), Some(inbox))
+            }
+            StoreUrl::Postgres(_) => (None, None),
+        };
         let live = Arc::new(Live::new(compiled, store.clone(), control, handoff));
         let router = stack::public_router(stack::Public {
             routes: live.routes.clone(),
@@ -137,7 +147,7 @@ impl App {
                 owner: self.owner,
                 lease: self.lease,
                 shutdown_timeout: self.shutdown_timeout,
-                inbox: Some(self.inbox),
+                inbox: self.inbox,
             }
             .run(worker_stop),
         );

@@ -91,9 +91,9 @@ pub struct Live {
     pub registry: Arc<ArcSwap<Registry>>,
     /// The destinations' pause and circuit state (not reloaded: it outlives any config).
     pub control: Arc<Control>,
-    /// Where the accept path hands new events to this instance's worker: every generation's
-    /// registry carries it.
-    handoff: Arc<Handoff>,
+    /// Where the accept path hands new events to this instance's worker, if anywhere: every
+    /// generation's registry carries it.
+    handoff: Option<Arc<Handoff>>,
     /// One reload at a time: two racing reloads must not interleave their three stores.
     reloading: tokio::sync::Mutex<()>,
 }
@@ -105,7 +105,7 @@ impl Live {
         compiled: Compiled,
         store: Arc<dyn Store>,
         control: Arc<Control>,
-        handoff: Arc<Handoff>,
+        handoff: Option<Arc<Handoff>>,
     ) -> Live {
         let Compiled {
             config,

@@ -15,6 +15,13 @@
 //! everything else the worker holds (`Store::release` by owner), handed-off ones not yet
 //! attempted included. The worker takes handed-off claims through the same rooms, circuit
 //! admission, permits and pace as claimed ones (`delivery::worker`).
+//!
+//! Only on SQLite, where one process uses the store (`app.rs` makes no hand-off for
+//! PostgreSQL): a pause is then always made through this instance's own view of the
+//! destinations' state, against which the worker checks every handed-over delivery after its
+//! commit, as it checks the claims it already holds. With several instances a pause made by
+//! another reaches this view only at its next refresh, and only the store's claim holds it from
+//! its commit on.
 
 use std::sync::Arc;
 use std::time::Duration;

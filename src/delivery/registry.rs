@@ -166,9 +166,10 @@ impl Registry {
         }
     }
 
-    /// The same destinations, served by the worker `handoff` hands new events to.
-    pub fn with_handoff(mut self, handoff: Arc<Handoff>) -> Registry {
-        self.handoff = Some(handoff);
+    /// The same destinations, served by the worker `handoff` hands new events to (`None`: no
+    /// hand-off, every delivery is claimed).
+    pub fn with_handoff(mut self, handoff: Option<Arc<Handoff>>) -> Registry {
+        self.handoff = handoff;
         self
     }
 

@@ -19,6 +19,8 @@ use tower::ServiceExt;
 
 use crate::clock::now_ms;
 use crate::config::{Config, Storage, StoreUrl};
+use crate::delivery::control::Control;
+use crate::delivery::handoff::{Handoff, Inbox};
 use crate::delivery::worker::Worker;
 use crate::live::{Compiled, Live};
 use crate::pipeline::{framing, stack};
@@ -49,6 +51,10 @@ pub struct App {
     dedup_window: Duration,
     lease: Duration,
     shutdown_timeout: Duration,
+    /// The delivery worker's identity on its claims.
+    owner: String,
+    /// What the accept path hands the worker (SQLite only).
+    inbox: Option<Inbox>,
 }
 
 impl App {
@@ -60,7 +66,22 @@ impl App {
         let store = open_store(&storage).await?;
         let (public, public_addr) = bind("server.listen", &server.listen).await?;
         let (admin, admin_addr) = bind("server.admin_listen", &server.admin_listen).await?;
-        let live = Arc::new(Live::new(compiled, store.clone()));
+        // The process id makes a lease's owner findable from the database (which instance holds
+        // these claims?); the UUID keeps owners unique across hosts and restarts.
+        let owner = format!("{}-{}", std::process::id(), uuid::Uuid::now_v7());
+        let control = Arc::new(Control::new(store.clone()));
+        // The hand-off only where one process uses the store (SQLite): there a pause is made
+        // through this instance's own view, which every handed-over delivery is checked
+        // against after its commit. With PostgreSQL another instance's pause reaches this view
+        // only at its next refresh, and the store's claim must stay the one that holds it.
+        let (handoff, inbox) = match storage.url {
+            StoreUrl::Sqlite(_) => {
+                let (handoff, inbox) = Handoff::new(owner.clone(), storage.lease, control.clone());
+                (Some(handoff), Some(inbox))
+            }
+            StoreUrl::Postgres(_) => (None, None),
+        };
+        let live = Arc::new(Live::new(compiled, store.clone(), control, handoff));
         let router = stack::public_router(stack::Public {
             routes: live.routes.clone(),
             store,
@@ -83,6 +104,8 @@ impl App {
             dedup_window: storage.dedup_window,
             lease: storage.lease,
             shutdown_timeout: server.shutdown_timeout,
+            owner,
+            inbox,
         })
     }
 
@@ -121,11 +144,10 @@ impl App {
                 store: store.clone(),
                 registry: self.live.registry.clone(),
                 control: self.live.control.clone(),
-                // The process id makes a lease's owner findable from the database (which instance
-                // holds these claims?); the UUID keeps owners unique across hosts and restarts.
-                owner: format!("{}-{}", std::process::id(), uuid::Uuid::now_v7()),
+                owner: self.owner,
                 lease: self.lease,
                 shutdown_timeout: self.shutdown_timeout,
+                inbox: self.inbox,
             }
             .run(worker_stop),
         );

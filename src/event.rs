@@ -83,7 +83,7 @@ mod stored {
     ///     headers: Vec::new(),
     ///     body: bytes::Bytes::new(),
     ///     destinations: Vec::new(),
-    ///     hold: None,
+    ///     holds: Vec::new(),
     ///     event_type: None,
     /// };
     /// ```
@@ -99,7 +99,7 @@ mod stored {
         headers: Vec<(String, String)>,
         body: Bytes,
         destinations: Vec<String>,
-        hold: Option<Hold>,
+        holds: Vec<Hold>,
         event_type: Option<String>,
     }
 
@@ -134,7 +134,7 @@ mod stored {
                 headers,
                 body,
                 destinations,
-                hold: None,
+                holds: Vec::new(),
                 event_type: None,
             }
         }
@@ -150,7 +150,24 @@ mod stored {
         /// `hold.owner` (`mode = "proxy"`: the request attempts it right after the insert), so
         /// no worker takes it unless the holder dies first.
         pub fn with_hold(mut self, hold: Hold) -> NewEvent {
-            self.hold = Some(hold);
+            self.holds.push(hold);
+            self
+        }
+
+        /// The same event with every one of its deliveries stored already claimed by `owner`
+        /// until `until_ms`: the instance that stores it hands them straight to its own worker
+        /// (`delivery::handoff`), so no claim query is needed, and no other worker takes them
+        /// unless the holder dies first.
+        pub fn with_every_delivery_held(mut self, owner: &str, until_ms: i64) -> NewEvent {
+            self.holds = self
+                .destinations
+                .iter()
+                .map(|destination| Hold {
+                    destination: destination.clone(),
+                    owner: owner.to_owned(),
+                    until_ms,
+                })
+                .collect();
             self
         }
 
@@ -223,9 +240,11 @@ mod stored {
             &self.destinations
         }
 
-        /// The delivery the caller attempts itself right after the insert, if any.
-        pub fn hold(&self) -> Option<&Hold> {
-            self.hold.as_ref()
+        /// The hold on the delivery to `destination`, if it is stored already claimed.
+        pub fn hold_of(&self, destination: &str) -> Option<&Hold> {
+            self.holds
+                .iter()
+                .find(|hold| hold.destination == destination)
         }
     }
 }

@@ -19,6 +19,7 @@ use secrecy::SecretString;
 use crate::config::Config;
 use crate::delivery::Registry;
 use crate::delivery::control::Control;
+use crate::delivery::handoff::Handoff;
 use crate::pipeline::{self, CompiledSource, stack::Routes};
 use crate::store::Store;
 
@@ -90,25 +91,36 @@ pub struct Live {
     pub registry: Arc<ArcSwap<Registry>>,
     /// The destinations' pause and circuit state (not reloaded: it outlives any config).
     pub control: Arc<Control>,
+    /// Where the accept path hands new events to this instance's worker, if anywhere: every
+    /// generation's registry carries it.
+    handoff: Option<Arc<Handoff>>,
     /// One reload at a time: two racing reloads must not interleave their three stores.
     reloading: tokio::sync::Mutex<()>,
 }
 
 impl Live {
-    pub fn new(compiled: Compiled, store: Arc<dyn Store>) -> Live {
+    /// The running config of `compiled`, on `store`, its events handed to the worker that
+    /// `handoff` serves, under the destinations' state `control`.
+    pub fn new(
+        compiled: Compiled,
+        store: Arc<dyn Store>,
+        control: Arc<Control>,
+        handoff: Option<Arc<Handoff>>,
+    ) -> Live {
         let Compiled {
             config,
             sources,
             registry,
         } = compiled;
-        let registry = Arc::new(registry);
+        let registry = Arc::new(registry.with_handoff(handoff.clone()));
         Live {
             path: config.path.clone(),
             routes: Arc::new(ArcSwap::from_pointee(Routes::new(
                 &sources, &store, &registry,
             ))),
             registry: Arc::new(ArcSwap::new(registry)),
-            control: Arc::new(Control::new(store.clone())),
+            control,
+            handoff,
             snapshot: ArcSwap::from_pointee(Snapshot { config, sources }),
             store,
             reloading: tokio::sync::Mutex::new(()),
@@ -142,7 +154,7 @@ impl Live {
             warnings: config.warnings.clone(),
             restart_needed,
         };
-        let registry = Arc::new(registry);
+        let registry = Arc::new(registry.with_handoff(self.handoff.clone()));
         let routes = Routes::new(&sources, &self.store, &registry);
         self.registry.store(registry);
         self.snapshot.store(Arc::new(Snapshot { config, sources }));

@@ -999,6 +999,57 @@ mod cases {
         assert_eq!(claims[0].event_id, lapsing_id);
     }
 
+    pub async fn every_delivery_held_by_the_storing_worker_is_its_own_until_released(
+        store: Arc<dyn Store>,
+    ) {
+        // The hand-off: the instance that stores the event holds all its deliveries for its
+        // worker; no claim takes them, the holder records them, and a release (graceful
+        // shutdown) makes the ones not yet attempted due at once.
+        let held = to(event("github", "k1"), &["ci", "audit"])
+            .with_every_delivery_held("worker-1", now_ms() + 60_000);
+        let id = insert(&store, held).await;
+        assert!(
+            store
+                .claim("worker-2", &Room::up_to(10), LONG)
+                .await
+                .expect("claim")
+                .is_empty(),
+            "held deliveries are not claimed while the hold lasts"
+        );
+        let handed = |destination: &str| Claim {
+            event_id: id,
+            source: "github".into(),
+            destination: destination.into(),
+            attempts: 0,
+            budget_from_ms: 0,
+            replays: 0,
+        };
+        assert!(
+            store
+                .record(
+                    "worker-1",
+                    &handed("ci"),
+                    Recorded::Delivered,
+                    Timing::default()
+                )
+                .await
+                .expect("record")
+        );
+        assert_eq!(store.release("worker-1").await.expect("release"), 1);
+
+        let claims = store
+            .claim("worker-2", &Room::up_to(10), LONG)
+            .await
+            .expect("claim");
+        assert_eq!(
+            claims
+                .iter()
+                .map(|c| (c.event_id, c.destination.as_str(), c.attempts))
+                .collect::<Vec<_>>(),
+            vec![(id, "audit", 0)]
+        );
+    }
+
     pub async fn replay_makes_an_event_due_again_with_a_fresh_budget(store: Arc<dyn Store>) {
         // Received two hours ago: its max_age budget runs from then, until a replay.
         let old = event("s", "k").received_at(now_ms() - 2 * 3_600_000);
@@ -1728,6 +1779,7 @@ conformance!(
     each_delivery_lists_its_attempts_with_their_time_outcome_and_duration,
     release_gives_claims_back_due_at_once,
     a_held_delivery_is_left_to_its_holder_until_the_hold_lapses,
+    every_delivery_held_by_the_storing_worker_is_its_own_until_released,
     replay_makes_an_event_due_again_with_a_fresh_budget,
     a_claim_counts_the_replays_of_its_delivery,
     replay_refuses_an_event_whose_body_was_purged,

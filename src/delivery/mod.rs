@@ -14,6 +14,8 @@ pub mod circuit;
 pub mod control;
 pub mod destination;
 pub mod destinations;
+pub mod handoff;
+pub mod held;
 pub mod proxy;
 pub mod record;
 pub mod registry;

@@ -7,6 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::destination::Destination;
+use super::handoff::Handoff;
+use super::held::Rooms;
 
 /// A limiter of deliveries started per second (`rate_limit`), this instance's own.
 pub type Pace = governor::DefaultDirectRateLimiter;
@@ -99,11 +101,13 @@ fn kind(source: &str, config: &crate::config::Destination) -> Result<Arc<dyn Des
 #[derive(Default)]
 pub struct Registry {
     slots: std::collections::HashMap<(String, String), Slot>,
-    /// By destination name, how many deliveries a worker may hold claimed ([`claim_room`]).
-    /// Claims know a destination by its name alone, and names are unique across the file.
-    claim_rooms: std::collections::HashMap<String, usize>,
-    /// By destination name, its `circuit` (`None`: `circuit = false`).
-    circuits: std::collections::HashMap<String, Option<crate::config::Circuit>>,
+    /// By destination name, how many deliveries a worker may hold claimed ([`claim_room`])
+    /// and its `circuit`. Claims know a destination by its name alone, and names are unique
+    /// across the file.
+    rooms: Rooms,
+    /// Where the accept path hands new events to this instance's worker (the same for every
+    /// config generation); `None` for a registry no worker serves (`hookwall check`).
+    handoff: Option<Arc<Handoff>>,
 }
 
 impl Registry {
@@ -151,12 +155,27 @@ impl Registry {
         if errors.is_empty() {
             Ok(Registry {
                 slots,
-                claim_rooms,
-                circuits,
+                rooms: Rooms {
+                    claim_rooms,
+                    circuits,
+                },
+                handoff: None,
             })
         } else {
             Err(errors)
         }
+    }
+
+    /// The same destinations, served by the worker `handoff` hands new events to (`None`: no
+    /// hand-off, every delivery is claimed).
+    pub fn with_handoff(mut self, handoff: Option<Arc<Handoff>>) -> Registry {
+        self.handoff = handoff;
+        self
+    }
+
+    /// Where the accept path hands new events to this instance's worker, if anywhere.
+    pub fn handoff(&self) -> Option<&Arc<Handoff>> {
+        self.handoff.as_ref()
     }
 
     pub fn get(&self, source: &str, destination: &str) -> Option<&Slot> {
@@ -165,13 +184,18 @@ impl Registry {
 
     /// How many deliveries of each destination (by name) a worker may hold claimed.
     pub fn claim_rooms(&self) -> &std::collections::HashMap<String, usize> {
-        &self.claim_rooms
+        &self.rooms.claim_rooms
+    }
+
+    /// Each destination's claim room and circuit, by name.
+    pub fn rooms(&self) -> &Rooms {
+        &self.rooms
     }
 
     /// The `circuit` of the destination called `name`; `None` when it has none or is not
     /// configured.
     pub fn circuit(&self, name: &str) -> Option<&crate::config::Circuit> {
-        self.circuits.get(name).and_then(Option::as_ref)
+        self.rooms.circuit(name)
     }
 }
 

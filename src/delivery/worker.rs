@@ -30,41 +30,30 @@
 //! the store each `control::REFRESH`). Each attempt's outcome goes to the breaker.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 use uuid::Uuid;
 
 use super::circuit::{Admission, Attempted};
 use super::control::{self, Control};
-use super::{Attempt, Outcome, Registry, record};
+use super::handoff::{Handed, Inbox};
+use super::held::{BATCH, Held, Holding, MAX_HELD, MAX_IN_FLIGHT};
+use super::{Attempt, Outcome, Registry, Slot, record};
 use crate::clock::now_ms;
-use crate::store::{Claim, Room, Store, StoredEvent};
+use crate::store::{Claim, Store, StoredEvent};
 
-/// Attempts calling their destination at once, across destinations (each destination also has
-/// its own limit). Under load every step waits for CPU (milliseconds), so it takes this many to
-/// deliver as fast as the gateway ingests. Only attempts that hold their destination's permit
-/// take one.
-const MAX_IN_FLIGHT: usize = 128;
 /// The bodies of the events in flight, at most, in KiB (64 MiB; an event larger than this goes
 /// alone). The events are what the worker holds in memory.
 const MAX_LOADED_KIB: usize = 64 * 1024;
-/// Deliveries claimed and not yet answered by their destination, at most, across destinations.
-/// A claim waiting for its destination's permit is a few hundred bytes (no event is loaded
-/// before its attempt), and each destination's share is bounded by its own claim room, so this
-/// only bounds memory: generous, so that destinations that hang (their rooms full) leave room
-/// for the others (about a dozen of them at the default `concurrency`, `timeout` and lease).
-const MAX_HELD: usize = 8 * MAX_IN_FLIGHT;
 /// Attempts whose outcome waits for its commit, beyond those in flight. Bounded, so a store that
 /// stops committing stops the worker from starting more.
 const MAX_RECORDING: usize = 4 * MAX_IN_FLIGHT;
-/// Claims and event reads are made for at least this many deliveries at once (each costs a
-/// store round trip, on SQLite a place in a commit) ...
-const BATCH: usize = MAX_IN_FLIGHT / 4;
-/// ... or after waiting this long for free slots.
+/// Claims and event reads are made for at least [`BATCH`] deliveries at once, or after waiting
+/// this long for free slots.
 const GATHER: Duration = Duration::from_millis(10);
 /// How often an idle worker looks for due work.
 const POLL: Duration = Duration::from_millis(100);
@@ -81,79 +70,9 @@ pub struct Worker {
     /// slot, and its timeout); after it, another worker may take the delivery over.
     pub lease: Duration,
     pub shutdown_timeout: Duration,
-}
-
-/// The claims this worker holds, per destination name, until their destination has answered.
-#[derive(Default)]
-struct Held {
-    counts: Mutex<HashMap<String, usize>>,
-    /// Told each time a claim is given back: its destination has room again.
-    freed: Notify,
-}
-
-impl Held {
-    /// Counts a claim of `destination` until the returned [`Holding`] is dropped.
-    fn take(self: &Arc<Self>, destination: &str) -> Holding {
-        if let Ok(mut counts) = self.counts.lock() {
-            *counts.entry(destination.to_owned()).or_default() += 1;
-        }
-        Holding {
-            held: self.clone(),
-            destination: destination.to_owned(),
-        }
-    }
-
-    /// What the next claim may take: what is left of each destination's room and of
-    /// [`MAX_HELD`]; none for a paused destination or an open circuit, one for an open circuit
-    /// ready for its probe. A destination not configured (its deliveries are dead at once) gets
-    /// a batch.
-    fn room(&self, registry: &Registry, control: &Control) -> Room {
-        let Ok(counts) = self.counts.lock() else {
-            // Poisoned only if a holder panicked while counting; claim nothing rather than
-            // claim past the bounds.
-            return Room::up_to(0);
-        };
-        let total: usize = counts.values().sum();
-        let now = now_ms();
-        let per_destination = registry
-            .claim_rooms()
-            .iter()
-            .map(|(name, room)| {
-                let held = counts.get(name).copied().unwrap_or(0);
-                let room = match control.admit(name, registry.circuit(name), now) {
-                    Admission::Attempt => *room,
-                    Admission::Probe => 1,
-                    Admission::GiveBack => 0,
-                };
-                (name.clone(), room.saturating_sub(held))
-            })
-            .collect();
-        Room {
-            total: MAX_HELD.saturating_sub(total),
-            per_destination,
-            otherwise: BATCH,
-        }
-    }
-}
-
-/// A claim counted against its destination's room; dropping it gives the room back.
-struct Holding {
-    held: Arc<Held>,
-    destination: String,
-}
-
-impl Drop for Holding {
-    fn drop(&mut self) {
-        if let Ok(mut counts) = self.held.counts.lock()
-            && let Some(count) = counts.get_mut(&self.destination)
-        {
-            *count = count.saturating_sub(1);
-            if *count == 0 {
-                counts.remove(&self.destination);
-            }
-        }
-        self.held.freed.notify_one();
-    }
+    /// The events the accept path hands over with their deliveries already claimed as `owner`
+    /// (`delivery::handoff`), and the count of what the worker holds, shared with it.
+    pub inbox: Option<Inbox>,
 }
 
 /// A claim whose destination's permit is held (`None` for a destination not configured when it
@@ -162,6 +81,9 @@ struct Ready {
     claim: Claim,
     permit: Option<OwnedSemaphorePermit>,
     holding: Holding,
+    /// Its event, when it was handed over with it and had no wait (and the event's share of the
+    /// hand-off's bytes); `None`: the dispatcher reads it.
+    loaded: Option<(Arc<StoredEvent>, OwnedSemaphorePermit)>,
 }
 
 /// What an attempt holds while it calls its destination, given back together when the call is
@@ -175,19 +97,37 @@ type Attempting = (
 
 impl Worker {
     /// Runs until `stop` turns true.
-    pub async fn run(self, stop: watch::Receiver<bool>) {
+    pub async fn run(mut self, stop: watch::Receiver<bool>) {
+        let inbox = self.inbox.take();
+        let held = inbox
+            .as_ref()
+            .map_or_else(|| Arc::new(Held::default()), |inbox| inbox.held.clone());
         let this = Arc::new(self);
         // Before the first claim: a circuit left open by a previous run holds from the start.
         this.refresh().await;
         let refresher = tokio::spawn(this.clone().keep_fresh(stop.clone()));
         // Never full: it holds claims counted in `Held`, at most MAX_HELD.
         let (ready, claimed) = mpsc::channel(MAX_HELD);
-        let claimer = tokio::spawn(this.clone().claim_ahead(ready, stop.clone()));
+        let taker = inbox.map(|inbox| {
+            tokio::spawn(this.clone().take_handed(
+                inbox.handed,
+                held.clone(),
+                ready.clone(),
+                stop.clone(),
+            ))
+        });
+        let claimer = tokio::spawn(this.clone().claim_ahead(held, ready, stop.clone()));
         let mut tasks = this.dispatch(claimed, stop).await;
-        // The claimer ends at stop (its waits for permits with it); its last claim, if any, is
-        // committed before the release below gives everything back.
-        if let Err(err) = claimer.await {
-            tracing::error!(error = %err, "delivery claimer failed");
+        // The claimer and the taker end at stop (their waits for permits with them); the last
+        // claim, if any, is committed before the release below gives everything back, handed
+        // over deliveries not yet attempted included.
+        for (task, name) in [(Some(claimer), "claimer"), (taker, "hand-off taker")] {
+            if let Some(Err(err)) = match task {
+                Some(task) => Some(task.await),
+                None => None,
+            } {
+                tracing::error!(error = %err, task = name, "delivery task failed");
+            }
         }
         refresher.abort();
         let drained = tokio::time::timeout(this.shutdown_timeout, async {
@@ -233,10 +173,10 @@ impl Worker {
     /// dispatcher is gone.
     async fn claim_ahead(
         self: Arc<Self>,
+        held: Arc<Held>,
         ready: mpsc::Sender<Ready>,
         mut stop: watch::Receiver<bool>,
     ) {
-        let held = Arc::new(Held::default());
         // Claims waiting for their destination's permit: aborted (dropped) with the claimer.
         let mut waiting = JoinSet::new();
         loop {
@@ -245,7 +185,7 @@ impl Worker {
                 return;
             }
             let registry = self.registry.load_full();
-            let room = held.room(&registry, &self.control);
+            let room = held.room(registry.rooms(), &self.control);
             // Room for a batch, or wait for claims to be given back.
             if room.total < BATCH {
                 tokio::select! {
@@ -273,32 +213,80 @@ impl Worker {
             for claim in claims {
                 let holding = held.take(&claim.destination);
                 let slot = registry.get(&claim.source, &claim.destination);
-                let permits = slot.map(|slot| slot.permits.clone());
-                let pace = slot.and_then(|slot| slot.pace.clone());
-                let ready = ready.clone();
-                waiting.spawn(async move {
-                    // `None` only if the semaphore were closed, which it never is.
-                    let permit = match permits {
-                        Some(permits) => permits.acquire_owned().await.ok(),
-                        None => None,
-                    };
-                    // Bounded: the destination's claim room is what its rate starts within
-                    // half the lease (`registry::paced_room`).
-                    if let Some(pace) = pace {
-                        pace.until_ready().await;
-                    }
-                    // Fails only when the dispatcher has stopped: the release at shutdown gives
-                    // the claim back.
-                    let _ = ready
-                        .send(Ready {
-                            claim,
-                            permit,
-                            holding,
-                        })
-                        .await;
-                });
+                wait_for_turn(&mut waiting, slot, &ready, claim, holding, None);
             }
         }
+    }
+
+    /// Takes the events the accept path hands over: each delivery its destination has room for
+    /// goes on like a claim (straight to the dispatcher, its event with it, when its permit and
+    /// pace are free at once; else it waits for them like a claim, its event dropped, read again
+    /// at its attempt); the others are given back to the store unattempted, for the claim query.
+    /// Ends at stop, or when the dispatcher is gone; what is left in the channel is released
+    /// with the rest at shutdown.
+    async fn take_handed(
+        self: Arc<Self>,
+        mut handed: mpsc::Receiver<Handed>,
+        held: Arc<Held>,
+        ready: mpsc::Sender<Ready>,
+        mut stop: watch::Receiver<bool>,
+    ) {
+        let mut waiting = JoinSet::new();
+        loop {
+            let next = tokio::select! {
+                next = handed.recv() => next,
+                () = stopped(&mut stop) => None,
+            };
+            let Some(Handed { event, claims }) = next else {
+                break;
+            };
+            while waiting.try_join_next().is_some() {}
+            let registry = self.registry.load_full();
+            let mut refused = Vec::new();
+            for handed in claims {
+                let claim = handed.claim;
+                let Some(holding) =
+                    held.try_take(&claim.destination, registry.rooms(), &self.control)
+                else {
+                    refused.push(claim);
+                    continue;
+                };
+                let slot = registry.get(&claim.source, &claim.destination);
+                let permit = match slot {
+                    Some(slot) => match slot.permits.clone().try_acquire_owned() {
+                        Ok(permit) => Some(permit),
+                        Err(_) => {
+                            wait_for_turn(&mut waiting, Some(slot), &ready, claim, holding, None);
+                            continue;
+                        }
+                    },
+                    None => None,
+                };
+                if let Some(pace) = slot.and_then(|slot| slot.pace.as_ref())
+                    && pace.check().is_err()
+                {
+                    wait_for_turn(&mut waiting, slot, &ready, claim, holding, permit);
+                    continue;
+                }
+                let loaded = Some((event.clone(), handed.bytes));
+                let item = Ready {
+                    claim,
+                    permit,
+                    holding,
+                    loaded,
+                };
+                if ready.send(item).await.is_err() {
+                    break;
+                }
+            }
+            if !refused.is_empty() {
+                let this = self.clone();
+                waiting.spawn(async move { this.give_back(&refused).await });
+            }
+        }
+        // No more hand-offs: what was reserved and is sent after this finds the channel closed
+        // and is dropped; its deliveries are held in the store, released at shutdown.
+        handed.close();
     }
 
     /// Starts an attempt for each claim that holds its destination's permit as slots free up;
@@ -335,16 +323,26 @@ impl Worker {
             if batch.is_empty() {
                 continue;
             }
-            // The claimed events in one read (an event with several destinations is read once).
-            let ids: Vec<Uuid> = batch.iter().map(|ready| ready.claim.event_id).collect();
-            let events: HashMap<String, Arc<StoredEvent>> = match self.store.get_many(&ids).await {
-                Ok(events) => events
-                    .into_iter()
-                    .map(|event| (event.id.clone(), Arc::new(event)))
-                    .collect(),
-                Err(err) => {
-                    tracing::warn!(error = %err, claims = batch.len(), "cannot read claimed events; their claims will lapse");
-                    continue;
+            // The claimed events in one read (an event with several destinations is read once);
+            // handed-over claims came with theirs.
+            let ids: Vec<Uuid> = batch
+                .iter()
+                .filter(|ready| ready.loaded.is_none())
+                .map(|ready| ready.claim.event_id)
+                .collect();
+            let events: HashMap<String, Arc<StoredEvent>> = if ids.is_empty() {
+                HashMap::new()
+            } else {
+                match self.store.get_many(&ids).await {
+                    Ok(events) => events
+                        .into_iter()
+                        .map(|event| (event.id.clone(), Arc::new(event)))
+                        .collect(),
+                    Err(err) => {
+                        tracing::warn!(error = %err, claims = ids.len(), "cannot read claimed events; their claims will lapse");
+                        batch.retain(|ready| ready.loaded.is_some());
+                        HashMap::new()
+                    }
                 }
             };
             // One slot each: `recv_many` took at most as many claims as there are free slots.
@@ -353,20 +351,29 @@ impl Worker {
                     claim,
                     permit,
                     holding,
+                    loaded: handed,
                 } = ready;
-                let event = events.get(&claim.event_id.to_string()).cloned();
-                // Its share of the loaded bytes, in KiB; waiting here holds back the next batch.
-                let kib = event
-                    .as_ref()
-                    .and_then(|event| event.body.as_ref())
-                    .map_or(0, |body| body.len().div_ceil(1024))
-                    .min(MAX_LOADED_KIB);
-                // `None` only if the semaphore were closed, which it never is.
-                let bytes = loaded
-                    .clone()
-                    .acquire_many_owned(u32::try_from(kib).unwrap_or(u32::MAX))
-                    .await
-                    .ok();
+                let (event, bytes) = match handed {
+                    // Its bytes were counted when it was handed over.
+                    Some((event, bytes)) => (Some(event), Some(bytes)),
+                    None => {
+                        let event = events.get(&claim.event_id.to_string()).cloned();
+                        // Its share of the loaded bytes, in KiB; waiting here holds back the
+                        // next batch.
+                        let kib = event
+                            .as_ref()
+                            .and_then(|event| event.body.as_ref())
+                            .map_or(0, |body| body.len().div_ceil(1024))
+                            .min(MAX_LOADED_KIB);
+                        // `None` only if the semaphore were closed, which it never is.
+                        let bytes = loaded
+                            .clone()
+                            .acquire_many_owned(u32::try_from(kib).unwrap_or(u32::MAX))
+                            .await
+                            .ok();
+                        (event, bytes)
+                    }
+                };
                 let this = self.clone();
                 tasks.spawn(async move {
                     this.attempt(claim, event, (in_flight, bytes, permit, holding))
@@ -510,6 +517,45 @@ impl Worker {
             }
         }
     }
+}
+
+/// Waits, in a task of `waiting`, for the claim's destination's permit (unless `permit` is had
+/// already) and its pace, then sends it to the dispatcher. `slot` is `None` for a destination
+/// not configured: nothing to wait for.
+fn wait_for_turn(
+    waiting: &mut JoinSet<()>,
+    slot: Option<&Slot>,
+    ready: &mpsc::Sender<Ready>,
+    claim: Claim,
+    holding: Holding,
+    permit: Option<OwnedSemaphorePermit>,
+) {
+    let permits = slot.map(|slot| slot.permits.clone());
+    let pace = slot.and_then(|slot| slot.pace.clone());
+    let ready = ready.clone();
+    waiting.spawn(async move {
+        // `None` only if the semaphore were closed, which it never is.
+        let permit = match (permit, permits) {
+            (Some(permit), _) => Some(permit),
+            (None, Some(permits)) => permits.acquire_owned().await.ok(),
+            (None, None) => None,
+        };
+        // Bounded: the destination's claim room is what its rate starts within half the lease
+        // (`registry::paced_room`).
+        if let Some(pace) = pace {
+            pace.until_ready().await;
+        }
+        // Fails only when the dispatcher has stopped: the release at shutdown gives the claim
+        // back.
+        let _ = ready
+            .send(Ready {
+                claim,
+                permit,
+                holding,
+                loaded: None,
+            })
+            .await;
+    });
 }
 
 /// Waits for a free slot, then briefly for a batch's worth, never long, so a lone due delivery

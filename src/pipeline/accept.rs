@@ -191,7 +191,12 @@ pub async fn accept(
             Err(rejection) => rejection.into_response(),
         };
     }
-    match crate::delivery::record::insert(store.as_ref(), event).await {
+    // Handed to this instance's worker with its deliveries claimed, when it has room.
+    let inserted = match registry.handoff() {
+        Some(handoff) => handoff.insert(&store, registry.rooms(), event).await,
+        None => crate::delivery::record::insert(store.as_ref(), event).await,
+    };
+    match inserted {
         Ok(Inserted::Stored(id)) => answer(source.accept_status, &id.to_string(), "accepted"),
         Ok(Inserted::Duplicate(id)) => {
             tracing::info!(event_id = %id, "duplicate event acknowledged");

@@ -178,7 +178,7 @@ async fn insert_batch(
             continue;
         }
         for destination in event.destinations() {
-            let hold = event.hold().filter(|hold| &hold.destination == destination);
+            let hold = event.hold_of(destination);
             delivery_events.push(event.id().to_string());
             destinations.push(destination.as_str());
             owners.push(hold.map(|h| h.owner.as_str()));

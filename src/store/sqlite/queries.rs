@@ -77,7 +77,7 @@ pub(super) fn insert(conn: &rusqlite::Connection, row: &Row) -> Result<Inserted,
          VALUES (?1, ?2, ?3, ?4, ?5)",
     )?;
     for destination in event.destinations() {
-        let hold = event.hold().filter(|hold| &hold.destination == destination);
+        let hold = event.hold_of(destination);
         deliveries.execute(params![
             id,
             destination,

@@ -106,7 +106,8 @@ pub(super) struct Writer<B: Backend> {
 
 impl<B: Backend> Writer<B> {
     /// Starts the writer as a task of the current runtime (a backend whose statements are
-    /// async: PostgreSQL).
+    /// async; the store itself uses [`Writer::spawn_many`]).
+    #[cfg(test)]
     pub fn spawn(backend: B) -> Writer<B> {
         let (jobs, queue) = mpsc::channel(QUEUE);
         tokio::spawn(run(backend, queue));
@@ -123,6 +124,31 @@ impl<B: Backend> Writer<B> {
             .name(name.to_owned())
             .spawn(move || runtime.block_on(run(backend, queue)))?;
         Ok(Writer { jobs })
+    }
+
+    /// Starts `loops` writer loops as tasks of the current runtime, each with its own clone of
+    /// `backend`, sharing one queue: while one loop's batch is in its transaction, the next
+    /// loop takes the writes that came meanwhile. For a backend whose transactions can run
+    /// side by side (PostgreSQL: each on its own connection, and the database commits them
+    /// together); the controls a loop meets go to that loop's clone.
+    pub fn spawn_many(backend: B, loops: usize) -> Writer<B>
+    where
+        B: Clone,
+    {
+        let (jobs, queue) = mpsc::channel(QUEUE);
+        let loops = loops.max(1);
+        let intake = Arc::new(tokio::sync::Mutex::new(Intake {
+            jobs: queue,
+            carried: None,
+            closing: false,
+            running: loops,
+            closed: None,
+        }));
+        for _ in 1..loops {
+            tokio::spawn(run_shared(backend.clone(), Arc::clone(&intake)));
+        }
+        tokio::spawn(run_shared(backend, intake));
+        Writer { jobs }
     }
 
     /// Queues `write` and waits for its answer, which comes after its batch's commit.
@@ -202,35 +228,7 @@ impl<B: Backend> Batch<B> {
 async fn run<B: Backend>(mut backend: B, mut jobs: mpsc::Receiver<Job<B>>) {
     // A write that did not fit the last batch: the first of the next.
     let mut carried: Option<Queued<B>> = None;
-    loop {
-        let mut next = match carried.take() {
-            Some(queued) => Some(Job::Write(queued)),
-            None => match jobs.recv().await {
-                Some(job) => Some(job),
-                None => return,
-            },
-        };
-        let mut batch = Batch::<B>::new();
-        let mut close = None;
-        // Take what is waiting now, without waiting for more: latency stays one commit.
-        while let Some(job) = next.take() {
-            match job {
-                Job::Write(queued) => {
-                    carried = batch.add(queued);
-                    if carried.is_some() {
-                        break;
-                    }
-                }
-                Job::Control(control) => backend.control(control),
-                Job::Close(done) => {
-                    close = Some(done);
-                    break;
-                }
-            }
-            if !batch.is_full() {
-                next = jobs.try_recv().ok();
-            }
-        }
+    while let Some((batch, close)) = take_batch(&mut backend, &mut jobs, &mut carried).await {
         if let Some(oldest) = batch.oldest {
             flush(&mut backend, batch.writes, batch.waiters, oldest).await;
         }
@@ -241,6 +239,88 @@ async fn run<B: Backend>(mut backend: B, mut jobs: mpsc::Receiver<Job<B>>) {
             backend.close();
             let _ = done.send(());
             return;
+        }
+    }
+}
+
+/// Waits for a job, then takes what is waiting now, without waiting for more (latency stays
+/// one commit), up to the backend's limits; runs the controls met on the way. With the batch, a
+/// close met in the queue (the batch ends there). `None` once the queue is closed and empty.
+async fn take_batch<B: Backend>(
+    backend: &mut B,
+    jobs: &mut mpsc::Receiver<Job<B>>,
+    carried: &mut Option<Queued<B>>,
+) -> Option<(Batch<B>, Option<oneshot::Sender<()>>)> {
+    let mut next = match carried.take() {
+        Some(queued) => Some(Job::Write(queued)),
+        None => Some(jobs.recv().await?),
+    };
+    let mut batch = Batch::<B>::new();
+    while let Some(job) = next.take() {
+        match job {
+            Job::Write(queued) => {
+                *carried = batch.add(queued);
+                if carried.is_some() {
+                    break;
+                }
+            }
+            Job::Control(control) => backend.control(control),
+            Job::Close(done) => return Some((batch, Some(done))),
+        }
+        if !batch.is_full() {
+            next = jobs.try_recv().ok();
+        }
+    }
+    Some((batch, None))
+}
+
+/// The queue several writer loops share ([`Writer::spawn_many`]), one taking at a time.
+struct Intake<B: Backend> {
+    jobs: mpsc::Receiver<Job<B>>,
+    carried: Option<Queued<B>>,
+    /// Set by the loop that met the close: the others stop at their next turn.
+    closing: bool,
+    /// Loops still running; the last to stop answers the close.
+    running: usize,
+    closed: Option<oneshot::Sender<()>>,
+}
+
+/// One of several writer loops: takes a batch in its turn, runs it while the others take theirs.
+async fn run_shared<B: Backend>(mut backend: B, intake: Arc<tokio::sync::Mutex<Intake<B>>>) {
+    loop {
+        let taken = {
+            let mut guard = intake.lock().await;
+            let intake = &mut *guard;
+            if intake.closing {
+                None
+            } else {
+                take_batch(&mut backend, &mut intake.jobs, &mut intake.carried).await
+            }
+            .map(|(batch, close)| {
+                if let Some(done) = close {
+                    // Still holding the queue: no loop takes what came after the close.
+                    intake.closing = true;
+                    intake.closed = Some(done);
+                    intake.jobs.close();
+                }
+                batch
+            })
+        };
+        let Some(batch) = taken else { break };
+        if let Some(oldest) = batch.oldest {
+            flush(&mut backend, batch.writes, batch.waiters, oldest).await;
+        }
+    }
+    backend.close();
+    let mut intake = intake.lock().await;
+    intake.running -= 1;
+    if intake.running == 0 {
+        // Every loop has answered its last batch. Writes queued behind the close are answered
+        // `Closed` as the queue drops with the last loop.
+        intake.closing = true;
+        intake.jobs.close();
+        if let Some(done) = intake.closed.take() {
+            let _ = done.send(());
         }
     }
 }
@@ -335,6 +415,7 @@ mod tests {
 
     /// A backend whose writes are numbers weighing what they say; it keeps each transaction's
     /// writes, waits for a permit before each, and answers each write with itself.
+    #[derive(Clone)]
     struct Fake {
         transactions: Arc<Mutex<Vec<Vec<usize>>>>,
         gate: Arc<Semaphore>,
@@ -487,5 +568,29 @@ mod tests {
         assert!(matches!(writer.submit(8).await, Err(StoreError::Closed)));
         assert!(matches!(writer.control(()).await, Err(StoreError::Closed)));
         assert_eq!(*transactions.lock().expect("not poisoned"), vec![vec![7]]);
+    }
+
+    #[tokio::test]
+    async fn with_two_loops_a_second_batch_runs_while_the_first_is_in_its_transaction() {
+        let (transactions, gate) = (Transactions::default(), Arc::new(Semaphore::new(0)));
+        let fake = Fake {
+            transactions: Arc::clone(&transactions),
+            gate: Arc::clone(&gate),
+            fails: never,
+        };
+        let writer = Arc::new(Writer::spawn_many(fake, 2));
+        let answers = submit_all(&writer, &gate, &[1, 2, 3, 4]).await;
+
+        assert_eq!(
+            answers.into_iter().map(Result::ok).collect::<Vec<_>>(),
+            [1, 2, 3, 4].map(Some)
+        );
+        // One loop took 1 and waits at the gate, the other took 2; 3 and 4 waited together for
+        // the first loop free (one loop would have run 1, then 2, 3 and 4 together).
+        let mut ran = transactions.lock().expect("not poisoned").clone();
+        ran.sort();
+        assert_eq!(ran, vec![vec![1], vec![2], vec![3, 4]]);
+        writer.close().await;
+        assert!(matches!(writer.submit(5).await, Err(StoreError::Closed)));
     }
 }

@@ -13,7 +13,7 @@
 //!   is computed after every other writer of that event has committed.
 //!
 //! Inserts are group-committed through the shared writer (`store::group_commit`, with this
-//! store's statements in `writer.rs`): nobody is answered before the commit that holds their
+//! store's statement in `writer.rs`; two batches may be in flight at once): nobody is answered before the commit that holds their
 //! event. Everything else runs directly on the pool (`queries.rs`): claims and outcomes are
 //! already one statement (or one short transaction) each. This file opens the store and answers
 //! the reads; it must never insert an event except through the writer.
@@ -29,7 +29,7 @@ use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use uuid::Uuid;
 
-use self::writer::PostgresWriter;
+use self::writer::{PostgresWriter, WRITER_LOOPS};
 use super::error::{Corrupt, event_id};
 use super::group_commit::Writer;
 use super::sql::{self, event_from_row};
@@ -41,6 +41,10 @@ use super::{
 /// How long a caller waits for a pooled connection before the store reports itself unavailable
 /// (a 503 the provider retries), well inside the default request timeout.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A pooled connection idle this long is pinged before it is handed out (one idle less long is
+/// taken to be alive).
+const PING_AFTER_IDLE: Duration = Duration::from_secs(1);
 
 pub struct PostgresStore {
     pool: PgPool,
@@ -80,6 +84,19 @@ impl PostgresStore {
         let pool = PgPoolOptions::new()
             .max_connections(max_connections.max(1))
             .acquire_timeout(ACQUIRE_TIMEOUT)
+            // sqlx pings every connection it hands out: a round trip before each batch of the
+            // writer, which cost more than the batch's statement under load. A connection used
+            // within the last second is handed out as it is; one that died meanwhile fails its
+            // statement, as one that dies during it does.
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for >= PING_AFTER_IDLE {
+                        sqlx::Connection::ping(conn).await?;
+                    }
+                    Ok(true)
+                })
+            })
             .after_connect(move |_, _| {
                 Box::pin(async move {
                     // A look at every descriptor of the process: off the async workers.
@@ -112,7 +129,11 @@ impl PostgresStore {
                 .fetch_one(&pool)
                 .await?;
         Ok(PostgresStore {
-            writer: Writer::spawn(PostgresWriter { pool: pool.clone() }),
+            // Every loop holds a connection while its batch runs: at least one stays for the rest.
+            writer: Writer::spawn_many(
+                PostgresWriter { pool: pool.clone() },
+                WRITER_LOOPS.min(max_connections.saturating_sub(1).max(1) as usize),
+            ),
             pool,
             turns: AtomicUsize::new(0),
             fingerprint_key,

@@ -1,9 +1,11 @@
 //! The PostgreSQL store's side of the shared group-commit writer: inserts, many per
-//! transaction, with two multi-row statements (events, then their deliveries).
+//! transaction, as one statement that commits on its own (events, and in a second part of the
+//! same statement their deliveries): one round trip per batch, no BEGIN and no COMMIT. The
+//! store runs [`WRITER_LOOPS`] of these side by side, each batch on its own connection.
 //!
 //! Only inserts go through the writer: claims and outcomes are already one statement (or one
 //! short transaction) each and run on the pool. Rows are inserted in key order so that two
-//! instances inserting overlapping keys cannot deadlock. A batch the server refuses as a whole
+//! batches (of two loops, or two instances) inserting overlapping keys cannot deadlock. A batch the server refuses as a whole
 //! is retried write by write by the shared writer ([`Failure::Refused`]). This file must never
 //! answer a caller: the shared writer does, after the commit.
 
@@ -18,7 +20,14 @@ use crate::store::error::event_id;
 use crate::store::group_commit::{Backend, Failure, Limits};
 use crate::store::{Corrupt, EventStatus, Inserted, NewEvent, StoreError};
 
-/// The writer's hold on the pool.
+/// How many batches may be in their transactions at once. One loop leaves the connection idle
+/// while its batch's answers go out and the next batch is taken; two keep the database busy
+/// and halved (c)'s p99 at 64 connections; three and four measured slower (smaller batches,
+/// more commits for the same rows). docs/benchmarks.md, "PostgreSQL ingest".
+pub(super) const WRITER_LOOPS: usize = 2;
+
+/// The writer's hold on the pool (each writer loop has a clone).
+#[derive(Clone)]
 pub(super) struct PostgresWriter {
     pub pool: PgPool,
 }
@@ -63,15 +72,17 @@ impl Backend for PostgresWriter {
     fn close(self) {}
 }
 
-/// Inserts `events` and their deliveries in one transaction; one result per event, in order.
-/// An `Err` means nothing was committed.
+/// Inserts `events` and their deliveries in one statement, committed on its own (no BEGIN and
+/// COMMIT round trips); one result per event, in order. An `Err` means nothing was committed
+/// (or, for a connection lost on the way, possibly committed unseen).
 async fn insert_batch(
     pool: &PgPool,
     events: &[Box<NewEvent>],
 ) -> Result<Vec<Result<Inserted, StoreError>>, sqlx::Error> {
-    // Rows are inserted in key order. Two instances inserting overlapping keys then wait for
-    // each other's unique-index entries in one order and cannot deadlock; a stable sort keeps
-    // arrival order among copies of one key, so the first copy received is the one stored.
+    // Rows are inserted in key order. Two transactions inserting overlapping keys (two writer
+    // loops, two instances) then wait for each other's unique-index entries in one order and
+    // cannot deadlock; a stable sort keeps arrival order among copies of one key within a
+    // batch, so the first copy received is the one stored.
     let mut order: Vec<usize> = (0..events.len()).collect();
     let keys: Vec<Cow<'_, str>> = events.iter().map(|e| dedup_key(e.dedup_key())).collect();
     order.sort_by(|&a, &b| (events[a].source(), &keys[a]).cmp(&(events[b].source(), &keys[b])));
@@ -87,6 +98,10 @@ async fn insert_batch(
     let mut headers = Vec::with_capacity(events.len());
     let mut bodies: Vec<&[u8]> = Vec::with_capacity(events.len());
     let mut statuses = Vec::with_capacity(events.len());
+    let mut delivery_events = Vec::new();
+    let mut destinations = Vec::new();
+    let mut owners = Vec::new();
+    let mut untils = Vec::new();
     let mut unencodable = HashMap::new();
     for &i in &order {
         let event = &*events[i];
@@ -97,7 +112,7 @@ async fn insert_batch(
                 continue;
             }
         };
-        ids.push(event.id().to_string());
+        let id = event.id().to_string();
         sources.push(event.source());
         dedup_keys.push(keys[i].as_ref());
         received.push(event.received_at_ms());
@@ -110,24 +125,42 @@ async fn insert_batch(
         // An event with nowhere to go is kept for inspection, never reported as delivered
         // (SPEC section 10); retention treats it as it treats a delivered one.
         statuses.push(EventStatus::of_new(event.destinations()).as_str());
+        // Deliveries of every event; the statement keeps those of the events it inserted.
+        for destination in event.destinations() {
+            let hold = event.hold_of(destination);
+            delivery_events.push(id.clone());
+            destinations.push(destination.as_str());
+            owners.push(hold.map(|h| h.owner.as_str()));
+            untils.push(hold.map(|h| h.until_ms));
+        }
+        ids.push(id);
     }
 
-    let mut tx = pool.begin().await?;
     // New work is due at once: at the instance's receipt time, or at the database's now if the
-    // instance's clock runs ahead of it (claims compare with the database clock).
+    // instance's clock runs ahead of it (claims compare with the database clock). The
+    // deliveries' foreign key is checked at the statement's end, when the events are in.
     let inserted: Vec<String> = sqlx::query_scalar(
-        "INSERT INTO events (id, source, dedup_key, received_at, client_ip, request_id, \
-           content_type, headers, body, status, event_type, next_attempt_at) \
-         SELECT u.id::uuid, u.source, u.dedup_key, u.received_at, u.client_ip, u.request_id, \
-           u.content_type, u.headers, u.body, u.status, u.event_type, \
-           LEAST(u.received_at, FLOOR(EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT) \
-         FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[], \
-           $7::text[], $8::text[], $9::bytea[], $10::text[], $11::text[]) WITH ORDINALITY \
-           AS u(id, source, dedup_key, received_at, client_ip, request_id, content_type, \
-             headers, body, status, event_type, n) \
-         ORDER BY u.n \
-         ON CONFLICT (source, dedup_key) DO NOTHING \
-         RETURNING id::text",
+        "WITH new AS ( \
+           INSERT INTO events (id, source, dedup_key, received_at, client_ip, request_id, \
+             content_type, headers, body, status, event_type, next_attempt_at) \
+           SELECT u.id::uuid, u.source, u.dedup_key, u.received_at, u.client_ip, u.request_id, \
+             u.content_type, u.headers, u.body, u.status, u.event_type, \
+             LEAST(u.received_at, FLOOR(EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT) \
+           FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[], \
+             $7::text[], $8::text[], $9::bytea[], $10::text[], $11::text[]) WITH ORDINALITY \
+             AS u(id, source, dedup_key, received_at, client_ip, request_id, content_type, \
+               headers, body, status, event_type, n) \
+           ORDER BY u.n \
+           ON CONFLICT (source, dedup_key) DO NOTHING \
+           RETURNING id, next_attempt_at \
+         ), routed AS ( \
+           INSERT INTO deliveries (event_id, destination, next_attempt_at, lease_owner, lease_until) \
+           SELECT new.id, d.destination, new.next_attempt_at, d.lease_owner, d.lease_until \
+           FROM UNNEST($12::text[], $13::text[], $14::text[], $15::bigint[]) \
+             AS d(event_id, destination, lease_owner, lease_until) \
+           JOIN new ON new.id = d.event_id::uuid \
+         ) \
+         SELECT id::text FROM new",
     )
     .bind(&ids)
     .bind(&sources)
@@ -140,11 +173,16 @@ async fn insert_batch(
     .bind(&bodies)
     .bind(&statuses)
     .bind(&event_types)
-    .fetch_all(&mut *tx)
+    .bind(&delivery_events)
+    .bind(&destinations)
+    .bind(&owners)
+    .bind(&untils)
+    .fetch_all(pool)
     .await?;
     let inserted: HashSet<String> = inserted.into_iter().collect();
 
-    // The ids the other copies were stored under, whether by this batch or an earlier one.
+    // The ids the other copies were stored under, whether by this batch or another
+    // transaction; read after the insert committed, so every winner is visible.
     let mut existing: HashMap<(String, String), String> = HashMap::new();
     if inserted.len() < ids.len() {
         let (dup_sources, dup_keys): (Vec<&str>, Vec<&str>) = ids
@@ -160,47 +198,13 @@ async fn insert_batch(
         )
         .bind(&dup_sources)
         .bind(&dup_keys)
-        .fetch_all(&mut *tx)
+        .fetch_all(pool)
         .await?;
         existing = rows
             .into_iter()
             .map(|(source, key, id)| ((source, key), id))
             .collect();
     }
-
-    let mut delivery_events = Vec::new();
-    let mut destinations = Vec::new();
-    let mut owners = Vec::new();
-    let mut untils = Vec::new();
-    for &i in &order {
-        let event = &*events[i];
-        if !inserted.contains(&event.id().to_string()) {
-            continue;
-        }
-        for destination in event.destinations() {
-            let hold = event.hold_of(destination);
-            delivery_events.push(event.id().to_string());
-            destinations.push(destination.as_str());
-            owners.push(hold.map(|h| h.owner.as_str()));
-            untils.push(hold.map(|h| h.until_ms));
-        }
-    }
-    if !delivery_events.is_empty() {
-        sqlx::query(
-            "INSERT INTO deliveries (event_id, destination, next_attempt_at, lease_owner, lease_until) \
-             SELECT d.event_id::uuid, d.destination, e.next_attempt_at, d.lease_owner, d.lease_until \
-             FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bigint[]) \
-               AS d(event_id, destination, lease_owner, lease_until) \
-             JOIN events e ON e.id = d.event_id::uuid",
-        )
-        .bind(&delivery_events)
-        .bind(&destinations)
-        .bind(&owners)
-        .bind(&untils)
-        .execute(&mut *tx)
-        .await?;
-    }
-    tx.commit().await?;
 
     Ok(events
         .iter()

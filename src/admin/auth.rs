@@ -2,17 +2,30 @@
 //! time, read from the running config so a reload changes it. Without a token configured every
 //! route answers 401: the admin API is never open by omission.
 
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http::{StatusCode, header};
 use secrecy::ExposeSecret;
 
 use super::error::AdminError;
+use crate::config::model::Role;
 use crate::live::Live;
 use crate::providers::credential_eq;
+
+/// Who is calling: the token's name and role, and the address the call came from. Set by
+/// [`require_token`] on every request it lets through; handlers read it as `Extension<Actor>`.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    /// The token's name (`admin` for `server.admin_token`).
+    pub name: Arc<str>,
+    pub role: Role,
+    /// The TCP peer of the admin listener (absent only when a test calls the router directly).
+    pub client_ip: Option<IpAddr>,
+}
 
 /// `Authorization: Bearer <admin_token>`, compared in constant time.
 pub(super) async fn require_token(
@@ -33,6 +46,16 @@ pub(super) async fn require_token(
     match given {
         Some(given) if credential_eq(expected.expose_secret().as_bytes(), given.as_bytes()) => {
             drop(snapshot);
+            let client_ip = request
+                .extensions()
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|ConnectInfo(peer)| peer.ip());
+            let mut request = request;
+            request.extensions_mut().insert(Actor {
+                name: Arc::from("admin"),
+                role: Role::Admin,
+                client_ip,
+            });
             next.run(request).await
         }
         Some(_) => unauthorized("wrong admin token"),

@@ -9,19 +9,18 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
 use serde_json::{Value, json};
 
+use super::auth::Actor;
 use super::error::AdminError;
 use super::events::rfc3339;
 use crate::delivery::circuit;
 use crate::live::Live;
 use crate::store::DestinationState;
-
-/// Who acts through the admin API: its one token, `server.admin_token`.
-const ACTOR: &str = "admin";
 
 /// `GET /admin/destinations`: every configured destination, in config order.
 pub async fn list(State(live): State<Arc<Live>>) -> Result<Response, AdminError> {
@@ -67,22 +66,24 @@ pub async fn list(State(live): State<Arc<Live>>) -> Result<Response, AdminError>
 /// `POST /admin/destinations/{name}/pause`: its deliveries keep queueing and none is attempted.
 pub async fn pause(
     State(live): State<Arc<Live>>,
+    Extension(actor): Extension<Actor>,
     Path(name): Path<String>,
 ) -> Result<Response, AdminError> {
     configured(&live, &name)?;
     live.control.pause(&name).await?;
-    tracing::warn!(actor = ACTOR, destination = %name, action = "pause", "destination paused by an operator");
+    tracing::warn!(actor = %actor.name, destination = %name, action = "pause", "destination paused by an operator");
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 /// `POST /admin/destinations/{name}/resume`: deliveries resume, the circuit closed.
 pub async fn resume(
     State(live): State<Arc<Live>>,
+    Extension(actor): Extension<Actor>,
     Path(name): Path<String>,
 ) -> Result<Response, AdminError> {
     configured(&live, &name)?;
     live.control.resume(&name).await?;
-    tracing::info!(actor = ACTOR, destination = %name, action = "resume", "destination resumed by an operator");
+    tracing::info!(actor = %actor.name, destination = %name, action = "resume", "destination resumed by an operator");
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

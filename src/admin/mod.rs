@@ -19,6 +19,7 @@ mod error;
 pub mod events;
 pub mod sources;
 
+pub use auth::Actor;
 pub use error::AdminError;
 
 use std::sync::Arc;

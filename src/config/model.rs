@@ -39,6 +39,28 @@ impl Config {
     }
 }
 
+/// What an admin token may do (SPEC section 12); each role may do all the one before it may.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Role {
+    /// Reads everything under `/admin/*`.
+    Viewer,
+    /// Also replays, pauses and resumes, and runs the security test.
+    Operator,
+    /// Also reloads and exports.
+    Admin,
+}
+
+impl Role {
+    /// The name the config file and the answers use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Operator => "operator",
+            Role::Admin => "admin",
+        }
+    }
+}
+
 /// `[server]`: the listeners and the limits that hold for every request.
 #[derive(Debug, Clone)]
 pub struct Server {

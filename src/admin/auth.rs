@@ -52,7 +52,7 @@ pub(super) async fn require_token(
     };
     let (name, role) = match token {
         Ok(token) => token,
-        Err(refusal) => return refusal,
+        Err(why) => return unauthorized(why),
     };
     let client_ip = request
         .extensions()
@@ -100,7 +100,9 @@ pub(super) async fn metrics_gate(
     let refusal = {
         let snapshot = live.snapshot();
         if snapshot.config.server.metrics_require_token {
-            identify(snapshot.admin_tokens(), request.headers()).err()
+            identify(snapshot.admin_tokens(), request.headers())
+                .err()
+                .map(unauthorized)
         } else {
             None
         }
@@ -111,17 +113,16 @@ pub(super) async fn metrics_gate(
     }
 }
 
-/// The configured token the request presents, or the 401 to answer.
-fn identify<'t>(tokens: &'t [AdminToken], headers: &HeaderMap) -> Result<&'t AdminToken, Response> {
+/// The configured token the request presents, or why not (the detail of the 401 to answer).
+fn identify<'t>(
+    tokens: &'t [AdminToken],
+    headers: &HeaderMap,
+) -> Result<&'t AdminToken, &'static str> {
     if tokens.is_empty() {
-        return Err(unauthorized(
-            "the admin API is disabled: set server.admin_token or [[server.admin_tokens]]",
-        ));
+        return Err("the admin API is disabled: set server.admin_token or [[server.admin_tokens]]");
     }
-    let Some(given) = bearer(headers) else {
-        return Err(unauthorized("missing Authorization: Bearer <token>"));
-    };
-    matching(tokens, given).ok_or_else(|| unauthorized("not a token this server knows"))
+    let given = bearer(headers).ok_or("missing Authorization: Bearer <token>")?;
+    matching(tokens, given).ok_or("not a token this server knows")
 }
 
 /// The credentials of `Authorization: Bearer <token>` (the scheme in any case, RFC 9110).

@@ -170,13 +170,18 @@ impl Admin {
             reqwest::StatusCode::UNAUTHORIZED => {
                 self.token_refused.store(true, Ordering::Relaxed);
                 Err(format!(
-                    "HOOKWALL_ADMIN_TOKEN is not a token this server knows (the server said: \
-                     {detail})"
+                    "HOOKWALL_ADMIN_TOKEN is not a token this server knows ({} answered 401: \
+                     {detail})",
+                    url.path()
                 ))
             }
             reqwest::StatusCode::FORBIDDEN => {
                 self.token_refused.store(true, Ordering::Relaxed);
-                Err(forbidden_in_words(&problem, &method, url.path()))
+                Err(format!(
+                    "{} ({} answered 403)",
+                    forbidden_in_words(&problem, &method, url.path()),
+                    url.path()
+                ))
             }
             _ => Err(format!("{} answered {status}: {detail}", url.path())),
         }

@@ -5,7 +5,8 @@
 //! atomic pointer stores, destinations first, so an event accepted under the new routes always
 //! finds its destination. Requests in flight keep the routes they started with.
 //!
-//! Sources, destinations, secrets and `admin_token` reload. The listeners, `trusted_proxies`, the
+//! Sources, destinations, secrets and the admin tokens (`admin_token`, `admin_tokens`,
+//! `metrics_require_token`) reload. The listeners, `trusted_proxies`, the
 //! global limits and `[storage]` are fixed for the life of the process: a change to them is
 //! reported as needing a restart and otherwise ignored. Rate-limit buckets start full after a
 //! reload (they belong to the compiled source).
@@ -14,9 +15,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
-use secrecy::SecretString;
 
-use crate::config::Config;
+use crate::config::{AdminToken, Config};
 use crate::delivery::Registry;
 use crate::delivery::control::Control;
 use crate::delivery::handoff::Handoff;
@@ -69,8 +69,9 @@ impl Snapshot {
         self.sources.iter().find(|s| s.name.as_ref() == name)
     }
 
-    pub fn admin_token(&self) -> Option<&SecretString> {
-        self.config.server.admin_token.as_ref()
+    /// Every admin token, `server.admin_token` (as `admin`) included.
+    pub fn admin_tokens(&self) -> &[AdminToken] {
+        &self.config.server.admin_tokens
     }
 }
 

@@ -565,7 +565,7 @@ fn check_says_the_admin_api_is_closed_without_an_admin_token() {
     let (code, stderr) = check(&config);
     assert_eq!(code, Some(0), "{stderr}");
     assert!(
-        stderr.contains("admin_token is not set, so the admin API is closed"),
+        stderr.contains("no admin token is configured (neither server.admin_token nor"),
         "{stderr}"
     );
 }

@@ -1,16 +1,21 @@
-//! The admin listener (SPEC section 5): operators' routes, on their own address, behind a
-//! bearer token.
+//! The admin listener (SPEC sections 5 and 12): operators' routes, on their own address, behind
+//! a bearer token whose role must reach the route's.
 //!
-//! | route | module |
-//! |---|---|
-//! | `GET /admin/sources` | [`sources`] |
-//! | `GET /admin/events`, `/admin/events/{id}`, `/admin/events/export` | [`events`] |
-//! | `POST /admin/events/{id}/replay`, `/admin/events/replay` | [`events`] |
-//! | `POST /admin/sources/{source}/test` | [`dry_run`] |
-//! | `GET /admin/destinations`, `POST /admin/destinations/{name}/pause`, `/resume` | [`destinations`] |
-//! | `POST /admin/reload`, `GET /metrics` | here |
+//! | route | role | module |
+//! |---|---|---|
+//! | `GET /admin/sources` | viewer | [`sources`] |
+//! | `GET /admin/events`, `GET /admin/events/{id}` | viewer | [`events`] |
+//! | `GET /admin/destinations` | viewer | [`destinations`] |
+//! | `POST /admin/sources/{source}/test` | operator | [`dry_run`] |
+//! | `POST /admin/events/{id}/replay`, `POST /admin/events/replay` | operator | [`events`] |
+//! | `POST /admin/destinations/{name}/pause`, `/resume` | operator | [`destinations`] |
+//! | `POST /admin/reload` | admin | here |
+//! | `GET /admin/events/export` | admin | [`events`] |
+//! | `GET /metrics` | none, or any with `server.metrics_require_token` | here |
 //!
-//! Who may call them is [`auth`]'s concern; the error answer is [`error`]'s.
+//! A role may do everything the roles below it may. Who is calling and whether the role reaches
+//! the route's is [`auth`]'s concern ([`router`] puts each route in its role's group); the error
+//! answer is [`error`]'s.
 
 mod auth;
 pub mod destinations;
@@ -32,20 +37,23 @@ use axum::routing::{get, post};
 use http::{StatusCode, header};
 use serde_json::json;
 
+use crate::config::Role;
 use crate::http::problem::operator_problem;
 use crate::live::Live;
 
-/// The admin listener's router.
+/// The admin listener's router. The role of every `/admin/*` route is the group it is in
+/// (SPEC section 12); each group's `route_layer` checks it, under one layer that authenticates.
 pub fn router(live: Arc<Live>) -> Router {
-    let admin = Router::new()
+    let viewer = Router::new()
         .route("/admin/sources", get(sources::list))
-        .route("/admin/sources/{source}/test", post(dry_run::handler))
         .route("/admin/events", get(events::list))
-        .route("/admin/events/export", get(events::export))
-        .route("/admin/events/replay", post(events::replay_matching))
         .route("/admin/events/{id}", get(events::show))
-        .route("/admin/events/{id}/replay", post(events::replay_one))
         .route("/admin/destinations", get(destinations::list))
+        .route_layer(from_fn_with_state(Role::Viewer, auth::require_role));
+    let operator = Router::new()
+        .route("/admin/sources/{source}/test", post(dry_run::handler))
+        .route("/admin/events/{id}/replay", post(events::replay_one))
+        .route("/admin/events/replay", post(events::replay_matching))
         .route(
             "/admin/destinations/{name}/pause",
             post(destinations::pause),
@@ -54,18 +62,27 @@ pub fn router(live: Arc<Live>) -> Router {
             "/admin/destinations/{name}/resume",
             post(destinations::resume),
         )
+        .route_layer(from_fn_with_state(Role::Operator, auth::require_role));
+    let admin = Router::new()
         .route("/admin/reload", post(reload))
+        .route("/admin/events/export", get(events::export))
+        .route_layer(from_fn_with_state(Role::Admin, auth::require_role));
+    let authenticated = viewer
+        .merge(operator)
+        .merge(admin)
         .layer(from_fn_with_state(live.clone(), auth::require_token))
         .with_state(live.clone());
     Router::new()
         .route("/metrics", get(metrics))
+        .route_layer(from_fn_with_state(live.clone(), auth::metrics_gate))
         .with_state(live)
-        .merge(admin)
+        .merge(authenticated)
         .fallback(|| async { AdminError::new(StatusCode::NOT_FOUND, "no such admin route") })
 }
 
-/// `GET /metrics`: the Prometheus text format. Not behind the token (Prometheus scrapes it);
-/// the admin listener belongs on loopback or a private network. The store gauges are read now.
+/// `GET /metrics`: the Prometheus text format. Open by default (Prometheus scrapes it; the admin
+/// listener belongs on loopback or a private network); with `server.metrics_require_token` it
+/// needs a token of any role. The store gauges are read now.
 async fn metrics(State(live): State<Arc<Live>>) -> Response {
     let m = crate::telemetry::metrics::metrics();
     match tokio::time::timeout(std::time::Duration::from_secs(2), live.store().depths()).await {

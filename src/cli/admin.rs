@@ -7,6 +7,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use clap::{Args, Subcommand};
@@ -112,14 +113,19 @@ pub(super) struct Admin {
     base: String,
     token: String,
     client: reqwest::Client,
+    /// Set on a 401 or 403, so a loop over many calls stops at the first.
+    token_refused: AtomicBool,
 }
 
 pub(super) type Failure = String;
 
 impl Admin {
     pub(super) fn new(args: &AdminArgs) -> Result<Admin, Failure> {
-        let token = std::env::var("HOOKWALL_ADMIN_TOKEN")
-            .map_err(|_| "set HOOKWALL_ADMIN_TOKEN to the server's admin_token".to_owned())?;
+        let token = std::env::var("HOOKWALL_ADMIN_TOKEN").map_err(|_| {
+            "set HOOKWALL_ADMIN_TOKEN to an admin token of the server (admin_token or one of \
+             admin_tokens)"
+                .to_owned()
+        })?;
         let client = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
             .build()
@@ -128,6 +134,7 @@ impl Admin {
             base: args.admin_url.trim_end_matches('/').to_owned(),
             token,
             client,
+            token_refused: AtomicBool::new(false),
         })
     }
 
@@ -147,7 +154,7 @@ impl Admin {
     ) -> Result<reqwest::Response, Failure> {
         let response = self
             .client
-            .request(method, url.clone())
+            .request(method.clone(), url.clone())
             .bearer_auth(&self.token)
             .timeout(Duration::from_secs(60))
             .send()
@@ -157,13 +164,32 @@ impl Admin {
             return Ok(response);
         }
         let status = response.status();
-        let detail = response
-            .json::<Value>()
-            .await
-            .ok()
-            .and_then(|v| v["detail"].as_str().map(str::to_owned))
-            .unwrap_or_default();
-        Err(format!("{} answered {status}: {detail}", url.path()))
+        let problem = response.json::<Value>().await.unwrap_or(Value::Null);
+        let detail = shown(problem["detail"].as_str().unwrap_or_default());
+        match status {
+            reqwest::StatusCode::UNAUTHORIZED => {
+                self.token_refused.store(true, Ordering::Relaxed);
+                Err(format!(
+                    "HOOKWALL_ADMIN_TOKEN is not a token this server knows ({} answered 401: \
+                     {detail})",
+                    url.path()
+                ))
+            }
+            reqwest::StatusCode::FORBIDDEN => {
+                self.token_refused.store(true, Ordering::Relaxed);
+                Err(format!(
+                    "{} ({} answered 403)",
+                    forbidden_in_words(&problem, &method, url.path()),
+                    url.path()
+                ))
+            }
+            _ => Err(format!("{} answered {status}: {detail}", url.path())),
+        }
+    }
+
+    /// Whether the server refused the token (401 or 403): every further call would be too.
+    pub(super) fn token_refused(&self) -> bool {
+        self.token_refused.load(Ordering::Relaxed)
     }
 
     pub(super) async fn get_json(
@@ -182,6 +208,38 @@ impl Admin {
         self.call(reqwest::Method::POST, self.url(&path, &[])?)
             .await
             .map(drop)
+    }
+}
+
+/// A 403 in words: who the token is, what its role is, what the refused call needed.
+fn forbidden_in_words(problem: &Value, method: &reqwest::Method, path: &str) -> String {
+    let field = |key: &str| shown(problem[key].as_str().unwrap_or("?"));
+    let needed = field("required_role");
+    format!(
+        "the token `{}` has role {}; {} needs {needed} — ask an admin for {} {needed} token",
+        field("token_name"),
+        field("token_role"),
+        action_of(method, path),
+        if needed.starts_with(['a', 'e', 'i', 'o', 'u']) {
+            "an"
+        } else {
+            "a"
+        },
+    )
+}
+
+/// What a call to the admin API does, for a person.
+fn action_of(method: &reqwest::Method, path: &str) -> &'static str {
+    let post = method == reqwest::Method::POST;
+    match path {
+        "/admin/reload" if post => "reloading the configuration",
+        "/admin/events/replay" if post => "a bulk replay",
+        "/admin/events/export" => "exporting events",
+        _ if post && path.ends_with("/replay") => "replaying",
+        _ if post && path.ends_with("/pause") => "pausing a destination",
+        _ if post && path.ends_with("/resume") => "resuming a destination",
+        _ if post && path.ends_with("/test") => "the security test",
+        _ => "this request",
     }
 }
 
@@ -367,6 +425,10 @@ async fn replay_each(admin: &Admin, ids: &[String]) -> Result<(), Failure> {
     let mut failed = Vec::new();
     for id in ids {
         if let Err(err) = admin.replay(id).await {
+            if admin.token_refused() {
+                bar.finish_and_clear();
+                return Err(err);
+            }
             bar.suspend(|| eprintln!("{id}: {err}"));
             failed.push(id);
         }

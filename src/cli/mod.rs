@@ -1,5 +1,5 @@
 //! The command line (SPEC section 6): `serve`, `check`, `send`, `sign`, `events`, `dlq`,
-//! `destinations`, `health`, and `receive` (a development receiver for deliveries).
+//! `destinations`, `token hash`, `health`, and `receive` (a development receiver for deliveries).
 
 mod admin;
 mod config_file;
@@ -8,6 +8,7 @@ mod net;
 mod receive;
 mod send;
 mod shell;
+mod token;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -64,6 +65,11 @@ pub enum Command {
         #[command(subcommand)]
         command: destinations::DestinationsCommand,
     },
+    /// Admin tokens: `hookwall token hash` prints the SHA-256 for `token_sha256`.
+    Token {
+        #[command(subcommand)]
+        command: token::TokenCommand,
+    },
     /// A development receiver for hookwall's deliveries: verifies their Standard Webhooks
     /// signature and prints one line per delivery (the quick start's destination).
     Receive(receive::ReceiveArgs),
@@ -84,6 +90,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Events { admin, command } => admin::events(&admin, command).await,
         Command::Dlq { admin, command } => admin::dlq(&admin, command).await,
         Command::Destinations { admin, command } => destinations::run(&admin, command).await,
+        Command::Token { command } => token::run(command),
         Command::Receive(args) => receive::receive(&args).await,
         Command::Health { url } => health(&url).await,
     }

@@ -9,6 +9,7 @@
 
 use std::fmt;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use ipnet::IpNet;
@@ -59,6 +60,36 @@ impl Role {
             Role::Admin => "admin",
         }
     }
+
+    /// The role the config file calls `word`.
+    pub fn from_name(word: &str) -> Option<Role> {
+        [Role::Viewer, Role::Operator, Role::Admin]
+            .into_iter()
+            .find(|role| role.name() == word)
+    }
+}
+
+/// One admin token (`server.admin_token`, or one of `[[server.admin_tokens]]`): who holds it and
+/// what it may do. Only the SHA-256 of the token's text is kept, whichever way the file gave it,
+/// so a presented token is hashed once and compared with every digest alike.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AdminToken {
+    /// Matches `[a-z0-9][a-z0-9_-]*`; unique. `admin` for `server.admin_token`.
+    pub name: Arc<str>,
+    /// SHA-256 of the token's text.
+    pub digest: [u8; 32],
+    pub role: Role,
+}
+
+impl fmt::Debug for AdminToken {
+    // The digest of a short token can be reversed by trying candidates: it stays out of logs.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AdminToken")
+            .field("name", &self.name)
+            .field("digest", &"[REDACTED]")
+            .field("role", &self.role)
+            .finish()
+    }
 }
 
 /// `[server]`: the listeners and the limits that hold for every request.
@@ -68,8 +99,13 @@ pub struct Server {
     pub listen: String,
     /// Operators' listener (`host:port`): `/metrics`, `/admin/*`.
     pub admin_listen: String,
-    /// Bearer token for `/admin/*`; never empty when present.
-    pub admin_token: Option<SecretString>,
+    /// Every admin token: `server.admin_token` first (as an `admin` named `admin`), then
+    /// `[[server.admin_tokens]]` in file order. Names and digests are unique. Empty: the admin
+    /// API answers 401 to everything.
+    pub admin_tokens: Vec<AdminToken>,
+    /// Whether `/metrics` needs a token (of any role); off by default so Prometheus scrapes it
+    /// as before.
+    pub metrics_require_token: bool,
     /// Peers whose `X-Forwarded-For` / `X-Forwarded-Proto` are believed. Empty by default: no
     /// header is trusted until the operator names the proxy.
     pub trusted_proxies: Vec<IpNet>,
@@ -93,7 +129,8 @@ impl Default for Server {
         Server {
             listen: "0.0.0.0:8080".to_owned(),
             admin_listen: "127.0.0.1:9091".to_owned(),
-            admin_token: None,
+            admin_tokens: Vec::new(),
+            metrics_require_token: false,
             trusted_proxies: Vec::new(),
             require_https: false,
             max_body_bytes: 1024 * 1024,

@@ -41,6 +41,7 @@ pub(crate) struct Tbl<'a, 'i> {
 }
 
 /// One value being read, with its place for messages.
+#[derive(Clone)]
 pub(crate) struct Item<'a, 'i> {
     pub(crate) place: String,
     value: &'a Value<'i>,

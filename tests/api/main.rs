@@ -1,6 +1,7 @@
 //! Black-box tests: a real server on a real port with a real SQLite file, driven over HTTP.
 //! One test binary (modules below) so the suite links once.
 
+mod access_cli;
 mod admin;
 mod delivery;
 #[path = "../support/downstream.rs"]
@@ -16,6 +17,7 @@ mod metrics;
 mod pipeline;
 mod providers;
 mod proxy;
+mod roles;
 mod routing;
 mod store;
 #[path = "../support/vectors.rs"]

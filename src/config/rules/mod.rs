@@ -16,10 +16,10 @@
 //! - **`mode = "proxy"`** needs exactly one destination, of type `http`: it is the one whose
 //!   answer goes back to the provider.
 //! - **Destination names** are unique within their source and across the file.
-//! - **Warnings** (not errors): `provider = "none"`; no `admin_token`; `require_https` without
+//! - **Warnings** (not errors): `provider = "none"`; no admin token of any kind; `require_https` without
 //!   `trusted_proxies` (every request would get 403); `trusted_proxies` containing `/0`; a
 //!   source without destinations; a lease not longer than a destination's timeout; a pool size
-//!   on SQLite. (The readers add: an `admin_token` under 16 characters, a secret with
+//!   on SQLite. (The readers add: an admin token under 16 characters, a secret with
 //!   surrounding whitespace, a secret from a `:-default`; the loader: no sources at all.)
 
 pub(crate) mod preset;
@@ -276,10 +276,11 @@ pub(crate) fn unique_paths(sources: &[(Source, Range<usize>)]) -> Vec<Finding> {
 /// Settings of `[server]` that load but are probably not what the operator meant.
 pub(crate) fn server_warnings(server: &Server) -> Vec<Finding> {
     let mut warnings = Vec::new();
-    if server.admin_token.is_none() {
+    if server.admin_tokens.is_empty() {
         warnings.push(
-            "server.admin_token is not set, so the admin API is closed: every /admin/* request \
-             is answered 401 (and the CLI's events/dlq commands cannot work); set admin_token = \
+            "no admin token is configured (neither server.admin_token nor \
+             [[server.admin_tokens]]), so the admin API is closed: every /admin/* request is \
+             answered 401 (and the CLI's events/dlq commands cannot work); set admin_token = \
              \"${HOOKWALL_ADMIN_TOKEN}\" to open it to holders of the token",
         );
     }

@@ -7,6 +7,7 @@
 //! the values they judge are read. No section imports the loader; `sources` reads its `destinations`
 //! with that section, and both read `rate_limit` (and destinations `filter`) with theirs.
 
+pub(crate) mod admin_tokens;
 pub(crate) mod destination_type;
 pub(crate) mod destinations;
 pub(crate) mod filter;

@@ -1,26 +1,33 @@
 //! `[server]`: the listeners and the limits that hold for every request.
 //!
-//! `listen` and `admin_listen` are `host:port` and differ (port 0 excepted); `admin_token`, when
-//! set, is one word of visible ASCII (it is compared with a header; under 16 characters it
-//! warns); `max_in_flight` is 1..=1,000,000, so no value can make a semaphore panic, and
+//! `listen` and `admin_listen` are `host:port` and differ (port 0 excepted); `admin_token` and
+//! `[[admin_tokens]]` are read by [`admin_tokens`] (in that order: the list may not reuse
+//! `admin_token`'s name or token); `max_in_flight` is 1..=1,000,000, so no value can make a semaphore panic, and
 //! `max_in_flight_per_client` may not exceed it.
-
-use secrecy::SecretString;
 
 use super::super::forms;
 use super::super::frontdoor::ClientPrefix;
 use super::super::model::Server;
 use super::super::reader::{Ctx, Item, Key, key};
+use super::admin_tokens;
 
 /// The largest `max_in_flight` (and `max_in_flight_per_client`).
 const MAX_IN_FLIGHT: u64 = 1_000_000;
 
 /// Every key of `[server]`, in the order it is read (`max_in_flight_per_client` is judged
-/// against the `max_in_flight` read before it).
+/// against the `max_in_flight` read before it, `admin_tokens` against `admin_token`).
 pub(crate) const KEYS: &[Key<Server>] = &[
     key!("listen", |cx, item| read_listen(cx, item) => listen),
     key!("admin_listen", |cx, item| read_listen(cx, item) => admin_listen),
-    key!("admin_token", |cx, item| read_admin_token(cx, item).map(Some) => admin_token),
+    Key {
+        name: "admin_token",
+        read: admin_tokens::read_admin_token,
+    },
+    Key {
+        name: "admin_tokens",
+        read: admin_tokens::read_admin_tokens,
+    },
+    key!("metrics_require_token", |cx, item| cx.boolean(item) => metrics_require_token),
     key!("trusted_proxies", |cx, item| cx.nets(item) => trusted_proxies),
     key!("require_https", |cx, item| cx.boolean(item) => require_https),
     key!("max_body_bytes", |cx, item| cx.size(item) => max_body_bytes),
@@ -82,39 +89,6 @@ fn read_listen(cx: &mut Ctx, item: &Item) -> Option<String> {
     cx.checked(item, |text, shown| {
         forms::listen_address(text, shown).map(|()| text.to_owned())
     })
-}
-
-fn read_admin_token(cx: &mut Ctx, item: &Item) -> Option<SecretString> {
-    let done = cx.secret_text(item)?;
-    if done.value.trim().is_empty() {
-        let hint = match done.used.first() {
-            Some(var) => format!("; set {var}"),
-            None => String::new(),
-        };
-        cx.invalid(
-            item,
-            format!(
-                "is empty (or only whitespace){hint}, or remove admin_token to run without one"
-            ),
-        );
-        None
-    } else if !done.value.chars().all(|c| c.is_ascii_graphic()) {
-        cx.invalid(
-            item,
-            "contains whitespace, a line break or non-ASCII characters; a bearer token is one \
-             word of visible ASCII (a trailing newline from a secrets file is a common cause)",
-        );
-        None
-    } else {
-        if done.value.chars().count() < 16 {
-            cx.warn(
-                "server.admin_token is shorter than 16 characters: use a long random token \
-                 (e.g. `openssl rand -hex 32`)"
-                    .to_owned(),
-            );
-        }
-        Some(SecretString::from(done.value))
-    }
 }
 
 /// `max_in_flight_per_client`: at most `max_in_flight`, so one client cannot hold every slot.

@@ -9,6 +9,7 @@ use secrecy::ExposeSecret;
 
 use super::*;
 
+mod admin_tokens;
 mod defaults;
 mod destinations;
 mod durations_and_sizes;

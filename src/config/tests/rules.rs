@@ -94,7 +94,11 @@ fn two_sources_on_one_route_are_found_by_the_rule_alone() {
 #[test]
 fn server_warnings_are_a_function_of_the_server_values() {
     let quiet = Server {
-        admin_token: Some("a-long-enough-admin-token".to_owned().into()),
+        admin_tokens: vec![AdminToken {
+            name: "admin".into(),
+            digest: [7; 32],
+            role: Role::Admin,
+        }],
         ..Server::default()
     };
     assert!(rules::server_warnings(&quiet).is_empty());
@@ -108,7 +112,7 @@ fn server_warnings_are_a_function_of_the_server_values() {
         .map(Finding::message)
         .collect();
     assert_eq!(messages.len(), 2, "{messages:?}");
-    assert!(messages[0].starts_with("server.admin_token is not set"));
+    assert!(messages[0].starts_with("no admin token is configured"));
     assert!(messages[1].contains("contains a /0 network"));
 }
 

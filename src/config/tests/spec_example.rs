@@ -1,5 +1,7 @@
 //! The SPEC example, verbatim, and the documented defaults.
 
+use sha2::Digest;
+
 use super::*;
 
 #[test]
@@ -10,10 +12,15 @@ fn the_spec_example_loads_with_its_variables_set() {
     let server = &config.server;
     assert_eq!(server.listen, "0.0.0.0:8080");
     assert_eq!(server.admin_listen, "127.0.0.1:9091");
+    // `admin_token` is the token list's `admin`, kept as the SHA-256 of its text.
+    assert_eq!(server.admin_tokens.len(), 1);
+    assert_eq!(&*server.admin_tokens[0].name, "admin");
+    assert_eq!(server.admin_tokens[0].role, Role::Admin);
     assert_eq!(
-        server.admin_token.as_ref().map(|t| t.expose_secret()),
-        Some("admin-token-0123456789abcdef")
+        server.admin_tokens[0].digest,
+        <[u8; 32]>::from(sha2::Sha256::digest(b"admin-token-0123456789abcdef"))
     );
+    assert!(!server.metrics_require_token);
     assert_eq!(
         server.trusted_proxies,
         vec![net("127.0.0.1/32"), net("172.16.0.0/12")]
@@ -167,7 +174,8 @@ fn every_server_and_storage_key_has_the_documented_default() {
     let config = loads(ONE_SOURCE, &[]);
     assert_eq!(config.server.listen, "0.0.0.0:8080");
     assert_eq!(config.server.admin_listen, "127.0.0.1:9091");
-    assert!(config.server.admin_token.is_none());
+    assert!(config.server.admin_tokens.is_empty());
+    assert!(!config.server.metrics_require_token);
     assert!(config.server.trusted_proxies.is_empty());
     assert!(!config.server.require_https);
     assert_eq!(config.server.max_body_bytes, 1 << 20);
@@ -187,7 +195,10 @@ fn every_server_and_storage_key_has_the_documented_default() {
     assert_eq!(ok.rate_limit, None);
     assert_eq!(ok.overrides.timestamp_tolerance, None);
     assert!(
-        config.warnings.iter().any(|w| w.contains("admin_token")),
+        config
+            .warnings
+            .iter()
+            .any(|w| w.contains("no admin token is configured")),
         "missing admin token is pointed out"
     );
 }

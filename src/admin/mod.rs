@@ -8,10 +8,12 @@
 //! | `POST /admin/events/{id}/replay`, `/admin/events/replay` | [`events`] |
 //! | `POST /admin/sources/{source}/test` | [`dry_run`] |
 //! | `GET /admin/destinations`, `POST /admin/destinations/{name}/pause`, `/resume` | [`destinations`] |
+//! | `GET /admin/audit` | [`audit`] |
 //! | `POST /admin/reload`, `GET /metrics` | here |
 //!
 //! Who may call them is [`auth`]'s concern; the error answer is [`error`]'s.
 
+pub mod audit;
 mod auth;
 pub mod destinations;
 pub mod dry_run;
@@ -24,11 +26,11 @@ pub use error::AdminError;
 
 use std::sync::Arc;
 
-use axum::Router;
 use axum::extract::State;
 use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::{Extension, Router};
 use http::{StatusCode, header};
 use serde_json::json;
 
@@ -46,6 +48,7 @@ pub fn router(live: Arc<Live>) -> Router {
         .route("/admin/events/{id}", get(events::show))
         .route("/admin/events/{id}/replay", post(events::replay_one))
         .route("/admin/destinations", get(destinations::list))
+        .route("/admin/audit", get(audit::list))
         .route(
             "/admin/destinations/{name}/pause",
             post(destinations::pause),
@@ -101,9 +104,9 @@ async fn metrics(State(live): State<Arc<Live>>) -> Response {
         .into_response()
 }
 
-/// `POST /admin/reload`: as SIGHUP, but the caller sees the outcome.
-async fn reload(State(live): State<Arc<Live>>) -> Response {
-    match live.reload_logged().await {
+/// `POST /admin/reload`: as SIGHUP, but the caller sees the outcome. Audited either way.
+async fn reload(State(live): State<Arc<Live>>, Extension(actor): Extension<Actor>) -> Response {
+    match live.reload_audited(&actor.name, actor.client_ip).await {
         Ok(reloaded) => axum::Json(json!({
             "status": "reloaded",
             "sources": reloaded.sources,

@@ -13,6 +13,7 @@ use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
+use sqlx::PgConnection;
 use sqlx::postgres::PgPool;
 
 use super::queries::dedup_key;
@@ -53,16 +54,18 @@ impl Backend for PostgresWriter {
         events: &[Box<NewEvent>],
         _oldest: Instant,
     ) -> Result<Vec<Result<Inserted, StoreError>>, Failure> {
-        insert_batch(&self.pool, events)
-            .await
-            .map_err(|err| match err {
-                sqlx::Error::Database(_) => Failure::Refused(StoreError::Unavailable(err)),
-                // The pool is closed: the store was closed, the database is not down.
-                sqlx::Error::PoolClosed => Failure::Failed(StoreError::Closed),
-                // The connection failed, possibly during the commit, so the batch may or may not
-                // have landed.
-                err => Failure::Failed(StoreError::Unavailable(err)),
-            })
+        let inserted = match self.pool.acquire().await {
+            Ok(mut conn) => insert_batch(&mut conn, events).await,
+            Err(err) => Err(err),
+        };
+        inserted.map_err(|err| match err {
+            sqlx::Error::Database(_) => Failure::Refused(StoreError::Unavailable(err)),
+            // The pool is closed: the store was closed, the database is not down.
+            sqlx::Error::PoolClosed => Failure::Failed(StoreError::Closed),
+            // The connection failed, possibly during the commit, so the batch may or may not
+            // have landed.
+            err => Failure::Failed(StoreError::Unavailable(err)),
+        })
     }
 
     fn control(&mut self, never: std::convert::Infallible) {
@@ -73,10 +76,11 @@ impl Backend for PostgresWriter {
 }
 
 /// Inserts `events` and their deliveries in one statement, committed on its own (no BEGIN and
-/// COMMIT round trips); one result per event, in order. An `Err` means nothing was committed
-/// (or, for a connection lost on the way, possibly committed unseen).
-async fn insert_batch(
-    pool: &PgPool,
+/// COMMIT round trips) unless `conn` is in a transaction (an audited insert); one result per
+/// event, in order. An `Err` means nothing was committed (or, for a connection lost on the way,
+/// possibly committed unseen).
+pub(super) async fn insert_batch(
+    conn: &mut PgConnection,
     events: &[Box<NewEvent>],
 ) -> Result<Vec<Result<Inserted, StoreError>>, sqlx::Error> {
     // Rows are inserted in key order. Two transactions inserting overlapping keys (two writer
@@ -177,7 +181,7 @@ async fn insert_batch(
     .bind(&destinations)
     .bind(&owners)
     .bind(&untils)
-    .fetch_all(pool)
+    .fetch_all(&mut *conn)
     .await?;
     let inserted: HashSet<String> = inserted.into_iter().collect();
 
@@ -198,7 +202,7 @@ async fn insert_batch(
         )
         .bind(&dup_sources)
         .bind(&dup_keys)
-        .fetch_all(pool)
+        .fetch_all(&mut *conn)
         .await?;
         existing = rows
             .into_iter()

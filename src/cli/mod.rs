@@ -1,7 +1,8 @@
 //! The command line (SPEC section 6): `serve`, `check`, `send`, `sign`, `events`, `dlq`,
-//! `destinations`, `health`, and `receive` (a development receiver for deliveries).
+//! `destinations`, `audit`, `health`, and `receive` (a development receiver for deliveries).
 
 mod admin;
+mod audit;
 mod config_file;
 mod destinations;
 mod net;
@@ -64,6 +65,11 @@ pub enum Command {
         #[command(subcommand)]
         command: destinations::DestinationsCommand,
     },
+    /// The audit trail: `verify` checks its hash chain in the store, `list` shows it.
+    Audit {
+        #[command(subcommand)]
+        command: audit::AuditCommand,
+    },
     /// A development receiver for hookwall's deliveries: verifies their Standard Webhooks
     /// signature and prints one line per delivery (the quick start's destination).
     Receive(receive::ReceiveArgs),
@@ -84,6 +90,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Events { admin, command } => admin::events(&admin, command).await,
         Command::Dlq { admin, command } => admin::dlq(&admin, command).await,
         Command::Destinations { admin, command } => destinations::run(&admin, command).await,
+        Command::Audit { command } => audit::run(command).await,
         Command::Receive(args) => receive::receive(&args).await,
         Command::Health { url } => health(&url).await,
     }

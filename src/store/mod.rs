@@ -16,10 +16,11 @@
 //! `mod.rs` (opening, reads), a `writer.rs` (its side of the writer) and a `queries.rs` (its
 //! statements); `sql.rs` what the two share on the sqlx side; `status.rs` the statuses;
 //! `error.rs` [`StoreError`]; `destinations.rs` the destinations' shared control state;
-//! `audit.rs` the audit trail's records and hash chain. The store imports nothing from pipeline, delivery, admin or cli:
+//! `audit.rs` the audit trail's records and hash chain; `chain.rs` its read-only check. The store imports nothing from pipeline, delivery, admin or cli:
 //! the [`NewEvent`] it stores comes from [`crate::event`], on the floor below.
 
 pub mod audit;
+mod chain;
 mod destinations;
 mod error;
 mod group_commit;
@@ -36,6 +37,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 pub use audit::{AuditAction, AuditPage, AuditRecord, NewAudit};
+pub use chain::{ChainReader, Verdict};
 pub use destinations::{CircuitState, DestinationState};
 pub use error::{Corrupt, StoreError};
 pub use postgres::PostgresStore;

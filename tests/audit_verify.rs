@@ -71,7 +71,10 @@ async fn verify_holds_on_an_untouched_sqlite_trail_and_names_the_record_changed_
 
     let (code, out) = verify(dir.path(), &url);
     assert_eq!(code, Some(0), "{out}");
-    assert_eq!(out.trim(), format!("audit chain holds: 5 records, head {head}"));
+    assert_eq!(
+        out.trim(),
+        format!("audit chain holds: 5 records, head {head}")
+    );
 
     let file = rusqlite::Connection::open(&db).expect("open the file");
     let refused = file.execute("UPDATE audit SET outcome = 'refused' WHERE id = 3", []);
@@ -134,7 +137,10 @@ async fn verify_holds_on_a_postgres_trail_and_names_the_record_changed_in_it() {
 
     let (code, out) = verify(dir.path(), &database.url);
     assert_eq!(code, Some(0), "{out}");
-    assert_eq!(out.trim(), format!("audit chain holds: 5 records, head {head}"));
+    assert_eq!(
+        out.trim(),
+        format!("audit chain holds: 5 records, head {head}")
+    );
 
     let mut admin = sqlx::PgConnection::connect(&database.url)
         .await

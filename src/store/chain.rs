@@ -42,12 +42,9 @@ impl ChainReader {
                         .await?,
                 )
             }
-            StoreUrl::Postgres(url) => ChainReader::Postgres(
-                PgPoolOptions::new()
-                    .max_connections(1)
-                    .connect(url)
-                    .await?,
-            ),
+            StoreUrl::Postgres(url) => {
+                ChainReader::Postgres(PgPoolOptions::new().max_connections(1).connect(url).await?)
+            }
         })
     }
 
@@ -59,24 +56,24 @@ impl ChainReader {
                 "SELECT id, time, actor, action, target, outcome, client_ip, prev_hash, hash \
                  FROM audit WHERE id > ? ORDER BY id LIMIT ?",
             )
-                .bind(after_id)
-                .bind(limit)
-                .fetch_all(pool)
-                .await?
-                .iter()
-                .map(audit_from_row)
-                .collect(),
+            .bind(after_id)
+            .bind(limit)
+            .fetch_all(pool)
+            .await?
+            .iter()
+            .map(audit_from_row)
+            .collect(),
             ChainReader::Postgres(pool) => sqlx::query(
                 "SELECT id, time, actor, action, target, outcome, client_ip, prev_hash, hash \
                  FROM audit WHERE id > $1 ORDER BY id LIMIT $2",
             )
-                .bind(after_id)
-                .bind(limit)
-                .fetch_all(pool)
-                .await?
-                .iter()
-                .map(audit_from_row)
-                .collect(),
+            .bind(after_id)
+            .bind(limit)
+            .fetch_all(pool)
+            .await?
+            .iter()
+            .map(audit_from_row)
+            .collect(),
         }
     }
 

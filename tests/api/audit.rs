@@ -69,7 +69,10 @@ async fn every_operator_action_leaves_a_record_with_its_actor_target_outcome_and
     let mut app = spawn_app(&config(&downstream)).await;
     assert_eq!(send(&app, "audit-1").await.status(), 202);
     let listed = json(app.admin_get("/admin/events").await).await;
-    let id = listed["events"][0]["id"].as_str().expect("an event").to_owned();
+    let id = listed["events"][0]["id"]
+        .as_str()
+        .expect("an event")
+        .to_owned();
 
     let replayed = app
         .admin_post(&format!("/admin/events/{id}/replay"), &json!({}))

@@ -17,7 +17,6 @@ use serde_json::{Value, json};
 
 use super::auth::Actor;
 use super::error::AdminError;
-use super::events::rfc3339;
 use crate::live::Live;
 use crate::store::{AuditAction, AuditRecord, NewAudit};
 
@@ -39,7 +38,9 @@ pub struct Params {
 fn shown(record: &AuditRecord) -> Value {
     json!({
         "id": record.id,
-        "time": rfc3339(record.time_ms),
+        // RFC 3339 with the milliseconds, as the other admin times (`events::rfc3339`).
+        "time": jiff::Timestamp::from_millisecond(record.time_ms)
+            .map_or_else(|_| record.time_ms.to_string(), |t| t.to_string()),
         "time_ms": record.time_ms,
         "actor": record.actor,
         "action": record.action,

@@ -40,9 +40,15 @@ pub async fn run(command: AuditCommand) -> ExitCode {
 }
 
 async fn verify(path: &std::path::Path) -> ExitCode {
-    let config = match super::load(path) {
+    let config = match crate::config::Config::load(path) {
         Ok(config) => config,
-        Err(code) => return code,
+        Err(errors) => {
+            eprintln!(
+                "hookwall: invalid configuration in {}:\n{errors}",
+                path.display()
+            );
+            return ExitCode::FAILURE;
+        }
     };
     // The URL may hold a password: errors name the key, never the value.
     let reader = match ChainReader::open(&config.storage.url).await {

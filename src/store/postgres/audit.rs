@@ -1,5 +1,5 @@
-//! The PostgreSQL store's audit trail: appending a record inside the caller's transaction, and
-//! the transactions that pair an effect with its record (an audited insert).
+//! The PostgreSQL store's audit trail: appending a record inside the caller's transaction (the
+//! transaction of the effect it records), or in one of its own.
 //!
 //! Several instances append to one chain at once. Each append takes a transaction-scoped
 //! advisory lock ([`AUDIT_LOCK`]), then reads the head and inserts the record after it: appends
@@ -12,8 +12,7 @@
 use sqlx::PgConnection;
 use sqlx::postgres::PgPool;
 
-use super::writer::insert_batch;
-use crate::store::{AuditRecord, Inserted, NewAudit, NewEvent, StoreError};
+use crate::store::{AuditRecord, NewAudit, StoreError};
 
 /// Advisory lock key held (per transaction) by the one append running: "hookaudt" in ASCII.
 const AUDIT_LOCK: i64 = 0x686f_6f6b_6175_6474;
@@ -65,24 +64,4 @@ pub(super) async fn append_alone(
     let record = append(&mut tx, audit).await?;
     tx.commit().await?;
     Ok(record)
-}
-
-/// One event inserted as the writer inserts a batch, and `audit` appended when it was stored,
-/// in one transaction. Not through the writer: its batches commit on their own, one statement
-/// each, and hold only inserts.
-pub(super) async fn insert_audited(
-    pool: &PgPool,
-    event: NewEvent,
-    audit: &NewAudit,
-) -> Result<Inserted, StoreError> {
-    let mut tx = pool.begin().await?;
-    let inserted = insert_batch(&mut tx, &[Box::new(event)])
-        .await?
-        .pop()
-        .ok_or(StoreError::NoAnswer)??;
-    if let Inserted::Stored(_) = inserted {
-        append(&mut tx, audit).await?;
-    }
-    tx.commit().await?;
-    Ok(inserted)
 }

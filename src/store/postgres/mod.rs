@@ -359,7 +359,7 @@ impl Store for PostgresStore {
         if self.writer.is_closed() {
             return Err(StoreError::Closed);
         }
-        closed(audit::insert_audited(&self.pool, event, audit).await)
+        closed(writer::insert_audited(&self.pool, event, audit).await)
     }
 
     async fn append_audit(&self, audit: &NewAudit) -> Result<AuditRecord, StoreError> {

@@ -3,7 +3,8 @@
 //! same statement their deliveries): one round trip per batch, no BEGIN and no COMMIT. The
 //! store runs [`WRITER_LOOPS`] of these side by side, each batch on its own connection.
 //!
-//! Only inserts go through the writer: claims and outcomes are already one statement (or one
+//! [`insert_audited`] (an admitted event and its audit record, one transaction) reuses the
+//! batch's statement outside the writer. Only inserts go through the writer: claims and outcomes are already one statement (or one
 //! short transaction) each and run on the pool. Rows are inserted in key order so that two
 //! batches (of two loops, or two instances) inserting overlapping keys cannot deadlock. A batch the server refuses as a whole
 //! is retried write by write by the shared writer ([`Failure::Refused`]). This file must never
@@ -19,7 +20,7 @@ use sqlx::postgres::PgPool;
 use super::queries::dedup_key;
 use crate::store::error::event_id;
 use crate::store::group_commit::{Backend, Failure, Limits};
-use crate::store::{Corrupt, EventStatus, Inserted, NewEvent, StoreError};
+use crate::store::{Corrupt, EventStatus, Inserted, NewAudit, NewEvent, StoreError};
 
 /// How many batches may be in their transactions at once. One loop leaves the connection idle
 /// while its batch's answers go out and the next batch is taken; two keep the database busy
@@ -79,7 +80,7 @@ impl Backend for PostgresWriter {
 /// COMMIT round trips) unless `conn` is in a transaction (an audited insert); one result per
 /// event, in order. An `Err` means nothing was committed (or, for a connection lost on the way,
 /// possibly committed unseen).
-pub(super) async fn insert_batch(
+async fn insert_batch(
     conn: &mut PgConnection,
     events: &[Box<NewEvent>],
 ) -> Result<Vec<Result<Inserted, StoreError>>, sqlx::Error> {
@@ -228,4 +229,24 @@ pub(super) async fn insert_batch(
             }
         })
         .collect())
+}
+
+/// One event inserted as the writer inserts a batch, and `audit` appended when it was stored,
+/// in one transaction. Not through the writer: its batches commit on their own, one statement
+/// each, and hold only inserts.
+pub(super) async fn insert_audited(
+    pool: &PgPool,
+    event: NewEvent,
+    audit: &NewAudit,
+) -> Result<Inserted, StoreError> {
+    let mut tx = pool.begin().await?;
+    let inserted = insert_batch(&mut tx, &[Box::new(event)])
+        .await?
+        .pop()
+        .ok_or(StoreError::NoAnswer)??;
+    if let Inserted::Stored(_) = inserted {
+        super::audit::append(&mut tx, audit).await?;
+    }
+    tx.commit().await?;
+    Ok(inserted)
 }

@@ -6,6 +6,8 @@
 //!
 //! Run one store: `cargo test --test store_conformance sqlite::` or `… postgres::`.
 
+#[path = "store_conformance/audit.rs"]
+mod audit_cases;
 #[path = "support/events.rs"]
 mod events;
 #[path = "support/pg.rs"]
@@ -59,6 +61,7 @@ mod cases {
 
     const LONG: Duration = Duration::from_secs(60);
 
+    pub use crate::audit_cases::*;
     pub use crate::events::{event, event_with_body, proof};
 
     fn to(event: NewEvent, destinations: &[&str]) -> NewEvent {
@@ -369,10 +372,10 @@ mod cases {
             assert!(page.events.is_empty(), "listed as {other}");
         }
         // Nothing to deliver again: a replay (one, or in bulk) leaves it ignored.
-        assert!(!store.replay(id).await.expect("replay"));
+        assert!(!store.replay(id, &audit()).await.expect("replay"));
         assert_eq!(
             store
-                .replay_matching(&listed("ignored"))
+                .replay_matching(&listed("ignored"), &audit())
                 .await
                 .expect("replay"),
             0
@@ -1075,7 +1078,7 @@ mod cases {
                 .expect("record")
         );
         let replayed_at = now_ms();
-        assert!(store.replay(id).await.expect("replay"));
+        assert!(store.replay(id, &audit()).await.expect("replay"));
         let got = store.get(id).await.expect("get").expect("stored");
         assert_eq!((got.status.as_str(), got.attempts), ("pending", 0));
         assert_eq!(got.received_at_ms, received, "the receipt time is history");
@@ -1094,7 +1097,7 @@ mod cases {
         );
 
         // A replay while a worker holds the claim takes the claim away from it.
-        assert!(store.replay(id).await.expect("replay"));
+        assert!(store.replay(id, &audit()).await.expect("replay"));
         assert!(
             !store
                 .record("w", &again[0], Recorded::Delivered, Timing::default())
@@ -1111,7 +1114,10 @@ mod cases {
         );
 
         assert!(
-            !store.replay(Uuid::now_v7()).await.expect("replay"),
+            !store
+                .replay(Uuid::now_v7(), &audit())
+                .await
+                .expect("replay"),
             "no such event"
         );
     }
@@ -1134,7 +1140,7 @@ mod cases {
         }
         // Replayed once by id and once in bulk: each delivery counts both, and a retry in
         // between (a failed attempt) counts nothing.
-        assert!(store.replay(id).await.expect("replay"));
+        assert!(store.replay(id, &audit()).await.expect("replay"));
         let once = store
             .claim("w", &Room::up_to(10), LONG)
             .await
@@ -1164,7 +1170,13 @@ mod cases {
             source: Some("s".into()),
             ..EventFilter::default()
         };
-        assert_eq!(store.replay_matching(&listed).await.expect("replay"), 1);
+        assert_eq!(
+            store
+                .replay_matching(&listed, &audit())
+                .await
+                .expect("replay"),
+            1
+        );
         let twice = store
             .claim("w2", &Room::up_to(10), LONG)
             .await
@@ -1178,10 +1190,10 @@ mod cases {
         let id = insert(&store, old).await;
         let purged = store.purge(now_ms() - 86_400_000, 0).await.expect("purge");
         assert_eq!((purged.bodies, purged.events), (1, 0));
-        assert!(!store.replay(id).await.expect("replay"));
+        assert!(!store.replay(id, &audit()).await.expect("replay"));
         assert_eq!(
             store
-                .replay_matching(&EventFilter::default())
+                .replay_matching(&EventFilter::default(), &audit())
                 .await
                 .expect("replay"),
             0
@@ -1222,7 +1234,13 @@ mod cases {
             since_ms: Some(base + 1000),
             ..EventFilter::default()
         };
-        assert_eq!(store.replay_matching(&filter).await.expect("replay"), 2);
+        assert_eq!(
+            store
+                .replay_matching(&filter, &audit())
+                .await
+                .expect("replay"),
+            2
+        );
         assert_eq!(status(&store, dead[0]).await, "dead");
         assert_eq!(status(&store, dead[1]).await, "pending");
         assert_eq!(status(&store, dead[2]).await, "dead", "another source");
@@ -1238,7 +1256,13 @@ mod cases {
             until_ms: Some(base + 2000),
             ..EventFilter::default()
         };
-        assert_eq!(store.replay_matching(&filter).await.expect("replay"), 1);
+        assert_eq!(
+            store
+                .replay_matching(&filter, &audit())
+                .await
+                .expect("replay"),
+            1
+        );
         assert_eq!(status(&store, dead[0]).await, "pending");
         assert_eq!(status(&store, dead[2]).await, "dead");
         assert_eq!(
@@ -1452,7 +1476,13 @@ mod cases {
             status: Some("dead".into()),
             ..of_type("pull_request")
         };
-        assert_eq!(store.replay_matching(&filter).await.expect("replay"), 1);
+        assert_eq!(
+            store
+                .replay_matching(&filter, &audit())
+                .await
+                .expect("replay"),
+            1
+        );
         assert_eq!(
             list(EventFilter {
                 status: Some("pending".into()),
@@ -1584,13 +1614,23 @@ mod cases {
         assert_eq!(states(&store).await, vec![], "never saved: no row");
         let mut paused = DestinationState::new("ci");
         paused.paused = true;
-        assert!(store.save_destination_state(&paused).await.expect("save"));
+        assert!(
+            store
+                .save_destination_state(&paused, None)
+                .await
+                .expect("save")
+        );
         let saved = states(&store).await;
         assert_eq!(saved.len(), 1);
         assert_eq!(saved[0].version, 1);
         assert!(saved[0].paused);
         // A second first save lost the race: it must read and retry.
-        assert!(!store.save_destination_state(&paused).await.expect("save"));
+        assert!(
+            !store
+                .save_destination_state(&paused, None)
+                .await
+                .expect("save")
+        );
 
         let mut open = saved[0].clone();
         open.paused = false;
@@ -1600,7 +1640,12 @@ mod cases {
         open.next_probe_at_ms = Some(1_700_000_060_000);
         open.cooldown_ms = 60_000;
         open.probe = Some("worker-1/0190".to_owned());
-        assert!(store.save_destination_state(&open).await.expect("save"));
+        assert!(
+            store
+                .save_destination_state(&open, None)
+                .await
+                .expect("save")
+        );
         let read = states(&store).await;
         assert_eq!(
             read,
@@ -1610,7 +1655,12 @@ mod cases {
             }]
         );
         // Saved on a stale read: refused, nothing changed.
-        assert!(!store.save_destination_state(&open).await.expect("save"));
+        assert!(
+            !store
+                .save_destination_state(&open, None)
+                .await
+                .expect("save")
+        );
         assert_eq!(states(&store).await, read);
 
         // Writers racing on one version: exactly one wins.
@@ -1618,7 +1668,12 @@ mod cases {
             let store = store.clone();
             let mut state = read[0].clone();
             state.consecutive_failures = i;
-            tokio::spawn(async move { store.save_destination_state(&state).await.expect("save") })
+            tokio::spawn(async move {
+                store
+                    .save_destination_state(&state, None)
+                    .await
+                    .expect("save")
+            })
         });
         let mut won = 0;
         for saved in racing {
@@ -1633,7 +1688,12 @@ mod cases {
         let other = backlog(&store, "other", 2).await;
         let mut state = DestinationState::new("paused");
         state.paused = true;
-        assert!(store.save_destination_state(&state).await.expect("save"));
+        assert!(
+            store
+                .save_destination_state(&state, None)
+                .await
+                .expect("save")
+        );
 
         let claims = store
             .claim("w", &Room::up_to(100), LONG)
@@ -1645,7 +1705,12 @@ mod cases {
 
         let mut resumed = states(&store).await.remove(0);
         resumed.paused = false;
-        assert!(store.save_destination_state(&resumed).await.expect("save"));
+        assert!(
+            store
+                .save_destination_state(&resumed, None)
+                .await
+                .expect("save")
+        );
         let claims = store
             .claim("w", &Room::up_to(100), LONG)
             .await
@@ -1794,6 +1859,13 @@ conformance!(
     a_paused_destination_is_never_claimed_until_it_is_resumed,
     give_back_returns_claims_unattempted_and_due_at_once,
     destination_depths_count_the_deliveries_waiting_for_each,
+    appended_records_chain_from_the_genesis_and_list_newest_first_with_a_cursor,
+    a_replay_writes_its_record_with_it_and_a_replay_of_nothing_writes_none,
+    a_bulk_replay_records_its_count_even_when_nothing_matched,
+    a_destination_state_save_writes_its_record_only_when_it_lands,
+    an_audited_insert_stores_event_and_record_together_and_a_duplicate_neither,
+    purge_leaves_every_audit_record,
+    concurrent_appends_make_one_unbroken_chain,
 );
 
 /// Not a conformance case: sqlx 0.9.0 opens TCP connections with Nagle's algorithm on, and each
@@ -1897,4 +1969,47 @@ async fn postgres_instances_started_together_share_one_fingerprint_key() {
     let (one, two) = (one.expect("opens"), two.expect("opens"));
     assert_eq!(one.fingerprint_key().len(), 32);
     assert_eq!(one.fingerprint_key(), two.fingerprint_key());
+}
+
+/// Not a conformance case: several instances on one PostgreSQL database append to one chain at
+/// once (here two stores, four writers, 200 records), and it still holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_postgres_stores_appending_at_once_keep_one_unbroken_chain() {
+    let Some(database) = pg::TestDatabase::create().await else {
+        return;
+    };
+    let (one, two) = tokio::join!(
+        PostgresStore::open(&database.url, 4),
+        PostgresStore::open(&database.url, 4)
+    );
+    let stores: [Arc<dyn Store>; 2] =
+        [Arc::new(one.expect("opens")), Arc::new(two.expect("opens"))];
+    let writers = (0..4).map(|w| {
+        let store = stores[w % 2].clone();
+        tokio::spawn(async move {
+            for i in 0..50 {
+                store
+                    .append_audit(&audit_cases::audit_of(
+                        hookwall::store::AuditAction::Export,
+                        &format!("w{w}-{i}"),
+                    ))
+                    .await
+                    .expect("append");
+            }
+        })
+    });
+    for writer in writers {
+        writer.await.expect("writer");
+    }
+
+    let records = audit_cases::chain(&stores[0]).await;
+    assert_eq!(audit_cases::verified(&records), Ok(200));
+    let times: Vec<i64> = records.iter().map(|r| r.time_ms).collect();
+    assert!(
+        times.windows(2).all(|w| w[0] <= w[1]),
+        "times follow the chain (the database's clock)"
+    );
+    for store in &stores {
+        store.close().await;
+    }
 }

@@ -15,12 +15,13 @@ use axum::response::{IntoResponse, Response};
 use http::StatusCode;
 use serde_json::{Value, json};
 
+use super::audit::record;
 use super::auth::Actor;
 use super::error::AdminError;
 use super::events::rfc3339;
 use crate::delivery::circuit;
 use crate::live::Live;
-use crate::store::DestinationState;
+use crate::store::{AuditAction, DestinationState};
 
 /// `GET /admin/destinations`: every configured destination, in config order.
 pub async fn list(State(live): State<Arc<Live>>) -> Result<Response, AdminError> {
@@ -64,25 +65,31 @@ pub async fn list(State(live): State<Arc<Live>>) -> Result<Response, AdminError>
 }
 
 /// `POST /admin/destinations/{name}/pause`: its deliveries keep queueing and none is attempted.
+/// Audited with the saved state (`ok`), or on its own (`ok unchanged`) when already paused.
 pub async fn pause(
     State(live): State<Arc<Live>>,
     Extension(actor): Extension<Actor>,
     Path(name): Path<String>,
 ) -> Result<Response, AdminError> {
     configured(&live, &name)?;
-    live.control.pause(&name).await?;
+    live.control
+        .pause(&name, &record(&actor, AuditAction::Pause, &name, "ok"))
+        .await?;
     tracing::warn!(actor = %actor.name, destination = %name, action = "pause", "destination paused by an operator");
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-/// `POST /admin/destinations/{name}/resume`: deliveries resume, the circuit closed.
+/// `POST /admin/destinations/{name}/resume`: deliveries resume, the circuit closed. Audited as
+/// a pause is.
 pub async fn resume(
     State(live): State<Arc<Live>>,
     Extension(actor): Extension<Actor>,
     Path(name): Path<String>,
 ) -> Result<Response, AdminError> {
     configured(&live, &name)?;
-    live.control.resume(&name).await?;
+    live.control
+        .resume(&name, &record(&actor, AuditAction::Resume, &name, "ok"))
+        .await?;
     tracing::info!(actor = %actor.name, destination = %name, action = "resume", "destination resumed by an operator");
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -10,6 +10,7 @@
 use std::str::FromStr;
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
@@ -19,9 +20,11 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+use super::audit::record;
+use super::auth::Actor;
 use super::error::AdminError;
 use crate::live::Live;
-use crate::store::{DeliveryRecord, EventFilter, EventStatus, Store, StoredEvent};
+use crate::store::{AuditAction, DeliveryRecord, EventFilter, EventStatus, Store, StoredEvent};
 
 const STATUSES: [&str; 5] = ["pending", "delivered", "failed", "dead", "ignored"];
 const DEFAULT_LIMIT: u32 = 50;
@@ -94,6 +97,33 @@ fn parse_time(key: &str, text: &str) -> Result<i64, AdminError> {
                 "{key} must be RFC 3339 (2026-11-23T10:00:00Z) or unix seconds"
             ))
         })
+}
+
+/// A filter as an audit record's target: its conditions as `key=value` pairs in a fixed order,
+/// times in RFC 3339; `all` when it selects everything.
+fn filter_target(filter: &EventFilter) -> String {
+    let EventFilter {
+        source,
+        status,
+        event_type,
+        since_ms,
+        until_ms,
+    } = filter;
+    let pairs: Vec<String> = [
+        source.as_ref().map(|s| format!("source={s}")),
+        status.as_ref().map(|s| format!("status={s}")),
+        event_type.as_ref().map(|t| format!("event_type={t}")),
+        since_ms.map(|ms| format!("since={}", rfc3339(ms))),
+        until_ms.map(|ms| format!("until={}", rfc3339(ms))),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if pairs.is_empty() {
+        "all".to_owned()
+    } else {
+        pairs.join(" ")
+    }
 }
 
 pub(super) fn rfc3339(ms: i64) -> String {
@@ -209,14 +239,17 @@ pub async fn show(
     }
 }
 
-/// `POST /admin/events/{id}/replay`
+/// `POST /admin/events/{id}/replay`: audited with the replay; a 404 or 409 changed nothing
+/// and is not recorded.
 pub async fn replay_one(
     State(live): State<Arc<Live>>,
+    Extension(actor): Extension<Actor>,
     Path(id): Path<String>,
 ) -> Result<Response, AdminError> {
     let id = event_id(&id)?;
-    if live.store().replay(id).await? {
-        tracing::info!(event_id = %id, "event replayed by an operator");
+    let audit = record(&actor, AuditAction::Replay, &id.to_string(), "ok");
+    if live.store().replay(id, &audit).await? {
+        tracing::info!(actor = %actor.name, event_id = %id, "event replayed by an operator");
         Ok((
             StatusCode::ACCEPTED,
             axum::Json(json!({"id": id.to_string(), "status": "pending"})),
@@ -238,15 +271,23 @@ pub async fn replay_one(
     }
 }
 
-/// `POST /admin/events/replay?source=&status=dead&event_type=&since=&until=`
+/// `POST /admin/events/replay?source=&status=dead&event_type=&since=&until=`: audited with the
+/// replay, the count in the record's outcome (`ok replayed=N`).
 pub async fn replay_matching(
     State(live): State<Arc<Live>>,
+    Extension(actor): Extension<Actor>,
     Query(params): Query<Params>,
 ) -> Result<Response, AdminError> {
     let mut filter = params.filter()?;
     filter.status.get_or_insert_with(|| "dead".to_owned());
-    let replayed = live.store().replay_matching(&filter).await?;
-    tracing::info!(replayed, ?filter, "bulk replay by an operator");
+    let audit = record(
+        &actor,
+        AuditAction::BulkReplay,
+        &filter_target(&filter),
+        "ok",
+    );
+    let replayed = live.store().replay_matching(&filter, &audit).await?;
+    tracing::info!(actor = %actor.name, replayed, ?filter, "bulk replay by an operator");
     Ok((
         StatusCode::ACCEPTED,
         axum::Json(json!({"replayed": replayed})),
@@ -261,9 +302,12 @@ enum Format {
 }
 
 /// `GET /admin/events/export?format=ndjson|csv&…`: every matching event, newest first,
-/// streamed page by page so memory stays bounded.
+/// streamed page by page so memory stays bounded. Recorded in the audit trail before the first
+/// byte leaves (an export cut short is recorded too: what was sent has left); no record, no
+/// export.
 pub async fn export(
     State(live): State<Arc<Live>>,
+    Extension(actor): Extension<Actor>,
     Query(params): Query<Params>,
 ) -> Result<Response, AdminError> {
     let filter = params.filter()?;
@@ -277,6 +321,18 @@ pub async fn export(
         }
     };
     let with_body = params.body.unwrap_or(false) && format == Format::NdJson;
+    let target = format!(
+        "{} format={}{}",
+        filter_target(&filter),
+        match format {
+            Format::NdJson => "ndjson",
+            Format::Csv => "csv",
+        },
+        if with_body { " body=true" } else { "" }
+    );
+    live.store()
+        .append_audit(&record(&actor, AuditAction::Export, &target, "ok"))
+        .await?;
     let store = live.store().clone();
     struct State {
         store: Arc<dyn Store>,
@@ -411,6 +467,21 @@ mod tests {
         ] {
             assert_eq!(neutralize_formula(cell), shown);
         }
+    }
+
+    #[test]
+    fn a_filter_reads_as_key_value_pairs_in_an_audit_target() {
+        assert_eq!(filter_target(&EventFilter::default()), "all");
+        let filter = EventFilter {
+            source: Some("github".into()),
+            status: Some("dead".into()),
+            since_ms: Some(1_795_428_000_000),
+            ..EventFilter::default()
+        };
+        assert_eq!(
+            filter_target(&filter),
+            "source=github status=dead since=2026-11-23T10:00:00Z"
+        );
     }
 
     #[test]

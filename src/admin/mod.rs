@@ -6,6 +6,7 @@
 //! | `GET /admin/sources` | viewer | [`sources`] |
 //! | `GET /admin/events`, `GET /admin/events/{id}` | viewer | [`events`] |
 //! | `GET /admin/destinations` | viewer | [`destinations`] |
+//! | `GET /admin/audit` | viewer | [`audit`] |
 //! | `POST /admin/sources/{source}/test` | operator | [`dry_run`] |
 //! | `POST /admin/events/{id}/replay`, `POST /admin/events/replay` | operator | [`events`] |
 //! | `POST /admin/destinations/{name}/pause`, `/resume` | operator | [`destinations`] |
@@ -17,6 +18,7 @@
 //! the route's is [`auth`]'s concern ([`router`] puts each route in its role's group); the error
 //! answer is [`error`]'s.
 
+pub mod audit;
 mod auth;
 pub mod destinations;
 pub mod dry_run;
@@ -29,11 +31,11 @@ pub use error::AdminError;
 
 use std::sync::Arc;
 
-use axum::Router;
 use axum::extract::State;
 use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::{Extension, Router};
 use http::{StatusCode, header};
 use serde_json::json;
 
@@ -49,6 +51,7 @@ pub fn router(live: Arc<Live>) -> Router {
         .route("/admin/events", get(events::list))
         .route("/admin/events/{id}", get(events::show))
         .route("/admin/destinations", get(destinations::list))
+        .route("/admin/audit", get(audit::list))
         .route_layer(from_fn_with_state(Role::Viewer, auth::require_role));
     let operator = Router::new()
         .route("/admin/sources/{source}/test", post(dry_run::handler))
@@ -118,9 +121,9 @@ async fn metrics(State(live): State<Arc<Live>>) -> Response {
         .into_response()
 }
 
-/// `POST /admin/reload`: as SIGHUP, but the caller sees the outcome.
-async fn reload(State(live): State<Arc<Live>>) -> Response {
-    match live.reload_logged().await {
+/// `POST /admin/reload`: as SIGHUP, but the caller sees the outcome. Audited either way.
+async fn reload(State(live): State<Arc<Live>>, Extension(actor): Extension<Actor>) -> Response {
+    match live.reload_audited(&actor.name, actor.client_ip).await {
         Ok(reloaded) => axum::Json(json!({
             "status": "reloaded",
             "sources": reloaded.sources,

@@ -369,7 +369,7 @@ async fn list(
 /// A value a sender (or a downstream, for an error) chose, for one cell of a table: control
 /// characters (an escape sequence, a line break) are escaped, so the terminal shows them instead
 /// of obeying them.
-fn shown(text: &str) -> String {
+pub(super) fn shown(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         if c.is_control() {

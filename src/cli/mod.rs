@@ -1,7 +1,9 @@
 //! The command line (SPEC section 6): `serve`, `check`, `send`, `sign`, `events`, `dlq`,
-//! `destinations`, `token hash`, `health`, and `receive` (a development receiver for deliveries).
+//! `destinations`, `token hash`, `audit`, `health`, and `receive` (a development receiver for
+//! deliveries).
 
 mod admin;
+mod audit;
 mod config_file;
 mod destinations;
 mod net;
@@ -70,6 +72,11 @@ pub enum Command {
         #[command(subcommand)]
         command: token::TokenCommand,
     },
+    /// The audit trail: `verify` checks its hash chain in the store, `list` shows it.
+    Audit {
+        #[command(subcommand)]
+        command: audit::AuditCommand,
+    },
     /// A development receiver for hookwall's deliveries: verifies their Standard Webhooks
     /// signature and prints one line per delivery (the quick start's destination).
     Receive(receive::ReceiveArgs),
@@ -91,6 +98,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Dlq { admin, command } => admin::dlq(&admin, command).await,
         Command::Destinations { admin, command } => destinations::run(&admin, command).await,
         Command::Token { command } => token::run(command),
+        Command::Audit { command } => audit::run(command).await,
         Command::Receive(args) => receive::receive(&args).await,
         Command::Health { url } => health(&url).await,
     }

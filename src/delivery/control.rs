@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use super::circuit::{self, Admission, Attempted};
 use crate::config::Circuit;
-use crate::store::{DestinationState, Store, StoreError};
+use crate::store::{DestinationState, NewAudit, Store, StoreError};
 
 /// How often each instance reads every destination's state from the store.
 pub const REFRESH: Duration = Duration::from_secs(1);
@@ -98,7 +98,7 @@ impl Control {
     /// `lapse_ms`. False when another took it first, or there is none to take.
     pub async fn take_probe(&self, name: &str, probe: &str, now_ms: i64, lapse_ms: i64) -> bool {
         let taken = self
-            .change(name, |state| {
+            .change(name, None, |state| {
                 circuit::take_probe(state, probe, now_ms, lapse_ms)
             })
             .await;
@@ -129,7 +129,7 @@ impl Control {
             return;
         }
         let changed = self
-            .change(name, |state| {
+            .change(name, None, |state| {
                 let before = state.clone();
                 circuit::record(state, circuit, attempted, probe, now_ms);
                 *state != before
@@ -140,34 +140,56 @@ impl Control {
         }
     }
 
-    /// Pauses the destination on every instance of this store.
-    pub async fn pause(&self, name: &str) -> Result<(), StoreError> {
-        self.change(name, |state| {
-            let was = state.paused;
-            circuit::pause(state);
-            !was
-        })
-        .await
-        .map(drop)
+    /// Pauses the destination on every instance of this store; `audit` is appended with the
+    /// saved state, or on its own with ` unchanged` after its outcome when it was paused already.
+    pub async fn pause(&self, name: &str, audit: &NewAudit) -> Result<(), StoreError> {
+        let changed = self
+            .change(name, Some(audit), |state| {
+                let was = state.paused;
+                circuit::pause(state);
+                !was
+            })
+            .await?;
+        self.audit_unchanged(changed, audit).await
     }
 
-    /// Resumes the destination on every instance of this store, its circuit closed.
-    pub async fn resume(&self, name: &str) -> Result<(), StoreError> {
-        self.change(name, |state| {
-            let before = state.clone();
-            circuit::resume(state);
-            *state != before
-        })
-        .await
-        .map(drop)
+    /// Resumes the destination on every instance of this store, its circuit closed; audited as
+    /// [`Control::pause`] is.
+    pub async fn resume(&self, name: &str, audit: &NewAudit) -> Result<(), StoreError> {
+        let changed = self
+            .change(name, Some(audit), |state| {
+                let before = state.clone();
+                circuit::resume(state);
+                *state != before
+            })
+            .await?;
+        self.audit_unchanged(changed, audit).await
+    }
+
+    /// An operator's request that found nothing to change still reached the store's state and
+    /// answered 204: it is recorded, saying so.
+    async fn audit_unchanged(
+        &self,
+        changed: Option<DestinationState>,
+        audit: &NewAudit,
+    ) -> Result<(), StoreError> {
+        if changed.is_none() {
+            let outcome = format!("{} unchanged", audit.outcome());
+            self.store
+                .append_audit(&audit.clone().with_outcome(&outcome))
+                .await?;
+        }
+        Ok(())
     }
 
     /// Applies `change` (which says whether it changed anything) to the stored state and saves
-    /// it by compare-and-set, on the view's copy first and on a fresh read after a conflict.
+    /// it by compare-and-set, on the view's copy first and on a fresh read after a conflict,
+    /// with `audit` appended in the transaction of the save that lands.
     /// `Ok(Some(state))` with the state saved; `Ok(None)` when there was nothing to change.
     async fn change(
         &self,
         name: &str,
+        audit: Option<&NewAudit>,
         change: impl Fn(&mut DestinationState) -> bool,
     ) -> Result<Option<DestinationState>, StoreError> {
         let lock = self.lock(name);
@@ -179,7 +201,7 @@ impl Control {
             if !change(&mut after) {
                 return Ok(None);
             }
-            if self.store.save_destination_state(&after).await? {
+            if self.store.save_destination_state(&after, audit).await? {
                 after.version = before.version.saturating_add(1);
                 self.seen(after.clone());
                 transition(&before, &after);
@@ -252,7 +274,7 @@ fn gauge(state: &DestinationState) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{CircuitState, SqliteStore};
+    use crate::store::{AuditAction, CircuitState, SqliteStore};
 
     const CIRCUIT: Circuit = Circuit {
         failures: 2,
@@ -320,17 +342,27 @@ mod tests {
         }
     }
 
+    fn audit(action: AuditAction) -> NewAudit {
+        NewAudit::new("admin", action, "ci", "ok", None)
+    }
+
     #[tokio::test]
     async fn a_pause_on_one_instance_holds_on_the_other_after_its_refresh_and_resume_closes() {
         let (a, b, _dir) = two_instances().await;
         a.record("ci", &CIRCUIT, Attempted::Failed, None, 0).await;
-        a.pause("ci").await.expect("pause");
-        a.pause("ci").await.expect("pausing twice is harmless");
+        a.pause("ci", &audit(AuditAction::Pause))
+            .await
+            .expect("pause");
+        a.pause("ci", &audit(AuditAction::Pause))
+            .await
+            .expect("pausing twice is harmless");
         b.refresh(names().iter()).await.expect("refresh");
         assert_eq!(b.admit("ci", None, 0), Admission::GiveBack);
         assert_eq!(circuit::shown(&b.state("ci")), "paused");
 
-        b.resume("ci").await.expect("resume");
+        b.resume("ci", &audit(AuditAction::Resume))
+            .await
+            .expect("resume");
 
         a.refresh(names().iter()).await.expect("refresh");
         let state = a.state("ci");

@@ -50,7 +50,7 @@ pub enum Corrupt {
     #[error("event id {text:?}: {source}")]
     EventId { text: String, source: uuid::Error },
     /// A listing's cursor that no page of this store handed out.
-    #[error("the cursor is not an event id")]
+    #[error("the cursor is not one this store gave out")]
     Cursor,
     #[error("unknown status {0:?}")]
     Status(String),

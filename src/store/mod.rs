@@ -15,9 +15,12 @@
 //! writer loop through which both stores batch their writes; `sqlite/` and `postgres/` each a
 //! `mod.rs` (opening, reads), a `writer.rs` (its side of the writer) and a `queries.rs` (its
 //! statements); `sql.rs` what the two share on the sqlx side; `status.rs` the statuses;
-//! `error.rs` [`StoreError`]; `destinations.rs` the destinations' shared control state. The store imports nothing from pipeline, delivery, admin or cli:
+//! `error.rs` [`StoreError`]; `destinations.rs` the destinations' shared control state;
+//! `audit.rs` the audit trail's records and hash chain; `chain.rs` its read-only check. The store imports nothing from pipeline, delivery, admin or cli:
 //! the [`NewEvent`] it stores comes from [`crate::event`], on the floor below.
 
+pub mod audit;
+mod chain;
 mod destinations;
 mod error;
 mod group_commit;
@@ -33,6 +36,8 @@ use std::time::Duration;
 use serde::Serialize;
 use uuid::Uuid;
 
+pub use audit::{AuditAction, AuditPage, AuditRecord, NewAudit};
+pub use chain::{ChainReader, Verdict};
 pub use destinations::{CircuitState, DestinationState};
 pub use error::{Corrupt, StoreError};
 pub use postgres::PostgresStore;
@@ -273,14 +278,21 @@ pub trait Store: Send + Sync + 'static {
     /// row: it is [`DestinationState::new`]).
     async fn destination_states(&self) -> Result<Vec<DestinationState>, StoreError>;
     /// Saves `state` if the stored version is still `state.version` (0: never saved), as
-    /// version + 1. `Ok(false)` when another writer saved first: read again and retry.
-    async fn save_destination_state(&self, state: &DestinationState) -> Result<bool, StoreError>;
+    /// version + 1. `Ok(false)` when another writer saved first: read again and retry. With
+    /// `audit` (an operator's pause or resume), the record is appended in the same transaction,
+    /// only when the state is saved.
+    async fn save_destination_state(
+        &self,
+        state: &DestinationState,
+        audit: Option<&NewAudit>,
+    ) -> Result<bool, StoreError>;
     /// Per destination name: deliveries waiting (pending or failed), claimed or not.
     async fn destination_depths(&self) -> Result<Vec<(String, i64)>, StoreError>;
     /// Makes every delivery of the event due again with a fresh retry budget, and counts the
-    /// replay on each (`Claim::replays`). `Ok(false)` when there is no such event or its body
-    /// was purged (nothing left to deliver).
-    async fn replay(&self, id: Uuid) -> Result<bool, StoreError>;
+    /// replay on each (`Claim::replays`), and appends `audit` in the same transaction.
+    /// `Ok(false)` when there is no such event or its body was purged (nothing left to deliver):
+    /// then nothing is written, `audit` neither (a call that changed nothing is not an action).
+    async fn replay(&self, id: Uuid, audit: &NewAudit) -> Result<bool, StoreError>;
     /// Events matching `filter`, newest first, at most `limit`, after `cursor` (a page's `next`).
     /// Bodies are not loaded (`body` is `None`): use [`Store::get`] for one event.
     async fn list(
@@ -291,15 +303,37 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Page, StoreError>;
     /// The id stored under `(source, dedup_key)`, if any (the dry-run duplicate check).
     async fn find(&self, source: &str, dedup_key: &str) -> Result<Option<Uuid>, StoreError>;
-    /// Replays every event matching `filter` that still has its body; returns how many.
-    async fn replay_matching(&self, filter: &EventFilter) -> Result<u64, StoreError>;
+    /// Replays every event matching `filter` that still has its body; returns how many. Appends
+    /// `audit` in the same transaction, its outcome followed by ` replayed=N` (also for 0).
+    async fn replay_matching(
+        &self,
+        filter: &EventFilter,
+        audit: &NewAudit,
+    ) -> Result<u64, StoreError>;
     /// Purges bodies of delivered and ignored events received before `bodies_before_ms`, and
     /// forgets such events (their dedup keys) received before `keys_before_ms`. An ignored event
-    /// is kept exactly as long as a delivered one: it has nothing left to do either.
+    /// is kept exactly as long as a delivered one: it has nothing left to do either. The audit
+    /// trail is never purged.
     async fn purge(&self, bodies_before_ms: i64, keys_before_ms: i64)
     -> Result<Purged, StoreError>;
     /// Per source: deliveries waiting (pending or failed) and events dead, for the gauges.
     async fn depths(&self) -> Result<Vec<Depth>, StoreError>;
+    /// Stores the event as [`Store::insert`] does and appends `audit` in the same transaction
+    /// (an operator admitting a quarantined request, SPEC section 13). On a duplicate nothing is
+    /// written, `audit` neither: the caller may append a record of its own saying so.
+    async fn insert_audited(
+        &self,
+        event: NewEvent,
+        audit: &NewAudit,
+    ) -> Result<Inserted, StoreError>;
+    /// Appends a record of an action with no effect in the store (a reload, an export, a
+    /// console login) and returns it as written.
+    async fn append_audit(&self, audit: &NewAudit) -> Result<AuditRecord, StoreError>;
+    /// The audit trail newest first, at most `limit` records, after `cursor` (a page's `next`).
+    async fn audit_page(&self, limit: u32, cursor: Option<&str>) -> Result<AuditPage, StoreError>;
+    /// At most `limit` records with ids above `after_id`, in id order: the chain, read page by
+    /// page for `hookwall audit verify`.
+    async fn audit_chain(&self, after_id: i64, limit: u32) -> Result<Vec<AuditRecord>, StoreError>;
     /// Finishes queued writes and releases the database; later calls fail with `Closed`.
     async fn close(&self);
 

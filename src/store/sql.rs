@@ -6,7 +6,8 @@
 //! spelling in. Nothing here decides what a store does: it only builds and reads SQL.
 
 use super::{
-    AttemptRecord, DeliveryRecord, DestinationState, EventFilter, Page, StoreError, StoredEvent,
+    AttemptRecord, AuditRecord, DeliveryRecord, DestinationState, EventFilter, Page, StoreError,
+    StoredEvent,
 };
 use crate::store::error::Corrupt;
 
@@ -160,6 +161,27 @@ where
         cooldown_ms: row.try_get("cooldown")?,
         probe: row.try_get("probe")?,
         version: row.try_get("version")?,
+    })
+}
+
+/// An `audit` row of either SQL store (the same columns in both schemas).
+pub(super) fn audit_from_row<R>(row: &R) -> Result<AuditRecord, StoreError>
+where
+    R: sqlx::Row,
+    for<'c> &'c str: sqlx::ColumnIndex<R>,
+    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    Ok(AuditRecord {
+        id: row.try_get("id")?,
+        time_ms: row.try_get("time")?,
+        actor: row.try_get("actor")?,
+        action: row.try_get("action")?,
+        target: row.try_get("target")?,
+        outcome: row.try_get("outcome")?,
+        client_ip: row.try_get("client_ip")?,
+        prev_hash: row.try_get("prev_hash")?,
+        hash: row.try_get("hash")?,
     })
 }
 

@@ -3,6 +3,7 @@
 
 mod access_cli;
 mod admin;
+mod audit;
 mod delivery;
 #[path = "../support/downstream.rs"]
 mod downstream;

@@ -25,6 +25,7 @@ const ROUTES: &[(&str, &str, Role)] = &[
         Role::Viewer,
     ),
     ("GET", "/admin/destinations", Role::Viewer),
+    ("GET", "/admin/audit", Role::Viewer),
     (
         "POST",
         "/admin/events/00000000-0000-0000-0000-000000000000/replay",

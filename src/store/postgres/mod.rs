@@ -18,6 +18,7 @@
 //! already one statement (or one short transaction) each. This file opens the store and answers
 //! the reads; it must never insert an event except through the writer.
 
+mod audit;
 mod queries;
 mod writer;
 
@@ -30,12 +31,13 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use uuid::Uuid;
 
 use self::writer::{PostgresWriter, WRITER_LOOPS};
+use super::audit::{MAX_AUDIT_PAGE, audit_cursor, audit_page};
 use super::error::{Corrupt, event_id};
 use super::group_commit::Writer;
 use super::sql::{self, event_from_row};
 use super::{
-    Claim, DeliveryRecord, Depth, DestinationState, EventFilter, Inserted, NewEvent, Page, Purged,
-    Recorded, Room, Store, StoreError, StoredEvent, Timing,
+    AuditPage, AuditRecord, Claim, DeliveryRecord, Depth, DestinationState, EventFilter, Inserted,
+    NewAudit, NewEvent, Page, Purged, Recorded, Room, Store, StoreError, StoredEvent, Timing,
 };
 
 /// How long a caller waits for a pooled connection before the store reports itself unavailable
@@ -69,6 +71,7 @@ fn migrator() -> Migrator {
         (9, "destination state", "0009_destination_state.sql"),
         (10, "replays", "0010_replays.sql"),
         (11, "attempts", "0011_attempts.sql"),
+        (12, "audit", "0012_audit.sql"),
     )
 }
 
@@ -242,16 +245,20 @@ impl Store for PostgresStore {
         closed(queries::destination_states(&self.pool).await)
     }
 
-    async fn save_destination_state(&self, state: &DestinationState) -> Result<bool, StoreError> {
-        closed(queries::save_destination_state(&self.pool, state).await)
+    async fn save_destination_state(
+        &self,
+        state: &DestinationState,
+        audit: Option<&NewAudit>,
+    ) -> Result<bool, StoreError> {
+        closed(queries::save_destination_state(&self.pool, state, audit).await)
     }
 
     async fn destination_depths(&self) -> Result<Vec<(String, i64)>, StoreError> {
         closed(queries::destination_depths(&self.pool).await)
     }
 
-    async fn replay(&self, id: Uuid) -> Result<bool, StoreError> {
-        closed(queries::replay(&self.pool, id).await)
+    async fn replay(&self, id: Uuid, audit: &NewAudit) -> Result<bool, StoreError> {
+        closed(queries::replay(&self.pool, id, audit).await)
     }
 
     async fn list(
@@ -324,8 +331,12 @@ impl Store for PostgresStore {
         )
     }
 
-    async fn replay_matching(&self, filter: &EventFilter) -> Result<u64, StoreError> {
-        closed(queries::replay_matching(&self.pool, filter).await)
+    async fn replay_matching(
+        &self,
+        filter: &EventFilter,
+        audit: &NewAudit,
+    ) -> Result<u64, StoreError> {
+        closed(queries::replay_matching(&self.pool, filter, audit).await)
     }
 
     async fn purge(
@@ -338,6 +349,54 @@ impl Store for PostgresStore {
 
     async fn depths(&self) -> Result<Vec<Depth>, StoreError> {
         closed(queries::depths(&self.pool).await)
+    }
+
+    async fn insert_audited(
+        &self,
+        event: NewEvent,
+        audit: &NewAudit,
+    ) -> Result<Inserted, StoreError> {
+        if self.writer.is_closed() {
+            return Err(StoreError::Closed);
+        }
+        closed(writer::insert_audited(&self.pool, event, audit).await)
+    }
+
+    async fn append_audit(&self, audit: &NewAudit) -> Result<AuditRecord, StoreError> {
+        closed(audit::append_alone(&self.pool, audit).await)
+    }
+
+    async fn audit_page(&self, limit: u32, cursor: Option<&str>) -> Result<AuditPage, StoreError> {
+        let before = audit_cursor(cursor)?.unwrap_or(i64::MAX);
+        let limit = limit.clamp(1, MAX_AUDIT_PAGE);
+        let rows = sqlx::query(
+            "SELECT id, time, actor, action, target, outcome, client_ip, prev_hash, hash \
+             FROM audit WHERE id < $1 ORDER BY id DESC LIMIT $2",
+        )
+        .bind(before)
+        .bind(i64::from(limit) + 1)
+        .fetch_all(&self.pool)
+        .await;
+        let records = closed(rows.map_err(StoreError::from))?
+            .iter()
+            .map(sql::audit_from_row)
+            .collect::<Result<_, _>>()?;
+        Ok(audit_page(records, limit))
+    }
+
+    async fn audit_chain(&self, after_id: i64, limit: u32) -> Result<Vec<AuditRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, time, actor, action, target, outcome, client_ip, prev_hash, hash \
+             FROM audit WHERE id > $1 ORDER BY id LIMIT $2",
+        )
+        .bind(after_id)
+        .bind(i64::from(limit.clamp(1, MAX_AUDIT_PAGE)))
+        .fetch_all(&self.pool)
+        .await;
+        closed(rows.map_err(StoreError::from))?
+            .iter()
+            .map(sql::audit_from_row)
+            .collect()
     }
 
     fn fingerprint_key(&self) -> &[u8] {

@@ -14,11 +14,12 @@ use sqlx::Row;
 use sqlx::postgres::PgPool;
 use uuid::Uuid;
 
+use super::audit;
 use crate::clock::now_ms;
 use crate::store::error::event_id;
 use crate::store::sql::push_filter;
 use crate::store::{
-    Claim, DeliveryStatus, Depth, DestinationState, EventFilter, Purged, Recorded, Room,
+    Claim, DeliveryStatus, Depth, DestinationState, EventFilter, NewAudit, Purged, Recorded, Room,
     StoreError, Timing,
 };
 
@@ -241,9 +242,12 @@ pub(super) async fn destination_states(pool: &PgPool) -> Result<Vec<DestinationS
 /// The compare-and-set of [`crate::store::Store::save_destination_state`]. Under READ
 /// COMMITTED, an UPDATE that waited for another instance's save of the row re-reads its
 /// `version` and matches nothing: the later writer retries on what the earlier one saved.
+/// With `audit`, the save and the record are one transaction; without (the circuit breaker's
+/// saves, many more), the statement commits on its own.
 pub(super) async fn save_destination_state(
     pool: &PgPool,
     state: &DestinationState,
+    audit: Option<&NewAudit>,
 ) -> Result<bool, StoreError> {
     let sql = if state.version == 0 {
         "INSERT INTO destination_states (name, paused, circuit, consecutive_failures, \
@@ -254,7 +258,7 @@ pub(super) async fn save_destination_state(
            opened_at = $5, next_probe_at = $6, cooldown = $7, probe = $8, version = $9 + 1 \
          WHERE name = $1 AND version = $9"
     };
-    let saved = sqlx::query(sql)
+    let save = sqlx::query(sql)
         .bind(&state.name)
         .bind(state.paused)
         .bind(state.circuit.as_str())
@@ -263,10 +267,17 @@ pub(super) async fn save_destination_state(
         .bind(state.next_probe_at_ms)
         .bind(state.cooldown_ms)
         .bind(state.probe.as_deref().map(text).as_deref())
-        .bind(state.version)
-        .execute(pool)
-        .await?;
-    Ok(saved.rows_affected() == 1)
+        .bind(state.version);
+    let Some(audit) = audit else {
+        return Ok(save.execute(pool).await?.rows_affected() == 1);
+    };
+    let mut tx = pool.begin().await?;
+    if save.execute(&mut *tx).await?.rows_affected() != 1 {
+        return Ok(false);
+    }
+    audit::append(&mut tx, audit).await?;
+    tx.commit().await?;
+    Ok(true)
 }
 
 pub(super) async fn destination_depths(pool: &PgPool) -> Result<Vec<(String, i64)>, StoreError> {
@@ -278,7 +289,7 @@ pub(super) async fn destination_depths(pool: &PgPool) -> Result<Vec<(String, i64
     .await?)
 }
 
-pub(super) async fn replay(pool: &PgPool, id: Uuid) -> Result<bool, StoreError> {
+pub(super) async fn replay(pool: &PgPool, id: Uuid, audit: &NewAudit) -> Result<bool, StoreError> {
     let mut tx = pool.begin().await?;
     let replayable: Option<bool> = sqlx::query_scalar(
         // An ignored event has no delivery to make due again.
@@ -292,6 +303,7 @@ pub(super) async fn replay(pool: &PgPool, id: Uuid) -> Result<bool, StoreError> 
         return Ok(false);
     }
     replay_locked(&mut tx, &[id.to_string()]).await?;
+    audit::append(&mut tx, audit).await?;
     tx.commit().await?;
     Ok(true)
 }
@@ -299,6 +311,7 @@ pub(super) async fn replay(pool: &PgPool, id: Uuid) -> Result<bool, StoreError> 
 pub(super) async fn replay_matching(
     pool: &PgPool,
     filter: &EventFilter,
+    audit: &NewAudit,
 ) -> Result<u64, StoreError> {
     let mut tx = pool.begin().await?;
     // Locked in id order: two bulk replays, or a bulk replay and a worker recording
@@ -312,8 +325,10 @@ pub(super) async fn replay_matching(
     if !ids.is_empty() {
         replay_locked(&mut tx, &ids).await?;
     }
+    let replayed = ids.len() as u64;
+    audit::append(&mut tx, &audit.with_count("replayed", replayed)).await?;
     tx.commit().await?;
-    Ok(ids.len() as u64)
+    Ok(replayed)
 }
 
 pub(super) async fn purge(

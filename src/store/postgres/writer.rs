@@ -3,7 +3,8 @@
 //! same statement their deliveries): one round trip per batch, no BEGIN and no COMMIT. The
 //! store runs [`WRITER_LOOPS`] of these side by side, each batch on its own connection.
 //!
-//! Only inserts go through the writer: claims and outcomes are already one statement (or one
+//! [`insert_audited`] (an admitted event and its audit record, one transaction) reuses the
+//! batch's statement outside the writer. Only inserts go through the writer: claims and outcomes are already one statement (or one
 //! short transaction) each and run on the pool. Rows are inserted in key order so that two
 //! batches (of two loops, or two instances) inserting overlapping keys cannot deadlock. A batch the server refuses as a whole
 //! is retried write by write by the shared writer ([`Failure::Refused`]). This file must never
@@ -13,12 +14,13 @@ use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
+use sqlx::PgConnection;
 use sqlx::postgres::PgPool;
 
 use super::queries::dedup_key;
 use crate::store::error::event_id;
 use crate::store::group_commit::{Backend, Failure, Limits};
-use crate::store::{Corrupt, EventStatus, Inserted, NewEvent, StoreError};
+use crate::store::{Corrupt, EventStatus, Inserted, NewAudit, NewEvent, StoreError};
 
 /// How many batches may be in their transactions at once. One loop leaves the connection idle
 /// while its batch's answers go out and the next batch is taken; two keep the database busy
@@ -53,16 +55,18 @@ impl Backend for PostgresWriter {
         events: &[Box<NewEvent>],
         _oldest: Instant,
     ) -> Result<Vec<Result<Inserted, StoreError>>, Failure> {
-        insert_batch(&self.pool, events)
-            .await
-            .map_err(|err| match err {
-                sqlx::Error::Database(_) => Failure::Refused(StoreError::Unavailable(err)),
-                // The pool is closed: the store was closed, the database is not down.
-                sqlx::Error::PoolClosed => Failure::Failed(StoreError::Closed),
-                // The connection failed, possibly during the commit, so the batch may or may not
-                // have landed.
-                err => Failure::Failed(StoreError::Unavailable(err)),
-            })
+        let inserted = match self.pool.acquire().await {
+            Ok(mut conn) => insert_batch(&mut conn, events).await,
+            Err(err) => Err(err),
+        };
+        inserted.map_err(|err| match err {
+            sqlx::Error::Database(_) => Failure::Refused(StoreError::Unavailable(err)),
+            // The pool is closed: the store was closed, the database is not down.
+            sqlx::Error::PoolClosed => Failure::Failed(StoreError::Closed),
+            // The connection failed, possibly during the commit, so the batch may or may not
+            // have landed.
+            err => Failure::Failed(StoreError::Unavailable(err)),
+        })
     }
 
     fn control(&mut self, never: std::convert::Infallible) {
@@ -73,10 +77,11 @@ impl Backend for PostgresWriter {
 }
 
 /// Inserts `events` and their deliveries in one statement, committed on its own (no BEGIN and
-/// COMMIT round trips); one result per event, in order. An `Err` means nothing was committed
-/// (or, for a connection lost on the way, possibly committed unseen).
+/// COMMIT round trips) unless `conn` is in a transaction (an audited insert); one result per
+/// event, in order. An `Err` means nothing was committed (or, for a connection lost on the way,
+/// possibly committed unseen).
 async fn insert_batch(
-    pool: &PgPool,
+    conn: &mut PgConnection,
     events: &[Box<NewEvent>],
 ) -> Result<Vec<Result<Inserted, StoreError>>, sqlx::Error> {
     // Rows are inserted in key order. Two transactions inserting overlapping keys (two writer
@@ -177,7 +182,7 @@ async fn insert_batch(
     .bind(&destinations)
     .bind(&owners)
     .bind(&untils)
-    .fetch_all(pool)
+    .fetch_all(&mut *conn)
     .await?;
     let inserted: HashSet<String> = inserted.into_iter().collect();
 
@@ -198,7 +203,7 @@ async fn insert_batch(
         )
         .bind(&dup_sources)
         .bind(&dup_keys)
-        .fetch_all(pool)
+        .fetch_all(&mut *conn)
         .await?;
         existing = rows
             .into_iter()
@@ -224,4 +229,24 @@ async fn insert_batch(
             }
         })
         .collect())
+}
+
+/// One event inserted as the writer inserts a batch, and `audit` appended when it was stored,
+/// in one transaction. Not through the writer: its batches commit on their own, one statement
+/// each, and hold only inserts.
+pub(super) async fn insert_audited(
+    pool: &PgPool,
+    event: NewEvent,
+    audit: &NewAudit,
+) -> Result<Inserted, StoreError> {
+    let mut tx = pool.begin().await?;
+    let inserted = insert_batch(&mut tx, &[Box::new(event)])
+        .await?
+        .pop()
+        .ok_or(StoreError::NoAnswer)??;
+    if let Inserted::Stored(_) = inserted {
+        super::audit::append(&mut tx, audit).await?;
+    }
+    tx.commit().await?;
+    Ok(inserted)
 }

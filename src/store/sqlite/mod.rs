@@ -23,12 +23,13 @@ use uuid::Uuid;
 
 use self::queries::Row;
 use self::writer::{Ping, SqliteWriter, Write, Written};
+use super::audit::{self, MAX_AUDIT_PAGE};
 use super::error::event_id;
 use super::group_commit::Writer;
 use super::sql::{self, event_from_row};
 use super::{
-    Claim, DeliveryRecord, Depth, DestinationState, EventFilter, Inserted, NewEvent, Page, Purged,
-    Recorded, Room, Store, StoreError, StoredEvent, Timing,
+    AuditPage, AuditRecord, Claim, DeliveryRecord, Depth, DestinationState, EventFilter, Inserted,
+    NewAudit, NewEvent, Page, Purged, Recorded, Room, Store, StoreError, StoredEvent, Timing,
 };
 use crate::clock::now_ms;
 
@@ -56,6 +57,7 @@ fn migrator() -> Migrator {
         (12, "destination state", "0012_destination_state.sql"),
         (13, "replays", "0013_replays.sql"),
         (14, "attempts", "0014_attempts.sql"),
+        (15, "audit", "0015_audit.sql"),
     )
 }
 
@@ -216,9 +218,16 @@ impl Store for SqliteStore {
         rows.iter().map(sql::destination_state_from_row).collect()
     }
 
-    async fn save_destination_state(&self, state: &DestinationState) -> Result<bool, StoreError> {
-        self.write(Write::SaveDestination(Box::new(state.clone())))
-            .await
+    async fn save_destination_state(
+        &self,
+        state: &DestinationState,
+        audit: Option<&NewAudit>,
+    ) -> Result<bool, StoreError> {
+        self.write(Write::SaveDestination(
+            Box::new(state.clone()),
+            audit.map(|audit| Box::new(audit.clone())),
+        ))
+        .await
     }
 
     async fn destination_depths(&self) -> Result<Vec<(String, i64)>, StoreError> {
@@ -230,8 +239,8 @@ impl Store for SqliteStore {
         .await?)
     }
 
-    async fn replay(&self, id: Uuid) -> Result<bool, StoreError> {
-        self.write(Write::Replay(id)).await
+    async fn replay(&self, id: Uuid, audit: &NewAudit) -> Result<bool, StoreError> {
+        self.write(Write::Replay(id, Box::new(audit.clone()))).await
     }
 
     async fn list(
@@ -285,8 +294,16 @@ impl Store for SqliteStore {
         id.as_deref().map(event_id).transpose()
     }
 
-    async fn replay_matching(&self, filter: &EventFilter) -> Result<u64, StoreError> {
-        self.write(Write::ReplayMatching(filter.clone())).await
+    async fn replay_matching(
+        &self,
+        filter: &EventFilter,
+        audit: &NewAudit,
+    ) -> Result<u64, StoreError> {
+        self.write(Write::ReplayMatching(
+            filter.clone(),
+            Box::new(audit.clone()),
+        ))
+        .await
     }
 
     async fn purge(
@@ -332,6 +349,52 @@ impl Store for SqliteStore {
             }
         }
         Ok(depths)
+    }
+
+    async fn insert_audited(
+        &self,
+        event: NewEvent,
+        audit: &NewAudit,
+    ) -> Result<Inserted, StoreError> {
+        self.write(Write::InsertAudited(
+            Box::new(Row::new(event)?),
+            Box::new(audit.clone()),
+        ))
+        .await
+    }
+
+    async fn append_audit(&self, audit: &NewAudit) -> Result<AuditRecord, StoreError> {
+        self.write(Write::Audit(Box::new(audit.clone()))).await
+    }
+
+    async fn audit_page(&self, limit: u32, cursor: Option<&str>) -> Result<AuditPage, StoreError> {
+        let before = audit::audit_cursor(cursor)?.unwrap_or(i64::MAX);
+        let limit = limit.clamp(1, MAX_AUDIT_PAGE);
+        let rows = sqlx::query(
+            "SELECT id, time, actor, action, target, outcome, client_ip, prev_hash, hash \
+             FROM audit WHERE id < ? ORDER BY id DESC LIMIT ?",
+        )
+        .bind(before)
+        .bind(i64::from(limit) + 1)
+        .fetch_all(&self.read)
+        .await?;
+        let records = rows
+            .iter()
+            .map(sql::audit_from_row)
+            .collect::<Result<_, _>>()?;
+        Ok(audit::audit_page(records, limit))
+    }
+
+    async fn audit_chain(&self, after_id: i64, limit: u32) -> Result<Vec<AuditRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, time, actor, action, target, outcome, client_ip, prev_hash, hash \
+             FROM audit WHERE id > ? ORDER BY id LIMIT ?",
+        )
+        .bind(after_id)
+        .bind(i64::from(limit.clamp(1, MAX_AUDIT_PAGE)))
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter().map(sql::audit_from_row).collect()
     }
 
     fn fingerprint_key(&self) -> &[u8] {

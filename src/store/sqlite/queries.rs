@@ -13,8 +13,8 @@ use crate::clock::now_ms;
 use crate::store::error::event_id;
 use crate::store::sql::{Bound, conditions};
 use crate::store::{
-    Claim, DeliveryStatus, DestinationState, EventFilter, EventStatus, Inserted, NewEvent, Purged,
-    Recorded, Room, StoreError, Timing,
+    AuditRecord, Claim, DeliveryStatus, DestinationState, EventFilter, EventStatus, Inserted,
+    NewAudit, NewEvent, Purged, Recorded, Room, StoreError, Timing,
 };
 
 /// An event with its text columns already made. The writer is the store's one serial stage
@@ -393,4 +393,33 @@ pub(super) fn purge(
         bodies: bodies as u64,
         events: events as u64,
     })
+}
+
+/// Appends `audit` after the newest record. The writer is the file's only writer, so the head
+/// read here is still the head when the record is inserted: the chain cannot fork.
+pub(super) fn append_audit(
+    conn: &rusqlite::Connection,
+    audit: &NewAudit,
+) -> Result<AuditRecord, StoreError> {
+    let head: Option<(i64, String)> = conn
+        .prepare_cached("SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1")?
+        .query_row([], |row| Ok((row.get(0)?, row.get(1)?)))
+        .optional()?;
+    let record = audit.chained(head, now_ms());
+    conn.prepare_cached(
+        "INSERT INTO audit (id, time, actor, action, target, outcome, client_ip, prev_hash, hash) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?
+    .execute(params![
+        record.id,
+        record.time_ms,
+        record.actor,
+        record.action,
+        record.target,
+        record.outcome,
+        record.client_ip,
+        record.prev_hash,
+        record.hash,
+    ])?;
+    Ok(record)
 }

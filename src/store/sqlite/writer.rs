@@ -17,7 +17,8 @@ use uuid::Uuid;
 use super::queries::{self, Row};
 use crate::store::group_commit::{Backend, Failure, Limits};
 use crate::store::{
-    Claim, DestinationState, EventFilter, Inserted, Purged, Recorded, Room, StoreError, Timing,
+    AuditRecord, Claim, DestinationState, EventFilter, Inserted, NewAudit, Purged, Recorded, Room,
+    StoreError, Timing,
 };
 
 /// How long a write waits for another process's lock on the file, counted from when it was
@@ -25,9 +26,12 @@ use crate::store::{
 /// statement: batches run one after another, so waits counted per batch would add up.
 const BUSY: Duration = Duration::from_secs(5);
 
-/// One write, as the store queues it.
+/// One write, as the store queues it. A write with a [`NewAudit`] appends it in its own
+/// savepoint, after its effect and only when there was one: the record and the effect commit or
+/// roll back together.
 pub(super) enum Write {
     Insert(Box<Row>),
+    InsertAudited(Box<Row>, Box<NewAudit>),
     Claim {
         owner: String,
         room: Room,
@@ -45,9 +49,10 @@ pub(super) enum Write {
         owner: String,
         claims: Vec<Claim>,
     },
-    SaveDestination(Box<DestinationState>),
-    Replay(Uuid),
-    ReplayMatching(EventFilter),
+    SaveDestination(Box<DestinationState>, Option<Box<NewAudit>>),
+    Replay(Uuid, Box<NewAudit>),
+    ReplayMatching(EventFilter, Box<NewAudit>),
+    Audit(Box<NewAudit>),
     Purge {
         bodies_before_ms: i64,
         keys_before_ms: i64,
@@ -90,6 +95,7 @@ written!(
     Flag(bool),
     Count(u64),
     Purged(Purged),
+    Audit(AuditRecord),
 );
 
 /// The readiness probe, run on the writer's connection between batches, with when it was
@@ -203,6 +209,13 @@ fn run_all(
 fn run(conn: &rusqlite::Connection, write: &Write) -> Result<Written, StoreError> {
     Ok(match write {
         Write::Insert(row) => Written::Inserted(queries::insert(conn, row)?),
+        Write::InsertAudited(row, audit) => {
+            let inserted = queries::insert(conn, row)?;
+            if let Inserted::Stored(_) = inserted {
+                queries::append_audit(conn, audit)?;
+            }
+            Written::Inserted(inserted)
+        }
         Write::Claim {
             owner,
             room,
@@ -219,11 +232,26 @@ fn run(conn: &rusqlite::Connection, write: &Write) -> Result<Written, StoreError
         Write::GiveBack { owner, claims } => {
             Written::Count(queries::give_back(conn, owner, claims)?)
         }
-        Write::SaveDestination(state) => {
-            Written::Flag(queries::save_destination_state(conn, state)?)
+        Write::SaveDestination(state, audit) => {
+            let saved = queries::save_destination_state(conn, state)?;
+            if let (true, Some(audit)) = (saved, audit) {
+                queries::append_audit(conn, audit)?;
+            }
+            Written::Flag(saved)
         }
-        Write::Replay(id) => Written::Flag(queries::replay(conn, *id)?),
-        Write::ReplayMatching(filter) => Written::Count(queries::replay_matching(conn, filter)?),
+        Write::Replay(id, audit) => {
+            let replayed = queries::replay(conn, *id)?;
+            if replayed {
+                queries::append_audit(conn, audit)?;
+            }
+            Written::Flag(replayed)
+        }
+        Write::ReplayMatching(filter, audit) => {
+            let replayed = queries::replay_matching(conn, filter)?;
+            queries::append_audit(conn, &audit.with_count("replayed", replayed))?;
+            Written::Count(replayed)
+        }
+        Write::Audit(audit) => Written::Audit(queries::append_audit(conn, audit)?),
         Write::Purge {
             bodies_before_ms,
             keys_before_ms,

@@ -36,7 +36,8 @@ pub fn schemas_dir() -> PathBuf {
 
 /// Starts a gateway whose config is `[server]` on 127.0.0.1:0 (public and admin) plus
 /// `extra_server` lines, a fresh SQLite file, and `sources` (TOML for `[sources.*]` tables).
-/// The admin token is [`ADMIN_TOKEN`] unless `extra_server` mentions `admin_token`.
+/// The admin token is [`ADMIN_TOKEN`] unless `extra_server` mentions `admin_token` (a
+/// `[[server.admin_tokens]]` table is not a mention: it adds to the default token).
 pub async fn spawn_app_with(extra_server: &str, sources: &str) -> TestApp {
     LOGS.call_once(|| {
         if std::env::var("TEST_LOG").is_ok() {
@@ -48,7 +49,7 @@ pub async fn spawn_app_with(extra_server: &str, sources: &str) -> TestApp {
     let text = format!(
         "[server]\nlisten = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\n{token}{extra_server}\n\n[storage]\nurl = \"sqlite://{}\"\n\n{sources}\n",
         db_path.display(),
-        token = if extra_server.contains("admin_token") {
+        token = if extra_server.replace("admin_tokens", "").contains("admin_token") {
             String::new()
         } else {
             format!("admin_token = \"{ADMIN_TOKEN}\"\n")

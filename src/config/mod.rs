@@ -55,8 +55,7 @@ pub mod frontdoor;
 pub mod fuzz;
 pub mod json_schema;
 mod load;
-// `pub(crate)`: the admin API names `config::model::Role` (the actor's role).
-pub(crate) mod model;
+mod model;
 mod reader;
 mod rules;
 mod schema;
@@ -64,7 +63,6 @@ pub mod units;
 
 pub use error::{ConfigError, ConfigErrorKind, ConfigErrors};
 pub use model::EventTypeFrom;
-pub use model::Role;
 pub use model::{
     AdminToken, AmqpDestination, Circuit, Config, DedupMode, Destination, DestinationKind,
     EmailDestination, Filter, HttpDestination, Mode, NatsDestination, RateLimit, RedisDestination,

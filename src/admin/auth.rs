@@ -12,7 +12,7 @@ use http::{StatusCode, header};
 use secrecy::ExposeSecret;
 
 use super::error::AdminError;
-use crate::config::model::Role;
+use crate::config::Role;
 use crate::live::Live;
 use crate::providers::credential_eq;
 

@@ -10,6 +10,8 @@
 mod events;
 #[path = "support/pg.rs"]
 mod pg;
+#[path = "store_conformance/refusals.rs"]
+mod refusal_cases;
 
 use std::net::{IpAddr, Ipv6Addr};
 use std::sync::Arc;
@@ -60,6 +62,7 @@ mod cases {
     const LONG: Duration = Duration::from_secs(60);
 
     pub use crate::events::{event, event_with_body, proof};
+    pub use crate::refusal_cases::*;
 
     fn to(event: NewEvent, destinations: &[&str]) -> NewEvent {
         event.with_destinations(destinations.iter().map(|d| (*d).to_owned()).collect())
@@ -1794,6 +1797,10 @@ conformance!(
     a_paused_destination_is_never_claimed_until_it_is_resumed,
     give_back_returns_claims_unattempted_and_due_at_once,
     destination_depths_count_the_deliveries_waiting_for_each,
+    a_kept_refusal_reads_back_with_every_field,
+    refusals_list_newest_first_with_filters_and_a_cursor,
+    the_per_source_bound_deletes_the_oldest_records_of_the_sources_written,
+    retention_deletes_refusals_older_than_the_cutoff,
 );
 
 /// Not a conformance case: sqlx 0.9.0 opens TCP connections with Nagle's algorithm on, and each

@@ -161,7 +161,9 @@ fn arbitrary_edits_of_the_spec_example_never_panic() {
 #[test]
 fn every_key_the_loader_accepts_is_in_the_configuration_reference() {
     use super::reader::names;
-    use super::schema::{TOP_KEYS, destinations, filter, rate_limit, server, sources, storage};
+    use super::schema::{
+        TOP_KEYS, destinations, filter, quarantine, rate_limit, server, sources, storage,
+    };
     // Top-level tables are documented as section headings: `[server]`, `[sources.NAME]`.
     for table in TOP_KEYS {
         assert!(
@@ -174,6 +176,7 @@ fn every_key_the_loader_accepts_is_in_the_configuration_reference() {
         names(server::KEYS),
         names(server::CLIENT_PREFIX_KEYS),
         names(storage::KEYS),
+        names(quarantine::KEYS),
         names(sources::DEFAULTS_KEYS),
         sources::SOURCE_KEYS.to_vec(),
         rate_limit::KEYS.to_vec(),

@@ -19,6 +19,7 @@
 //! the reads; it must never insert an event except through the writer.
 
 mod queries;
+mod refusals;
 mod writer;
 
 use std::str::FromStr;
@@ -34,8 +35,9 @@ use super::error::{Corrupt, event_id};
 use super::group_commit::Writer;
 use super::sql::{self, event_from_row};
 use super::{
-    Claim, DeliveryRecord, Depth, DestinationState, EventFilter, Inserted, NewEvent, Page, Purged,
-    Recorded, Room, Store, StoreError, StoredEvent, Timing,
+    Claim, DeliveryRecord, Depth, DestinationState, EventFilter, Inserted, NewEvent, NewRefusal,
+    Page, Purged, Recorded, RefusalFilter, RefusalPage, Room, Store, StoreError, StoredEvent,
+    StoredRefusal, Timing,
 };
 
 /// How long a caller waits for a pooled connection before the store reports itself unavailable
@@ -69,6 +71,7 @@ fn migrator() -> Migrator {
         (9, "destination state", "0009_destination_state.sql"),
         (10, "replays", "0010_replays.sql"),
         (11, "attempts", "0011_attempts.sql"),
+        (13, "refusals", "0013_refusals.sql"),
     )
 }
 
@@ -342,6 +345,35 @@ impl Store for PostgresStore {
 
     fn fingerprint_key(&self) -> &[u8] {
         &self.fingerprint_key
+    }
+
+    async fn keep_refusals(
+        &self,
+        batch: Vec<NewRefusal>,
+        max_per_source: u64,
+    ) -> Result<u64, StoreError> {
+        closed(refusals::keep(&self.pool, &batch, max_per_source).await)
+    }
+
+    async fn refusals(
+        &self,
+        filter: &RefusalFilter,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<RefusalPage, StoreError> {
+        closed(refusals::list(&self.pool, filter, limit, cursor).await)
+    }
+
+    async fn refusal(&self, id: Uuid) -> Result<Option<StoredRefusal>, StoreError> {
+        closed(refusals::get(&self.pool, &id.to_string()).await)
+    }
+
+    async fn purge_refusals(&self, before_ms: i64) -> Result<u64, StoreError> {
+        closed(refusals::purge(&self.pool, before_ms).await)
+    }
+
+    async fn refusal_counts(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        closed(refusals::counts(&self.pool).await)
     }
 
     async fn close(&self) {

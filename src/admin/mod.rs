@@ -7,6 +7,7 @@
 //! | `GET /admin/events`, `/admin/events/{id}`, `/admin/events/export` | [`events`] |
 //! | `POST /admin/events/{id}/replay`, `/admin/events/replay` | [`events`] |
 //! | `POST /admin/sources/{source}/test` | [`dry_run`] |
+//! | `GET /admin/refusals`, `/admin/refusals/{id}`, `POST /admin/refusals/{id}/retest` | [`refusals`] |
 //! | `GET /admin/destinations`, `POST /admin/destinations/{name}/pause`, `/resume` | [`destinations`] |
 //! | `POST /admin/reload`, `GET /metrics` | here |
 //!
@@ -17,6 +18,7 @@ pub mod destinations;
 pub mod dry_run;
 mod error;
 pub mod events;
+pub mod refusals;
 pub mod sources;
 
 pub use auth::Actor;
@@ -45,6 +47,9 @@ pub fn router(live: Arc<Live>) -> Router {
         .route("/admin/events/replay", post(events::replay_matching))
         .route("/admin/events/{id}", get(events::show))
         .route("/admin/events/{id}/replay", post(events::replay_one))
+        .route("/admin/refusals", get(refusals::list))
+        .route("/admin/refusals/{id}", get(refusals::show))
+        .route("/admin/refusals/{id}/retest", post(refusals::retest))
         .route("/admin/destinations", get(destinations::list))
         .route(
             "/admin/destinations/{name}/pause",
@@ -91,6 +96,7 @@ async fn metrics(State(live): State<Arc<Live>>) -> Response {
         Ok(Err(err)) => tracing::warn!(error = %err, "metrics: cannot read queue depths"),
         Err(_) => tracing::warn!("metrics: reading queue depths timed out"),
     }
+    quarantine_records(&live).await;
     (
         [(
             header::CONTENT_TYPE,
@@ -99,6 +105,30 @@ async fn metrics(State(live): State<Arc<Live>>) -> Response {
         m.encode(),
     )
         .into_response()
+}
+
+/// `hookwall_quarantine_records{source}`, read now; a source with none reads 0. Labelled by
+/// configured sources only, so a source removed by a reload stops being updated.
+async fn quarantine_records(live: &Live) {
+    let records = &crate::telemetry::metrics::metrics().quarantine.records;
+    match tokio::time::timeout(
+        std::time::Duration::from_secs(2),
+        live.store().refusal_counts(),
+    )
+    .await
+    {
+        Ok(Ok(counts)) => {
+            for source in &live.snapshot().sources {
+                let kept = counts
+                    .iter()
+                    .find(|(name, _)| name.as_str() == &*source.name)
+                    .map_or(0, |(_, n)| *n);
+                records.with_label_values(&[&*source.name]).set(kept);
+            }
+        }
+        Ok(Err(err)) => tracing::warn!(error = %err, "metrics: cannot count quarantine records"),
+        Err(_) => tracing::warn!("metrics: counting quarantine records timed out"),
+    }
 }
 
 /// `POST /admin/reload`: as SIGHUP, but the caller sees the outcome.

@@ -114,7 +114,7 @@ const NOT_KEPT: &[&str] = &[
     "content-length",
 ];
 
-fn kept_headers(source: &CompiledSource, headers: &HeaderMap) -> Vec<(String, String)> {
+pub(crate) fn kept_headers(source: &CompiledSource, headers: &HeaderMap) -> Vec<(String, String)> {
     let redacted = source.preset.redacted_headers();
     headers
         .iter()

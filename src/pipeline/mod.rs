@@ -25,6 +25,8 @@ pub mod inflate;
 pub mod observe;
 pub mod payload;
 #[cfg(feature = "server")]
+pub mod quarantine;
+#[cfg(feature = "server")]
 pub mod rate_limit;
 pub mod route;
 #[cfg(feature = "server")]

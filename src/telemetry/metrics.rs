@@ -5,7 +5,8 @@
 //! a configured destination name, `outcome`, `reason` and `status` come from small fixed sets.
 //! Never a client IP, a path or an event id.
 //!
-//! The gauges that describe the store (`queue_depth`, `dead_letter_events`) are read from the
+//! The gauges that describe the store (`queue_depth`, `dead_letter_events`,
+//! `quarantine_records`) are read from the
 //! store when Prometheus scrapes, so they are exact and cost nothing between scrapes.
 
 use std::sync::LazyLock;
@@ -18,7 +19,9 @@ use prometheus::{
 mod destinations;
 #[cfg(test)]
 mod drift;
+mod quarantine;
 pub use destinations::DestinationMetrics;
+pub use quarantine::QuarantineMetrics;
 
 /// Latency buckets in seconds: a webhook answer is milliseconds; a delivery can take seconds.
 const LATENCY_BUCKETS: &[f64] = &[
@@ -41,6 +44,7 @@ pub struct Metrics {
     pub store_commit_batch_size: Histogram,
     pub build_info: IntGaugeVec,
     pub destinations: DestinationMetrics,
+    pub quarantine: QuarantineMetrics,
 }
 
 /// The process's metrics. Registration of fixed, valid names cannot fail; if it ever did, the
@@ -187,6 +191,7 @@ impl Metrics {
         );
         let build_info = gauge_vec(&r, "build_info", "Always 1; the version.", &["version"]);
         let destinations = DestinationMetrics::new(&r);
+        let quarantine = QuarantineMetrics::new(&r);
         build_info
             .with_label_values(&[env!("CARGO_PKG_VERSION")])
             .set(1);
@@ -206,6 +211,7 @@ impl Metrics {
             store_commit_batch_size,
             build_info,
             destinations,
+            quarantine,
         }
     }
 
@@ -243,6 +249,7 @@ mod tests {
         m.dead_letter_events.with_label_values(&["s"]).set(0);
         m.store_commit_batch_size.observe(1.0);
         m.destinations.touch();
+        m.quarantine.touch();
     }
 
     #[test]
@@ -266,6 +273,8 @@ mod tests {
             "hookwall_build_info",
             "hookwall_destination_state",
             "hookwall_circuit_transitions_total",
+            "hookwall_quarantine_dropped_total",
+            "hookwall_quarantine_records",
         ] {
             assert!(
                 text.contains(&format!("# TYPE {name} ")),

@@ -16,6 +16,7 @@ mod metrics;
 mod pipeline;
 mod providers;
 mod proxy;
+mod quarantine;
 mod routing;
 mod store;
 #[path = "../support/vectors.rs"]

@@ -2,8 +2,8 @@
 //! headers and the body bytes the pipeline read are all at hand, a record is made and handed to
 //! the quarantine writer (`crate::quarantine`) through a bounded channel.
 //!
-//! Two places capture: [`Quarantined`], around each header or body check of a source's stack
-//! (it sees the request the check refused, with its [`Received`] body or [`RawBody`]), and the
+//! Two places capture: `super::quarantined::Quarantined`, around each header or body check of a
+//! source's stack (it sees the request the check refused, with its body or [`RawBody`]), and the
 //! body step itself ([`super::body`]) for what it refuses while reading (a 413 keeps the bytes
 //! read so far). Nothing is copied or cloned on the accepted path: a record is built only once a
 //! check has refused, and only the body step keeps one more reference to a gzip body's raw bytes.
@@ -14,18 +14,13 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use axum::body::Body;
-use axum::response::Response;
 use bytes::Bytes;
-use http::{HeaderMap, Request};
+use http::HeaderMap;
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
-use tower_http::validate_request::ValidateRequest;
 
 use super::CompiledSource;
-use super::accept::kept_headers;
-use super::body::Received;
-use super::client_ip::ClientIp;
+use super::kept_headers::kept_headers;
 use crate::clock::now_ms;
 use crate::config::Quarantine;
 use crate::http::problem::Rejection;
@@ -49,7 +44,7 @@ pub enum BodySeen<'a> {
 
 /// A gzip body's bytes as received, kept beside the inflated [`Received`] only while the
 /// quarantine is on: a refused request's sample is what the provider sent. (An identity body's
-/// [`Received`] already is what was received.)
+/// `body::Received` already is what was received.)
 #[derive(Debug, Clone)]
 pub struct RawBody(pub Bytes);
 
@@ -162,38 +157,5 @@ impl Tap {
             }
         }
         kept
-    }
-}
-
-/// A check of a source's stack, whose refusals are captured. The check runs as it would alone;
-/// only a refusal costs anything more.
-#[derive(Clone)]
-pub struct Quarantined<V> {
-    pub check: V,
-    pub source: Arc<CompiledSource>,
-    pub tap: Option<Arc<Tap>>,
-}
-
-impl<V> ValidateRequest<Body> for Quarantined<V>
-where
-    V: ValidateRequest<Body, ResponseBody = Body>,
-{
-    type ResponseBody = Body;
-
-    fn validate(&mut self, request: &mut Request<Body>) -> Result<(), Response> {
-        let verdict = self.check.validate(request);
-        if let (Err(response), Some(tap)) = (&verdict, &self.tap)
-            && let Some(rejection) = response.extensions().get::<Rejection>()
-        {
-            let extensions = request.extensions();
-            let body = match (extensions.get::<RawBody>(), extensions.get::<Received>()) {
-                (Some(RawBody(raw)), _) => BodySeen::Whole(raw),
-                (None, Some(Received(body))) => BodySeen::Whole(body),
-                (None, None) => BodySeen::Unread,
-            };
-            let client = extensions.get::<ClientIp>().map(|ClientIp(ip)| *ip);
-            tap.capture(&self.source, rejection, request.headers(), client, body);
-        }
-        verdict
     }
 }

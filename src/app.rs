@@ -55,6 +55,8 @@ pub struct App {
     owner: String,
     /// What the accept path hands the worker (SQLite only).
     inbox: Option<Inbox>,
+    /// The refusals the pipeline captured, for the quarantine writer.
+    refusals: tokio::sync::mpsc::Receiver<crate::store::NewRefusal>,
 }
 
 impl App {
@@ -81,7 +83,16 @@ impl App {
             }
             StoreUrl::Postgres(_) => (None, None),
         };
-        let live = Arc::new(Live::new(compiled, store.clone(), control, handoff));
+        // The quarantine's channel: its taps (one per config generation) send, the writer drains.
+        let (refusals, refusals_writer) =
+            crate::quarantine::channel(compiled.config.quarantine.sample_bytes);
+        let live = Arc::new(Live::new(
+            compiled,
+            store.clone(),
+            control,
+            handoff,
+            refusals,
+        ));
         let router = stack::public_router(stack::Public {
             routes: live.routes.clone(),
             store,
@@ -106,6 +117,7 @@ impl App {
             shutdown_timeout: server.shutdown_timeout,
             owner,
             inbox,
+            refusals: refusals_writer,
         })
     }
 
@@ -137,6 +149,8 @@ impl App {
             tokio::spawn(prune_limiters(self.live.routes.clone())),
             tokio::spawn(purge(store.clone(), self.retention, self.dedup_window)),
             tokio::spawn(crate::live::reload_on_sighup(self.live.clone())),
+            // The refusal quarantine's writer: batches, the per-source bound, retention.
+            tokio::spawn(crate::quarantine::run(self.live.clone(), self.refusals)),
         ];
         let (stop_worker, worker_stop) = tokio::sync::watch::channel(false);
         let worker = tokio::spawn(

@@ -50,6 +50,8 @@ pub mod live;
 pub mod pipeline;
 pub mod providers;
 #[cfg(feature = "server")]
+pub mod quarantine;
+#[cfg(feature = "server")]
 pub mod store;
 #[cfg(feature = "server")]
 pub mod telemetry;

@@ -5,8 +5,8 @@
 //! atomic pointer stores, destinations first, so an event accepted under the new routes always
 //! finds its destination. Requests in flight keep the routes they started with.
 //!
-//! Sources, destinations, secrets and the admin tokens (`admin_token`, `admin_tokens`,
-//! `metrics_require_token`) reload. The listeners, `trusted_proxies`, the
+//! Sources, destinations, secrets, the admin tokens (`admin_token`, `admin_tokens`,
+//! `metrics_require_token`) and `[quarantine]` reload. The listeners, `trusted_proxies`, the
 //! global limits and `[storage]` are fixed for the life of the process: a change to them is
 //! reported as needing a restart and otherwise ignored. Rate-limit buckets start full after a
 //! reload (they belong to the compiled source).
@@ -20,8 +20,9 @@ use crate::config::{AdminToken, Config};
 use crate::delivery::Registry;
 use crate::delivery::control::Control;
 use crate::delivery::handoff::Handoff;
+use crate::pipeline::quarantine::Tap;
 use crate::pipeline::{self, CompiledSource, stack::Routes};
-use crate::store::{AuditAction, NewAudit, Store};
+use crate::store::{AuditAction, NewAudit, NewRefusal, Store};
 
 /// What a loaded config compiles to.
 pub struct Compiled {
@@ -95,18 +96,22 @@ pub struct Live {
     /// Where the accept path hands new events to this instance's worker, if anywhere: every
     /// generation's registry carries it.
     handoff: Option<Arc<Handoff>>,
+    /// Where refused requests go to the quarantine writer (every generation's tap sends there).
+    refusals: tokio::sync::mpsc::Sender<NewRefusal>,
     /// One reload at a time: two racing reloads must not interleave their three stores.
     reloading: tokio::sync::Mutex<()>,
 }
 
 impl Live {
     /// The running config of `compiled`, on `store`, its events handed to the worker that
-    /// `handoff` serves, under the destinations' state `control`.
+    /// `handoff` serves, under the destinations' state `control`; its refusals sent to the
+    /// quarantine writer through `refusals`.
     pub fn new(
         compiled: Compiled,
         store: Arc<dyn Store>,
         control: Arc<Control>,
         handoff: Option<Arc<Handoff>>,
+        refusals: tokio::sync::mpsc::Sender<NewRefusal>,
     ) -> Live {
         let Compiled {
             config,
@@ -114,11 +119,17 @@ impl Live {
             registry,
         } = compiled;
         let registry = Arc::new(registry.with_handoff(handoff.clone()));
+        let tap = Tap::new(
+            &config.quarantine,
+            refusals.clone(),
+            store.fingerprint_key(),
+        );
         Live {
             path: config.path.clone(),
             routes: Arc::new(ArcSwap::from_pointee(Routes::new(
-                &sources, &store, &registry,
+                &sources, &store, &registry, tap,
             ))),
+            refusals,
             registry: Arc::new(ArcSwap::new(registry)),
             control,
             handoff,
@@ -156,7 +167,12 @@ impl Live {
             restart_needed,
         };
         let registry = Arc::new(registry.with_handoff(self.handoff.clone()));
-        let routes = Routes::new(&sources, &self.store, &registry);
+        let tap = Tap::new(
+            &config.quarantine,
+            self.refusals.clone(),
+            self.store.fingerprint_key(),
+        );
+        let routes = Routes::new(&sources, &self.store, &registry, tap);
         self.registry.store(registry);
         self.snapshot.store(Arc::new(Snapshot { config, sources }));
         self.routes.store(Arc::new(routes));

@@ -12,6 +12,8 @@ mod audit_cases;
 mod events;
 #[path = "support/pg.rs"]
 mod pg;
+#[path = "store_conformance/refusals.rs"]
+mod refusal_cases;
 
 use std::net::{IpAddr, Ipv6Addr};
 use std::sync::Arc;
@@ -63,6 +65,7 @@ mod cases {
 
     pub use crate::audit_cases::*;
     pub use crate::events::{event, event_with_body, proof};
+    pub use crate::refusal_cases::*;
 
     fn to(event: NewEvent, destinations: &[&str]) -> NewEvent {
         event.with_destinations(destinations.iter().map(|d| (*d).to_owned()).collect())
@@ -1866,6 +1869,10 @@ conformance!(
     an_audited_insert_stores_event_and_record_together_and_a_duplicate_neither,
     purge_leaves_every_audit_record,
     concurrent_appends_make_one_unbroken_chain,
+    a_kept_refusal_reads_back_with_every_field,
+    refusals_list_newest_first_with_filters_and_a_cursor,
+    the_per_source_bound_deletes_the_oldest_records_of_the_sources_written,
+    retention_deletes_refusals_older_than_the_cutoff,
 );
 
 /// Not a conformance case: sqlx 0.9.0 opens TCP connections with Nagle's algorithm on, and each

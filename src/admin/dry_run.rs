@@ -55,12 +55,58 @@ pub struct RecordedRequest {
     client_ip: Option<String>,
     /// The URL the provider called; its scheme stands in for `X-Forwarded-Proto`.
     url: Option<String>,
+    /// Whether a header credential's value is in `headers`: not for a request the quarantine
+    /// kept, which holds only its fingerprint ([`RecordedRequest::kept`]).
+    #[serde(skip_deserializing, default = "credential_given")]
+    credential_kept: bool,
 }
+
+fn credential_given() -> bool {
+    true
+}
+
+/// Headers given as pairs, grouped by name as a recorded request gives them.
+pub(super) fn header_values(
+    headers: &[(String, String)],
+) -> std::collections::BTreeMap<String, HeaderValues> {
+    let mut grouped: std::collections::BTreeMap<String, HeaderValues> = Default::default();
+    for (name, value) in headers {
+        match grouped.remove(name) {
+            None => grouped.insert(name.clone(), HeaderValues::One(value.clone())),
+            Some(HeaderValues::One(first)) => {
+                grouped.insert(name.clone(), HeaderValues::Many(vec![first, value.clone()]))
+            }
+            Some(HeaderValues::Many(mut all)) => {
+                all.push(value.clone());
+                grouped.insert(name.clone(), HeaderValues::Many(all))
+            }
+        };
+    }
+    grouped
+}
+
+impl RecordedRequest {
+    /// A request as the refusal quarantine kept it: its headers (credentials redacted, a header
+    /// credential as a fingerprint), its sample as the body, its client address.
+    pub fn kept(headers: &[(String, String)], sample: &[u8], client_ip: &str) -> RecordedRequest {
+        RecordedRequest {
+            headers: header_values(headers),
+            body: None,
+            body_base64: Some(base64::engine::general_purpose::STANDARD.encode(sample)),
+            client_ip: IpAddr::from_str(client_ip).ok().map(|ip| ip.to_string()),
+            url: None,
+            credential_kept: false,
+        }
+    }
+}
+
+/// What a retest says of a header credential the quarantine did not keep.
+pub const CREDENTIAL_NOT_KEPT: &str = "credential not kept";
 
 /// A header given once or several times.
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
-enum HeaderValues {
+pub(super) enum HeaderValues {
     One(String),
     Many(Vec<String>),
 }
@@ -215,7 +261,20 @@ pub async fn run(
             // A credential that is a header is judged before the body, as the pipeline does: a
             // request without it is refused 401 whatever its body.
             StepKind::HeaderCredential => {
-                if let Some(Err(rejection)) = HeaderCredential::check(source, &headers) {
+                let verdict = HeaderCredential::check(source, &headers);
+                if verdict.is_some() && !recorded.credential_kept {
+                    // Only its fingerprint was kept: the check cannot be judged, and a request
+                    // without it would be refused, so it fails.
+                    c.fail(
+                        "signature",
+                        Rejection::new(RejectionKind::BadSignature, CREDENTIAL_NOT_KEPT),
+                    );
+                    c.skip(
+                        "timestamp",
+                        "not judged: a timestamp means something only under a valid credential",
+                    );
+                    header_refused = true;
+                } else if let Some(Err(rejection)) = verdict {
                     c.fail("signature", rejection);
                     c.skip(
                         "timestamp",
@@ -356,7 +415,7 @@ impl Collector {
     }
 }
 
-fn header_map(
+pub(super) fn header_map(
     recorded: &std::collections::BTreeMap<String, HeaderValues>,
 ) -> std::result::Result<HeaderMap, AdminError> {
     let mut headers = HeaderMap::new();

@@ -84,7 +84,7 @@ impl Params {
 }
 
 /// RFC 3339 (`2026-11-23T10:00:00Z`) or unix seconds, to unix milliseconds.
-fn parse_time(key: &str, text: &str) -> Result<i64, AdminError> {
+pub(super) fn parse_time(key: &str, text: &str) -> Result<i64, AdminError> {
     if let Ok(seconds) = text.parse::<i64>() {
         return seconds
             .checked_mul(1000)

@@ -7,9 +7,11 @@
 //! | `GET /admin/events`, `GET /admin/events/{id}` | viewer | [`events`] |
 //! | `GET /admin/destinations` | viewer | [`destinations`] |
 //! | `GET /admin/audit` | viewer | [`audit`] |
+//! | `GET /admin/refusals`, `GET /admin/refusals/{id}` | viewer | [`refusals`] |
 //! | `POST /admin/sources/{source}/test` | operator | [`dry_run`] |
 //! | `POST /admin/events/{id}/replay`, `POST /admin/events/replay` | operator | [`events`] |
 //! | `POST /admin/destinations/{name}/pause`, `/resume` | operator | [`destinations`] |
+//! | `POST /admin/refusals/{id}/retest` | operator | [`refusals`] |
 //! | `POST /admin/reload` | admin | here |
 //! | `GET /admin/events/export` | admin | [`events`] |
 //! | `GET /metrics` | none, or any with `server.metrics_require_token` | here |
@@ -24,6 +26,7 @@ pub mod destinations;
 pub mod dry_run;
 mod error;
 pub mod events;
+pub mod refusals;
 pub mod sources;
 
 pub use auth::Actor;
@@ -52,11 +55,14 @@ pub fn router(live: Arc<Live>) -> Router {
         .route("/admin/events/{id}", get(events::show))
         .route("/admin/destinations", get(destinations::list))
         .route("/admin/audit", get(audit::list))
+        .route("/admin/refusals", get(refusals::list))
+        .route("/admin/refusals/{id}", get(refusals::show))
         .route_layer(from_fn_with_state(Role::Viewer, auth::require_role));
     let operator = Router::new()
         .route("/admin/sources/{source}/test", post(dry_run::handler))
         .route("/admin/events/{id}/replay", post(events::replay_one))
         .route("/admin/events/replay", post(events::replay_matching))
+        .route("/admin/refusals/{id}/retest", post(refusals::retest))
         .route(
             "/admin/destinations/{name}/pause",
             post(destinations::pause),
@@ -111,6 +117,7 @@ async fn metrics(State(live): State<Arc<Live>>) -> Response {
         Ok(Err(err)) => tracing::warn!(error = %err, "metrics: cannot read queue depths"),
         Err(_) => tracing::warn!("metrics: reading queue depths timed out"),
     }
+    quarantine_records(&live).await;
     (
         [(
             header::CONTENT_TYPE,
@@ -119,6 +126,30 @@ async fn metrics(State(live): State<Arc<Live>>) -> Response {
         m.encode(),
     )
         .into_response()
+}
+
+/// `hookwall_quarantine_records{source}`, read now; a source with none reads 0. Labelled by
+/// configured sources only, so a source removed by a reload stops being updated.
+async fn quarantine_records(live: &Live) {
+    let records = &crate::telemetry::metrics::metrics().quarantine.records;
+    match tokio::time::timeout(
+        std::time::Duration::from_secs(2),
+        live.store().refusal_counts(),
+    )
+    .await
+    {
+        Ok(Ok(counts)) => {
+            for source in &live.snapshot().sources {
+                let kept = counts
+                    .iter()
+                    .find(|(name, _)| name.as_str() == &*source.name)
+                    .map_or(0, |(_, n)| *n);
+                records.with_label_values(&[&*source.name]).set(kept);
+            }
+        }
+        Ok(Err(err)) => tracing::warn!(error = %err, "metrics: cannot count quarantine records"),
+        Err(_) => tracing::warn!("metrics: counting quarantine records timed out"),
+    }
 }
 
 /// `POST /admin/reload`: as SIGHUP, but the caller sees the outcome. Audited either way.

@@ -10,7 +10,7 @@ use std::path::Path;
 use super::error::{ConfigError, ConfigErrorKind, ConfigErrors, Finding};
 use super::model::Config;
 use super::reader::{Ctx, Tbl};
-use super::schema::{TOP_KEYS, server, sources, storage};
+use super::schema::{TOP_KEYS, quarantine, server, sources, storage};
 use super::{files, rules};
 
 impl Config {
@@ -61,6 +61,7 @@ fn parse(
     let config_dir = path.parent().unwrap_or(Path::new(""));
     let mut storage = storage::read(&mut cx, root.get("storage"));
     files::resolve_store(&mut storage.url, config_dir);
+    let quarantine = quarantine::read(&mut cx, root.get("quarantine"));
     let defaults = sources::read_defaults(&mut cx, root.get("defaults"));
     let sources = sources::read(
         &mut cx,
@@ -87,6 +88,7 @@ fn parse(
             path: path.to_path_buf(),
             server,
             storage,
+            quarantine,
             sources: sources.into_iter().map(|(source, _)| source).collect(),
             warnings,
         }),

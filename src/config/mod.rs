@@ -65,8 +65,8 @@ pub use error::{ConfigError, ConfigErrorKind, ConfigErrors};
 pub use model::EventTypeFrom;
 pub use model::{
     AdminToken, AmqpDestination, Circuit, Config, DedupMode, Destination, DestinationKind,
-    EmailDestination, Filter, HttpDestination, Mode, NatsDestination, RateLimit, RedisDestination,
-    Retry, Role, Server, Source, Storage, StoreUrl, redact_url,
+    EmailDestination, Filter, HttpDestination, Mode, NatsDestination, Quarantine, RateLimit,
+    RedisDestination, Retry, Role, Server, Source, Storage, StoreUrl, redact_url,
 };
 
 pub use crate::providers::Overrides;

@@ -27,6 +27,8 @@ pub struct Config {
     pub path: PathBuf,
     pub server: Server,
     pub storage: Storage,
+    /// `[quarantine]`: what is kept of refused requests.
+    pub quarantine: Quarantine,
     /// In file order (the order of the `[sources.NAME]` headers).
     pub sources: Vec<Source>,
     /// Things that load but deserve an operator's attention; log each one at WARN at start-up.
@@ -165,6 +167,31 @@ impl Default for Storage {
             dedup_window: Duration::from_secs(7 * 86_400),
             lease: Duration::from_secs(300),
             max_connections: 10,
+        }
+    }
+}
+
+/// `[quarantine]`: the records kept of refused requests (SPEC section 13). Every key applies on
+/// reload: `enabled` and `sample_bytes` to requests that arrive after the swap, `max_per_source`
+/// and `retention` at the quarantine writer's next batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Quarantine {
+    pub enabled: bool,
+    /// How many bytes of a refused body are kept, as received (before gunzip).
+    pub sample_bytes: u64,
+    /// At most this many records per source; the oldest go first. At least 1.
+    pub max_per_source: u64,
+    /// Records older than this are deleted.
+    pub retention: Duration,
+}
+
+impl Default for Quarantine {
+    fn default() -> Self {
+        Quarantine {
+            enabled: true,
+            sample_bytes: 4 * 1024,
+            max_per_source: 1000,
+            retention: Duration::from_secs(72 * 3600),
         }
     }
 }

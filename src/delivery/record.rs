@@ -44,13 +44,18 @@ impl Stopwatch {
 pub async fn insert(store: &dyn Store, event: NewEvent) -> Result<Inserted, StoreError> {
     let source = event.source().to_owned();
     let inserted = store.insert(event).await?;
+    count_inserted(&source, &inserted);
+    Ok(inserted)
+}
+
+/// Counts an insert's result in `events_stored_total` or `duplicates_total` of `source`.
+pub fn count_inserted(source: &str, inserted: &Inserted) {
     let metrics = crate::telemetry::metrics::metrics();
     let counter = match inserted {
         Inserted::Stored(_) => &metrics.events_stored,
         Inserted::Duplicate(_) => &metrics.duplicates,
     };
-    counter.with_label_values(&[&source]).inc();
-    Ok(inserted)
+    counter.with_label_values(&[source]).inc();
 }
 
 /// What the store records after the attempt that `claim` was for: the retry policy's verdict

@@ -12,6 +12,7 @@ use tower_http::validate_request::ValidateRequest;
 
 use super::CompiledSource;
 use super::body::Received;
+use super::kept_headers::kept_headers;
 use super::payload::{self, Payload};
 use super::route::Seen;
 use crate::config::DedupMode;
@@ -94,41 +95,6 @@ pub fn dedup_key(
     } else {
         format!("{key}|body:{}", body_hash())
     }
-}
-
-/// Headers that are credentials, redacted before anything is stored whatever the provider.
-const ALWAYS_REDACTED: &[&str] = &[
-    "authorization",
-    "proxy-authorization",
-    "cookie",
-    "x-gitlab-token",
-];
-
-/// Hop-by-hop and proxy-added headers, which say nothing about the event.
-const NOT_KEPT: &[&str] = &[
-    "connection",
-    "keep-alive",
-    "transfer-encoding",
-    "te",
-    "upgrade",
-    "content-length",
-];
-
-fn kept_headers(source: &CompiledSource, headers: &HeaderMap) -> Vec<(String, String)> {
-    let redacted = source.preset.redacted_headers();
-    headers
-        .iter()
-        .filter(|(name, _)| !NOT_KEPT.contains(&name.as_str()))
-        .map(|(name, value)| {
-            let secret = ALWAYS_REDACTED.contains(&name.as_str()) || redacted.contains(name);
-            let value = if secret {
-                "[redacted]".to_owned()
-            } else {
-                String::from_utf8_lossy(value.as_bytes()).into_owned()
-            };
-            (name.as_str().to_owned(), value)
-        })
-        .collect()
 }
 
 /// Steps 12–14 as the innermost service.

@@ -7,18 +7,22 @@
 
 use bytes::Bytes;
 use http::HeaderMap;
-use http_body_util::{BodyExt, Limited};
+use http_body_util::BodyExt;
 
-use std::sync::Arc;
+#[cfg(feature = "server")]
+use {
+    super::CompiledSource,
+    super::client_ip::ClientIp,
+    super::credential::CredentialChecked,
+    super::inflate::Budget,
+    super::quarantine::{BodySeen, RawBody, Tap},
+    axum::extract::{Request, State},
+    axum::middleware::Next,
+    axum::response::{IntoResponse, Response},
+    std::sync::Arc,
+};
 
-use axum::extract::{Request, State};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
-
-use super::CompiledSource;
-use super::client_ip::ClientIp;
-use super::credential::CredentialChecked;
-use super::inflate::{Budget, Reservation};
+use super::inflate::Reservation;
 use crate::http::problem::{Rejection, RejectionKind};
 
 /// The body as the provider meant it (gzip undone), exactly the bytes verified and stored.
@@ -26,9 +30,11 @@ use crate::http::problem::{Rejection, RejectionKind};
 pub struct Received(pub Bytes);
 
 /// The layer: reads and decodes the body, then passes the request on with the bytes in
-/// [`Received`] (and as the body, for any layer that reads it the usual way).
+/// [`Received`] (and as the body, for any layer that reads it the usual way). What it refuses
+/// is captured by the quarantine's `tap` (when on) with the bytes read so far.
+#[cfg(feature = "server")]
 pub async fn layer(
-    State(source): State<Arc<CompiledSource>>,
+    State((source, tap)): State<(Arc<CompiledSource>, Option<Arc<Tap>>)>,
     request: Request,
     next: Next,
 ) -> Response {
@@ -44,26 +50,41 @@ pub async fn layer(
         (None, Some(ClientIp(ip))) => Budget::global().reserve(source.client_block(*ip), limit),
         (None, None) => Budget::global().reserve(std::net::IpAddr::from([0, 0, 0, 0]), limit),
     };
-    let read = read_capped(body, &parts.headers, limit).await;
+    let keep = tap.as_ref().map_or(0, |tap| tap.sample_bytes());
+    let read = read_capped_keeping(body, &parts.headers, limit, keep).await;
     // Read (or refused): no longer a slow request that load shedding may end.
     if let Some(body_read) = parts.extensions.get::<BodyRead>() {
         body_read.mark();
     }
-    let decoded = match read {
-        Ok(raw) => {
-            decode(
-                raw,
-                &parts.headers,
-                source.preset.sniffs_gzip(),
-                limit,
-                reservation,
-            )
-            .await
+    let raw = match read {
+        Ok(raw) => raw,
+        Err((rejection, partial)) => {
+            if let Some(tap) = &tap {
+                let seen = BodySeen::Partial {
+                    kept: &partial.kept,
+                    read: partial.read,
+                };
+                tap.capture(&source, &rejection, &parts.headers, client(&parts), seen);
+            }
+            return rejection.into_response();
         }
-        Err(rejection) => Err(rejection),
     };
+    // One more reference (not a copy) to the bytes as received, for a refusal's sample.
+    let received = tap.as_ref().map(|_| raw.clone());
+    let decoded = decode(
+        raw,
+        &parts.headers,
+        source.preset.sniffs_gzip(),
+        limit,
+        reservation,
+    )
+    .await;
     match decoded {
         Ok((bytes, reservation)) => {
+            // Kept apart only when gzip made the two differ.
+            if let Some(raw) = received.filter(|raw| raw.as_ptr() != bytes.as_ptr()) {
+                parts.extensions.insert(RawBody(raw));
+            }
             parts.extensions.insert(Received(bytes.clone()));
             let response = next
                 .run(Request::from_parts(parts, axum::body::Body::from(bytes)))
@@ -72,8 +93,19 @@ pub async fn layer(
             drop(reservation);
             response
         }
-        Err(rejection) => rejection.into_response(),
+        Err(rejection) => {
+            if let (Some(tap), Some(raw)) = (&tap, &received) {
+                let seen = BodySeen::Whole(raw);
+                tap.capture(&source, &rejection, &parts.headers, client(&parts), seen);
+            }
+            rejection.into_response()
+        }
     }
+}
+
+#[cfg(feature = "server")]
+fn client(parts: &http::request::Parts) -> Option<std::net::IpAddr> {
+    parts.extensions.get::<ClientIp>().map(|ClientIp(ip)| *ip)
 }
 
 /// Set once the body has been read (or refused): from then on the request is not one that
@@ -103,24 +135,90 @@ pub async fn read_capped(
     headers: &HeaderMap,
     limit: u64,
 ) -> Result<Bytes, Rejection> {
+    read_capped_keeping(body, headers, limit, 0)
+        .await
+        .map_err(|(rejection, _)| rejection)
+}
+
+/// What a refused read had read: its first bytes (at most the `keep` asked for) and how many.
+#[derive(Debug, Default)]
+pub struct Partial {
+    pub kept: Bytes,
+    pub read: u64,
+}
+
+/// [`read_capped`], and on a refusal the first `keep` bytes read until then (the quarantine's
+/// sample of a 413). The frames are gathered as they come and joined once at the end, as
+/// `collect` does: a body of one frame is passed on without a copy.
+pub async fn read_capped_keeping(
+    mut body: axum::body::Body,
+    headers: &HeaderMap,
+    limit: u64,
+    keep: usize,
+) -> Result<Bytes, (Rejection, Partial)> {
     if let Some(length) = declared_length(headers)
         && length > limit
     {
-        return Err(too_large(format!(
-            "content-length {length} exceeds {limit} bytes"
-        )));
+        return Err((
+            too_large(format!("content-length {length} exceeds {limit} bytes")),
+            Partial::default(),
+        ));
     }
-    let limit_usize = usize::try_from(limit).unwrap_or(usize::MAX);
-    match Limited::new(body, limit_usize).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(err) if err.is::<http_body_util::LengthLimitError>() => {
-            Err(too_large(format!("body exceeds {limit} bytes")))
+    let mut frames: Vec<Bytes> = Vec::new();
+    let mut read: u64 = 0;
+    while let Some(frame) = body.frame().await {
+        let data = match frame {
+            Ok(frame) => match frame.into_data() {
+                Ok(data) => data,
+                // Trailers carry no body bytes.
+                Err(_) => continue,
+            },
+            // A client that hangs up or sends a broken chunked encoding.
+            Err(err) => {
+                let rejection = Rejection::new(
+                    RejectionKind::BadEncoding,
+                    format!("body read failed: {err}"),
+                );
+                return Err((rejection, partial(&frames, read, keep)));
+            }
+        };
+        read = read.saturating_add(data.len() as u64);
+        frames.push(data);
+        if read > limit {
+            let rejection = too_large(format!("body exceeds {limit} bytes"));
+            return Err((rejection, partial(&frames, read, keep)));
         }
-        // A client that hangs up or sends a broken chunked encoding.
-        Err(err) => Err(Rejection::new(
-            RejectionKind::BadEncoding,
-            format!("body read failed: {err}"),
-        )),
+    }
+    Ok(join(frames, read))
+}
+
+/// The first `keep` bytes of `frames`.
+fn partial(frames: &[Bytes], read: u64, keep: usize) -> Partial {
+    let mut kept = bytes::BytesMut::new();
+    for frame in frames {
+        let room = keep.saturating_sub(kept.len());
+        if room == 0 {
+            break;
+        }
+        kept.extend_from_slice(&frame[..frame.len().min(room)]);
+    }
+    Partial {
+        kept: kept.freeze(),
+        read,
+    }
+}
+
+fn join(mut frames: Vec<Bytes>, length: u64) -> Bytes {
+    match frames.len() {
+        0 => Bytes::new(),
+        1 => frames.pop().unwrap_or_default(),
+        _ => {
+            let mut joined = bytes::BytesMut::with_capacity(usize::try_from(length).unwrap_or(0));
+            for frame in frames {
+                joined.extend_from_slice(&frame);
+            }
+            joined.freeze()
+        }
     }
 }
 

@@ -22,8 +22,14 @@ pub mod guards;
 pub mod handshake;
 pub mod inflate;
 #[cfg(feature = "server")]
+pub mod kept_headers;
+#[cfg(feature = "server")]
 pub mod observe;
 pub mod payload;
+#[cfg(feature = "server")]
+pub mod quarantine;
+#[cfg(feature = "server")]
+pub mod quarantined;
 #[cfg(feature = "server")]
 pub mod rate_limit;
 pub mod route;

@@ -35,6 +35,8 @@ use super::framing::Guard;
 use super::guards::{Allowlist, MethodAndType, RequireHttps};
 use super::handshake::{SignedHandshake, Subscription};
 use super::observe::{self, SourceLabel};
+use super::quarantine::Tap;
+use super::quarantined::Quarantined;
 use super::rate_limit::{self, Limiter};
 use super::verify::Verify;
 use crate::config::frontdoor::ClientPrefix;
@@ -124,11 +126,14 @@ pub const STEPS: &[Step] = &[
 
 type SourceService = BoxCloneSyncService<Request, Response, Infallible>;
 
-/// Steps 4–14 for one source.
+/// Steps 4–14 for one source. Every check that refuses for what the request holds is wrapped
+/// in [`Quarantined`], and the body step is given the `tap`: their refusals are kept by the
+/// quarantine (SPEC section 13); what passes costs nothing more.
 fn source_stack(
     source: Arc<CompiledSource>,
     store: Arc<dyn Store>,
     registry: Arc<Registry>,
+    tap: Option<Arc<Tap>>,
 ) -> (SourceService, Option<Limiter>) {
     let (governor, limiter) = match &source.rate_limit {
         Some(quota) => rate_limit::layer(source.name.clone(), quota, source.client_prefix)
@@ -141,13 +146,11 @@ fn source_stack(
         .option_layer(
             source
                 .require_https
-                .then(|| ValidateRequestHeaderLayer::custom(RequireHttps)),
+                .then(|| quarantined(RequireHttps, &source, &tap)),
         )
         // 5. The allowlist before the rate limit: a refused address never gets a bucket, so a
         //    scan from many addresses cannot grow the limiter's memory.
-        .layer(ValidateRequestHeaderLayer::custom(Allowlist(
-            source.clone(),
-        )))
+        .layer(quarantined(Allowlist(source.clone()), &source, &tap))
         // 6. Rate limit before any work that grows with the request (body, HMAC, JSON).
         .option_layer(governor)
         // Meta-style `GET ?hub.challenge` subscription checks, before GET is refused.
@@ -155,24 +158,21 @@ fn source_stack(
             source.clone(),
         )))
         // 7. Method and content type: still headers only.
-        .layer(ValidateRequestHeaderLayer::custom(MethodAndType(
-            source.clone(),
-        )))
+        .layer(quarantined(MethodAndType(source.clone()), &source, &tap))
         // A credential that is a header (token, Basic, Bearer) is checked before the body is
         // read: a client without it never makes the gateway read or inflate one.
-        .layer(ValidateRequestHeaderLayer::custom(HeaderCredential(
-            source.clone(),
-        )))
+        .layer(quarantined(HeaderCredential(source.clone()), &source, &tap))
         // 8. Read the body under the cap, undo gzip under the same cap (and, for a request not
         //    yet authenticated, under the gzip budget: see `inflate`).
-        .layer(from_fn_with_state(source.clone(), super::body::layer))
+        .layer(from_fn_with_state(
+            (source.clone(), tap.clone()),
+            super::body::layer,
+        ))
         // 9–10. Signature and timestamp over the exact bytes: the first expensive step, and the
         //       one that must pass before the payload is parsed at all.
-        .layer(ValidateRequestHeaderLayer::custom(Verify(source.clone())))
+        .layer(quarantined(Verify(source.clone()), &source, &tap))
         // 11. Parse (depth-limited) and validate against the schema: only authenticated bodies.
-        .layer(ValidateRequestHeaderLayer::custom(PayloadCheck(
-            source.clone(),
-        )))
+        .layer(quarantined(PayloadCheck(source.clone()), &source, &tap))
         // Signed handshakes (Slack url_verification, Discord PING, Zoom URL validation) are
         // answered here, authenticated and parsed, and never stored.
         .layer(ValidateRequestHeaderLayer::custom(SignedHandshake(
@@ -189,6 +189,19 @@ fn source_stack(
     (BoxCloneSyncService::new(service), limiter)
 }
 
+/// A check whose refusals the quarantine keeps (when `tap` is on).
+fn quarantined<V>(
+    check: V,
+    source: &Arc<CompiledSource>,
+    tap: &Option<Arc<Tap>>,
+) -> ValidateRequestHeaderLayer<Quarantined<V>> {
+    ValidateRequestHeaderLayer::custom(Quarantined {
+        check,
+        source: source.clone(),
+        tap: tap.clone(),
+    })
+}
+
 /// The webhook routes of one loaded config: a path → stack map, swapped whole on reload.
 pub struct Routes {
     by_path: HashMap<String, (Arc<str>, SourceService)>,
@@ -196,16 +209,19 @@ pub struct Routes {
 }
 
 impl Routes {
-    /// The routes of one config generation; `registry` is that generation's destinations.
+    /// The routes of one config generation; `registry` is that generation's destinations, `tap`
+    /// where its refusals are kept (`None`: the quarantine is off).
     pub fn new(
         sources: &[Arc<CompiledSource>],
         store: &Arc<dyn Store>,
         registry: &Arc<Registry>,
+        tap: Option<Arc<Tap>>,
     ) -> Routes {
         let mut by_path = HashMap::new();
         let mut limiters = Vec::new();
         for source in sources {
-            let (service, limiter) = source_stack(source.clone(), store.clone(), registry.clone());
+            let (service, limiter) =
+                source_stack(source.clone(), store.clone(), registry.clone(), tap.clone());
             limiters.extend(limiter);
             by_path.insert(source.path.clone(), (source.name.clone(), service));
         }

@@ -26,6 +26,7 @@ mod error;
 mod group_commit;
 pub mod nodelay;
 mod postgres;
+mod refusals;
 mod sql;
 mod sqlite;
 mod status;
@@ -41,6 +42,7 @@ pub use chain::{ChainReader, Verdict};
 pub use destinations::{CircuitState, DestinationState};
 pub use error::{Corrupt, StoreError};
 pub use postgres::PostgresStore;
+pub use refusals::{NewRefusal, RefusalFilter, RefusalPage, StoredRefusal};
 pub use sqlite::SqliteStore;
 pub use status::{DeliveryStatus, EventStatus};
 
@@ -336,6 +338,28 @@ pub trait Store: Send + Sync + 'static {
     async fn audit_chain(&self, after_id: i64, limit: u32) -> Result<Vec<AuditRecord>, StoreError>;
     /// Finishes queued writes and releases the database; later calls fail with `Closed`.
     async fn close(&self);
+
+    /// Keeps a batch of refused requests (SPEC section 13), then, in the same transaction,
+    /// deletes the oldest records of each source of the batch beyond `max_per_source`; returns
+    /// how many were deleted.
+    async fn keep_refusals(
+        &self,
+        batch: Vec<NewRefusal>,
+        max_per_source: u64,
+    ) -> Result<u64, StoreError>;
+    /// Kept refusals matching `filter`, newest first, at most `limit`, after `cursor`.
+    async fn refusals(
+        &self,
+        filter: &RefusalFilter,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<RefusalPage, StoreError>;
+    /// One kept refusal.
+    async fn refusal(&self, id: Uuid) -> Result<Option<StoredRefusal>, StoreError>;
+    /// Deletes the refusals received before `before_ms`; returns how many.
+    async fn purge_refusals(&self, before_ms: i64) -> Result<u64, StoreError>;
+    /// How many refusals are kept, per source (sources with none are absent).
+    async fn refusal_counts(&self) -> Result<Vec<(String, i64)>, StoreError>;
 
     /// The installation's fingerprint key: made once when the store is first opened, the same
     /// for every process that opens it, never shown.

@@ -49,7 +49,10 @@ pub async fn spawn_app_with(extra_server: &str, sources: &str) -> TestApp {
     let text = format!(
         "[server]\nlisten = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\n{token}{extra_server}\n\n[storage]\nurl = \"sqlite://{}\"\n\n{sources}\n",
         db_path.display(),
-        token = if extra_server.replace("admin_tokens", "").contains("admin_token") {
+        token = if extra_server
+            .replace("admin_tokens", "")
+            .contains("admin_token")
+        {
             String::new()
         } else {
             format!("admin_token = \"{ADMIN_TOKEN}\"\n")

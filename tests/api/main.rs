@@ -18,6 +18,7 @@ mod metrics;
 mod pipeline;
 mod providers;
 mod proxy;
+mod quarantine;
 mod roles;
 mod routing;
 mod store;

@@ -26,6 +26,17 @@ const ROUTES: &[(&str, &str, Role)] = &[
     ),
     ("GET", "/admin/destinations", Role::Viewer),
     ("GET", "/admin/audit", Role::Viewer),
+    ("GET", "/admin/refusals", Role::Viewer),
+    (
+        "GET",
+        "/admin/refusals/00000000-0000-0000-0000-000000000000",
+        Role::Viewer,
+    ),
+    (
+        "POST",
+        "/admin/refusals/00000000-0000-0000-0000-000000000000/retest",
+        Role::Operator,
+    ),
     (
         "POST",
         "/admin/events/00000000-0000-0000-0000-000000000000/replay",

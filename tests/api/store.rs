@@ -129,7 +129,8 @@ async fn status_checks_cost_no_ephemeral_table_on_a_new_file_and_after_an_upgrad
     // claim index of migration 3 (7 not applied), an event without destinations stored as
     // `delivered` (8 not applied), no installation keys (9 not applied), no event types (10 not
     // applied), no destination states (12 not applied), no replay counts (13 not applied), no
-    // attempt history (14 not applied), no audit trail (15 not applied).
+    // attempt history (14 not applied), no audit trail (15 not applied), no refusal quarantine
+    // (16 not applied).
     conn.execute_batch(
         "PRAGMA writable_schema = ON;
          UPDATE sqlite_schema SET sql = replace(sql,
@@ -147,6 +148,7 @@ async fn status_checks_cost_no_ephemeral_table_on_a_new_file_and_after_an_upgrad
            WHERE status IN ('pending', 'failed');
          DROP TABLE install_keys;
          DROP TABLE attempts;
+         DROP TABLE refusals;
          ALTER TABLE events DROP COLUMN event_type;
          DROP TABLE destination_states;
          ALTER TABLE deliveries DROP COLUMN replays;

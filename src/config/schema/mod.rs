@@ -11,6 +11,7 @@ pub(crate) mod admin_tokens;
 pub(crate) mod destination_type;
 pub(crate) mod destinations;
 pub(crate) mod filter;
+pub(crate) mod quarantine;
 pub(crate) mod queues;
 pub(crate) mod rate_limit;
 pub(crate) mod server;
@@ -18,4 +19,4 @@ pub(crate) mod sources;
 pub(crate) mod storage;
 
 /// The tables of the file.
-pub(crate) const TOP_KEYS: &[&str] = &["server", "storage", "defaults", "sources"];
+pub(crate) const TOP_KEYS: &[&str] = &["server", "storage", "quarantine", "defaults", "sources"];

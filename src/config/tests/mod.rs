@@ -17,6 +17,7 @@ mod event_types;
 mod fail_closed;
 mod interpolation;
 mod paths;
+mod quarantine;
 mod queue_destinations;
 mod rules;
 mod secrets;

@@ -162,7 +162,8 @@ fn arbitrary_edits_of_the_spec_example_never_panic() {
 fn every_key_the_loader_accepts_is_in_the_configuration_reference() {
     use super::reader::names;
     use super::schema::{
-        TOP_KEYS, admin_tokens, destinations, filter, rate_limit, server, sources, storage,
+        TOP_KEYS, admin_tokens, destinations, filter, quarantine, rate_limit, server, sources,
+        storage,
     };
     // Top-level tables are documented as section headings: `[server]`, `[sources.NAME]`.
     for table in TOP_KEYS {
@@ -177,6 +178,7 @@ fn every_key_the_loader_accepts_is_in_the_configuration_reference() {
         names(server::CLIENT_PREFIX_KEYS),
         admin_tokens::TOKEN_KEYS.to_vec(),
         names(storage::KEYS),
+        names(quarantine::KEYS),
         names(sources::DEFAULTS_KEYS),
         sources::SOURCE_KEYS.to_vec(),
         rate_limit::KEYS.to_vec(),

@@ -20,6 +20,7 @@
 
 mod audit;
 mod queries;
+mod refusals;
 mod writer;
 
 use std::str::FromStr;
@@ -37,7 +38,8 @@ use super::group_commit::Writer;
 use super::sql::{self, event_from_row};
 use super::{
     AuditPage, AuditRecord, Claim, DeliveryRecord, Depth, DestinationState, EventFilter, Inserted,
-    NewAudit, NewEvent, Page, Purged, Recorded, Room, Store, StoreError, StoredEvent, Timing,
+    NewAudit, NewEvent, NewRefusal, Page, Purged, Recorded, RefusalFilter, RefusalPage, Room,
+    Store, StoreError, StoredEvent, StoredRefusal, Timing,
 };
 
 /// How long a caller waits for a pooled connection before the store reports itself unavailable
@@ -72,6 +74,7 @@ fn migrator() -> Migrator {
         (10, "replays", "0010_replays.sql"),
         (11, "attempts", "0011_attempts.sql"),
         (12, "audit", "0012_audit.sql"),
+        (13, "refusals", "0013_refusals.sql"),
     )
 }
 
@@ -401,6 +404,35 @@ impl Store for PostgresStore {
 
     fn fingerprint_key(&self) -> &[u8] {
         &self.fingerprint_key
+    }
+
+    async fn keep_refusals(
+        &self,
+        batch: Vec<NewRefusal>,
+        max_per_source: u64,
+    ) -> Result<u64, StoreError> {
+        closed(refusals::keep(&self.pool, &batch, max_per_source).await)
+    }
+
+    async fn refusals(
+        &self,
+        filter: &RefusalFilter,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<RefusalPage, StoreError> {
+        closed(refusals::list(&self.pool, filter, limit, cursor).await)
+    }
+
+    async fn refusal(&self, id: Uuid) -> Result<Option<StoredRefusal>, StoreError> {
+        closed(refusals::get(&self.pool, &id.to_string()).await)
+    }
+
+    async fn purge_refusals(&self, before_ms: i64) -> Result<u64, StoreError> {
+        closed(refusals::purge(&self.pool, before_ms).await)
+    }
+
+    async fn refusal_counts(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        closed(refusals::counts(&self.pool).await)
     }
 
     async fn close(&self) {

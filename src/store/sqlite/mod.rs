@@ -9,6 +9,7 @@
 //! to the file except through the writer (opening, before the writer starts, aside).
 
 mod queries;
+mod refusals;
 mod writer;
 
 use std::path::Path;
@@ -26,10 +27,12 @@ use self::writer::{Ping, SqliteWriter, Write, Written};
 use super::audit::{self, MAX_AUDIT_PAGE};
 use super::error::event_id;
 use super::group_commit::Writer;
+use super::refusals as shared;
 use super::sql::{self, event_from_row};
 use super::{
     AuditPage, AuditRecord, Claim, DeliveryRecord, Depth, DestinationState, EventFilter, Inserted,
-    NewAudit, NewEvent, Page, Purged, Recorded, Room, Store, StoreError, StoredEvent, Timing,
+    NewAudit, NewEvent, NewRefusal, Page, Purged, Recorded, RefusalFilter, RefusalPage, Room,
+    Store, StoreError, StoredEvent, StoredRefusal, Timing,
 };
 use crate::clock::now_ms;
 
@@ -58,6 +61,7 @@ fn migrator() -> Migrator {
         (13, "replays", "0013_replays.sql"),
         (14, "attempts", "0014_attempts.sql"),
         (15, "audit", "0015_audit.sql"),
+        (16, "refusals", "0016_refusals.sql"),
     )
 }
 
@@ -399,6 +403,59 @@ impl Store for SqliteStore {
 
     fn fingerprint_key(&self) -> &[u8] {
         &self.fingerprint_key
+    }
+
+    async fn keep_refusals(
+        &self,
+        batch: Vec<NewRefusal>,
+        max_per_source: u64,
+    ) -> Result<u64, StoreError> {
+        if batch.is_empty() {
+            return Ok(0);
+        }
+        self.write(Write::KeepRefusals {
+            batch,
+            max_per_source,
+        })
+        .await
+    }
+
+    async fn refusals(
+        &self,
+        filter: &RefusalFilter,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<RefusalPage, StoreError> {
+        let rows = shared::list_query(filter, cursor, limit)
+            .build()
+            .fetch_all(&self.read)
+            .await?;
+        let refusals = rows
+            .iter()
+            .map(shared::from_row)
+            .collect::<Result<_, _>>()?;
+        Ok(shared::page(refusals, limit))
+    }
+
+    async fn refusal(&self, id: Uuid) -> Result<Option<StoredRefusal>, StoreError> {
+        let query = format!("SELECT {} FROM refusals WHERE id = ?", shared::COLUMNS);
+        let row = sqlx::query(sqlx::AssertSqlSafe(query))
+            .bind(id.to_string())
+            .fetch_optional(&self.read)
+            .await?;
+        row.as_ref().map(shared::from_row).transpose()
+    }
+
+    async fn purge_refusals(&self, before_ms: i64) -> Result<u64, StoreError> {
+        self.write(Write::PurgeRefusals(before_ms)).await
+    }
+
+    async fn refusal_counts(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        Ok(
+            sqlx::query_as("SELECT source, COUNT(*) FROM refusals GROUP BY source ORDER BY source")
+                .fetch_all(&self.read)
+                .await?,
+        )
     }
 
     async fn close(&self) {

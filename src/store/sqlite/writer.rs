@@ -15,10 +15,11 @@ use tokio::sync::oneshot;
 use uuid::Uuid;
 
 use super::queries::{self, Row};
+use super::refusals;
 use crate::store::group_commit::{Backend, Failure, Limits};
 use crate::store::{
-    AuditRecord, Claim, DestinationState, EventFilter, Inserted, NewAudit, Purged, Recorded, Room,
-    StoreError, Timing,
+    AuditRecord, Claim, DestinationState, EventFilter, Inserted, NewAudit, NewRefusal, Purged,
+    Recorded, Room, StoreError, Timing,
 };
 
 /// How long a write waits for another process's lock on the file, counted from when it was
@@ -57,6 +58,12 @@ pub(super) enum Write {
         bodies_before_ms: i64,
         keys_before_ms: i64,
     },
+    /// A batch of the refusal quarantine, and its per-source bound.
+    KeepRefusals {
+        batch: Vec<NewRefusal>,
+        max_per_source: u64,
+    },
+    PurgeRefusals(i64),
 }
 
 impl Write {
@@ -256,6 +263,11 @@ fn run(conn: &rusqlite::Connection, write: &Write) -> Result<Written, StoreError
             bodies_before_ms,
             keys_before_ms,
         } => Written::Purged(queries::purge(conn, *bodies_before_ms, *keys_before_ms)?),
+        Write::KeepRefusals {
+            batch,
+            max_per_source,
+        } => Written::Count(refusals::keep(conn, batch, *max_per_source)?),
+        Write::PurgeRefusals(before_ms) => Written::Count(refusals::purge(conn, *before_ms)?),
     })
 }
 

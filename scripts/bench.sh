@@ -6,6 +6,10 @@
 #   (bd) the same with a destination (a local handler answering at once): does delivery keep
 #       up? (throughput, and the queue depth after the run and 5 s later),
 #   (bf) (bd) with a filter on the destination that every request passes: the cost of routing,
+#   (bq) (b) while a second wrk sends bad-signature requests (401, each kept by the refusal
+#       quarantine) at BENCH_FLOOD_RATE per second (default 2000), and (bq0) the same flood
+#       with the quarantine off: the accepted path's throughput and p99 under a flood, and
+#       what the quarantine adds to it (64 connections; the flood's own line is "…_flood"),
 #   (c) the same on PostgreSQL, when one answers (HOOKWALL_BENCH_DATABASE_URL, default
 #       postgres://postgres@127.0.0.1:5432/postgres) and this build supports it,
 #   (d) adnanh/webhook (Debian's `webhook`) with an HMAC-SHA256 rule, in its default mode,
@@ -175,6 +179,13 @@ secrets = ["$secret"]
 schema = "$root/schemas/github.json"
 
 EOF
+    if [ "$5" = flood_off ]; then
+        cat >>"$1" <<EOF
+[quarantine]
+enabled = false
+
+EOF
+    fi
     if [ "$5" = deliver ] || [ "$5" = filter ]; then
         cat >>"$1" <<EOF
 
@@ -228,6 +239,22 @@ bench_hookwall() { # name store-url [deliver]
         kill "$pid"
         return
     fi
+    if [ "${3:-}" = flood ] || [ "${3:-}" = flood_off ]; then
+        # The flood starts first and outlasts the measurement: wrong signature, its own run id.
+        local flood_seconds=$((warmup + duration + 3)) flooder
+        BENCH_RUN="flood-$$-$RANDOM" BENCH_SIGNATURE="sha256=$(printf '0%.0s' $(seq 64))" \
+            BENCH_RATE="$flood_rate" BENCH_CONNECTIONS=16 \
+            wrk -t1 -c16 -d"${flood_seconds}"s --timeout 5s -s "$root/benches/load/github.lua" \
+            "http://127.0.0.1:$public/hooks/github" | awk '/^RESULT/ { $1 = ""; print }' \
+            >"$work/$name.flood" &
+        flooder=$!
+        sleep 1
+        measure "$name" "$pid" "http://127.0.0.1:$public/hooks/github" 64
+        wait "$flooder" || true
+        echo "${name}_flood c=16 $(cat "$work/$name.flood")" | tee -a "$results" >&2
+        kill "$pid"
+        return
+    fi
     measure "$name" "$pid" "http://127.0.0.1:$public/hooks/github"
     # p99 at half of its own maximum at 64 connections. A connection's pause comes on top of
     # its response time, so the pause is calibrated on short runs until the rate reached is
@@ -257,6 +284,9 @@ bench_hookwall() { # name store-url [deliver]
 bench_hookwall b "sqlite://$work/hookwall.db"
 bench_hookwall bd "sqlite://$work/hookwall-delivery.db" deliver
 bench_hookwall bf "sqlite://$work/hookwall-filter.db" filter
+flood_rate=${BENCH_FLOOD_RATE:-2000}
+bench_hookwall bq0 "sqlite://$work/hookwall-flood-off.db" flood_off
+bench_hookwall bq "sqlite://$work/hookwall-flood.db" flood
 
 # (c) hookwall, PostgreSQL
 pg_url=${HOOKWALL_BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}
@@ -315,5 +345,7 @@ ratio() {
     echo "- (bd)/(b) at 64 connections: $(ratio "$(rps_of bd 64)" "$(rps_of b 64)")"
     echo "- (bf)/(bd) at 64 connections: $(ratio "$(rps_of bf 64)" "$(rps_of bd 64)")"
     echo "- (b)/(d) at 64 connections: $(ratio "$(rps_of b 64)" "$(rps_of d 64)")"
+    echo "- (bq)/(bq0) at 64 connections (the quarantine's cost under a flood of refusals): $(ratio "$(rps_of bq 64)" "$(rps_of bq0 64)")"
+    echo "- (bq)/(b) at 64 connections (the flood's cost, quarantine on): $(ratio "$(rps_of bq 64)" "$(rps_of b 64)")"
     echo "- (c)/(b) at 64 connections: $(ratio "$(rps_of c 64)" "$(rps_of b 64)")"
 }

@@ -201,3 +201,30 @@ async fn the_audit_listing_pages_newest_first_with_a_cursor_and_a_refused_token_
     assert_eq!(unauthenticated.status(), 401);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_named_tokens_actions_carry_its_name_and_a_viewers_refused_pause_leaves_nothing() {
+    use crate::roles::{OPERATOR_TOKEN, VIEWER_TOKEN, every_role};
+    let downstream = Downstream::start().await;
+    let mut app = crate::helpers::spawn_app_with(&every_role(), &config(&downstream)).await;
+    let pause = |token: &'static str| {
+        app.client
+            .post(app.admin_url("/admin/destinations/ci/pause"))
+            .bearer_auth(token)
+            .send()
+    };
+    assert_eq!(pause(VIEWER_TOKEN).await.expect("sent").status(), 403);
+    assert_eq!(pause(OPERATOR_TOKEN).await.expect("sent").status(), 204);
+
+    let records = trail(&app).await;
+    assert_eq!(
+        records.len(),
+        1,
+        "the viewer's 403 is not an action: {records:?}"
+    );
+    assert_eq!(records[0]["actor"], "oncall", "the operator token's name");
+    assert_eq!(records[0]["action"], "pause");
+    assert_eq!(records[0]["target"], "ci");
+    assert_eq!(records[0]["client_ip"], "127.0.0.1");
+    app.stop().await;
+}

@@ -10,8 +10,15 @@
 //!
 //! This module must never delay a refusal or change its answer: the hand-off is `try_send`, and
 //! a full channel drops the record and counts it in `hookwall_quarantine_dropped_total{source}`.
+//!
+//! A flood is paced before any work is done for it: each source may make
+//! [`records_per_second`] records a second (a tenth of `max_per_source`) with a burst of
+//! `max_per_source`, so a quiet source's quarantine fills at once, and a flood replaces it at
+//! most once every ten seconds instead of churning it at the flood's rate. A refusal past the pace
+//! is counted as dropped, like one that found the channel full; its answer is unchanged.
 
 use std::net::IpAddr;
+use std::num::NonZeroU32;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -53,6 +60,9 @@ pub struct Tap {
     sender: mpsc::Sender<NewRefusal>,
     sample_bytes: usize,
     fingerprints: Fingerprints,
+    /// Records per source per second (see the module's doc): keyed by configured source names
+    /// only, so its state is bounded by the config.
+    pace: governor::DefaultKeyedRateLimiter<Arc<str>>,
 }
 
 impl std::fmt::Debug for Tap {
@@ -72,10 +82,16 @@ impl Tap {
         fingerprint_key: &[u8],
     ) -> Option<Arc<Tap>> {
         settings.enabled.then(|| {
+            let burst = u32::try_from(settings.max_per_source).unwrap_or(u32::MAX);
+            // `max_per_source` is at least 1 (the config refuses 0), and so is the rate.
+            let burst = NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN);
+            let quota = governor::Quota::per_second(records_per_second(settings.max_per_source))
+                .allow_burst(burst);
             Arc::new(Tap {
                 sender,
                 sample_bytes: usize::try_from(settings.sample_bytes).unwrap_or(usize::MAX),
                 fingerprints: Fingerprints::new(fingerprint_key),
+                pace: governor::RateLimiter::keyed(quota),
             })
         })
     }
@@ -97,6 +113,10 @@ impl Tap {
     ) {
         let status = rejection.kind.status().as_u16();
         if !KEPT_STATUSES.contains(&status) {
+            return;
+        }
+        if self.pace.check_key(&source.name).is_err() {
+            dropped(&source.name);
             return;
         }
         let (sample, body_sha256, body_length, whole) = match body {
@@ -132,11 +152,7 @@ impl Tap {
             sample_is_whole_body: whole,
         };
         if let Err(mpsc::error::TrySendError::Full(record)) = self.sender.try_send(record) {
-            crate::telemetry::metrics::metrics()
-                .quarantine
-                .dropped
-                .with_label_values(&[&record.source])
-                .inc();
+            dropped(&record.source);
         }
     }
 
@@ -157,5 +173,34 @@ impl Tap {
             }
         }
         kept
+    }
+}
+
+/// The records a source may make per second: a tenth of `max_per_source`, at least one.
+pub fn records_per_second(max_per_source: u64) -> NonZeroU32 {
+    let rate = u32::try_from(max_per_source / 10).unwrap_or(u32::MAX);
+    NonZeroU32::new(rate).unwrap_or(NonZeroU32::MIN)
+}
+
+/// Counts a record not kept (paced, or the channel full) in `quarantine_dropped_total`.
+fn dropped(source: &str) {
+    crate::telemetry::metrics::metrics()
+        .quarantine
+        .dropped
+        .with_label_values(&[source])
+        .inc();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::records_per_second;
+
+    #[test]
+    fn a_source_may_make_a_tenth_of_its_bound_a_second_and_never_less_than_one() {
+        assert_eq!(records_per_second(1000).get(), 100);
+        assert_eq!(records_per_second(100).get(), 10);
+        assert_eq!(records_per_second(9).get(), 1);
+        assert_eq!(records_per_second(1).get(), 1);
+        assert_eq!(records_per_second(u64::MAX).get(), u32::MAX);
     }
 }

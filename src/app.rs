@@ -149,9 +149,15 @@ impl App {
             tokio::spawn(prune_limiters(self.live.routes.clone())),
             tokio::spawn(purge(store.clone(), self.retention, self.dedup_window)),
             tokio::spawn(crate::live::reload_on_sighup(self.live.clone())),
-            // The refusal quarantine's writer: batches, the per-source bound, retention.
-            tokio::spawn(crate::quarantine::run(self.live.clone(), self.refusals)),
         ];
+        // The refusal quarantine's writer (batches, the per-source bound, retention): stopped,
+        // not aborted, so the records it has queued are written.
+        let (stop_quarantine, quarantine_stop) = tokio::sync::watch::channel(false);
+        let quarantine = tokio::spawn(crate::quarantine::run(
+            self.live.clone(),
+            self.refusals,
+            quarantine_stop,
+        ));
         let (stop_worker, worker_stop) = tokio::sync::watch::channel(false);
         let worker = tokio::spawn(
             Worker {
@@ -188,6 +194,12 @@ impl App {
         }
         for task in background {
             task.abort();
+        }
+        // After the listeners: no request is being refused any more, so what is queued is all.
+        // The writer bounds its own drain (`quarantine::DRAIN_WITHIN`).
+        let _ = stop_quarantine.send(true);
+        if let Err(err) = quarantine.await {
+            tracing::error!(error = %err, "quarantine writer failed");
         }
         // Deliveries after requests: the last accepted events are stored before the worker stops.
         let _ = stop_worker.send(true);

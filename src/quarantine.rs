@@ -7,11 +7,15 @@
 //! made here. A store that cannot take a batch loses that batch (logged and counted as dropped):
 //! the quarantine is a diagnostic, and holding records for a retry would grow memory while the
 //! store is down.
+//!
+//! At shutdown (after the listeners have stopped, so no refusal is still being captured) the
+//! writer closes the channel and writes what is queued, for at most [`DRAIN_WITHIN`]: records
+//! still queued after that are lost, logged with their number.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use crate::clock::now_ms;
 use crate::live::Live;
@@ -21,6 +25,8 @@ use crate::store::NewRefusal;
 const BATCH: usize = 256;
 /// How often records past `retention` are deleted.
 const PURGE_EVERY: Duration = Duration::from_secs(300);
+/// The longest a shutdown waits for the queued records to be written.
+pub const DRAIN_WITHIN: Duration = Duration::from_secs(1);
 /// Roughly the most memory the records waiting in the channel may take: the channel holds this
 /// divided by a record's largest size (its sample plus ~1 KiB of headers and fields), between
 /// 16 and 1,024 records.
@@ -35,9 +41,14 @@ pub fn channel(sample_bytes: u64) -> (mpsc::Sender<NewRefusal>, mpsc::Receiver<N
     mpsc::channel(usize::try_from(capacity).unwrap_or(16))
 }
 
-/// Drains `records` into the store until every sender is gone, and purges by age meanwhile. The
-/// bounds are read from the running config at each batch, so a reload applies at the next one.
-pub async fn run(live: Arc<Live>, mut records: mpsc::Receiver<NewRefusal>) {
+/// Drains `records` into the store until every sender is gone or `stop` turns true, and purges
+/// by age meanwhile. The bounds are read from the running config at each batch, so a reload
+/// applies at the next one. On `stop`, what is queued is written (bounded by [`DRAIN_WITHIN`]).
+pub async fn run(
+    live: Arc<Live>,
+    mut records: mpsc::Receiver<NewRefusal>,
+    mut stop: watch::Receiver<bool>,
+) {
     let mut purge = tokio::time::interval(PURGE_EVERY);
     let mut batch = Vec::with_capacity(BATCH);
     loop {
@@ -50,7 +61,31 @@ pub async fn run(live: Arc<Live>, mut records: mpsc::Receiver<NewRefusal>) {
                 batch.reserve(BATCH);
             }
             _ = purge.tick() => purge_old(&live).await,
+            // The only change ever sent is the stop; a dropped sender counts as one too.
+            _ = stop.changed() => break,
         }
+    }
+    drain(&live, records).await;
+}
+
+/// Writes what is queued, within [`DRAIN_WITHIN`].
+async fn drain(live: &Live, mut records: mpsc::Receiver<NewRefusal>) {
+    // Closed, a channel still yields what it holds, then ends; a late tap's send fails instead
+    // of queueing behind the drain.
+    records.close();
+    let drained = tokio::time::timeout(DRAIN_WITHIN, async {
+        let mut batch = Vec::with_capacity(BATCH);
+        while records.recv_many(&mut batch, BATCH).await > 0 {
+            write(live, std::mem::take(&mut batch)).await;
+        }
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!(
+            records = records.len(),
+            within = ?DRAIN_WITHIN,
+            "quarantine: records still queued at shutdown were not written"
+        );
     }
 }
 

@@ -1,6 +1,6 @@
 //! The command line (SPEC section 6): `serve`, `check`, `send`, `sign`, `events`, `dlq`,
-//! `destinations`, `token hash`, `audit`, `health`, and `receive` (a development receiver for
-//! deliveries).
+//! `destinations`, `refusals`, `token hash`, `audit`, `health`, and `receive` (a development
+//! receiver for deliveries).
 
 mod admin;
 mod audit;
@@ -8,6 +8,7 @@ mod config_file;
 mod destinations;
 mod net;
 mod receive;
+mod refusals;
 mod send;
 mod shell;
 mod token;
@@ -67,6 +68,14 @@ pub enum Command {
         #[command(subcommand)]
         command: destinations::DestinationsCommand,
     },
+    /// The refusal quarantine: list and show kept refusals, retest one against today's checks
+    /// and admit it, through the admin API (token from HOOKWALL_ADMIN_TOKEN).
+    Refusals {
+        #[command(flatten)]
+        admin: admin::AdminArgs,
+        #[command(subcommand)]
+        command: refusals::RefusalsCommand,
+    },
     /// Admin tokens: `hookwall token hash` prints the SHA-256 for `token_sha256`.
     Token {
         #[command(subcommand)]
@@ -97,6 +106,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Events { admin, command } => admin::events(&admin, command).await,
         Command::Dlq { admin, command } => admin::dlq(&admin, command).await,
         Command::Destinations { admin, command } => destinations::run(&admin, command).await,
+        Command::Refusals { admin, command } => refusals::run(&admin, command).await,
         Command::Token { command } => token::run(command),
         Command::Audit { command } => audit::run(command).await,
         Command::Receive(args) => receive::receive(&args).await,

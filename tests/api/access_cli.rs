@@ -9,7 +9,7 @@ use crate::roles::{GITHUB, VIEWER_TOKEN, every_role};
 
 /// Runs the binary with `stdin` piped in, off the async runtime (the server under test runs on
 /// it).
-async fn hookwall(args: &[&str], env: &[(&str, &str)], stdin: &[u8]) -> Output {
+pub async fn hookwall(args: &[&str], env: &[(&str, &str)], stdin: &[u8]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_hookwall"));
     command
         .args(args)
@@ -50,7 +50,7 @@ fn sha256sum(bytes: &[u8]) -> String {
     text.split_whitespace().next().expect("a digest").to_owned()
 }
 
-fn text(bytes: &[u8]) -> String {
+pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 

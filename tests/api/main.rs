@@ -16,9 +16,13 @@ mod hardening;
 mod helpers;
 mod metrics;
 mod pipeline;
+#[path = "../support/process.rs"]
+mod process;
 mod providers;
 mod proxy;
 mod quarantine;
+mod quarantine_flood;
+mod refusals_cli;
 mod roles;
 mod routing;
 mod store;

@@ -3,6 +3,9 @@
 
 use std::time::{Duration, Instant};
 
+use futures_util::StreamExt;
+use sqlx::Connection;
+
 use hmac::{KeyInit, Mac};
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -365,4 +368,47 @@ async fn a_token_source_keeps_a_fingerprint_and_its_retest_says_credential_not_k
             .is_some_and(|d| d.starts_with("credential not kept"))
     );
     app.stop().await;
+}
+
+#[tokio::test]
+async fn refusals_still_queued_at_shutdown_are_written_before_the_gateway_stops() {
+    let mut app = spawn_app(&github(RIGHT, "")).await;
+    // Another connection holds the database's write lock, so the writer waits on its first
+    // batch and the rest stay queued in the channel, as on a busy store.
+    let url = format!("sqlite://{}", app.db_path.display());
+    let mut locker = sqlx::SqliteConnection::connect(&url)
+        .await
+        .expect("open db");
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut locker)
+        .await
+        .expect("write lock taken");
+    let app_ref = &app;
+    let statuses: Vec<StatusCode> = futures_util::stream::iter(0..200)
+        .map(|n| async move { send_github(app_ref, WRONG, &format!("d-{n}"), b"{}").await })
+        .buffer_unordered(32)
+        .collect()
+        .await;
+    assert!(statuses.iter().all(|s| *s == StatusCode::UNAUTHORIZED));
+    let db = app.db_path.clone();
+    // The lock goes once the shutdown has begun: what is queued is written only if the writer
+    // drains at shutdown instead of being aborted.
+    let release = async {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        sqlx::query("COMMIT")
+            .execute(&mut locker)
+            .await
+            .expect("write lock released");
+    };
+    tokio::join!(app.stop(), release);
+    drop(locker);
+    let url = format!("sqlite://{}?mode=ro", db.display());
+    let mut conn = sqlx::SqliteConnection::connect(&url)
+        .await
+        .expect("open db");
+    let (kept,): (i64,) = sqlx::query_as("SELECT count(*) FROM refusals WHERE source = 'github'")
+        .fetch_one(&mut conn)
+        .await
+        .expect("count refusals");
+    assert_eq!(kept, 200, "every refusal answered before the stop is kept");
 }

@@ -129,8 +129,8 @@ async fn kept(gateway: &Gateway) -> Vec<serde_json::Value> {
 }
 
 /// Sends one last forged push and waits until the writer has kept it: the channel is FIFO, so
-/// everything refused before it has been written (or dropped) by then. A full channel may drop
-/// the marker itself, so it is sent again until one is kept.
+/// everything refused before it has been written (or dropped) by then. The per-source pace or a
+/// full channel may drop the marker itself, so it is sent again until one is kept.
 async fn wait_for_the_writer(gateway: &Gateway, round: usize) {
     let started = Instant::now();
     for attempt in 0.. {
@@ -234,8 +234,8 @@ async fn a_flood_of_ten_thousand_bad_signatures_keeps_at_most_a_hundred_records_
     let gauge = github_metric(&gateway, "hookwall_quarantine_records").await;
     let dropped = github_metric(&gateway, "hookwall_quarantine_dropped_total").await;
     assert_eq!(gauge, MAX_PER_SOURCE as f64);
-    // Some are dropped (a full channel) or written and trimmed; the newest were written, so
-    // not all can have been dropped.
+    // Some are dropped (the per-source pace, a full channel) or written and trimmed; the newest
+    // were written, so not all can have been dropped.
     assert!(dropped < FLOOD as f64, "dropped {dropped}");
     let after_flood = store_size(&gateway.db);
     let peak = proc_status_bytes(pid, "VmHWM");

@@ -57,6 +57,38 @@ pub struct RecordedRequest {
     url: Option<String>,
 }
 
+impl RecordedRequest {
+    /// A request as the console's form gives it: headers in order (a name given twice is two
+    /// values), the body as text, the client address as typed.
+    pub fn from_parts(
+        headers: Vec<(String, String)>,
+        body: String,
+        client_ip: Option<String>,
+    ) -> RecordedRequest {
+        let mut map: std::collections::BTreeMap<String, HeaderValues> =
+            std::collections::BTreeMap::new();
+        for (name, value) in headers {
+            match map.remove(&name) {
+                None => map.insert(name, HeaderValues::One(value)),
+                Some(HeaderValues::One(first)) => {
+                    map.insert(name, HeaderValues::Many(vec![first, value]))
+                }
+                Some(HeaderValues::Many(mut values)) => {
+                    values.push(value);
+                    map.insert(name, HeaderValues::Many(values))
+                }
+            };
+        }
+        RecordedRequest {
+            headers: map,
+            body: Some(body),
+            body_base64: None,
+            client_ip,
+            url: None,
+        }
+    }
+}
+
 /// A header given once or several times.
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
@@ -71,6 +103,17 @@ pub enum Result {
     Pass,
     Fail,
     Skip,
+}
+
+impl Result {
+    /// The name the report uses (`pass`, `fail`, `skip`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Result::Pass => "pass",
+            Result::Fail => "fail",
+            Result::Skip => "skip",
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -149,14 +192,24 @@ pub async fn handler(
             "the body must be {{\"headers\": {{…}}, \"body\": \"…\" | \"body_base64\": \"…\", \"client_ip\": \"…\", \"url\": \"…\"}}: {err}"
         ))
     })?;
+    let report = test_source(&live, &name, recorded).await?;
+    Ok(axum::Json(report).into_response())
+}
+
+/// Runs source `name`'s checks on `recorded`, now: what the API's and the console's security
+/// test both do. 404 for a source not in the running config.
+pub async fn test_source(
+    live: &Live,
+    name: &str,
+    recorded: RecordedRequest,
+) -> std::result::Result<Report, AdminError> {
     let snapshot = live.snapshot();
     let source = snapshot
-        .source(&name)
+        .source(name)
         .ok_or_else(|| AdminError::not_found(format!("no source named {name:?}")))?
         .clone();
     drop(snapshot);
-    let report = run(&source, live.store().as_ref(), recorded, unix_now()).await?;
-    Ok(axum::Json(report).into_response())
+    run(&source, live.store().as_ref(), recorded, unix_now()).await
 }
 
 /// Runs every check on `recorded` as if it arrived at `now` (unix seconds).

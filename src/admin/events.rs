@@ -81,7 +81,7 @@ impl Params {
 }
 
 /// RFC 3339 (`2026-11-23T10:00:00Z`) or unix seconds, to unix milliseconds.
-fn parse_time(key: &str, text: &str) -> Result<i64, AdminError> {
+pub(crate) fn parse_time(key: &str, text: &str) -> Result<i64, AdminError> {
     if let Ok(seconds) = text.parse::<i64>() {
         return seconds
             .checked_mul(1000)
@@ -96,7 +96,7 @@ fn parse_time(key: &str, text: &str) -> Result<i64, AdminError> {
         })
 }
 
-pub(super) fn rfc3339(ms: i64) -> String {
+pub(crate) fn rfc3339(ms: i64) -> String {
     jiff::Timestamp::from_millisecond(ms).map_or_else(|_| ms.to_string(), |t| t.to_string())
 }
 
@@ -215,13 +215,20 @@ pub async fn replay_one(
     Path(id): Path<String>,
 ) -> Result<Response, AdminError> {
     let id = event_id(&id)?;
+    replay_event(&live, id).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        axum::Json(json!({"id": id.to_string(), "status": "pending"})),
+    )
+        .into_response())
+}
+
+/// Makes event `id` due again for every destination: what the API's and the console's replay
+/// both do. 409 for an ignored or purged event, 404 for an unknown one.
+pub async fn replay_event(live: &Live, id: Uuid) -> Result<(), AdminError> {
     if live.store().replay(id).await? {
         tracing::info!(event_id = %id, "event replayed by an operator");
-        Ok((
-            StatusCode::ACCEPTED,
-            axum::Json(json!({"id": id.to_string(), "status": "pending"})),
-        )
-            .into_response())
+        Ok(())
     } else if let Some(event) = live.store().get(id).await? {
         if event.status == EventStatus::Ignored {
             return Err(AdminError::new(
@@ -243,15 +250,21 @@ pub async fn replay_matching(
     State(live): State<Arc<Live>>,
     Query(params): Query<Params>,
 ) -> Result<Response, AdminError> {
-    let mut filter = params.filter()?;
-    filter.status.get_or_insert_with(|| "dead".to_owned());
-    let replayed = live.store().replay_matching(&filter).await?;
-    tracing::info!(replayed, ?filter, "bulk replay by an operator");
+    let replayed = replay_filtered(&live, params.filter()?).await?;
     Ok((
         StatusCode::ACCEPTED,
         axum::Json(json!({"replayed": replayed})),
     )
         .into_response())
+}
+
+/// Makes every event `filter` matches due again (dead ones when it names no status): what the
+/// API's and the console's bulk replay both do. Returns how many.
+pub async fn replay_filtered(live: &Live, mut filter: EventFilter) -> Result<u64, AdminError> {
+    filter.status.get_or_insert_with(|| "dead".to_owned());
+    let replayed = live.store().replay_matching(&filter).await?;
+    tracing::info!(replayed, ?filter, "bulk replay by an operator");
+    Ok(replayed)
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]

@@ -20,6 +20,8 @@ const FLOORS: &[&[&str]] = &[
     // The running generation (config, routes, destinations) that admin reads and reload swaps.
     &["live"],
     &["admin"],
+    // The operator console: pages over admin's functions; app mounts it beside admin.
+    &["console"],
     &["app", "fuzzing"],
     &["cli"],
 ];

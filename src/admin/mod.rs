@@ -59,10 +59,8 @@ pub fn router(live: Arc<Live>) -> Router {
         .with_state(live.clone());
     Router::new()
         .route("/metrics", get(metrics))
-        .with_state(live.clone())
+        .with_state(live)
         .merge(admin)
-        // The operator console (SPEC section 11): its own sessions, not the bearer token.
-        .merge(crate::console::router(live))
         .fallback(|| async { AdminError::new(StatusCode::NOT_FOUND, "no such admin route") })
 }
 

@@ -92,8 +92,9 @@ mod tests {
 
     #[test]
     fn json_is_indented_with_its_numbers_and_escapes_untouched() {
-        let (text, json) =
-            shown(br#"{"a":[1,2.50,{}],"b":"x,\"{y}\"","n":123456789012345678901234567890,"e":[]}"#);
+        let (text, json) = shown(
+            br#"{"a":[1,2.50,{}],"b":"x,\"{y}\"","n":123456789012345678901234567890,"e":[]}"#,
+        );
         assert!(json);
         assert_eq!(
             text,
@@ -111,6 +112,9 @@ mod tests {
             shown(b"ok \xff\xfe end \xc3\xa9"),
             ("ok \\xff\\xfe end \u{e9}".to_owned(), false)
         );
-        assert_eq!(shown(b"{\"unclosed\": "), ("{\"unclosed\": ".to_owned(), false));
+        assert_eq!(
+            shown(b"{\"unclosed\": "),
+            ("{\"unclosed\": ".to_owned(), false)
+        );
     }
 }

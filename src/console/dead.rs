@@ -10,7 +10,8 @@ use maud::html;
 use serde::Deserialize;
 
 use super::session::Session;
-use super::{Console, guard, layout};
+use super::state::Console;
+use super::{guard, layout};
 use crate::admin::events::replay_filtered;
 use crate::store::EventFilter;
 
@@ -80,7 +81,7 @@ pub(super) async fn replay(
     Extension(session): Extension<Session>,
     Form(form): Form<ReplayForm>,
 ) -> Response {
-    if let Err(refused) = guard::require_operator(&session) {
+    if let Some(refused) = guard::refused_unless_operator(&session) {
         return refused;
     }
     let filter = EventFilter {

@@ -10,7 +10,8 @@ use maud::html;
 use serde::Deserialize;
 
 use super::session::Session;
-use super::{Console, guard, layout};
+use super::state::Console;
+use super::{guard, layout};
 use crate::admin::destinations::{pause_destination, resume_destination, views};
 
 #[derive(Debug, Default, Deserialize)]
@@ -81,7 +82,7 @@ pub(super) async fn pause(
     Extension(session): Extension<Session>,
     Path(name): Path<String>,
 ) -> Response {
-    if let Err(refused) = guard::require_operator(&session) {
+    if let Some(refused) = guard::refused_unless_operator(&session) {
         return refused;
     }
     match pause_destination(&console.live, &session.actor, &name).await {
@@ -96,7 +97,7 @@ pub(super) async fn resume(
     Extension(session): Extension<Session>,
     Path(name): Path<String>,
 ) -> Response {
-    if let Err(refused) = guard::require_operator(&session) {
+    if let Some(refused) = guard::refused_unless_operator(&session) {
         return refused;
     }
     match resume_destination(&console.live, &session.actor, &name).await {

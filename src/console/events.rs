@@ -16,7 +16,8 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::session::Session;
-use super::{Console, body, guard, layout};
+use super::state::Console;
+use super::{body, guard, layout};
 use crate::admin::AdminError;
 use crate::admin::events::{parse_time, replay_event};
 use crate::store::{DeliveryRecord, EventFilter, EventStatus, StoredEvent};
@@ -357,7 +358,7 @@ pub(super) async fn replay(
     Extension(session): Extension<Session>,
     Path(id): Path<String>,
 ) -> Response {
-    if let Err(refused) = guard::require_operator(&session) {
+    if let Some(refused) = guard::refused_unless_operator(&session) {
         return refused;
     }
     let Ok(id) = Uuid::from_str(&id) else {

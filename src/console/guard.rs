@@ -1,7 +1,7 @@
 //! The gate in front of every console page but the login: a live session, or a 303 to
 //! `/ui/login`; on a POST, the session's CSRF token in the form's `csrf` field, or 403. The
 //! check is here, once, so no handler can forget it; handlers that act also check the role
-//! ([`require_operator`]).
+//! ([`refused_unless_operator`]).
 
 use std::sync::Arc;
 
@@ -11,8 +11,9 @@ use axum::middleware::Next;
 use axum::response::Response;
 use http::{Method, StatusCode};
 
+use super::layout;
 use super::session::{self, Session};
-use super::{Console, layout, peer};
+use super::state::{Console, peer};
 
 /// The largest form the console takes (the security test's body is the large one).
 pub const MAX_FORM_BYTES: usize = 2 * 1024 * 1024;
@@ -59,13 +60,13 @@ pub(super) async fn require_session(
     next.run(request).await
 }
 
-/// 403 unless the session's role may act (operator or admin).
-pub(super) fn require_operator(session: &Session) -> Result<(), Response> {
+/// The 403 page when the session's role may not act (only operators and admins may).
+pub(super) fn refused_unless_operator(session: &Session) -> Option<Response> {
     if session.may_operate() {
-        Ok(())
+        None
     } else {
         tracing::warn!(actor = %session.actor.name, role = session.actor.role.name(), "console action refused: role may only read");
-        Err(layout::error_page(
+        Some(layout::error_page(
             StatusCode::FORBIDDEN,
             "Your token's role may read the console but not act: replay, pause, resume and the security test need an operator or admin token.",
         ))

@@ -1,61 +1,25 @@
 //! `/ui/login` and `/ui/logout`: a token typed into a form becomes a session cookie.
 //!
 //! Every login attempt from one client address takes a token from a small bucket
-//! ([`ATTEMPTS_PER_MINUTE`], burst [`ATTEMPTS_BURST`]); beyond it the answer is 429 before the
+//! ([`super::limit`]: 5 a minute, a burst of 5); beyond it the answer is 429 before the
 //! token is even compared, so guessing is as slow for a right guess as for a wrong one. A failed
 //! login is logged with the client address, never with what was typed.
 
 use std::net::IpAddr;
-use std::num::NonZeroU32;
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::Form;
 use axum::extract::{FromRequest, Request, State};
 use axum::response::{IntoResponse, Response};
-use axum::Extension;
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use http::{HeaderValue, StatusCode, header};
 use maud::html;
 use serde::Deserialize;
 
+use super::layout;
 use super::session::{self, Session};
-use super::{Console, layout, request_origin};
+use super::state::{Console, request_origin};
 use crate::admin::Actor;
-
-/// Login attempts one client address may make per minute, after its burst.
-pub const ATTEMPTS_PER_MINUTE: u32 = 5;
-/// Login attempts one client address may make at once.
-pub const ATTEMPTS_BURST: u32 = 5;
-/// Past this many remembered addresses, idle ones are forgotten.
-const MAX_TRACKED_CLIENTS: usize = 10_000;
-
-/// Login attempts per client address.
-pub struct LoginLimiter(DefaultKeyedRateLimiter<IpAddr>);
-
-impl LoginLimiter {
-    pub fn new() -> LoginLimiter {
-        // Both constants are above zero.
-        let per_minute = NonZeroU32::new(ATTEMPTS_PER_MINUTE).unwrap_or(NonZeroU32::MIN);
-        let burst = NonZeroU32::new(ATTEMPTS_BURST).unwrap_or(NonZeroU32::MIN);
-        LoginLimiter(RateLimiter::keyed(
-            Quota::per_minute(per_minute).allow_burst(burst),
-        ))
-    }
-
-    /// Takes one attempt of `client`'s budget; `false` when there is none left.
-    fn allow(&self, client: IpAddr) -> bool {
-        if self.0.len() > MAX_TRACKED_CLIENTS {
-            self.0.retain_recent();
-        }
-        self.0.check_key(&client).is_ok()
-    }
-}
-
-impl Default for LoginLimiter {
-    fn default() -> Self {
-        LoginLimiter::new()
-    }
-}
 
 fn login_page(status: StatusCode, message: Option<&str>) -> Response {
     let mut response = layout::bare_page(
@@ -120,8 +84,14 @@ pub(super) async fn submit(State(console): State<Arc<Console>>, request: Request
     };
     let snapshot = console.live.snapshot();
     let Some((name, role)) = session::authenticate(&snapshot, &form.token) else {
-        tracing::warn!(client_ip = client_ip.map(tracing::field::display), "console login failed: unknown token");
-        return login_page(StatusCode::UNAUTHORIZED, Some("That token is not one this gateway knows."));
+        tracing::warn!(
+            client_ip = client_ip.map(tracing::field::display),
+            "console login failed: unknown token"
+        );
+        return login_page(
+            StatusCode::UNAUTHORIZED,
+            Some("That token is not one this gateway knows."),
+        );
     };
     drop(snapshot);
     let actor = Actor {

@@ -25,73 +25,25 @@ mod destinations;
 mod events;
 mod guard;
 mod layout;
+mod limit;
 mod login;
 mod overview;
 mod security_test;
 pub mod session;
+mod state;
 
-use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{ConnectInfo, Request};
 use axum::middleware::{from_fn_with_state, map_response};
 use axum::response::Response;
 use axum::routing::{any, get, post};
-use http::{HeaderMap, HeaderValue, header};
+use http::{HeaderValue, header};
 
 use crate::live::Live;
-use crate::pipeline::client_ip;
 
 pub use session::authenticate;
-
-/// What every console handler shares.
-pub struct Console {
-    pub live: Arc<Live>,
-    pub sessions: session::Sessions,
-    logins: login::LoginLimiter,
-}
-
-impl Console {
-    fn new(live: Arc<Live>) -> Console {
-        Console {
-            live,
-            sessions: session::Sessions::new(),
-            logins: login::LoginLimiter::new(),
-        }
-    }
-
-    /// `server.console_session_ttl` of the running config.
-    fn session_ttl(&self) -> Duration {
-        self.live.snapshot().config.server.console_session_ttl
-    }
-
-    /// The client's address: the peer, or what trusted proxies say it is.
-    fn client_ip(&self, request_peer: Option<IpAddr>, headers: &HeaderMap) -> Option<IpAddr> {
-        let snapshot = self.live.snapshot();
-        request_peer
-            .map(|peer| client_ip::resolve(peer, headers, &snapshot.config.server.trusted_proxies))
-    }
-
-    /// Whether the session cookie must be `Secure`: `server.require_https`, or the request came
-    /// through a trusted proxy over HTTPS.
-    fn cookie_secure(&self, request_peer: Option<IpAddr>, headers: &HeaderMap) -> bool {
-        let snapshot = self.live.snapshot();
-        let server = &snapshot.config.server;
-        server.require_https
-            || request_peer.is_some_and(|peer| {
-                client_ip::forwarded_https(peer, headers, &server.trusted_proxies) == Some(true)
-            })
-    }
-}
-
-/// The peer address of a request served by the listener.
-fn peer(request_extensions: &http::Extensions) -> Option<IpAddr> {
-    request_extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(peer)| peer.ip())
-}
+pub use state::Console;
 
 /// The console's routes, all under `/ui/`, for the admin listener.
 pub fn router(live: Arc<Live>) -> Router {
@@ -106,7 +58,10 @@ pub fn router(live: Arc<Live>) -> Router {
         .route("/ui/destinations", get(destinations::page))
         .route("/ui/destinations/{name}/pause", post(destinations::pause))
         .route("/ui/destinations/{name}/resume", post(destinations::resume))
-        .route("/ui/test", get(security_test::form).post(security_test::run))
+        .route(
+            "/ui/test",
+            get(security_test::form).post(security_test::run),
+        )
         .route("/ui/logout", post(login::logout))
         // Not a fallback: the console is merged into the admin router, whose fallback stays
         // its own.
@@ -143,9 +98,4 @@ async fn security_headers(mut response: Response) -> Response {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
     response
-}
-
-/// The request's peer and headers, for handlers that need the client address.
-fn request_origin(request: &Request) -> (Option<IpAddr>, &HeaderMap) {
-    (peer(request.extensions()), request.headers())
 }

@@ -12,8 +12,9 @@ use axum::extract::State;
 use axum::response::Response;
 use maud::{Markup, html};
 
+use super::layout;
 use super::session::Session;
-use super::{Console, layout};
+use super::state::Console;
 use crate::admin::destinations::views;
 use crate::clock::now_ms;
 use crate::telemetry::activity::{ACTIVITY, Summary};
@@ -114,4 +115,3 @@ fn chart(per_minute: &[u64]) -> Markup {
         }
     }
 }
-

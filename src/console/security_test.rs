@@ -12,7 +12,8 @@ use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::session::Session;
-use super::{Console, guard, layout};
+use super::state::Console;
+use super::{guard, layout};
 use crate::admin::dry_run::{self, RecordedRequest, Report};
 
 #[derive(Debug, Default, Deserialize)]
@@ -36,7 +37,9 @@ fn header_lines(text: &str) -> Result<Vec<(String, String)>, String> {
             Some((name, value)) if !name.trim().is_empty() => {
                 Ok((name.trim().to_owned(), value.trim().to_owned()))
             }
-            _ => Err(format!("This header line has no \"Name: value\" form: {line}")),
+            _ => Err(format!(
+                "This header line has no \"Name: value\" form: {line}"
+            )),
         })
         .collect()
 }
@@ -56,7 +59,7 @@ pub(super) async fn run(
     Extension(session): Extension<Session>,
     Form(form): Form<TestForm>,
 ) -> Response {
-    if let Err(refused) = guard::require_operator(&session) {
+    if let Some(refused) = guard::refused_unless_operator(&session) {
         return refused;
     }
     let outcome = match header_lines(&form.headers) {

@@ -29,8 +29,11 @@ pub const MAX_SESSIONS: usize = 1000;
 /// constant time as the admin API does.
 pub fn authenticate(snapshot: &Snapshot, presented: &str) -> Option<(Arc<str>, Role)> {
     let expected = snapshot.admin_token()?;
-    credential_eq(expected.expose_secret().as_bytes(), presented.trim().as_bytes())
-        .then(|| (Arc::from("admin"), Role::Admin))
+    credential_eq(
+        expected.expose_secret().as_bytes(),
+        presented.trim().as_bytes(),
+    )
+    .then(|| (Arc::from("admin"), Role::Admin))
 }
 
 /// A logged-in person, as every console handler sees it.
@@ -192,8 +195,12 @@ mod tests {
     #[test]
     fn a_session_has_a_long_random_id_and_its_own_csrf_token() {
         let sessions = Sessions::new();
-        let a = sessions.create(actor(), Duration::from_secs(60)).expect("random");
-        let b = sessions.create(actor(), Duration::from_secs(60)).expect("random");
+        let a = sessions
+            .create(actor(), Duration::from_secs(60))
+            .expect("random");
+        let b = sessions
+            .create(actor(), Duration::from_secs(60))
+            .expect("random");
         assert_eq!(a.id.len(), 64);
         assert_ne!(a.id, b.id);
         assert_ne!(a.csrf, a.id);
@@ -208,7 +215,9 @@ mod tests {
         let sessions = Sessions::new();
         let short = sessions.create(actor(), Duration::ZERO).expect("random");
         assert!(sessions.get(&short.id).is_none());
-        let long = sessions.create(actor(), Duration::from_secs(60)).expect("random");
+        let long = sessions
+            .create(actor(), Duration::from_secs(60))
+            .expect("random");
         sessions.remove(&long.id);
         assert!(sessions.get(&long.id).is_none());
         assert!(sessions.is_empty());
@@ -217,9 +226,13 @@ mod tests {
     #[test]
     fn the_table_is_bounded_and_evicts_the_oldest_login() {
         let sessions = Sessions::new();
-        let first = sessions.create(actor(), Duration::from_secs(60)).expect("random");
+        let first = sessions
+            .create(actor(), Duration::from_secs(60))
+            .expect("random");
         for _ in 0..MAX_SESSIONS {
-            sessions.create(actor(), Duration::from_secs(60)).expect("random");
+            sessions
+                .create(actor(), Duration::from_secs(60))
+                .expect("random");
         }
         assert_eq!(sessions.len(), MAX_SESSIONS);
         assert!(sessions.get(&first.id).is_none());
@@ -234,9 +247,17 @@ mod tests {
         );
         assert_eq!(cookie_value(&headers), Some("abc"));
         let sessions = Sessions::new();
-        let session = sessions.create(actor(), Duration::from_secs(60)).expect("random");
+        let session = sessions
+            .create(actor(), Duration::from_secs(60))
+            .expect("random");
         let cookie = set_cookie(&session, Duration::from_secs(60), true);
-        for flag in ["HttpOnly", "SameSite=Strict", "Path=/ui", "Secure", "Max-Age=60"] {
+        for flag in [
+            "HttpOnly",
+            "SameSite=Strict",
+            "Path=/ui",
+            "Secure",
+            "Max-Age=60",
+        ] {
             assert!(cookie.contains(flag), "{cookie}");
         }
         assert!(!set_cookie(&session, Duration::from_secs(60), false).contains("Secure"));

@@ -49,7 +49,10 @@ async fn start_driver() -> Driver {
         .expect("chromedriver starts");
     let driver = Driver { child, port };
     for _ in 0..100 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
             return driver;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -119,7 +122,10 @@ async fn path(client: &Client) -> String {
 /// No script of the payload ran: no flag set, no dialog open.
 async fn assert_nothing_ran(client: &Client) {
     let flag = client
-        .execute("return typeof window.__pwned === 'undefined' ? null : String(window.__pwned);", vec![])
+        .execute(
+            "return typeof window.__pwned === 'undefined' ? null : String(window.__pwned);",
+            vec![],
+        )
         .await
         .expect("execute");
     assert_eq!(flag, serde_json::Value::Null, "the payload ran: {flag}");
@@ -127,8 +133,14 @@ async fn assert_nothing_ran(client: &Client) {
 }
 
 async fn log_in(client: &Client, app: &TestApp, token: &str) {
-    client.goto(&app.admin_url("/ui/login")).await.expect("goto login");
-    let field = client.find(Locator::Css("input[name=token]")).await.expect("token field");
+    client
+        .goto(&app.admin_url("/ui/login"))
+        .await
+        .expect("goto login");
+    let field = client
+        .find(Locator::Css("input[name=token]"))
+        .await
+        .expect("token field");
     field.send_keys(token).await.expect("type token");
     client
         .find(Locator::Css("form button[type=submit]"))
@@ -161,24 +173,40 @@ async fn an_operator_logs_in_reads_every_page_sees_a_hostile_event_as_text_and_r
     }
     // The first delivery fails for good (one attempt), so the hostile event is dead until the
     // Replay button sends it again; the downstream then answers 200.
-    let downstream = Downstream::builder().script([Answer::status(500)]).start().await;
+    let downstream = Downstream::builder()
+        .script([Answer::status(500)])
+        .start()
+        .await;
     let mut app = spawn("", &downstream).await;
     let hostile = post_hostile(&app).await;
     downstream.wait_for(1, Duration::from_secs(10)).await;
     for n in 2..=4 {
-        post_event(&app, &format!("order-{n}"), "order.paid", &format!("{{\"order\":{n},\"total\":\"12.50\"}}")).await;
+        post_event(
+            &app,
+            &format!("order-{n}"),
+            "order.paid",
+            &format!("{{\"order\":{n},\"total\":\"12.50\"}}"),
+        )
+        .await;
     }
     downstream.wait_for(4, Duration::from_secs(10)).await;
     let driver = start_driver().await;
     let client = browser(&driver).await;
 
     // Any page without a session lands on the login.
-    client.goto(&app.admin_url("/ui/events")).await.expect("goto");
+    client
+        .goto(&app.admin_url("/ui/events"))
+        .await
+        .expect("goto");
     assert_eq!(path(&client).await, "/ui/login");
     screenshot(&client, "login").await;
     log_in(&client, &app, "wrong-token-0123456789").await;
     assert_eq!(path(&client).await, "/ui/login");
-    assert!(text(&client, "p.notice.bad").await.contains("not one this gateway knows"));
+    assert!(
+        text(&client, "p.notice.bad")
+            .await
+            .contains("not one this gateway knows")
+    );
     log_in(&client, &app, ADMIN_TOKEN).await;
     assert_eq!(path(&client).await, "/ui/");
     assert_eq!(text(&client, "h1").await, "Overview");
@@ -192,28 +220,67 @@ async fn an_operator_logs_in_reads_every_page_sees_a_hostile_event_as_text_and_r
     // The list and the hostile event: shown as text, nothing runs.
     until_page(&client, &app.admin_url("/ui/dead"), "main", "Replay all 1").await;
     screenshot(&client, "dead").await;
-    client.goto(&app.admin_url("/ui/events")).await.expect("goto");
+    client
+        .goto(&app.admin_url("/ui/events"))
+        .await
+        .expect("goto");
     assert_nothing_ran(&client).await;
-    assert!(text(&client, "main table").await.contains("<script>window.__pwned='type'</script>"));
+    assert!(
+        text(&client, "main table")
+            .await
+            .contains("<script>window.__pwned='type'</script>")
+    );
     screenshot(&client, "events").await;
-    client.goto(&app.admin_url(&format!("/ui/events/{hostile}"))).await.expect("goto");
+    client
+        .goto(&app.admin_url(&format!("/ui/events/{hostile}")))
+        .await
+        .expect("goto");
     assert_nothing_ran(&client).await;
-    assert_eq!(text(&client, "#event-type").await, "<script>window.__pwned='type'</script>");
-    assert!(text(&client, "#dedup-key").await.contains("<img src=x onerror=window.__pwned='id'>"));
-    assert!(text(&client, "#headers").await.contains("<script>window.__pwned='header'</script>"));
+    assert_eq!(
+        text(&client, "#event-type").await,
+        "<script>window.__pwned='type'</script>"
+    );
+    assert!(
+        text(&client, "#dedup-key")
+            .await
+            .contains("<img src=x onerror=window.__pwned='id'>")
+    );
+    assert!(
+        text(&client, "#headers")
+            .await
+            .contains("<script>window.__pwned='header'</script>")
+    );
     let body = text(&client, "#body").await;
-    assert!(body.contains("<script>window.__pwned='body'</script>"), "{body}");
-    assert!(body.contains("onerror=\\\"window.__pwned='img'\\\""), "{body}");
-    let images = client.find_all(Locator::Css("main img")).await.expect("find");
+    assert!(
+        body.contains("<script>window.__pwned='body'</script>"),
+        "{body}"
+    );
+    assert!(
+        body.contains("onerror=\\\"window.__pwned='img'\\\""),
+        "{body}"
+    );
+    let images = client
+        .find_all(Locator::Css("main img"))
+        .await
+        .expect("find");
     assert!(images.is_empty(), "no element came from the payload");
     screenshot(&client, "event").await;
 
     // Replay through the button: the downstream gets the event again.
-    client.find(Locator::Css("#replay")).await.expect("Replay button").click().await.expect("click");
+    client
+        .find(Locator::Css("#replay"))
+        .await
+        .expect("Replay button")
+        .click()
+        .await
+        .expect("click");
     client
         .wait()
         .at_most(Duration::from_secs(10))
-        .for_url(&url::Url::parse(&app.admin_url(&format!("/ui/events/{hostile}?replayed=1"))).expect("url"))
+        .for_url(
+            &url::Url::parse(&app.admin_url(&format!("/ui/events/{hostile}?replayed=1")))
+                .expect("url"),
+        )
         .await
         .expect("the event page after the replay");
     assert!(text(&client, "p.notice").await.contains("Replay queued"));
@@ -222,32 +289,77 @@ async fn an_operator_logs_in_reads_every_page_sees_a_hostile_event_as_text_and_r
     assert!(String::from_utf8_lossy(&replayed.body).contains("__pwned='body'"));
     assert_nothing_ran(&client).await;
 
-    client.goto(&app.admin_url("/ui/destinations")).await.expect("goto");
-    assert!(text(&client, "#destinations").await.contains("shop-backend"));
+    client
+        .goto(&app.admin_url("/ui/destinations"))
+        .await
+        .expect("goto");
+    assert!(
+        text(&client, "#destinations")
+            .await
+            .contains("shop-backend")
+    );
     screenshot(&client, "destinations").await;
 
     // The security test as a form: a wrong token is reported as the signature check failing.
     client.goto(&app.admin_url("/ui/test")).await.expect("goto");
-    client.find(Locator::Css("textarea[name=headers]")).await.expect("headers")
-        .send_keys("Authorization: Bearer wrong\nContent-Type: application/json").await.expect("type");
-    client.find(Locator::Css("textarea[name=body]")).await.expect("body")
-        .send_keys("{\"order\":1}").await.expect("type");
-    client.find(Locator::Css("input[name=client_ip]")).await.expect("ip")
-        .send_keys("203.0.113.7").await.expect("type");
-    client.find(Locator::Css("form.stack button[type=submit]")).await.expect("run").click().await.expect("click");
+    client
+        .find(Locator::Css("textarea[name=headers]"))
+        .await
+        .expect("headers")
+        .send_keys("Authorization: Bearer wrong\nContent-Type: application/json")
+        .await
+        .expect("type");
+    client
+        .find(Locator::Css("textarea[name=body]"))
+        .await
+        .expect("body")
+        .send_keys("{\"order\":1}")
+        .await
+        .expect("type");
+    client
+        .find(Locator::Css("input[name=client_ip]"))
+        .await
+        .expect("ip")
+        .send_keys("203.0.113.7")
+        .await
+        .expect("type");
+    client
+        .find(Locator::Css("form.stack button[type=submit]"))
+        .await
+        .expect("run")
+        .click()
+        .await
+        .expect("click");
     let report = text(&client, "#report").await;
-    assert!(report.contains("reject") && report.contains("signature"), "{report}");
+    assert!(
+        report.contains("reject") && report.contains("signature"),
+        "{report}"
+    );
     screenshot(&client, "security-test").await;
 
     // A phone-sized window still shows the overview's navigation.
     client.set_window_size(390, 844).await.expect("resize");
     client.goto(&app.admin_url("/ui/")).await.expect("goto");
-    assert!(client.find(Locator::Css("header.top nav a[href='/ui/events']")).await.expect("nav").is_displayed().await.expect("displayed"));
+    assert!(
+        client
+            .find(Locator::Css("header.top nav a[href='/ui/events']"))
+            .await
+            .expect("nav")
+            .is_displayed()
+            .await
+            .expect("displayed")
+    );
     screenshot(&client, "overview-phone").await;
     client.set_window_size(1280, 900).await.expect("resize");
 
     // Logout ends the session: the next page is the login again.
-    client.find(Locator::Css("form.logout button")).await.expect("logout").click().await.expect("click");
+    client
+        .find(Locator::Css("form.logout button"))
+        .await
+        .expect("logout")
+        .click()
+        .await
+        .expect("click");
     assert_eq!(path(&client).await, "/ui/login");
     client.goto(&app.admin_url("/ui/")).await.expect("goto");
     assert_eq!(path(&client).await, "/ui/login");

@@ -18,13 +18,30 @@ const CSP: &str =
 fn assert_security_headers(response: &reqwest::Response) {
     let headers = response.headers();
     let path = response.url().path().to_owned();
-    assert_eq!(headers.get("content-security-policy").map(|v| v.to_str().ok()), Some(Some(CSP)), "{path}");
-    assert_eq!(headers.get("x-content-type-options").map(|v| v.as_bytes()), Some(&b"nosniff"[..]), "{path}");
-    assert_eq!(headers.get("referrer-policy").map(|v| v.as_bytes()), Some(&b"no-referrer"[..]), "{path}");
+    assert_eq!(
+        headers
+            .get("content-security-policy")
+            .map(|v| v.to_str().ok()),
+        Some(Some(CSP)),
+        "{path}"
+    );
+    assert_eq!(
+        headers.get("x-content-type-options").map(|v| v.as_bytes()),
+        Some(&b"nosniff"[..]),
+        "{path}"
+    );
+    assert_eq!(
+        headers.get("referrer-policy").map(|v| v.as_bytes()),
+        Some(&b"no-referrer"[..]),
+        "{path}"
+    );
 }
 
 fn location(response: &reqwest::Response) -> Option<&str> {
-    response.headers().get("location").and_then(|v| v.to_str().ok())
+    response
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
 }
 
 #[tokio::test]
@@ -76,7 +93,10 @@ async fn every_page_without_a_session_redirects_to_the_login_with_the_security_h
         .expect("request sent");
     assert_eq!(form.status(), StatusCode::OK);
     assert_security_headers(&form);
-    assert_eq!(form.headers().get("cache-control").map(|v| v.as_bytes()), Some(&b"no-store"[..]));
+    assert_eq!(
+        form.headers().get("cache-control").map(|v| v.as_bytes()),
+        Some(&b"no-store"[..])
+    );
     app.stop().await;
 }
 
@@ -89,7 +109,10 @@ async fn a_wrong_token_is_refused_and_a_right_one_gets_a_strict_http_only_cookie
     assert!(wrong.headers().get("set-cookie").is_none());
     assert_security_headers(&wrong);
     let body = wrong.text().await.expect("page");
-    assert!(!body.contains("not-the-token"), "the typed token is never echoed");
+    assert!(
+        !body.contains("not-the-token"),
+        "the typed token is never echoed"
+    );
 
     let right = post_login(&app, ADMIN_TOKEN).await;
     assert_eq!(right.status(), StatusCode::SEE_OTHER);
@@ -103,8 +126,16 @@ async fn a_wrong_token_is_refused_and_a_right_one_gets_a_strict_http_only_cookie
     for flag in ["HttpOnly", "SameSite=Strict", "Path=/ui", "Max-Age=28800"] {
         assert!(cookie.contains(flag), "{cookie}");
     }
-    assert!(!cookie.contains("Secure"), "plain HTTP without require_https: {cookie}");
-    let value = cookie.split(';').next().and_then(|p| p.split_once('=')).map(|(_, v)| v).expect("value");
+    assert!(
+        !cookie.contains("Secure"),
+        "plain HTTP without require_https: {cookie}"
+    );
+    let value = cookie
+        .split(';')
+        .next()
+        .and_then(|p| p.split_once('='))
+        .map(|(_, v)| v)
+        .expect("value");
     assert_eq!(value.len(), 64, "256 random bits in hex");
     assert!(!value.contains(ADMIN_TOKEN));
     app.stop().await;
@@ -116,7 +147,11 @@ async fn the_cookie_is_secure_when_https_is_required() {
     let mut app = spawn("require_https = true\n", &downstream).await;
     let right = post_login(&app, ADMIN_TOKEN).await;
     assert_eq!(right.status(), StatusCode::SEE_OTHER);
-    let cookie = right.headers().get("set-cookie").and_then(|v| v.to_str().ok()).expect("cookie");
+    let cookie = right
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .expect("cookie");
     assert!(cookie.contains("; Secure"), "{cookie}");
     app.stop().await;
 }
@@ -126,13 +161,20 @@ async fn login_attempts_beyond_a_few_a_minute_get_429_even_with_the_right_token(
     let downstream = Downstream::start().await;
     let mut app = spawn("", &downstream).await;
     for _ in 0..5 {
-        assert_eq!(post_login(&app, "guess").await.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            post_login(&app, "guess").await.status(),
+            StatusCode::UNAUTHORIZED
+        );
     }
     let limited = post_login(&app, "guess").await;
     assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS);
     assert!(limited.headers().get("retry-after").is_some());
     let right = post_login(&app, ADMIN_TOKEN).await;
-    assert_eq!(right.status(), StatusCode::TOO_MANY_REQUESTS, "no oracle for a right guess");
+    assert_eq!(
+        right.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "no oracle for a right guess"
+    );
     app.stop().await;
 }
 
@@ -144,19 +186,30 @@ async fn a_post_without_the_csrf_token_or_with_a_wrong_one_is_403() {
     downstream.wait_for(1, Duration::from_secs(10)).await;
     let session = login(&app).await;
     let replay = format!("/ui/events/{id}/replay");
-    for pairs in [vec![], vec![("csrf", "0".repeat(64))], vec![("csrf", String::new())]] {
+    for pairs in [
+        vec![],
+        vec![("csrf", "0".repeat(64))],
+        vec![("csrf", String::new())],
+    ] {
         let pairs: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let refused = post(&app, &session.cookie, &replay, &pairs).await;
         assert_eq!(refused.status(), StatusCode::FORBIDDEN, "{pairs:?}");
         assert_security_headers(&refused);
     }
     let logout = post(&app, &session.cookie, "/ui/logout", &[]).await;
-    assert_eq!(logout.status(), StatusCode::FORBIDDEN, "logout needs the token too");
+    assert_eq!(
+        logout.status(),
+        StatusCode::FORBIDDEN,
+        "logout needs the token too"
+    );
     assert_eq!(downstream.count(), 1, "nothing was replayed");
 
     let replayed = post(&app, &session.cookie, &replay, &[("csrf", &session.csrf)]).await;
     assert_eq!(replayed.status(), StatusCode::SEE_OTHER);
-    assert_eq!(location(&replayed), Some(format!("/ui/events/{id}?replayed=1").as_str()));
+    assert_eq!(
+        location(&replayed),
+        Some(format!("/ui/events/{id}?replayed=1").as_str())
+    );
     downstream.wait_for(2, Duration::from_secs(10)).await;
     assert_eq!(downstream.count(), 2);
     app.stop().await;
@@ -167,19 +220,35 @@ async fn a_session_ends_after_console_session_ttl_and_at_logout() {
     let downstream = Downstream::start().await;
     let mut app = spawn("console_session_ttl = \"1s\"\n", &downstream).await;
     let short = login(&app).await;
-    assert_eq!(get(&app, &short.cookie, "/ui/events").await.status(), StatusCode::OK);
+    assert_eq!(
+        get(&app, &short.cookie, "/ui/events").await.status(),
+        StatusCode::OK
+    );
     tokio::time::sleep(Duration::from_millis(1300)).await;
     let expired = get(&app, &short.cookie, "/ui/events").await;
     assert_eq!(expired.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&expired), Some("/ui/login"));
 
     let session = login(&app).await;
-    let out = post(&app, &session.cookie, "/ui/logout", &[("csrf", &session.csrf)]).await;
+    let out = post(
+        &app,
+        &session.cookie,
+        "/ui/logout",
+        &[("csrf", &session.csrf)],
+    )
+    .await;
     assert_eq!(out.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&out), Some("/ui/login"));
-    let cleared = out.headers().get("set-cookie").and_then(|v| v.to_str().ok()).expect("cookie");
+    let cleared = out
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .expect("cookie");
     assert!(cleared.contains("Max-Age=0"), "{cleared}");
-    assert_eq!(get(&app, &session.cookie, "/ui/").await.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        get(&app, &session.cookie, "/ui/").await.status(),
+        StatusCode::SEE_OTHER
+    );
     app.stop().await;
 }
 
@@ -187,7 +256,11 @@ async fn a_session_ends_after_console_session_ttl_and_at_logout() {
 async fn the_assets_come_from_the_binary_with_their_type_and_a_long_cache() {
     let downstream = Downstream::start().await;
     let mut app = spawn("", &downstream).await;
-    let page = plain_client().get(app.admin_url("/ui/login")).send().await.expect("sent");
+    let page = plain_client()
+        .get(app.admin_url("/ui/login"))
+        .send()
+        .await
+        .expect("sent");
     assert_eq!(page.status(), StatusCode::OK);
     let html = page.text().await.expect("page");
     for (kind, content_type) in [(".css", "text/css"), (".js", "text/javascript")] {
@@ -201,14 +274,32 @@ async fn the_assets_come_from_the_binary_with_their_type_and_a_long_cache() {
             let start = other.find("/ui/assets/console.").expect("the other asset");
             other[start..start + other[start..].find('"').expect("end")].to_owned()
         };
-        let asset = plain_client().get(app.admin_url(&path)).send().await.expect("sent");
+        let asset = plain_client()
+            .get(app.admin_url(&path))
+            .send()
+            .await
+            .expect("sent");
         assert_eq!(asset.status(), StatusCode::OK, "{path}");
         assert_security_headers(&asset);
-        let header = |name: &str| asset.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+        let header = |name: &str| {
+            asset
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_owned()
+        };
         assert!(header("content-type").starts_with(content_type), "{path}");
-        assert!(header("cache-control").contains("max-age=31536000"), "{path}");
+        assert!(
+            header("cache-control").contains("max-age=31536000"),
+            "{path}"
+        );
     }
-    let missing = plain_client().get(app.admin_url("/ui/assets/console.css")).send().await.expect("sent");
+    let missing = plain_client()
+        .get(app.admin_url("/ui/assets/console.css"))
+        .send()
+        .await
+        .expect("sent");
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
     app.stop().await;
 }
@@ -226,7 +317,11 @@ async fn every_page_renders_real_data_with_hostile_values_escaped() {
     // The one attempt failed: the event is dead.
     let mut dead = String::new();
     for _ in 0..100 {
-        dead = get(&app, &session.cookie, "/ui/dead").await.text().await.expect("page");
+        dead = get(&app, &session.cookie, "/ui/dead")
+            .await
+            .text()
+            .await
+            .expect("page");
         if dead.contains("Replay all 1") {
             break;
         }
@@ -237,16 +332,30 @@ async fn every_page_renders_real_data_with_hostile_values_escaped() {
     let detail = get(&app, &session.cookie, &format!("/ui/events/{hostile}")).await;
     assert_eq!(detail.status(), StatusCode::OK);
     let html = detail.text().await.expect("page");
-    for raw in [HOSTILE_HEADER, HOSTILE_ID, HOSTILE_TYPE, "<img src=x onerror"] {
+    for raw in [
+        HOSTILE_HEADER,
+        HOSTILE_ID,
+        HOSTILE_TYPE,
+        "<img src=x onerror",
+    ] {
         assert!(!html.contains(raw), "{raw} appears unescaped");
     }
-    assert!(html.contains("&lt;script&gt;window.__pwned='type'&lt;/script&gt;"), "the type is shown as text");
-    assert!(html.contains("&lt;img src=x onerror=window.__pwned='id'&gt;"), "the id is shown as text");
+    assert!(
+        html.contains("&lt;script&gt;window.__pwned='type'&lt;/script&gt;"),
+        "the type is shown as text"
+    );
+    assert!(
+        html.contains("&lt;img src=x onerror=window.__pwned='id'&gt;"),
+        "the id is shown as text"
+    );
     assert!(html.contains("HTTP 500"), "the attempt's error is shown");
 
     let pages = [
         ("/ui/", "shop"),
-        ("/ui/events", "&lt;script&gt;window.__pwned='type'&lt;/script&gt;"),
+        (
+            "/ui/events",
+            "&lt;script&gt;window.__pwned='type'&lt;/script&gt;",
+        ),
         ("/ui/events?status=dead&source=shop", &hostile[..8]),
         ("/ui/destinations", "shop-backend"),
         ("/ui/test", "Run the checks"),
@@ -279,24 +388,56 @@ async fn bulk_replay_pause_resume_and_the_security_test_work_through_forms() {
     downstream.wait_for(1, Duration::from_secs(10)).await;
     let session = login(&app).await;
     for _ in 0..100 {
-        let page = get(&app, &session.cookie, "/ui/dead").await.text().await.expect("page");
+        let page = get(&app, &session.cookie, "/ui/dead")
+            .await
+            .text()
+            .await
+            .expect("page");
         if page.contains("Replay all 1") {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let bulk = post(&app, &session.cookie, "/ui/dead/replay", &[("csrf", &session.csrf), ("source", "shop")]).await;
+    let bulk = post(
+        &app,
+        &session.cookie,
+        "/ui/dead/replay",
+        &[("csrf", &session.csrf), ("source", "shop")],
+    )
+    .await;
     assert_eq!(bulk.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&bulk), Some("/ui/dead?replayed=1"));
     downstream.wait_for(2, Duration::from_secs(10)).await;
 
-    let pause = post(&app, &session.cookie, "/ui/destinations/shop-backend/pause", &[("csrf", &session.csrf)]).await;
+    let pause = post(
+        &app,
+        &session.cookie,
+        "/ui/destinations/shop-backend/pause",
+        &[("csrf", &session.csrf)],
+    )
+    .await;
     assert_eq!(pause.status(), StatusCode::SEE_OTHER);
-    let page = get(&app, &session.cookie, "/ui/destinations").await.text().await.expect("page");
+    let page = get(&app, &session.cookie, "/ui/destinations")
+        .await
+        .text()
+        .await
+        .expect("page");
     assert!(page.contains(">paused<"), "{page}");
-    let resume = post(&app, &session.cookie, "/ui/destinations/shop-backend/resume", &[("csrf", &session.csrf)]).await;
+    let resume = post(
+        &app,
+        &session.cookie,
+        "/ui/destinations/shop-backend/resume",
+        &[("csrf", &session.csrf)],
+    )
+    .await;
     assert_eq!(resume.status(), StatusCode::SEE_OTHER);
-    let unknown = post(&app, &session.cookie, "/ui/destinations/nope/pause", &[("csrf", &session.csrf)]).await;
+    let unknown = post(
+        &app,
+        &session.cookie,
+        "/ui/destinations/nope/pause",
+        &[("csrf", &session.csrf)],
+    )
+    .await;
     assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
 
     let report = post(
@@ -306,7 +447,10 @@ async fn bulk_replay_pause_resume_and_the_security_test_work_through_forms() {
         &[
             ("csrf", &session.csrf),
             ("source", "shop"),
-            ("headers", "Authorization: Bearer wrong\nContent-Type: application/json"),
+            (
+                "headers",
+                "Authorization: Bearer wrong\nContent-Type: application/json",
+            ),
             ("body", "{\"n\":1}"),
             ("client_ip", "203.0.113.7"),
         ],

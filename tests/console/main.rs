@@ -12,5 +12,4 @@ mod helpers;
 mod http;
 mod session;
 #[path = "../support/vectors.rs"]
-#[allow(dead_code)]
 mod vectors;

@@ -101,11 +101,7 @@ pub async fn login(app: &TestApp) -> Login {
         .and_then(|v| v.to_str().ok())
         .expect("a session cookie")
         .to_owned();
-    let cookie = set_cookie
-        .split(';')
-        .next()
-        .expect("name=value")
-        .to_owned();
+    let cookie = set_cookie.split(';').next().expect("name=value").to_owned();
     let page = get(app, &cookie, "/ui/").await;
     assert_eq!(page.status(), reqwest::StatusCode::OK);
     let html = page.text().await.expect("page");

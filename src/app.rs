@@ -174,7 +174,10 @@ impl App {
         let (stop_listeners, listeners_stop) = tokio::sync::watch::channel(false);
         let admin_server = tokio::spawn(serve(
             self.admin,
-            crate::admin::router(self.live.clone()),
+            // The operator console (SPEC section 11) beside the admin API on its listener: its
+            // own sessions, not the bearer token, and nothing of it on the public listener.
+            crate::admin::router(self.live.clone())
+                .merge(crate::console::router(self.live.clone())),
             listeners_stop.clone(),
             self.shutdown_timeout,
         ));

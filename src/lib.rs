@@ -39,6 +39,8 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 #[cfg(feature = "server")]
+pub mod console;
+#[cfg(feature = "server")]
 pub mod delivery;
 pub mod event;
 #[cfg(any(test, feature = "fuzzing"))]

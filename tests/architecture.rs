@@ -21,6 +21,8 @@ const FLOORS: &[&[&str]] = &[
     &["live"],
     // The quarantine's writer reads the running config's bounds, as admin does.
     &["admin", "quarantine"],
+    // The operator console: pages over admin's functions; app mounts it beside admin.
+    &["console"],
     &["app", "fuzzing"],
     &["cli"],
 ];

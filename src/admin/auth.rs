@@ -133,10 +133,10 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
     (scheme.eq_ignore_ascii_case("bearer") && !credentials.is_empty()).then_some(credentials)
 }
 
-/// The token whose digest is the SHA-256 of `given`. Every digest is compared, in constant time,
+/// The token whose digest is the SHA-256 of `given` (also the console's login check). Every digest is compared, in constant time,
 /// and the match is selected without a branch, so the time taken depends only on the number of
 /// tokens. Digests are unique (the config refuses two names with one token).
-fn matching<'t>(tokens: &'t [AdminToken], given: &str) -> Option<&'t AdminToken> {
+pub fn matching<'t>(tokens: &'t [AdminToken], given: &str) -> Option<&'t AdminToken> {
     let digest: [u8; 32] = Sha256::digest(given.as_bytes()).into();
     let mut found = u64::MAX;
     for (index, token) in (0u64..).zip(tokens) {

@@ -13,7 +13,7 @@ use axum::Extension;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
-use serde_json::{Value, json};
+use serde::Serialize;
 
 use super::audit::record;
 use super::auth::Actor;
@@ -23,8 +23,27 @@ use crate::delivery::circuit;
 use crate::live::Live;
 use crate::store::{AuditAction, DestinationState};
 
+/// One configured destination as an operator sees it (the API's JSON, the console's row).
+#[derive(Debug, Clone, Serialize)]
+pub struct DestinationView {
+    pub name: String,
+    pub source: String,
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub state: &'static str,
+    pub queue_depth: i64,
+    pub consecutive_failures: u32,
+    pub opened_at: Option<String>,
+    pub next_probe_at: Option<String>,
+}
+
 /// `GET /admin/destinations`: every configured destination, in config order.
 pub async fn list(State(live): State<Arc<Live>>) -> Result<Response, AdminError> {
+    Ok(axum::Json(views(&live).await?).into_response())
+}
+
+/// Every configured destination with its state and queue, in config order.
+pub async fn views(live: &Live) -> Result<Vec<DestinationView>, AdminError> {
     let snapshot = live.snapshot();
     let mut states: HashMap<String, DestinationState> = live
         .store()
@@ -39,7 +58,7 @@ pub async fn list(State(live): State<Arc<Live>>) -> Result<Response, AdminError>
         .await?
         .into_iter()
         .collect();
-    let destinations: Vec<Value> = snapshot
+    Ok(snapshot
         .config
         .sources
         .iter()
@@ -49,19 +68,18 @@ pub async fn list(State(live): State<Arc<Live>>) -> Result<Response, AdminError>
             let state = states
                 .remove(name)
                 .unwrap_or_else(|| DestinationState::new(name));
-            json!({
-                "name": name,
-                "source": source.name,
-                "type": destination.kind.type_name(),
-                "state": circuit::shown(&state),
-                "queue_depth": depths.get(name).copied().unwrap_or(0),
-                "consecutive_failures": state.consecutive_failures,
-                "opened_at": state.opened_at_ms.map(rfc3339),
-                "next_probe_at": state.next_probe_at_ms.map(rfc3339),
-            })
+            DestinationView {
+                name: name.clone(),
+                source: source.name.clone(),
+                kind: destination.kind.type_name(),
+                state: circuit::shown(&state),
+                queue_depth: depths.get(name).copied().unwrap_or(0),
+                consecutive_failures: state.consecutive_failures,
+                opened_at: state.opened_at_ms.map(rfc3339),
+                next_probe_at: state.next_probe_at_ms.map(rfc3339),
+            }
         })
-        .collect();
-    Ok(axum::Json(destinations).into_response())
+        .collect())
 }
 
 /// `POST /admin/destinations/{name}/pause`: its deliveries keep queueing and none is attempted.
@@ -71,12 +89,19 @@ pub async fn pause(
     Extension(actor): Extension<Actor>,
     Path(name): Path<String>,
 ) -> Result<Response, AdminError> {
-    configured(&live, &name)?;
+    pause_destination(&live, &actor, &name).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Pauses destination `name` for `actor`, audited with the saved state: what the API's and the
+/// console's pause both do.
+pub async fn pause_destination(live: &Live, actor: &Actor, name: &str) -> Result<(), AdminError> {
+    configured(live, name)?;
     live.control
-        .pause(&name, &record(&actor, AuditAction::Pause, &name, "ok"))
+        .pause(name, &record(actor, AuditAction::Pause, name, "ok"))
         .await?;
     tracing::warn!(actor = %actor.name, destination = %name, action = "pause", "destination paused by an operator");
-    Ok(StatusCode::NO_CONTENT.into_response())
+    Ok(())
 }
 
 /// `POST /admin/destinations/{name}/resume`: deliveries resume, the circuit closed. Audited as
@@ -86,12 +111,19 @@ pub async fn resume(
     Extension(actor): Extension<Actor>,
     Path(name): Path<String>,
 ) -> Result<Response, AdminError> {
-    configured(&live, &name)?;
+    resume_destination(&live, &actor, &name).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Resumes destination `name` for `actor`, audited as a pause is: what the API's and the
+/// console's resume both do.
+pub async fn resume_destination(live: &Live, actor: &Actor, name: &str) -> Result<(), AdminError> {
+    configured(live, name)?;
     live.control
-        .resume(&name, &record(&actor, AuditAction::Resume, &name, "ok"))
+        .resume(name, &record(actor, AuditAction::Resume, name, "ok"))
         .await?;
     tracing::info!(actor = %actor.name, destination = %name, action = "resume", "destination resumed by an operator");
-    Ok(StatusCode::NO_CONTENT.into_response())
+    Ok(())
 }
 
 /// 404 unless `name` is a destination of the running config.

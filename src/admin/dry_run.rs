@@ -98,6 +98,23 @@ impl RecordedRequest {
             credential_kept: false,
         }
     }
+
+    /// A request as the console's form gives it: headers in order (a name given twice is two
+    /// values), the body as text, the client address as typed.
+    pub fn from_parts(
+        headers: Vec<(String, String)>,
+        body: String,
+        client_ip: Option<String>,
+    ) -> RecordedRequest {
+        RecordedRequest {
+            headers: header_values(&headers),
+            body: Some(body),
+            body_base64: None,
+            client_ip,
+            url: None,
+            credential_kept: credential_given(),
+        }
+    }
 }
 
 /// What a retest says of a header credential the quarantine did not keep.
@@ -117,6 +134,17 @@ pub enum Result {
     Pass,
     Fail,
     Skip,
+}
+
+impl Result {
+    /// The name the report uses (`pass`, `fail`, `skip`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Result::Pass => "pass",
+            Result::Fail => "fail",
+            Result::Skip => "skip",
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -195,14 +223,24 @@ pub async fn handler(
             "the body must be {{\"headers\": {{…}}, \"body\": \"…\" | \"body_base64\": \"…\", \"client_ip\": \"…\", \"url\": \"…\"}}: {err}"
         ))
     })?;
+    let report = test_source(&live, &name, recorded).await?;
+    Ok(axum::Json(report).into_response())
+}
+
+/// Runs source `name`'s checks on `recorded`, now: what the API's and the console's security
+/// test both do. 404 for a source not in the running config.
+pub async fn test_source(
+    live: &Live,
+    name: &str,
+    recorded: RecordedRequest,
+) -> std::result::Result<Report, AdminError> {
     let snapshot = live.snapshot();
     let source = snapshot
-        .source(&name)
+        .source(name)
         .ok_or_else(|| AdminError::not_found(format!("no source named {name:?}")))?
         .clone();
     drop(snapshot);
-    let report = run(&source, live.store().as_ref(), recorded, unix_now()).await?;
-    Ok(axum::Json(report).into_response())
+    run(&source, live.store().as_ref(), recorded, unix_now()).await
 }
 
 /// Runs every check on `recorded` as if it arrived at `now` (unix seconds).

@@ -29,6 +29,11 @@ impl AdminError {
     pub fn not_found(detail: impl Into<String>) -> AdminError {
         AdminError::new(StatusCode::NOT_FOUND, detail)
     }
+
+    /// The status and the operator's detail (the console shows them as a page).
+    pub fn parts(&self) -> (StatusCode, &str) {
+        (self.status, &self.detail)
+    }
 }
 
 impl From<StoreError> for AdminError {

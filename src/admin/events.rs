@@ -84,7 +84,7 @@ impl Params {
 }
 
 /// RFC 3339 (`2026-11-23T10:00:00Z`) or unix seconds, to unix milliseconds.
-pub(super) fn parse_time(key: &str, text: &str) -> Result<i64, AdminError> {
+pub(crate) fn parse_time(key: &str, text: &str) -> Result<i64, AdminError> {
     if let Ok(seconds) = text.parse::<i64>() {
         return seconds
             .checked_mul(1000)
@@ -126,7 +126,7 @@ fn filter_target(filter: &EventFilter) -> String {
     }
 }
 
-pub(super) fn rfc3339(ms: i64) -> String {
+pub(crate) fn rfc3339(ms: i64) -> String {
     jiff::Timestamp::from_millisecond(ms).map_or_else(|_| ms.to_string(), |t| t.to_string())
 }
 
@@ -247,14 +247,22 @@ pub async fn replay_one(
     Path(id): Path<String>,
 ) -> Result<Response, AdminError> {
     let id = event_id(&id)?;
-    let audit = record(&actor, AuditAction::Replay, &id.to_string(), "ok");
+    replay_event(&live, &actor, id).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        axum::Json(json!({"id": id.to_string(), "status": "pending"})),
+    )
+        .into_response())
+}
+
+/// Makes event `id` due again for every destination, audited as `actor`'s `replay` in the same
+/// transaction: what the API's and the console's replay both do. 409 for an ignored or purged
+/// event, 404 for an unknown one (neither is recorded: nothing changed).
+pub async fn replay_event(live: &Live, actor: &Actor, id: Uuid) -> Result<(), AdminError> {
+    let audit = record(actor, AuditAction::Replay, &id.to_string(), "ok");
     if live.store().replay(id, &audit).await? {
         tracing::info!(actor = %actor.name, event_id = %id, "event replayed by an operator");
-        Ok((
-            StatusCode::ACCEPTED,
-            axum::Json(json!({"id": id.to_string(), "status": "pending"})),
-        )
-            .into_response())
+        Ok(())
     } else if let Some(event) = live.store().get(id).await? {
         if event.status == EventStatus::Ignored {
             return Err(AdminError::new(
@@ -278,21 +286,32 @@ pub async fn replay_matching(
     Extension(actor): Extension<Actor>,
     Query(params): Query<Params>,
 ) -> Result<Response, AdminError> {
-    let mut filter = params.filter()?;
+    let replayed = replay_filtered(&live, &actor, params.filter()?).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        axum::Json(json!({"replayed": replayed})),
+    )
+        .into_response())
+}
+
+/// Makes every event `filter` matches due again (dead ones when it names no status), audited
+/// as `actor`'s `bulk_replay` with the count, in the same transaction: what the API's and the
+/// console's bulk replay both do. Returns how many.
+pub async fn replay_filtered(
+    live: &Live,
+    actor: &Actor,
+    mut filter: EventFilter,
+) -> Result<u64, AdminError> {
     filter.status.get_or_insert_with(|| "dead".to_owned());
     let audit = record(
-        &actor,
+        actor,
         AuditAction::BulkReplay,
         &filter_target(&filter),
         "ok",
     );
     let replayed = live.store().replay_matching(&filter, &audit).await?;
     tracing::info!(actor = %actor.name, replayed, ?filter, "bulk replay by an operator");
-    Ok((
-        StatusCode::ACCEPTED,
-        axum::Json(json!({"replayed": replayed})),
-    )
-        .into_response())
+    Ok(replayed)
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]

@@ -29,7 +29,7 @@ pub mod events;
 pub mod refusals;
 pub mod sources;
 
-pub use auth::Actor;
+pub use auth::{Actor, matching as matching_token};
 pub use error::AdminError;
 
 use std::sync::Arc;

@@ -124,6 +124,8 @@ pub struct Server {
     pub client_prefix: frontdoor::ClientPrefix,
     /// Requests one client may have in flight; `None`: [`frontdoor::default_per_client`].
     pub max_in_flight_per_client: Option<usize>,
+    /// How long an operator console session lasts after its login (SPEC section 11).
+    pub console_session_ttl: Duration,
 }
 
 impl Default for Server {
@@ -141,6 +143,7 @@ impl Default for Server {
             shutdown_timeout: Duration::from_secs(30),
             client_prefix: frontdoor::ClientPrefix::default(),
             max_in_flight_per_client: None,
+            console_session_ttl: Duration::from_secs(8 * 3600),
         }
     }
 }

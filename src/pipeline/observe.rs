@@ -255,6 +255,7 @@ fn count(response: &Response, elapsed: Duration) {
             .get::<RequestOutcome>()
             .map_or("ok", |o| o.0),
     };
+    crate::telemetry::activity::record(source, outcome, rejection.map(|r| r.kind.reason()));
     let status = response.status();
     if status.is_server_error() {
         let reason = rejection.map_or("handler", |r| r.kind.reason());

@@ -4,6 +4,7 @@
 //! within 0.1 s). In both formats a field's control characters are escaped, so a value a request
 //! sent can never start a forged line or reach a terminal raw ([`printable`]).
 
+pub mod activity;
 pub mod json_line;
 pub mod log_writer;
 pub mod metrics;

@@ -34,6 +34,7 @@ pub(crate) const KEYS: &[Key<Server>] = &[
     key!("request_timeout", |cx, item| cx.duration(item, false) => request_timeout),
     key!("max_in_flight", |cx, item| read_count(cx, item) => max_in_flight),
     key!("shutdown_timeout", |cx, item| cx.duration(item, true) => shutdown_timeout),
+    key!("console_session_ttl", |cx, item| cx.duration(item, false) => console_session_ttl),
     Key {
         name: "client_prefix",
         read: |cx, item, server| {

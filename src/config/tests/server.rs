@@ -59,3 +59,23 @@ fn a_value_of_the_wrong_type_says_what_was_expected() {
         &["server.max_in_flight", "expected an integer, found a float"],
     );
 }
+
+#[test]
+fn the_console_session_ttl_defaults_to_eight_hours_and_must_be_longer_than_zero() {
+    let default = loads(ONE_SOURCE, &[]);
+    assert_eq!(
+        default.server.console_session_ttl,
+        std::time::Duration::from_secs(8 * 3600)
+    );
+    let set = format!("[server]\nconsole_session_ttl = \"30m\"\n{ONE_SOURCE}");
+    assert_eq!(
+        loads(&set, &[]).server.console_session_ttl,
+        std::time::Duration::from_secs(1800)
+    );
+    let zero = format!("[server]\nconsole_session_ttl = \"0s\"\n{ONE_SOURCE}");
+    error_with(
+        &zero,
+        &[],
+        &["server.console_session_ttl", "longer than zero"],
+    );
+}

@@ -105,9 +105,13 @@ async fn screenshot(client: &Client, name: &str) {
     std::fs::write(dir.join(format!("{name}.png")), png).expect("write screenshot");
 }
 
+/// The text of the first element `css` selects, waiting up to 10 s for it to appear: after a
+/// click the next page may still be loading (on a busy machine it is).
 async fn text(client: &Client, css: &str) -> String {
     client
-        .find(Locator::Css(css))
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css(css))
         .await
         .unwrap_or_else(|e| panic!("{css}: {e}"))
         .text()
@@ -117,6 +121,18 @@ async fn text(client: &Client, css: &str) -> String {
 
 async fn path(client: &Client) -> String {
     client.current_url().await.expect("url").path().to_owned()
+}
+
+/// Waits up to 10 s until the browser is at `path` of the admin listener (a form's answer may
+/// still be on its way when the click returns).
+async fn arrive(client: &Client, app: &TestApp, path: &str) {
+    let url = url::Url::parse(&app.admin_url(path)).expect("url");
+    client
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_url(&url)
+        .await
+        .unwrap_or_else(|e| panic!("never arrived at {path}: {e}"));
 }
 
 /// No script of the payload ran: no flag set, no dialog open.
@@ -208,7 +224,7 @@ async fn an_operator_logs_in_reads_every_page_sees_a_hostile_event_as_text_and_r
             .contains("not one this gateway knows")
     );
     log_in(&client, &app, ADMIN_TOKEN).await;
-    assert_eq!(path(&client).await, "/ui/");
+    arrive(&client, &app, "/ui/").await;
     assert_eq!(text(&client, "h1").await, "Overview");
     let card = text(&client, "div.card.source").await;
     assert!(card.contains("shop") && card.contains("Received"), "{card}");
@@ -360,7 +376,7 @@ async fn an_operator_logs_in_reads_every_page_sees_a_hostile_event_as_text_and_r
         .click()
         .await
         .expect("click");
-    assert_eq!(path(&client).await, "/ui/login");
+    arrive(&client, &app, "/ui/login").await;
     client.goto(&app.admin_url("/ui/")).await.expect("goto");
     assert_eq!(path(&client).await, "/ui/login");
 

@@ -138,8 +138,58 @@ pub async fn retest(
     Path(id): Path<String>,
     Query(params): Query<RetestParams>,
 ) -> Result<Response, AdminError> {
+    let admit = params.admit == Some(true);
+    let Retested {
+        kept,
+        report,
+        admission,
+    } = retest_kept(&live, &actor, &id, admit).await?;
+    Ok(match admission {
+        None => axum::Json(report).into_response(),
+        Some(Admission::Refused(why)) => conflict(&why, &report),
+        Some(Admission::Stored(event)) => (
+            StatusCode::CREATED,
+            axum::Json(json!({"id": event.to_string(), "status": "accepted", "refusal": kept.id})),
+        )
+            .into_response(),
+        Some(Admission::Duplicate(event)) => {
+            axum::Json(json!({"id": event.to_string(), "status": "duplicate", "refusal": kept.id}))
+                .into_response()
+        }
+    })
+}
+
+/// What a retest found, and what became of an admit when one was asked for.
+pub struct Retested {
+    pub kept: StoredRefusal,
+    /// The security test endpoint's report on the kept request, run now.
+    pub report: Report,
+    /// `None` when no admit was asked for.
+    pub admission: Option<Admission>,
+}
+
+/// The outcome of an admit.
+pub enum Admission {
+    /// Stored as a new event (with its `admit` audit record).
+    Stored(Uuid),
+    /// An event with its dedup key was already stored: nothing changed, nothing recorded.
+    Duplicate(Uuid),
+    /// Why it may not be admitted (a 409): the credential was not kept, the sample is not the
+    /// whole body, or a check still fails.
+    Refused(String),
+}
+
+/// Retests the kept refusal `id` against today's checks of its source and, when `admit` is
+/// set and the record may be admitted, stores it as an event on behalf of `actor`: the one
+/// implementation behind the admin route and the console's buttons.
+pub async fn retest_kept(
+    live: &Live,
+    actor: &Actor,
+    id: &str,
+    admit: bool,
+) -> Result<Retested, AdminError> {
     let store = live.store().clone();
-    let kept = find(store.as_ref(), &id).await?;
+    let kept = find(store.as_ref(), id).await?;
     let source = live
         .snapshot()
         .source(&kept.source)
@@ -153,35 +203,39 @@ pub async fn retest(
     let now = unix_now();
     let recorded = RecordedRequest::kept(&kept.headers, &kept.sample, &kept.client_ip);
     let report = dry_run::run(&source, store.as_ref(), recorded, now).await?;
-    if params.admit != Some(true) {
-        return Ok(axum::Json(report).into_response());
+    if !admit {
+        return Ok(Retested {
+            kept,
+            report,
+            admission: None,
+        });
     }
-    if let Some(why) = refused_admission(&kept, &report) {
-        return Ok(conflict(&why, &report));
-    }
-    let audit = NewAudit::new(
-        &actor.name,
-        AuditAction::Admit,
-        &format!("refusal={} source={}", kept.id, kept.source),
-        "ok",
-        actor.client_ip,
-    );
-    match admit(&source, store.as_ref(), &kept, now, &audit).await? {
-        Admitted::Event(Inserted::Stored(event)) => Ok((
-            StatusCode::CREATED,
-            axum::Json(json!({"id": event.to_string(), "status": "accepted", "refusal": kept.id})),
-        )
-            .into_response()),
-        Admitted::Event(Inserted::Duplicate(event)) => Ok(axum::Json(
-            json!({"id": event.to_string(), "status": "duplicate", "refusal": kept.id}),
-        )
-        .into_response()),
-        Admitted::StillFailing(why) => Ok(conflict(&format!("still failing: {why}"), &report)),
-    }
+    let admission = match refused_admission(&kept, &report) {
+        Some(why) => Admission::Refused(why),
+        None => {
+            let audit = NewAudit::new(
+                &actor.name,
+                AuditAction::Admit,
+                &format!("refusal={} source={}", kept.id, kept.source),
+                "ok",
+                actor.client_ip,
+            );
+            match admit_kept(&source, store.as_ref(), &kept, now, &audit).await? {
+                Admitted::Event(Inserted::Stored(event)) => Admission::Stored(event),
+                Admitted::Event(Inserted::Duplicate(event)) => Admission::Duplicate(event),
+                Admitted::StillFailing(why) => Admission::Refused(format!("still failing: {why}")),
+            }
+        }
+    };
+    Ok(Retested {
+        kept,
+        report,
+        admission: Some(admission),
+    })
 }
 
-/// Why a record cannot be admitted, or `None` when it can.
-fn refused_admission(kept: &StoredRefusal, report: &Report) -> Option<String> {
+/// Why a record cannot be admitted after `report`, or `None` when it can.
+pub fn refused_admission(kept: &StoredRefusal, report: &Report) -> Option<String> {
     let not_kept = report
         .checks
         .iter()
@@ -241,7 +295,7 @@ enum Admitted {
 }
 
 /// Makes the event the pipeline would have made of the kept request, now, and stores it.
-async fn admit(
+async fn admit_kept(
     source: &CompiledSource,
     store: &dyn Store,
     kept: &StoredRefusal,

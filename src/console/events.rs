@@ -232,6 +232,9 @@ fn table(events: &[StoredEvent]) -> Markup {
 pub(super) struct ShowParams {
     #[serde(default)]
     replayed: Option<u8>,
+    /// `stored` or `duplicate`, after an admit from the refusal quarantine.
+    #[serde(default)]
+    admitted: Option<String>,
 }
 
 /// `GET /ui/events/{id}`
@@ -256,9 +259,16 @@ pub(super) async fn show(
         Ok(deliveries) => deliveries,
         Err(error) => return layout::admin_error(error.into()),
     };
-    let notice = params
-        .replayed
-        .map(|_| "Replay queued: every destination will get this event again.");
+    let notice = match (params.replayed, params.admitted.as_deref()) {
+        (Some(_), _) => Some("Replay queued: every destination will get this event again."),
+        (None, Some("stored")) => {
+            Some("Admitted from the refusal quarantine: stored, and queued for its destinations.")
+        }
+        (None, Some("duplicate")) => Some(
+            "Not admitted again: an event with the same dedup key was already stored (this one).",
+        ),
+        _ => None,
+    };
     layout::page(
         &session,
         "Event",

@@ -18,8 +18,10 @@ const NAV: &[(&str, &str)] = &[
     ("/ui/", "Overview"),
     ("/ui/events", "Events"),
     ("/ui/dead", "Dead letters"),
+    ("/ui/refusals", "Refusals"),
     ("/ui/destinations", "Destinations"),
     ("/ui/test", "Security test"),
+    ("/ui/audit", "Audit"),
 ];
 
 /// A whole page for a logged-in session; `active` is the navigation entry to mark.
@@ -158,7 +160,8 @@ pub async fn not_found() -> Response {
     error_page(StatusCode::NOT_FOUND, "There is no console page here.")
 }
 
-/// A one-line notice after an action (fixed texts chosen by the console, never request data).
+/// A one-line notice after an action (the console's own words; a value from a record in it is
+/// escaped as every value is).
 pub fn notice(text: Option<&str>) -> Markup {
     html! {
         @if let Some(text) = text {

@@ -2,8 +2,11 @@
 //!
 //! Every login attempt from one client address takes a token from a small bucket
 //! ([`super::limit`]: 5 a minute, a burst of 5); beyond it the answer is 429 before the
-//! token is even compared, so guessing is as slow for a right guess as for a wrong one. A failed
-//! login is logged with the client address, never with what was typed.
+//! token is even compared, so guessing is as slow for a right guess as for a wrong one. A login
+//! from another site's page is refused ([`super::guard::cross_site`]). Logins and failed logins
+//! are audited (SPEC section 12; failed ones up to [`super::limit::FailureRecords`]' pace) and
+//! logged with the client address, never with what was typed; a login whose record cannot be
+//! written is refused, so nobody is in the console unrecorded.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -16,10 +19,14 @@ use http::{HeaderValue, StatusCode, header};
 use maud::html;
 use serde::Deserialize;
 
-use super::layout;
 use super::session::{self, Session};
 use super::state::{Console, request_origin};
+use super::{guard, layout};
 use crate::admin::Actor;
+use crate::store::{AuditAction, NewAudit};
+
+/// The audit record's target of a console login.
+const TARGET: &str = "console";
 
 fn login_page(status: StatusCode, message: Option<&str>) -> Response {
     let mut response = layout::bare_page(
@@ -67,6 +74,9 @@ pub(super) async fn submit(State(console): State<Arc<Console>>, request: Request
     let secure = console.cookie_secure(peer, headers);
     // Without a peer address (never the case on the listener) every such request shares one
     // bucket: the unspecified address.
+    if guard::cross_site(headers) {
+        return guard::cross_site_refused("/ui/login");
+    }
     let bucket = client_ip.unwrap_or(IpAddr::from([0, 0, 0, 0]));
     if !console.logins.allow(bucket) {
         tracing::warn!(client_ip = %bucket, "console login refused: too many attempts");
@@ -83,11 +93,13 @@ pub(super) async fn submit(State(console): State<Arc<Console>>, request: Request
         return login_page(StatusCode::BAD_REQUEST, Some("The form could not be read."));
     };
     let snapshot = console.live.snapshot();
-    let Some((name, role)) = session::authenticate(&snapshot, &form.token) else {
+    let Some((name, role, token)) = session::authenticate(&snapshot, &form.token) else {
+        drop(snapshot);
         tracing::warn!(
             client_ip = client_ip.map(tracing::field::display),
             "console login failed: unknown token"
         );
+        record_failure(&console, client_ip).await;
         return login_page(
             StatusCode::UNAUTHORIZED,
             Some("That token is not one this gateway knows."),
@@ -99,8 +111,16 @@ pub(super) async fn submit(State(console): State<Arc<Console>>, request: Request
         role,
         client_ip,
     };
+    let audit = NewAudit::new(&actor.name, AuditAction::Login, TARGET, "ok", client_ip);
+    if let Err(err) = console.live.store().append_audit(&audit).await {
+        tracing::error!(error = %err, actor = %actor.name, "console login refused: the audit trail cannot be written");
+        return layout::error_page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "The login could not be recorded in the audit trail (the store is unavailable), so it was refused. Try again shortly.",
+        );
+    }
     let ttl = console.session_ttl();
-    let session = match console.sessions.create(actor, ttl) {
+    let session = match console.sessions.create(actor, token, ttl) {
         Ok(session) => session,
         Err(err) => {
             tracing::error!(error = %err, "console login: no session could be made");
@@ -117,6 +137,30 @@ pub(super) async fn submit(State(console): State<Arc<Console>>, request: Request
         response.headers_mut().insert(header::SET_COOKIE, value);
     }
     response
+}
+
+/// The `login_failed` record of a wrong token, when [`super::limit::FailureRecords`] lets it
+/// be written (its outcome counts the ones left out before it); a store error is logged, the
+/// answer stays the 401.
+async fn record_failure(console: &Console, client_ip: Option<IpAddr>) {
+    let Some(left_out) = console.failures.record() else {
+        return;
+    };
+    let outcome = if left_out == 0 {
+        "unknown token".to_owned()
+    } else {
+        format!("unknown token; {left_out} failed login(s) before this one not recorded")
+    };
+    let audit = NewAudit::new(
+        "unknown",
+        AuditAction::LoginFailed,
+        TARGET,
+        &outcome,
+        client_ip,
+    );
+    if let Err(err) = console.live.store().append_audit(&audit).await {
+        tracing::error!(error = %err, "console: a failed login could not be recorded in the audit trail");
+    }
 }
 
 /// `POST /ui/logout` (the guard has checked the CSRF token): the session is forgotten.

@@ -15,10 +15,14 @@
 //! | `GET /ui/events`, `/ui/events/{id}`, `POST /ui/events/{id}/replay` | [`events`] |
 //! | `GET /ui/dead`, `POST /ui/dead/replay` | [`dead`] |
 //! | `GET /ui/destinations`, `POST /ui/destinations/{name}/pause`, `/resume` | [`destinations`] |
+//! | `GET /ui/refusals`, `/ui/refusals/{id}`, `POST …/{id}/retest`, `…/{id}/admit` | [`refusals`] |
 //! | `GET/POST /ui/test` | [`security_test`] |
+//! | `GET /ui/audit` | [`audit`] |
+//! | `POST /ui/reload` | [`reload`] |
 //! | `GET /ui/assets/{file}` | [`assets`] |
 
 mod assets;
+mod audit;
 mod body;
 mod dead;
 mod destinations;
@@ -28,6 +32,8 @@ mod layout;
 mod limit;
 mod login;
 mod overview;
+mod refusals;
+mod reload;
 mod security_test;
 pub mod session;
 mod state;
@@ -58,6 +64,12 @@ pub fn router(live: Arc<Live>) -> Router {
         .route("/ui/destinations", get(destinations::page))
         .route("/ui/destinations/{name}/pause", post(destinations::pause))
         .route("/ui/destinations/{name}/resume", post(destinations::resume))
+        .route("/ui/refusals", get(refusals::list))
+        .route("/ui/refusals/{id}", get(refusals::show))
+        .route("/ui/refusals/{id}/retest", post(refusals::retest))
+        .route("/ui/refusals/{id}/admit", post(refusals::admit))
+        .route("/ui/audit", get(audit::page))
+        .route("/ui/reload", post(reload::reload))
         .route(
             "/ui/test",
             get(security_test::form).post(security_test::run),

@@ -8,9 +8,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::Extension;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::response::Response;
 use maud::{Markup, html};
+use serde::Deserialize;
 
 use super::layout;
 use super::session::Session;
@@ -22,10 +23,17 @@ use crate::telemetry::activity::{ACTIVITY, Summary};
 /// Seconds between refreshes of the overview.
 const REFRESH_SECONDS: u32 = 10;
 
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct Params {
+    #[serde(default)]
+    reloaded: Option<u8>,
+}
+
 /// `GET /ui/`
 pub(super) async fn page(
     State(console): State<Arc<Console>>,
     Extension(session): Extension<Session>,
+    Query(params): Query<Params>,
 ) -> Response {
     let live = &console.live;
     let depths: HashMap<String, (i64, i64)> = match live.store().depths().await {
@@ -49,6 +57,7 @@ pub(super) async fn page(
         .collect();
     let content = html! {
         h1 { "Overview" }
+        (layout::notice(params.reloaded.map(|_| "Configuration reloaded.")))
         p.muted {
             "Counts are this instance's since it started (in memory, per minute for the last hour, per quarter hour for the last day); queues and destinations are read from the store. Updated "
             (layout::time(now)) "."
@@ -91,6 +100,15 @@ pub(super) async fn page(
                         }
                     }
                 }
+            }
+        }
+        @if session.may_administer() {
+            h2 { "Configuration" }
+            form.inline method="post" action="/ui/reload" {
+                (layout::csrf_field(&session))
+                button type="submit" id="reload" { "Reload the configuration file" }
+                " "
+                span.muted { "as SIGHUP does: after you edit a secret or a schema in the file." }
             }
         }
     };

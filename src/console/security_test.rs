@@ -127,7 +127,7 @@ fn page(
     }
 }
 
-fn report_card(report: &Report) -> Markup {
+pub(super) fn report_card(report: &Report) -> Markup {
     html! {
         div.card id="report" {
             p {

@@ -9,11 +9,12 @@
 //! token, compared in constant time.
 
 use std::collections::HashMap;
+use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::admin::Actor;
-use crate::config::Role;
+use crate::config::{AdminToken, Role};
 use crate::live::Snapshot;
 use crate::providers::credential_eq;
 
@@ -22,12 +23,26 @@ pub const COOKIE: &str = "hookwall_session";
 /// The most sessions held at once; a login beyond it evicts the oldest.
 pub const MAX_SESSIONS: usize = 1000;
 
-/// The one check of a token presented at the console's login: the token's name and role, or
-/// `None`. Any configured admin token (`server.admin_token`, an `admin` named `admin`, and
-/// `[[server.admin_tokens]]`), compared in constant time by the admin API's own check.
-pub fn authenticate(snapshot: &Snapshot, presented: &str) -> Option<(Arc<str>, Role)> {
+/// The one check of a token presented at the console's login: the token's name, role and
+/// digest, or `None`. Any configured admin token (`server.admin_token`, an `admin` named
+/// `admin`, and `[[server.admin_tokens]]`), compared in constant time by the admin API's own
+/// check.
+pub fn authenticate(snapshot: &Snapshot, presented: &str) -> Option<(Arc<str>, Role, TokenDigest)> {
     crate::admin::matching_token(snapshot.admin_tokens(), presented.trim())
-        .map(|token| (token.name.clone(), token.role))
+        .map(|token| (token.name.clone(), token.role, TokenDigest(token.digest)))
+}
+
+/// Which configured token a session was opened with (its SHA-256, as the configuration holds
+/// it): a session lasts only while its token is configured, and acts with the role the token
+/// has now.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct TokenDigest([u8; 32]);
+
+impl fmt::Debug for TokenDigest {
+    // The digest of a short token can be reversed by trying candidates: it stays out of logs.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("TokenDigest(…)")
+    }
 }
 
 /// A logged-in person, as every console handler sees it.
@@ -38,6 +53,7 @@ pub struct Session {
     pub actor: Actor,
     /// The hidden field of every form of this session.
     pub csrf: Arc<str>,
+    token: TokenDigest,
     expires: Instant,
     created: Instant,
 }
@@ -48,9 +64,23 @@ impl Session {
         credential_eq(self.csrf.as_bytes(), presented.as_bytes())
     }
 
+    /// The session as the running configuration sees it: its token's name and role now, or
+    /// `None` when a reload removed (or changed) its token.
+    pub fn current(mut self, tokens: &[AdminToken]) -> Option<Session> {
+        let token = tokens.iter().find(|token| token.digest == self.token.0)?;
+        self.actor.name = token.name.clone();
+        self.actor.role = token.role;
+        Some(self)
+    }
+
     /// Whether this session may replay, pause, resume and run the security test.
     pub fn may_operate(&self) -> bool {
         self.actor.role >= Role::Operator
+    }
+
+    /// Whether this session may reload the configuration.
+    pub fn may_administer(&self) -> bool {
+        self.actor.role >= Role::Admin
     }
 }
 
@@ -79,13 +109,19 @@ impl Sessions {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// A new session for `actor`, expiring after `ttl`.
-    pub fn create(&self, actor: Actor, ttl: Duration) -> Result<Session, NoRandomness> {
+    /// A new session for `actor`, who logged in with `token`, expiring after `ttl`.
+    pub fn create(
+        &self,
+        actor: Actor,
+        token: TokenDigest,
+        ttl: Duration,
+    ) -> Result<Session, NoRandomness> {
         let now = Instant::now();
         let session = Session {
             id: random_token()?.into(),
             csrf: random_token()?.into(),
             actor,
+            token,
             expires: now + ttl,
             created: now,
         };
@@ -178,6 +214,8 @@ pub fn clear_cookie(secure: bool) -> String {
 mod tests {
     use super::*;
 
+    const TOKEN: TokenDigest = TokenDigest([7; 32]);
+
     fn actor() -> Actor {
         Actor {
             name: Arc::from("admin"),
@@ -190,10 +228,10 @@ mod tests {
     fn a_session_has_a_long_random_id_and_its_own_csrf_token() {
         let sessions = Sessions::new();
         let a = sessions
-            .create(actor(), Duration::from_secs(60))
+            .create(actor(), TOKEN, Duration::from_secs(60))
             .expect("random");
         let b = sessions
-            .create(actor(), Duration::from_secs(60))
+            .create(actor(), TOKEN, Duration::from_secs(60))
             .expect("random");
         assert_eq!(a.id.len(), 64);
         assert_ne!(a.id, b.id);
@@ -207,10 +245,12 @@ mod tests {
     #[test]
     fn an_expired_session_is_gone_and_a_removed_one_too() {
         let sessions = Sessions::new();
-        let short = sessions.create(actor(), Duration::ZERO).expect("random");
+        let short = sessions
+            .create(actor(), TOKEN, Duration::ZERO)
+            .expect("random");
         assert!(sessions.get(&short.id).is_none());
         let long = sessions
-            .create(actor(), Duration::from_secs(60))
+            .create(actor(), TOKEN, Duration::from_secs(60))
             .expect("random");
         sessions.remove(&long.id);
         assert!(sessions.get(&long.id).is_none());
@@ -221,15 +261,39 @@ mod tests {
     fn the_table_is_bounded_and_evicts_the_oldest_login() {
         let sessions = Sessions::new();
         let first = sessions
-            .create(actor(), Duration::from_secs(60))
+            .create(actor(), TOKEN, Duration::from_secs(60))
             .expect("random");
         for _ in 0..MAX_SESSIONS {
             sessions
-                .create(actor(), Duration::from_secs(60))
+                .create(actor(), TOKEN, Duration::from_secs(60))
                 .expect("random");
         }
         assert_eq!(sessions.len(), MAX_SESSIONS);
         assert!(sessions.get(&first.id).is_none());
+    }
+
+    #[test]
+    fn a_session_follows_its_token_and_ends_when_the_token_is_gone() {
+        let sessions = Sessions::new();
+        let session = sessions
+            .create(actor(), TOKEN, Duration::from_secs(60))
+            .expect("random");
+        let demoted = AdminToken {
+            name: Arc::from("admin"),
+            digest: [7; 32],
+            role: Role::Viewer,
+        };
+        let now = session
+            .clone()
+            .current(&[demoted])
+            .expect("still configured");
+        assert_eq!(now.actor.role, Role::Viewer);
+        let other = AdminToken {
+            name: Arc::from("admin"),
+            digest: [8; 32],
+            role: Role::Admin,
+        };
+        assert!(session.current(&[other]).is_none());
     }
 
     #[test]
@@ -242,7 +306,7 @@ mod tests {
         assert_eq!(cookie_value(&headers), Some("abc"));
         let sessions = Sessions::new();
         let session = sessions
-            .create(actor(), Duration::from_secs(60))
+            .create(actor(), TOKEN, Duration::from_secs(60))
             .expect("random");
         let cookie = set_cookie(&session, Duration::from_secs(60), true);
         for flag in [

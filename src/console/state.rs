@@ -8,7 +8,7 @@ use std::time::Duration;
 use axum::extract::{ConnectInfo, Request};
 use http::HeaderMap;
 
-use super::limit::LoginLimiter;
+use super::limit::{FailureRecords, LoginLimiter};
 use super::session::Sessions;
 use crate::live::Live;
 use crate::pipeline::client_ip;
@@ -18,6 +18,8 @@ pub struct Console {
     pub live: Arc<Live>,
     pub sessions: Sessions,
     pub logins: LoginLimiter,
+    /// Which failed logins the audit trail records.
+    pub failures: FailureRecords,
 }
 
 impl Console {
@@ -26,6 +28,7 @@ impl Console {
             live,
             sessions: Sessions::new(),
             logins: LoginLimiter::new(),
+            failures: FailureRecords::new(),
         }
     }
 

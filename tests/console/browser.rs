@@ -1,6 +1,7 @@
 //! The console in a real headless Chromium, driven through chromedriver with fantoccini:
 //! login, every page with real data, a hostile event shown as text that runs nothing, replay
-//! through the button reaching a real downstream, logout. Skipped, saying so, when Chromium or
+//! through the button reaching a real downstream, logout; and the quick start's story of a
+//! webhook refused for a stale secret, found, fixed, retested and admitted. Skipped, saying so, when Chromium or
 //! chromedriver is not installed. With `HOOKWALL_SCREENSHOTS=1` the run saves the main pages
 //! as PNG into docs/console/ (docs/console.md shows them).
 
@@ -13,7 +14,8 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
 
 use crate::downstream::{Answer, Downstream};
-use crate::helpers::{ADMIN_TOKEN, TestApp};
+use crate::helpers::{ADMIN_TOKEN, TestApp, spawn_app_with};
+use crate::refusals::{PUSH, RIGHT, WRONG, github, kept_refusal, send_github};
 use crate::session::{post_event, post_hostile, spawn};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -133,6 +135,19 @@ async fn arrive(client: &Client, app: &TestApp, path: &str) {
         .for_url(&url)
         .await
         .unwrap_or_else(|e| panic!("never arrived at {path}: {e}"));
+}
+
+/// Clicks the element `css` selects, waiting for it as [`text`] does.
+async fn click(client: &Client, css: &str) {
+    client
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .click()
+        .await
+        .unwrap_or_else(|e| panic!("click {css}: {e}"));
 }
 
 /// No script of the payload ran: no flag set, no dialog open.
@@ -379,6 +394,86 @@ async fn an_operator_logs_in_reads_every_page_sees_a_hostile_event_as_text_and_r
     arrive(&client, &app, "/ui/login").await;
     client.goto(&app.admin_url("/ui/")).await.expect("goto");
     assert_eq!(path(&client).await, "/ui/login");
+
+    client.close().await.expect("close the browser");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_refused_for_a_stale_secret_is_found_retested_and_admitted_in_the_browser() {
+    if !installed() {
+        eprintln!("skipped: chromium/chromedriver not installed");
+        return;
+    }
+    let downstream = Downstream::start().await;
+    let mut app = spawn_app_with("", &github(WRONG, &downstream)).await;
+    assert_eq!(
+        send_github(&app, RIGHT).await,
+        reqwest::StatusCode::UNAUTHORIZED
+    );
+    let id = kept_refusal(&app).await;
+    let driver = start_driver().await;
+    let client = browser(&driver).await;
+    log_in(&client, &app, ADMIN_TOKEN).await;
+    arrive(&client, &app, "/ui/").await;
+
+    // Found from the navigation, read with the reason it was refused.
+    click(&client, "header.top nav a[href='/ui/refusals']").await;
+    arrive(&client, &app, "/ui/refusals").await;
+    assert!(text(&client, "#refusals").await.contains("bad_signature"));
+    screenshot(&client, "refusals").await;
+    click(&client, "#refusals tbody a").await;
+    arrive(&client, &app, &format!("/ui/refusals/{id}")).await;
+    assert!(text(&client, "#why").await.contains("signature"));
+    assert!(
+        text(&client, "#sample")
+            .await
+            .contains("<script>window.__pwned=1</script>")
+    );
+    assert_nothing_ran(&client).await;
+
+    // Retested: still failing, as the file still has the old secret.
+    click(&client, "#retest").await;
+    assert!(text(&client, "#report").await.contains("reject"));
+    assert!(
+        text(&client, "#not-admissible")
+            .await
+            .contains("still failing")
+    );
+
+    // The operator puts the new secret in the file and reloads from the page.
+    let config = std::fs::read_to_string(&app.config_path).expect("config");
+    std::fs::write(&app.config_path, config.replace(WRONG, RIGHT)).expect("config written");
+    click(&client, "#reload").await;
+    arrive(&client, &app, &format!("/ui/refusals/{id}?reloaded=1")).await;
+    click(&client, "#retest").await;
+    assert!(text(&client, "#report").await.contains("accept"));
+    screenshot(&client, "refusal").await;
+    click(&client, "#admit").await;
+    for _ in 0..50 {
+        if client
+            .current_url()
+            .await
+            .is_ok_and(|url| url.query() == Some("admitted=stored"))
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(path(&client).await.starts_with("/ui/events/"));
+    assert!(text(&client, "p.notice").await.contains("Admitted"));
+    downstream.wait_for(1, Duration::from_secs(10)).await;
+    assert_eq!(downstream.received()[0].body.as_ref(), PUSH.as_bytes());
+    assert_nothing_ran(&client).await;
+
+    // The audit page shows who did it.
+    click(&client, "header.top nav a[href='/ui/audit']").await;
+    arrive(&client, &app, "/ui/audit").await;
+    let trail = text(&client, "#audit").await;
+    for action in ["admit", "reload", "login"] {
+        assert!(trail.contains(action), "{action}: {trail}");
+    }
+    screenshot(&client, "audit").await;
 
     client.close().await.expect("close the browser");
     app.stop().await;

@@ -506,7 +506,12 @@ async fn a_viewer_sees_no_replay_button_and_a_forged_replay_is_403_while_an_oper
     let trail = app.admin_get("/admin/audit").await;
     assert_eq!(trail.status(), StatusCode::OK);
     let trail: serde_json::Value = trail.json().await.expect("JSON");
-    let records = trail["records"].as_array().expect("records");
+    let records: Vec<_> = trail["records"]
+        .as_array()
+        .expect("records")
+        .iter()
+        .filter(|record| record["action"] != "login")
+        .collect();
     assert_eq!(records.len(), 1, "only the operator's replay: {trail}");
     assert_eq!(records[0]["action"], "replay");
     assert_eq!(records[0]["actor"], "oncall");

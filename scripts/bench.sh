@@ -22,6 +22,11 @@
 #   scripts/bench.sh            # 30 s per measurement (about 10 minutes in all)
 #   scripts/bench.sh --quick    # 2 s, 64 connections only: checks that everything runs (CI)
 #
+# BENCH_ONLY="a b bd" runs only the cases it names. BENCH_BASELINE=/path/to/an/older/hookwall
+# adds (b0): (b) served by that binary, measured just before (b), and the ratio (b)/(b0): a
+# change's cost on the webhook path, before and after, in one run (build the older commit's
+# binary with its own CARGO_TARGET_DIR or copy it aside first).
+#
 # Needs wrk (apt-get install wrk); (d) needs webhook (apt-get install webhook) and is reported
 # as skipped without it. Every request has its own X-GitHub-Delivery, so de-duplication never
 # short-circuits the pipeline (GitHub signs the body only; the id is what hookwall dedups on).
@@ -119,6 +124,10 @@ field() { # "k=v k=v" key
     tr ' ' '\n' <<<"$1" | awk -F= -v k="$2" '$1 == k { print $2 }'
 }
 
+wanted() { # case name: whether BENCH_ONLY (empty: every case) names it
+    [ -z "${BENCH_ONLY:-}" ] || [[ " $BENCH_ONLY " == *" $1 "* ]]
+}
+
 results="$work/results.txt"
 : >"$results"
 
@@ -141,24 +150,28 @@ pids+=($!)
 wait_listening "$sink_port"
 
 # (a) bare axum
-port=$(free_port)
-"$bin/examples/bench_bare_axum" "127.0.0.1:$port" &
-pid=$!
-pids+=("$pid")
-wait_listening "$port"
-measure a "$pid" "http://127.0.0.1:$port/hooks/github"
-kill "$pid"
+if wanted a; then
+    port=$(free_port)
+    "$bin/examples/bench_bare_axum" "127.0.0.1:$port" &
+    pid=$!
+    pids+=("$pid")
+    wait_listening "$port"
+    measure a "$pid" "http://127.0.0.1:$port/hooks/github"
+    kill "$pid"
+fi
 
 # (r) the reference floor: HMAC-SHA256 and SQLite group commit at synchronous=FULL, 64 only
-port=$(free_port)
-"$bin/examples/bench_anchor_sqlite" "127.0.0.1:$port" "$work/anchor.db" "$secret" &
-pid=$!
-pids+=("$pid")
-wait_listening "$port"
-measure r "$pid" "http://127.0.0.1:$port/hooks/github" 64
-kill "$pid"
-wait "$pid" 2>/dev/null || true
-rm -f "$work"/anchor.db*
+if wanted r; then
+    port=$(free_port)
+    "$bin/examples/bench_anchor_sqlite" "127.0.0.1:$port" "$work/anchor.db" "$secret" &
+    pid=$!
+    pids+=("$pid")
+    wait_listening "$port"
+    measure r "$pid" "http://127.0.0.1:$port/hooks/github" 64
+    kill "$pid"
+    wait "$pid" 2>/dev/null || true
+    rm -f "$work"/anchor.db*
+fi
 
 hookwall_config() { # file store-url public admin [deliver]
     cat >"$1" <<EOF
@@ -210,10 +223,11 @@ queue_depth() { # admin port
 
 bench_hookwall() { # name store-url [deliver]
     local name=$1 public admin pid max half line
+    wanted "$name" || return 0
     public=$(free_port)
     admin=$(free_port)
     hookwall_config "$work/$name.toml" "$2" "$public" "$admin" "${3:-}"
-    HOOKWALL_LOG=info HOOKWALL_LOG_FORMAT=json "$bin/hookwall" serve --config "$work/$name.toml" \
+    HOOKWALL_LOG=info HOOKWALL_LOG_FORMAT=json "${hookwall_exe:-$bin/hookwall}" serve --config "$work/$name.toml" \
         >/dev/null 2>"$work/$name.log" &
     pid=$!
     pids+=("$pid")
@@ -280,7 +294,10 @@ bench_hookwall() { # name store-url [deliver]
     kill "$pid"
 }
 
-# (b) hookwall, SQLite; (bd) with delivery
+# (b0) the baseline binary, then (b) hookwall, SQLite; (bd) with delivery
+if [ -n "${BENCH_BASELINE:-}" ]; then
+    hookwall_exe=$BENCH_BASELINE bench_hookwall b0 "sqlite://$work/hookwall-baseline.db"
+fi
 bench_hookwall b "sqlite://$work/hookwall.db"
 bench_hookwall bd "sqlite://$work/hookwall-delivery.db" deliver
 bench_hookwall bf "sqlite://$work/hookwall-filter.db" filter
@@ -290,7 +307,9 @@ bench_hookwall bq "sqlite://$work/hookwall-flood.db" flood
 
 # (c) hookwall, PostgreSQL
 pg_url=${HOOKWALL_BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}
-if psql -q "$pg_url" -c "SELECT 1" >/dev/null 2>&1; then
+if ! wanted c; then
+    :
+elif psql -q "$pg_url" -c "SELECT 1" >/dev/null 2>&1; then
     pg_database="hookwall_bench_$$"
     psql -q "$pg_url" -c "CREATE DATABASE $pg_database" >/dev/null
     bench_hookwall c "$(python3 -c 'import sys, urllib.parse as u; p = u.urlsplit(sys.argv[1]); print(u.urlunsplit(p._replace(path="/" + sys.argv[2])))' "$pg_url" "$pg_database")"
@@ -299,7 +318,9 @@ else
 fi
 
 # (d) adnanh/webhook, default mode (answers before its command finishes)
-if command -v webhook >/dev/null; then
+if ! wanted d; then
+    :
+elif command -v webhook >/dev/null; then
     port=$(free_port)
     cat >"$work/hooks.json" <<EOF
 [{
@@ -348,4 +369,7 @@ ratio() {
     echo "- (bq)/(bq0) at 64 connections (the quarantine's cost under a flood of refusals): $(ratio "$(rps_of bq 64)" "$(rps_of bq0 64)")"
     echo "- (bq)/(b) at 64 connections (the flood's cost, quarantine on): $(ratio "$(rps_of bq 64)" "$(rps_of b 64)")"
     echo "- (c)/(b) at 64 connections: $(ratio "$(rps_of c 64)" "$(rps_of b 64)")"
+    if [ -n "${BENCH_BASELINE:-}" ]; then
+        echo "- (b)/(b0) at 64 connections (this build against BENCH_BASELINE): $(ratio "$(rps_of b 64)" "$(rps_of b0 64)")"
+    fi
 }

@@ -112,7 +112,7 @@ pub fn time(ms: i64) -> Markup {
 /// A status as a badge whose class gives its colour (the class is chosen from a fixed list).
 pub fn badge(status: &str) -> Markup {
     let class = match status {
-        "delivered" | "closed" | "accepted" | "pass" => "badge ok",
+        "delivered" | "closed" | "accepted" | "accept" | "pass" | "ok" => "badge ok",
         "pending" | "half-open" | "skip" | "duplicate" => "badge wait",
         "failed" | "open" | "paused" => "badge warn",
         "dead" | "fail" | "reject" => "badge bad",

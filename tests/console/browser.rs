@@ -247,6 +247,23 @@ async fn an_operator_logs_in_reads_every_page_sees_a_hostile_event_as_text_and_r
     let shown = text(&client, "main time").await;
     assert!(!shown.ends_with('Z'), "the script did not localise {shown}");
     screenshot(&client, "overview").await;
+    // The overview refreshes itself (every 10 s): a new event shows without a reload.
+    post_event(&app, "order-5", "order.paid", "{\"order\":5}").await;
+    let mut refreshed = false;
+    for _ in 0..75 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        // The element may be replaced between finding it and reading it: then read again.
+        let now = match client.find(Locator::Css("div.card.source")).await {
+            Ok(element) => element.text().await.ok(),
+            Err(_) => None,
+        };
+        if now.is_some_and(|now| now != card) {
+            refreshed = true;
+            break;
+        }
+    }
+    assert!(refreshed, "the overview never refreshed: {card}");
+    assert_eq!(path(&client).await, "/ui/", "no navigation");
 
     // The list and the hostile event: shown as text, nothing runs.
     until_page(&client, &app.admin_url("/ui/dead"), "main", "Replay all 1").await;
@@ -315,8 +332,12 @@ async fn an_operator_logs_in_reads_every_page_sees_a_hostile_event_as_text_and_r
         .await
         .expect("the event page after the replay");
     assert!(text(&client, "p.notice").await.contains("Replay queued"));
-    downstream.wait_for(5, Duration::from_secs(10)).await;
-    let replayed = downstream.received().last().cloned().expect("a request");
+    downstream.wait_for(6, Duration::from_secs(10)).await;
+    let replayed = downstream
+        .received()
+        .into_iter()
+        .rfind(|request| String::from_utf8_lossy(&request.body).contains("__pwned"))
+        .expect("the replayed event");
     assert!(String::from_utf8_lossy(&replayed.body).contains("__pwned='body'"));
     assert_nothing_ran(&client).await;
 

@@ -1,9 +1,8 @@
 //! The gate in front of every console page but the login: a live session whose token is still
 //! configured (acting with the role that token has now), or a 303 to `/ui/login`; on a POST,
 //! a same-origin request ([`cross_site`]) with the session's CSRF token in the form's `csrf`
-//! field, or 403. The
-//! check is here, once, so no handler can forget it; handlers that act also check the role
-//! ([`refused_unless_operator`]).
+//! field, or 403. The check is here, once, so no handler can forget it; handlers that act also
+//! check the role ([`refused_unless_operator`], [`refused_unless_admin`]).
 
 use std::sync::Arc;
 

@@ -124,8 +124,10 @@ field() { # "k=v k=v" key
     tr ' ' '\n' <<<"$1" | awk -F= -v k="$2" '$1 == k { print $2 }'
 }
 
-wanted() { # case name: whether BENCH_ONLY (empty: every case) names it
-    [ -z "${BENCH_ONLY:-}" ] || [[ " $BENCH_ONLY " == *" $1 "* ]]
+wanted() { # case name: whether BENCH_ONLY (empty: every case) names it; (b0) goes with (b)
+    local name=$1
+    [ "$name" = b0 ] && name=b
+    [ -z "${BENCH_ONLY:-}" ] || [[ " $BENCH_ONLY " == *" $name "* ]]
 }
 
 results="$work/results.txt"

@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# Instructions per accepted request, counted by valgrind's callgrind: repeatable whatever else
+# the machine is doing, so a change's cost on the webhook path can be compared between two
+# binaries on a shared, noisy machine. The method of docs/benchmarks.md: each binary serves the
+# bench config and body of scripts/bench.sh (one GitHub source with its JSON Schema, a fresh SQLite file,
+# logs at info as JSON) under callgrind; `wrk -t1 -c8 -d8s` sends GitHub-signed ~1 KiB webhooks,
+# each with its own delivery id, counted from when the server is ready (`callgrind_control
+# --zero`) until it stopped on SIGINT; per request = that total / the requests answered 202.
+#
+#   scripts/callgrind.sh                           # this checkout's release binary
+#   scripts/callgrind.sh /path/to/old/hookwall     # that binary, then this checkout's
+#
+# Needs valgrind, wrk, curl, python3 and openssl.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+
+for tool in valgrind callgrind_control wrk curl python3 openssl; do
+    command -v "$tool" >/dev/null || { echo "callgrind: $tool is missing (apt-get install $tool)" >&2; exit 1; }
+done
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/hookwall-target}"
+cargo build --quiet --release --locked --bin hookwall
+binaries=("$@" "$CARGO_TARGET_DIR/release/hookwall")
+
+work=$(mktemp -d)
+server=""
+cleanup() {
+    if [ -n "$server" ]; then kill "$server" 2>/dev/null || true; fi
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+secret="bench-github-secret"
+python3 - "$work/body.json" <<'EOF'
+import json, sys
+body = {
+    "ref": "refs/heads/main", "before": "6113728f27ae82c7b1a177c8d03f9e96e0adf246",
+    "after": "59b20b8d5c6ff8d09518454d4dd8b7b30f095ab5",
+    "repository": {"id": 1296269, "full_name": "octocat/Hello-World", "private": False,
+                   "html_url": "https://github.com/octocat/Hello-World"},
+    "pusher": {"name": "octocat", "email": "octocat@github.com"},
+    "sender": {"login": "octocat", "id": 1, "type": "User"},
+    "head_commit": {"id": "59b20b8d5c6ff8d09518454d4dd8b7b30f095ab5",
+                    "message": "Update README.md", "timestamp": "2026-11-23T10:00:00Z",
+                    "author": {"name": "Mona Octocat", "email": "octocat@github.com"}},
+}
+body["padding"] = ""
+text = json.dumps(body, separators=(",", ":"))
+body["padding"] = "x" * max(0, 1024 - len(text))
+open(sys.argv[1], "w").write(json.dumps(body, separators=(",", ":")))
+EOF
+signature="sha256=$(openssl dgst -sha256 -hmac "$secret" -r "$work/body.json" | cut -d' ' -f1)"
+
+echo "| binary | requests answered | instructions | per request |"
+echo "|---|---|---|---|"
+n=0
+for exe in "${binaries[@]}"; do
+    n=$((n + 1))
+    public=$(free_port)
+    admin=$(free_port)
+    cat >"$work/$n.toml" <<EOF
+[server]
+listen = "127.0.0.1:$public"
+admin_listen = "127.0.0.1:$admin"
+admin_token = "bench-admin-token-0123456789"
+max_in_flight_per_client = 4096
+
+[storage]
+url = "sqlite://$work/$n.db"
+
+[sources.github]
+provider = "github"
+secrets = ["$secret"]
+schema = "$root/schemas/github.json"
+EOF
+    HOOKWALL_LOG=info HOOKWALL_LOG_FORMAT=json valgrind --tool=callgrind \
+        --callgrind-out-file="$work/$n.out" "$exe" serve --config "$work/$n.toml" \
+        >/dev/null 2>"$work/$n.log" &
+    server=$!
+    for _ in $(seq 1 600); do
+        curl -fsS -o /dev/null "http://127.0.0.1:$public/readyz" 2>/dev/null && break
+        sleep 0.1
+    done
+    # Start-up is not the request path: the counters start from zero here.
+    callgrind_control --zero "$server" >/dev/null 2>&1
+    line=$(BENCH_BODY="$work/body.json" BENCH_SIGNATURE="$signature" BENCH_RUN="cg$n-$$" \
+        wrk -t1 -c8 -d8s --timeout 5s -s "$root/benches/load/github.lua" \
+        "http://127.0.0.1:$public/hooks/github" | awk '/^RESULT/ { $1 = ""; print }')
+    kill -INT "$server"
+    wait "$server" || true
+    server=""
+    requests=$(tr ' ' '\n' <<<"$line" | awk -F= '$1 == "requests" { print $2 }')
+    failed=$(tr ' ' '\n' <<<"$line" | awk -F= '$1 == "errors_status" { print $2 }')
+    total=$(awk '/^summary:/ { print $2 }' "$work/$n.out")
+    answered=$((requests - failed))
+    echo "| $exe | $answered | $total | $(awk -v t="$total" -v r="$answered" 'BEGIN { printf "%d", t / r }') |"
+done

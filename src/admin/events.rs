@@ -525,6 +525,7 @@ mod tests {
             request_id: None,
             content_type: None,
             event_type: Some("=cmd".into()),
+            trace_context: None,
             headers: vec![],
             body: None,
             status: EventStatus::Dead,

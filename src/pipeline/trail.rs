@@ -1,6 +1,8 @@
 //! The trace of one request (SPEC section 14): the request span, and one child span per step of
-//! [`super::stack::STEPS`] that the request reached, with `hookwall.outcome` = `pass` | `fail`
-//! and, on the step that refused, `hookwall.reason` = the `rejections_total` reason.
+//! `pipeline::stack::STEPS` that the request reached (named by `StepKind::name`), with
+//! `hookwall.outcome` = `pass` | `fail` and, on the step that refused, `hookwall.reason` = the
+//! `rejections_total` reason. This module knows steps by name only, so that the stack can
+//! import it without a loop.
 //!
 //! The steps are timed by checkpoints rather than by wrapping each step: a [`Checkpoint`] stands
 //! in the stack just before each step, and reaching it means the step before it passed. So the
@@ -30,32 +32,9 @@ use opentelemetry::{Context, KeyValue};
 use opentelemetry_sdk::trace::Span;
 use tower_http::validate_request::{ValidateRequest, ValidateRequestHeaderLayer};
 
-use super::stack::StepKind;
 use crate::http::problem::Rejection;
 use crate::http::traceparent::TraceParent;
 use crate::telemetry::traces::{self, span_context, traceparent};
-
-/// The name of a step's span.
-pub fn step_name(kind: StepKind) -> &'static str {
-    match kind {
-        StepKind::RequestLog => "request_log",
-        StepKind::ClientIp => "client_ip",
-        StepKind::Framing => "framing",
-        StepKind::LoadShedding => "load_shedding",
-        StepKind::RequestTimeout => "request_timeout",
-        StepKind::Https => "https",
-        StepKind::Allowlist => "allowlist",
-        StepKind::RateLimit => "rate_limit",
-        StepKind::Subscription => "subscription",
-        StepKind::MethodAndType => "method_and_type",
-        StepKind::HeaderCredential => "header_credential",
-        StepKind::Body => "body",
-        StepKind::Signature => "signature",
-        StepKind::Payload => "payload",
-        StepKind::SignedHandshake => "signed_handshake",
-        StepKind::Accept => "accept",
-    }
-}
 
 /// The parent a request's span continues: the `traceparent` a trusted proxy sent (one header,
 /// well-formed), or none.
@@ -102,7 +81,8 @@ pub fn start(headers: &HeaderMap, peer_trusted: bool, started: SystemTime) -> Op
                 TraceState::default(),
             )),
             traceparent: traceparent(context),
-            open: Mutex::new(Some((StepKind::ClientIp, started))),
+            // The first step, the client address (`StepKind::ClientIp`), opens with the request.
+            open: Mutex::new(Some(("client_ip", started))),
         }))
     });
     Some(RequestSpan { span, trail })
@@ -188,7 +168,7 @@ struct Inner {
     parent: Context,
     traceparent: TraceParent,
     /// The step reached last, and when.
-    open: Mutex<Option<(StepKind, SystemTime)>>,
+    open: Mutex<Option<(&'static str, SystemTime)>>,
 }
 
 impl Trail {
@@ -197,15 +177,15 @@ impl Trail {
         self.0.traceparent
     }
 
-    /// The step before `kind` passed; `kind` starts now.
-    fn enter(&self, kind: StepKind) {
+    /// The step before `step` passed; `step` starts now.
+    fn enter(&self, step: &'static str) {
         let now = SystemTime::now();
         let passed = self
             .0
             .open
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .replace((kind, now));
+            .replace((step, now));
         if let Some((passed, since)) = passed {
             self.step_span(passed, since, now, None);
         }
@@ -219,14 +199,14 @@ impl Trail {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .take();
-        if let Some((kind, since)) = open {
-            self.step_span(kind, since, now, rejection);
+        if let Some((step, since)) = open {
+            self.step_span(step, since, now, rejection);
         }
     }
 
     fn step_span(
         &self,
-        kind: StepKind,
+        step: &'static str,
         since: SystemTime,
         until: SystemTime,
         rejection: Option<&Rejection>,
@@ -235,7 +215,7 @@ impl Trail {
             return;
         };
         let mut span = tracer
-            .span_builder(step_name(kind))
+            .span_builder(step)
             .with_start_time(since)
             .start_with_context(tracer, &self.0.parent);
         match rejection {
@@ -249,18 +229,19 @@ impl Trail {
     }
 }
 
-/// Marks that `request` reached step `kind` (nothing when it is not traced).
-pub fn enter(request: &Request<Body>, kind: StepKind) {
+/// Marks that `request` reached the step named `step` (nothing when it is not traced).
+pub fn enter(request: &Request<Body>, step: &'static str) {
     if traces::enabled()
         && let Some(trail) = request.extensions().get::<Trail>()
     {
-        trail.enter(kind);
+        trail.enter(step);
     }
 }
 
-/// The checkpoint before a step of a source's stack, as a layer.
+/// The checkpoint before a step of a source's stack, as a layer: the step's span name
+/// (`StepKind::name`).
 #[derive(Clone, Copy)]
-pub struct Checkpoint(pub StepKind);
+pub struct Checkpoint(pub &'static str);
 
 impl ValidateRequest<Body> for Checkpoint {
     type ResponseBody = Body;
@@ -271,8 +252,8 @@ impl ValidateRequest<Body> for Checkpoint {
     }
 }
 
-/// The checkpoint layer before step `kind`, or `None` when traces are off (the stack is then
-/// built without it and costs nothing more).
-pub fn checkpoint(kind: StepKind) -> Option<ValidateRequestHeaderLayer<Checkpoint>> {
-    traces::enabled().then(|| ValidateRequestHeaderLayer::custom(Checkpoint(kind)))
+/// The checkpoint layer before the step named `step`, or `None` when traces are off (the stack
+/// is then built without it and costs nothing more).
+pub fn checkpoint(step: &'static str) -> Option<ValidateRequestHeaderLayer<Checkpoint>> {
+    traces::enabled().then(|| ValidateRequestHeaderLayer::custom(Checkpoint(step)))
 }

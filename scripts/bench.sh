@@ -12,6 +12,9 @@
 #       what the quarantine adds to it (64 connections; the flood's own line is "…_flood"),
 #   (c) the same on PostgreSQL, when one answers (HOOKWALL_BENCH_DATABASE_URL, default
 #       postgres://postgres@127.0.0.1:5432/postgres) and this build supports it,
+#   (bt) (b) with OpenTelemetry traces on, sampled at BENCH_TRACE_RATIO (default 0.1,
+#       parentbased_traceidratio), exported to a local OTLP/HTTP receiver that answers 200:
+#       the cost of tracing on the webhook path (SPEC section 14),
 #   (d) adnanh/webhook (Debian's `webhook`) with an HMAC-SHA256 rule, in its default mode,
 #   (r) the issue's reference floor for a durable gateway, at 64 connections only: axum, the
 #       HMAC-SHA256 check and SQLite group commit at synchronous=FULL, nothing else
@@ -21,6 +24,8 @@
 #
 #   scripts/bench.sh            # 30 s per measurement (about 10 minutes in all)
 #   scripts/bench.sh --quick    # 2 s, 64 connections only: checks that everything runs (CI)
+#   BENCH_CASES="b bt" BENCH_DURATION=10 BENCH_CONNECTIONS_LIST=64 scripts/bench.sh
+#                               # only the cases named (default: all of them)
 #
 # Needs wrk (apt-get install wrk); (d) needs webhook (apt-get install webhook) and is reported
 # as skipped without it. Every request has its own X-GitHub-Delivery, so de-duplication never
@@ -30,6 +35,8 @@ cd "$(dirname "$0")/.."
 root=$PWD
 
 duration=${BENCH_DURATION:-30}
+cases=" ${BENCH_CASES:-a r b bd bf bq0 bq bt c d} "
+want() { [[ "$cases" == *" $1 "* ]]; }
 connection_list=${BENCH_CONNECTIONS_LIST:-"16 64 256"}
 warmup=3
 if [ "${1:-}" = "--quick" ]; then
@@ -141,24 +148,28 @@ pids+=($!)
 wait_listening "$sink_port"
 
 # (a) bare axum
-port=$(free_port)
-"$bin/examples/bench_bare_axum" "127.0.0.1:$port" &
-pid=$!
-pids+=("$pid")
-wait_listening "$port"
-measure a "$pid" "http://127.0.0.1:$port/hooks/github"
-kill "$pid"
+if want a; then
+    port=$(free_port)
+    "$bin/examples/bench_bare_axum" "127.0.0.1:$port" &
+    pid=$!
+    pids+=("$pid")
+    wait_listening "$port"
+    measure a "$pid" "http://127.0.0.1:$port/hooks/github"
+    kill "$pid"
+fi
 
 # (r) the reference floor: HMAC-SHA256 and SQLite group commit at synchronous=FULL, 64 only
-port=$(free_port)
-"$bin/examples/bench_anchor_sqlite" "127.0.0.1:$port" "$work/anchor.db" "$secret" &
-pid=$!
-pids+=("$pid")
-wait_listening "$port"
-measure r "$pid" "http://127.0.0.1:$port/hooks/github" 64
-kill "$pid"
-wait "$pid" 2>/dev/null || true
-rm -f "$work"/anchor.db*
+if want r; then
+    port=$(free_port)
+    "$bin/examples/bench_anchor_sqlite" "127.0.0.1:$port" "$work/anchor.db" "$secret" &
+    pid=$!
+    pids+=("$pid")
+    wait_listening "$port"
+    measure r "$pid" "http://127.0.0.1:$port/hooks/github" 64
+    kill "$pid"
+    wait "$pid" 2>/dev/null || true
+    rm -f "$work"/anchor.db*
+fi
 
 hookwall_config() { # file store-url public admin [deliver]
     cat >"$1" <<EOF
@@ -213,8 +224,15 @@ bench_hookwall() { # name store-url [deliver]
     public=$(free_port)
     admin=$(free_port)
     hookwall_config "$work/$name.toml" "$2" "$public" "$admin" "${3:-}"
-    HOOKWALL_LOG=info HOOKWALL_LOG_FORMAT=json "$bin/hookwall" serve --config "$work/$name.toml" \
-        >/dev/null 2>"$work/$name.log" &
+    # (bt): traces to the sink's OTLP/HTTP route (it answers 200), a tenth of them sampled.
+    local traces=(OTEL_SDK_DISABLED=true)
+    if [ "${3:-}" = trace ]; then
+        traces=(OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$sink_port"
+            OTEL_TRACES_SAMPLER=parentbased_traceidratio
+            OTEL_TRACES_SAMPLER_ARG="${BENCH_TRACE_RATIO:-0.1}")
+    fi
+    env "${traces[@]}" HOOKWALL_LOG=info HOOKWALL_LOG_FORMAT=json \
+        "$bin/hookwall" serve --config "$work/$name.toml" >/dev/null 2>"$work/$name.log" &
     pid=$!
     pids+=("$pid")
     if ! wait_ready "http://127.0.0.1:$public/readyz"; then
@@ -281,16 +299,20 @@ bench_hookwall() { # name store-url [deliver]
 }
 
 # (b) hookwall, SQLite; (bd) with delivery
-bench_hookwall b "sqlite://$work/hookwall.db"
-bench_hookwall bd "sqlite://$work/hookwall-delivery.db" deliver
-bench_hookwall bf "sqlite://$work/hookwall-filter.db" filter
+want b && bench_hookwall b "sqlite://$work/hookwall.db"
+# (bt) right after (b), so the two see the machine in the same state.
+want bt && bench_hookwall bt "sqlite://$work/hookwall-traces.db" trace
+want bd && bench_hookwall bd "sqlite://$work/hookwall-delivery.db" deliver
+want bf && bench_hookwall bf "sqlite://$work/hookwall-filter.db" filter
 flood_rate=${BENCH_FLOOD_RATE:-2000}
-bench_hookwall bq0 "sqlite://$work/hookwall-flood-off.db" flood_off
-bench_hookwall bq "sqlite://$work/hookwall-flood.db" flood
+want bq0 && bench_hookwall bq0 "sqlite://$work/hookwall-flood-off.db" flood_off
+want bq && bench_hookwall bq "sqlite://$work/hookwall-flood.db" flood
 
 # (c) hookwall, PostgreSQL
 pg_url=${HOOKWALL_BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}
-if psql -q "$pg_url" -c "SELECT 1" >/dev/null 2>&1; then
+if ! want c; then
+    :
+elif psql -q "$pg_url" -c "SELECT 1" >/dev/null 2>&1; then
     pg_database="hookwall_bench_$$"
     psql -q "$pg_url" -c "CREATE DATABASE $pg_database" >/dev/null
     bench_hookwall c "$(python3 -c 'import sys, urllib.parse as u; p = u.urlsplit(sys.argv[1]); print(u.urlunsplit(p._replace(path="/" + sys.argv[2])))' "$pg_url" "$pg_database")"
@@ -299,7 +321,9 @@ else
 fi
 
 # (d) adnanh/webhook, default mode (answers before its command finishes)
-if command -v webhook >/dev/null; then
+if ! want d; then
+    :
+elif command -v webhook >/dev/null; then
     port=$(free_port)
     cat >"$work/hooks.json" <<EOF
 [{
@@ -348,4 +372,5 @@ ratio() {
     echo "- (bq)/(bq0) at 64 connections (the quarantine's cost under a flood of refusals): $(ratio "$(rps_of bq 64)" "$(rps_of bq0 64)")"
     echo "- (bq)/(b) at 64 connections (the flood's cost, quarantine on): $(ratio "$(rps_of bq 64)" "$(rps_of b 64)")"
     echo "- (c)/(b) at 64 connections: $(ratio "$(rps_of c 64)" "$(rps_of b 64)")"
+    echo "- (bt)/(b) at 64 connections (traces on, ${BENCH_TRACE_RATIO:-0.1} sampled): $(ratio "$(rps_of bt 64)" "$(rps_of b 64)")"
 }

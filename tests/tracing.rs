@@ -5,6 +5,8 @@
 //! and named by the `traceparent` the handler received, an untrusted `traceparent` ignored, and
 //! a collector that never answers changing no answer.
 
+#[path = "support/brokers.rs"]
+mod brokers;
 #[path = "support/downstream.rs"]
 mod downstream;
 #[path = "support/process.rs"]
@@ -13,6 +15,7 @@ mod process;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use brokers::NatsStream;
 use downstream::{Answer, Downstream};
 use hmac::{KeyInit, Mac};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
@@ -24,7 +27,8 @@ use prost::Message;
 const SECRET: &str = "gh-trace-secret";
 const INCOMING: &str = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
 
-/// A gateway with one GitHub source delivering to `handler`, exporting traces to `collector`.
+/// A gateway with one GitHub source delivering to `destination` (the TOML of its
+/// destination table), exporting traces to `collector`.
 struct Gateway {
     _process: Killed,
     base: String,
@@ -36,7 +40,7 @@ impl Gateway {
     async fn start(
         collector: &str,
         trusted_proxies: &str,
-        handler: &Downstream,
+        destination: &str,
         env: &[(&str, &str)],
     ) -> (Gateway, tempfile::TempDir) {
         let dir = tempfile::tempdir().expect("temp dir");
@@ -50,9 +54,8 @@ impl Gateway {
                  [storage]\nurl = \"sqlite://{db}\"\n\n\
                  [sources.gh]\nprovider = \"github\"\nsecrets = [\"{SECRET}\"]\n\
                  rate_limit = {{ per_second = 1000 }}\n\
-                 [[sources.gh.destinations]]\nurl = \"{handler}\"\n",
+                 [[sources.gh.destinations]]\n{destination}\n",
                 db = dir.path().join("hookwall.db").display(),
-                handler = handler.url("/hook"),
             ),
         )
         .expect("write the config");
@@ -153,6 +156,11 @@ async fn spans_until(collector: &Downstream, done: impl Fn(&[Span]) -> bool) -> 
     }
 }
 
+/// The destination table of an HTTP destination posting to `handler`.
+fn http_to(handler: &Downstream) -> String {
+    format!("url = \"{}\"", handler.url("/hook"))
+}
+
 fn attribute(span: &Span, key: &str) -> Option<String> {
     let value = span.attributes.iter().find(|kv| kv.key == key)?;
     match value.value.as_ref()?.value.as_ref()? {
@@ -183,8 +191,13 @@ fn header_value(id: &[u8]) -> String {
 async fn a_webhook_from_a_trusted_proxy_continues_its_trace_through_every_step_to_the_delivery() {
     let collector = Downstream::start().await;
     let handler = Downstream::start().await;
-    let (gateway, _dir) =
-        Gateway::start(&collector.url(""), "\"127.0.0.1/32\"", &handler, &[]).await;
+    let (gateway, _dir) = Gateway::start(
+        &collector.url(""),
+        "\"127.0.0.1/32\"",
+        &http_to(&handler),
+        &[],
+    )
+    .await;
 
     let status = gateway
         .post(
@@ -291,7 +304,13 @@ async fn an_untrusted_traceparent_is_ignored_and_a_refusal_names_its_step_and_re
     let collector = Downstream::start().await;
     let handler = Downstream::start().await;
     // The test client (127.0.0.1) is not a trusted proxy here.
-    let (gateway, _dir) = Gateway::start(&collector.url(""), "\"10.0.0.0/8\"", &handler, &[]).await;
+    let (gateway, _dir) = Gateway::start(
+        &collector.url(""),
+        "\"10.0.0.0/8\"",
+        &http_to(&handler),
+        &[],
+    )
+    .await;
 
     let accepted = gateway
         .post(
@@ -374,7 +393,7 @@ async fn a_collector_that_never_answers_changes_no_answer_and_its_spans_are_coun
     let (gateway, _dir) = Gateway::start(
         &collector.url(""),
         "",
-        &handler,
+        &http_to(&handler),
         &[
             ("OTEL_BSP_MAX_QUEUE_SIZE", "8"),
             ("OTEL_EXPORTER_OTLP_TIMEOUT", "30000"),
@@ -401,4 +420,52 @@ async fn a_collector_that_never_answers_changes_no_answer_and_its_spans_are_coun
         .and_then(|value| value.trim().parse().ok())
         .expect("hookwall_trace_spans_dropped_total is exported");
     assert!(dropped > 0, "no span counted as dropped:\n{metrics}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queue_message_carries_the_traceparent_of_its_attempt_span_as_a_header() {
+    let Some(stream) = NatsStream::create().await else {
+        return;
+    };
+    let collector = Downstream::start().await;
+    let (gateway, _dir) = Gateway::start(
+        &collector.url(""),
+        "",
+        &format!(
+            "type = \"nats\"\nurl = \"nats://{}\"\nsubject = \"{}\"",
+            brokers::NATS_ADDR,
+            stream.subject
+        ),
+        &[],
+    )
+    .await;
+
+    assert_eq!(gateway.post("queued-1", true, &[]).await, 202);
+    let spans = spans_until(&collector, |spans| {
+        spans.iter().any(|s| s.name == "deliver gh-1")
+    })
+    .await;
+    let delivery = spans
+        .iter()
+        .find(|span| span.name == "deliver gh-1")
+        .expect("the delivery span");
+    assert_eq!(
+        attribute(delivery, "hookwall.outcome").as_deref(),
+        Some("delivered")
+    );
+
+    let messages = stream.messages().await;
+    assert_eq!(messages.len(), 1);
+    let header = messages[0]
+        .headers
+        .get("traceparent")
+        .map(|value| value.as_str().to_owned());
+    assert_eq!(
+        header,
+        Some(format!(
+            "00-{}-{}-01",
+            header_value(&delivery.trace_id),
+            header_value(&delivery.span_id)
+        ))
+    );
 }

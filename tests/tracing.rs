@@ -25,6 +25,7 @@ use process::{Killed, free_port, wait_ready};
 use prost::Message;
 
 const SECRET: &str = "gh-trace-secret";
+const ADMIN_TOKEN: &str = "trace-test-admin-token-0123456789";
 const INCOMING: &str = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
 
 /// A gateway with one GitHub source delivering to `destination` (the TOML of its
@@ -50,7 +51,7 @@ impl Gateway {
             &config,
             format!(
                 "[server]\nlisten = \"127.0.0.1:{port}\"\nadmin_listen = \"127.0.0.1:{admin_port}\"\n\
-                 trusted_proxies = [{trusted_proxies}]\n\
+                 trusted_proxies = [{trusted_proxies}]\nadmin_token = \"{ADMIN_TOKEN}\"\n\
                  [storage]\nurl = \"sqlite://{db}\"\n\n\
                  [sources.gh]\nprovider = \"github\"\nsecrets = [\"{SECRET}\"]\n\
                  rate_limit = {{ per_second = 1000 }}\n\
@@ -106,6 +107,19 @@ impl Gateway {
             request = request.header(*name, *value);
         }
         request.send().await.expect("answered").status().as_u16()
+    }
+
+    /// `GET /admin/events/{id}`.
+    async fn event(&self, id: &str) -> serde_json::Value {
+        let response = self
+            .client
+            .get(format!("{}/admin/events/{id}", self.admin))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .expect("admin answered");
+        assert_eq!(response.status(), 200);
+        response.json().await.expect("an event")
     }
 
     async fn metrics(&self) -> String {
@@ -295,6 +309,22 @@ async fn a_webhook_from_a_trusted_proxy_continues_its_trace_through_every_step_t
             "00-{}-{}-01",
             header_value(&delivery.trace_id),
             header_value(&delivery.span_id)
+        )
+    );
+
+    // The link came from the event: it keeps the request span's traceparent.
+    let event_id = delivered
+        .headers
+        .get("webhook-id")
+        .and_then(|v| v.to_str().ok())
+        .expect("the delivery names its event");
+    let event = gateway.event(event_id).await;
+    assert_eq!(
+        event["trace_context"],
+        format!(
+            "00-{}-{}-01",
+            header_value(&request.trace_id),
+            header_value(&request.span_id)
         )
     );
 }

@@ -169,7 +169,10 @@ async fn status_checks_cost_no_ephemeral_table_on_a_new_file_and_after_an_upgrad
     let stored = store.get(kept).await.expect("reads").expect("kept");
     assert_eq!(stored.dedup_key, "kept");
     assert_eq!(stored.event_type, None, "stored before event types: none");
-    assert_eq!(stored.trace_context, None, "stored before trace contexts: none");
+    assert_eq!(
+        stored.trace_context, None,
+        "stored before trace contexts: none"
+    );
     let upgraded = store.get(nowhere).await.expect("reads").expect("kept");
     assert_eq!(upgraded.status, "ignored", "an event with nowhere to go");
     assert_eq!(stored.status, "pending");

@@ -12,6 +12,9 @@
 #       what the quarantine adds to it (64 connections; the flood's own line is "…_flood"),
 #   (c) the same on PostgreSQL, when one answers (HOOKWALL_BENCH_DATABASE_URL, default
 #       postgres://postgres@127.0.0.1:5432/postgres) and this build supports it,
+#   (bt) (b) with OpenTelemetry traces on, sampled at BENCH_TRACE_RATIO (default 0.1,
+#       parentbased_traceidratio), exported to a local OTLP/HTTP receiver that answers 200:
+#       the cost of tracing on the webhook path (SPEC section 14),
 #   (d) adnanh/webhook (Debian's `webhook`) with an HMAC-SHA256 rule, in its default mode,
 #   (r) the issue's reference floor for a durable gateway, at 64 connections only: axum, the
 #       HMAC-SHA256 check and SQLite group commit at synchronous=FULL, nothing else
@@ -21,11 +24,12 @@
 #
 #   scripts/bench.sh            # 30 s per measurement (about 10 minutes in all)
 #   scripts/bench.sh --quick    # 2 s, 64 connections only: checks that everything runs (CI)
+#   BENCH_CASES="b bt" BENCH_DURATION=10 BENCH_CONNECTIONS_LIST=64 scripts/bench.sh
+#                               # only the cases named (default: all of them)
 #
-# BENCH_ONLY="a b bd" runs only the cases it names. BENCH_BASELINE=/path/to/an/older/hookwall
-# adds (b0): (b) served by that binary, measured just before (b), and the ratio (b)/(b0): a
-# change's cost on the webhook path, before and after, in one run (build the older commit's
-# binary with its own CARGO_TARGET_DIR or copy it aside first).
+# BENCH_BASELINE=/path/to/an/older/hookwall adds (b0): (b) served by that binary, measured just
+# before (b), and the ratio (b)/(b0): a change's cost on the webhook path, before and after, in
+# one run (build the older commit's binary with its own CARGO_TARGET_DIR or copy it aside).
 #
 # Needs wrk (apt-get install wrk); (d) needs webhook (apt-get install webhook) and is reported
 # as skipped without it. Every request has its own X-GitHub-Delivery, so de-duplication never
@@ -35,6 +39,8 @@ cd "$(dirname "$0")/.."
 root=$PWD
 
 duration=${BENCH_DURATION:-30}
+cases=" ${BENCH_CASES:-a r b bd bf bq0 bq bt c d} "
+want() { [[ "$cases" == *" $1 "* ]]; }
 connection_list=${BENCH_CONNECTIONS_LIST:-"16 64 256"}
 warmup=3
 if [ "${1:-}" = "--quick" ]; then
@@ -124,12 +130,6 @@ field() { # "k=v k=v" key
     tr ' ' '\n' <<<"$1" | awk -F= -v k="$2" '$1 == k { print $2 }'
 }
 
-wanted() { # case name: whether BENCH_ONLY (empty: every case) names it; (b0) goes with (b)
-    local name=$1
-    [ "$name" = b0 ] && name=b
-    [ -z "${BENCH_ONLY:-}" ] || [[ " $BENCH_ONLY " == *" $name "* ]]
-}
-
 results="$work/results.txt"
 : >"$results"
 
@@ -152,7 +152,7 @@ pids+=($!)
 wait_listening "$sink_port"
 
 # (a) bare axum
-if wanted a; then
+if want a; then
     port=$(free_port)
     "$bin/examples/bench_bare_axum" "127.0.0.1:$port" &
     pid=$!
@@ -163,7 +163,7 @@ if wanted a; then
 fi
 
 # (r) the reference floor: HMAC-SHA256 and SQLite group commit at synchronous=FULL, 64 only
-if wanted r; then
+if want r; then
     port=$(free_port)
     "$bin/examples/bench_anchor_sqlite" "127.0.0.1:$port" "$work/anchor.db" "$secret" &
     pid=$!
@@ -225,12 +225,18 @@ queue_depth() { # admin port
 
 bench_hookwall() { # name store-url [deliver]
     local name=$1 public admin pid max half line
-    wanted "$name" || return 0
     public=$(free_port)
     admin=$(free_port)
     hookwall_config "$work/$name.toml" "$2" "$public" "$admin" "${3:-}"
-    HOOKWALL_LOG=info HOOKWALL_LOG_FORMAT=json "${hookwall_exe:-$bin/hookwall}" serve --config "$work/$name.toml" \
-        >/dev/null 2>"$work/$name.log" &
+    # (bt): traces to the sink's OTLP/HTTP route (it answers 200), a tenth of them sampled.
+    local traces=(OTEL_SDK_DISABLED=true)
+    if [ "${3:-}" = trace ]; then
+        traces=(OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$sink_port"
+            OTEL_TRACES_SAMPLER=parentbased_traceidratio
+            OTEL_TRACES_SAMPLER_ARG="${BENCH_TRACE_RATIO:-0.1}")
+    fi
+    env "${traces[@]}" HOOKWALL_LOG=info HOOKWALL_LOG_FORMAT=json \
+        "${hookwall_exe:-$bin/hookwall}" serve --config "$work/$name.toml" >/dev/null 2>"$work/$name.log" &
     pid=$!
     pids+=("$pid")
     if ! wait_ready "http://127.0.0.1:$public/readyz"; then
@@ -297,19 +303,21 @@ bench_hookwall() { # name store-url [deliver]
 }
 
 # (b0) the baseline binary, then (b) hookwall, SQLite; (bd) with delivery
-if [ -n "${BENCH_BASELINE:-}" ]; then
+if want b && [ -n "${BENCH_BASELINE:-}" ]; then
     hookwall_exe=$BENCH_BASELINE bench_hookwall b0 "sqlite://$work/hookwall-baseline.db"
 fi
-bench_hookwall b "sqlite://$work/hookwall.db"
-bench_hookwall bd "sqlite://$work/hookwall-delivery.db" deliver
-bench_hookwall bf "sqlite://$work/hookwall-filter.db" filter
+want b && bench_hookwall b "sqlite://$work/hookwall.db"
+# (bt) right after (b), so the two see the machine in the same state.
+want bt && bench_hookwall bt "sqlite://$work/hookwall-traces.db" trace
+want bd && bench_hookwall bd "sqlite://$work/hookwall-delivery.db" deliver
+want bf && bench_hookwall bf "sqlite://$work/hookwall-filter.db" filter
 flood_rate=${BENCH_FLOOD_RATE:-2000}
-bench_hookwall bq0 "sqlite://$work/hookwall-flood-off.db" flood_off
-bench_hookwall bq "sqlite://$work/hookwall-flood.db" flood
+want bq0 && bench_hookwall bq0 "sqlite://$work/hookwall-flood-off.db" flood_off
+want bq && bench_hookwall bq "sqlite://$work/hookwall-flood.db" flood
 
 # (c) hookwall, PostgreSQL
 pg_url=${HOOKWALL_BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}
-if ! wanted c; then
+if ! want c; then
     :
 elif psql -q "$pg_url" -c "SELECT 1" >/dev/null 2>&1; then
     pg_database="hookwall_bench_$$"
@@ -320,7 +328,7 @@ else
 fi
 
 # (d) adnanh/webhook, default mode (answers before its command finishes)
-if ! wanted d; then
+if ! want d; then
     :
 elif command -v webhook >/dev/null; then
     port=$(free_port)
@@ -374,4 +382,5 @@ ratio() {
     if [ -n "${BENCH_BASELINE:-}" ]; then
         echo "- (b)/(b0) at 64 connections (this build against BENCH_BASELINE): $(ratio "$(rps_of b 64)" "$(rps_of b0 64)")"
     fi
+    echo "- (bt)/(b) at 64 connections (traces on, ${BENCH_TRACE_RATIO:-0.1} sampled): $(ratio "$(rps_of bt 64)" "$(rps_of b 64)")"
 }

@@ -65,6 +65,7 @@ mod stored {
 
     use super::Authenticated;
     use crate::clock::now_ms;
+    use crate::http::traceparent::TraceParent;
 
     /// An event ready to be stored. It can only be built from an [`Authenticated`] request
     /// ([`NewEvent::new`]; its fields are private), so the store never receives a request that
@@ -85,6 +86,7 @@ mod stored {
     ///     destinations: Vec::new(),
     ///     holds: Vec::new(),
     ///     event_type: None,
+    ///     trace_context: None,
     /// };
     /// ```
     #[derive(Debug, Clone)]
@@ -101,6 +103,7 @@ mod stored {
         destinations: Vec<String>,
         holds: Vec<Hold>,
         event_type: Option<String>,
+        trace_context: Option<TraceParent>,
     }
 
     /// A delivery claimed at insert time by `owner` until `until_ms`.
@@ -136,6 +139,7 @@ mod stored {
                 destinations,
                 holds: Vec::new(),
                 event_type: None,
+                trace_context: None,
             }
         }
 
@@ -143,6 +147,13 @@ mod stored {
         /// it with `pipeline::event_type`, which bounds it).
         pub fn with_event_type(mut self, event_type: Option<String>) -> NewEvent {
             self.event_type = event_type;
+            self
+        }
+
+        /// The same event with the request span that stored it (SPEC section 14): each delivery
+        /// attempt's span links to it. `None` when the request was not traced.
+        pub fn with_trace_context(mut self, trace_context: Option<TraceParent>) -> NewEvent {
+            self.trace_context = trace_context;
             self
         }
 
@@ -224,6 +235,11 @@ mod stored {
         /// What the provider names the event (`push`, `payment_intent.succeeded`), if anything.
         pub fn event_type(&self) -> Option<&str> {
             self.event_type.as_deref()
+        }
+
+        /// The `traceparent` of the request span that stored it, if that request was traced.
+        pub fn trace_context(&self) -> Option<TraceParent> {
+            self.trace_context
         }
 
         /// Headers worth keeping, with credentials already redacted.

@@ -17,6 +17,11 @@
 //!    destinations, and record the outcome under the retry policy ([`delivery::record`], shared
 //!    with proxy mode); dead deliveries wait for a replay.
 //!
+//! With traces on (`OTEL_EXPORTER_OTLP_ENDPOINT`), [`pipeline::trail`] makes a span per request
+//! and per step it reached, the event keeps the request span's `traceparent`
+//! ([`http::traceparent`]), and [`delivery::trace`] makes each attempt's span, linked to it;
+//! [`telemetry::traces`] exports them over OTLP/HTTP without ever holding a request.
+//!
 //! [`config`] turns the TOML file into typed settings (and refuses anything unsafe) before any
 //! of this starts; [`cli`] is the `hookwall` command; [`clock`] is the one reading of the wall
 //! clock.

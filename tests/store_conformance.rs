@@ -14,6 +14,8 @@ mod events;
 mod pg;
 #[path = "store_conformance/refusals.rs"]
 mod refusal_cases;
+#[path = "store_conformance/trace.rs"]
+mod trace_cases;
 
 use std::net::{IpAddr, Ipv6Addr};
 use std::sync::Arc;
@@ -66,6 +68,7 @@ mod cases {
     pub use crate::audit_cases::*;
     pub use crate::events::{event, event_with_body, proof};
     pub use crate::refusal_cases::*;
+    pub use crate::trace_cases::*;
 
     fn to(event: NewEvent, destinations: &[&str]) -> NewEvent {
         event.with_destinations(destinations.iter().map(|d| (*d).to_owned()).collect())
@@ -1873,6 +1876,7 @@ conformance!(
     refusals_list_newest_first_with_filters_and_a_cursor,
     the_per_source_bound_deletes_the_oldest_records_of_the_sources_written,
     retention_deletes_refusals_older_than_the_cutoff,
+    the_trace_context_of_the_storing_request_reads_back_with_its_event,
 );
 
 /// Not a conformance case: sqlx 0.9.0 opens TCP connections with Nagle's algorithm on, and each

@@ -4,8 +4,9 @@
 //!
 //! provider → Traefik → hookwall → internal handler, checking that hookwall sees the client
 //! address Traefik saw (allowlist), believes `X-Forwarded-Proto` only from Traefik, that a
-//! client's own `X-Forwarded-For` gets it nowhere, that the admin listener is not routed, and
-//! that Traefik's health check asks `/readyz`.
+//! client's own `X-Forwarded-For` gets it nowhere, that the admin listener is not routed, that
+//! Traefik's health check asks `/readyz`, and that a `traceparent` passes through Traefik and is
+//! continued by hookwall, which trusts Traefik (SPEC section 14).
 //!
 //! Loopback addresses other than 127.0.0.1 stand in for distinct clients: Traefik listens and
 //! connects from 127.0.0.1; clients connect from 127.0.0.2 (allowed) and 127.0.0.3 (not).
@@ -71,6 +72,7 @@ async fn webhooks_through_traefik_keep_the_real_client_address_and_protocol() {
     }
     let handler = Downstream::start().await;
     let handler_port = handler.addr.port();
+    let collector = Downstream::start().await;
     let dir = tempfile::tempdir().expect("temp dir");
     let (public, admin, edge) = (free_port(), free_port(), free_port());
 
@@ -93,6 +95,8 @@ async fn webhooks_through_traefik_keep_the_real_client_address_and_protocol() {
         .arg(&config)
         .env("HOOKWALL_LOG", "info")
         .env("HOOKWALL_LOG_FORMAT", "json")
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", collector.url(""))
+        .env("OTEL_BSP_SCHEDULE_DELAY", "50")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -188,9 +192,35 @@ async fn webhooks_through_traefik_keep_the_real_client_address_and_protocol() {
     assert!(response.headers().contains_key("strict-transport-security"));
     assert_eq!(response.headers()["x-content-type-options"], "nosniff");
 
+    // A traceparent through Traefik (which traces nothing here and forwards it as sent) is
+    // continued by hookwall: the request span is its child.
+    assert_eq!(
+        post(
+            &allowed,
+            &hooks,
+            "t-6",
+            &[("traceparent", TRACEPARENT), ("x-request-id", "req-traced")]
+        )
+        .await,
+        202
+    );
+    let started = Instant::now();
+    let span = loop {
+        if let Some(span) = request_span(&collector, "req-traced") {
+            break span;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "no request span"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(hex::encode(&span.trace_id), &TRACEPARENT[3..35]);
+    assert_eq!(hex::encode(&span.parent_span_id), &TRACEPARENT[36..52]);
+
     // Delivered to the internal handler.
     let started = Instant::now();
-    while handler.count() < 2 {
+    while handler.count() < 3 {
         assert!(started.elapsed() < Duration::from_secs(15), "not delivered");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -213,6 +243,35 @@ async fn webhooks_through_traefik_keep_the_real_client_address_and_protocol() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+const TRACEPARENT: &str = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+
+/// The span the collector got whose `hookwall.request_id` is `request_id`.
+fn request_span(
+    collector: &Downstream,
+    request_id: &str,
+) -> Option<opentelemetry_proto::tonic::trace::v1::Span> {
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use opentelemetry_proto::tonic::common::v1::any_value::Value;
+    use prost::Message;
+    collector
+        .received()
+        .into_iter()
+        .filter(|request| request.path == "/v1/traces")
+        .filter_map(|request| ExportTraceServiceRequest::decode(&request.body[..]).ok())
+        .flat_map(|export| export.resource_spans)
+        .flat_map(|resource| resource.scope_spans)
+        .flat_map(|scope| scope.spans)
+        .find(|span| {
+            span.attributes.iter().any(|kv| {
+                kv.key == "hookwall.request_id"
+                    && matches!(
+                        kv.value.as_ref().and_then(|v| v.value.as_ref()),
+                        Some(Value::StringValue(id)) if id == request_id
+                    )
+            })
+        })
 }
 
 /// The text of a `key: value` line of a YAML file (first occurrence), unquoted.

@@ -181,6 +181,10 @@ fn detail(event: &StoredEvent, deliveries: &[DeliveryRecord]) -> Value {
             .map(|(k, v)| (k.clone(), Value::String(v.clone())))
             .collect();
         object.insert("headers".into(), Value::Object(headers));
+        // The request span that stored it, when that request was traced (SPEC section 14).
+        if let Some(context) = &event.trace_context {
+            object.insert("trace_context".into(), Value::String(context.clone()));
+        }
         match &event.body {
             None => {
                 object.insert("body".into(), Value::Null);
@@ -525,6 +529,7 @@ mod tests {
             request_id: None,
             content_type: None,
             event_type: Some("=cmd".into()),
+            trace_context: None,
             headers: vec![],
             body: None,
             status: EventStatus::Dead,

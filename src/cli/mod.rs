@@ -129,6 +129,9 @@ async fn serve(path: PathBuf) -> ExitCode {
         Ok(config) => config,
         Err(code) => return code,
     };
+    // Before the routes are built (their step checkpoints exist only with traces on); exports
+    // what is queued when serve returns.
+    let _traces = crate::telemetry::traces::init();
     for warning in &config.warnings {
         tracing::warn!("CONFIG WARNING: {warning}");
     }

@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use crate::http::traceparent::TraceParent;
 use crate::store::{Claim, StoredEvent};
 
 /// What a destination knows of the delivery it attempts, beside the event.
@@ -14,6 +15,9 @@ pub struct Attempt {
     /// de-duplicates on a message id gives each replay an id of its own (NATS `<id>:r<n>`), and
     /// a retry of the same delivery the same id.
     pub replays: u32,
+    /// The attempt span's `traceparent`, which the message carries (SPEC section 14); `None`
+    /// when traces are off.
+    pub trace: Option<TraceParent>,
 }
 
 impl Attempt {
@@ -21,6 +25,7 @@ impl Attempt {
     pub fn of(claim: &Claim) -> Attempt {
         Attempt {
             replays: claim.replays,
+            trace: None,
         }
     }
 }
@@ -51,7 +56,11 @@ pub trait Destination: Send + Sync + 'static {
 
     /// One attempt whose answer goes back to the provider (`mode = "proxy"`). `None` for kinds
     /// that have no answer to give (e-mail); config validation keeps those out of proxy mode.
-    async fn exchange(&self, _event: &StoredEvent) -> Option<Result<Reply, String>> {
+    async fn exchange(
+        &self,
+        _event: &StoredEvent,
+        _attempt: &Attempt,
+    ) -> Option<Result<Reply, String>> {
         None
     }
 }

@@ -21,6 +21,7 @@ pub mod record;
 pub mod registry;
 pub mod retry;
 pub mod template;
+pub mod trace;
 pub mod worker;
 
 pub use destination::{Attempt, Destination, Outcome, Reply};

@@ -16,7 +16,8 @@
 
 use std::time::Duration;
 
-use super::{Outcome, Registry, Reply, record};
+use super::trace::AttemptSpan;
+use super::{Attempt, Outcome, Registry, Reply, record};
 use crate::clock::now_ms;
 use crate::http::problem::{Rejection, RejectionKind};
 use crate::store::{Claim, Hold, Inserted, NewEvent, Recorded, Store, StoredEvent};
@@ -58,7 +59,24 @@ pub async fn forward(
     };
     let stored = StoredEvent::unattempted(&event, id);
     let stopwatch = record::Stopwatch::start();
-    let (answer, recorded) = match slot.destination.exchange(&stored).await {
+    // The proxied attempt is a delivery attempt like a worker's: its own trace, linked to the
+    // request's (SPEC section 14).
+    let span = AttemptSpan::start(&stored, destination, 1);
+    let attempt = Attempt {
+        trace: span.traceparent(),
+        ..Attempt::default()
+    };
+    let exchanged = slot.destination.exchange(&stored, &attempt).await;
+    span.end(&match &exchanged {
+        Some(Ok(reply)) => reply.outcome.clone(),
+        Some(Err(error)) => Outcome::Dead {
+            error: error.clone(),
+        },
+        None => Outcome::Dead {
+            error: "destination cannot answer".into(),
+        },
+    });
+    let (answer, recorded) = match exchanged {
         Some(Ok(reply)) => {
             let recorded = match &reply.outcome {
                 Outcome::Delivered => Recorded::Delivered,

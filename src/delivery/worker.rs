@@ -42,6 +42,7 @@ use super::circuit::{Admission, Attempted};
 use super::control::{self, Control};
 use super::handoff::{Handed, Inbox};
 use super::held::{BATCH, Held, Holding, MAX_HELD, MAX_IN_FLIGHT};
+use super::trace::AttemptSpan;
 use super::{Attempt, Outcome, Registry, Slot, record};
 use crate::clock::now_ms;
 use crate::store::{Claim, Store, StoredEvent};
@@ -470,7 +471,17 @@ impl Worker {
                     in_flight.2 = slot.permits.clone().acquire_owned().await.ok();
                 }
                 stopwatch = record::Stopwatch::start();
-                let outcome = slot.destination.deliver(&event, &Attempt::of(&claim)).await;
+                let span = AttemptSpan::start(
+                    &event,
+                    &claim.destination,
+                    claim.attempts.saturating_add(1),
+                );
+                let attempt = Attempt {
+                    trace: span.traceparent(),
+                    ..Attempt::of(&claim)
+                };
+                let outcome = slot.destination.deliver(&event, &attempt).await;
+                span.end(&outcome);
                 crate::telemetry::metrics::metrics()
                     .delivery_duration
                     .with_label_values(&[&claim.destination])

@@ -1,3 +1,5 @@
-//! The HTTP edge: problem+json errors. The public routes live in [`crate::pipeline::stack`].
+//! The HTTP edge: problem+json errors, and the W3C `traceparent` header read and written
+//! ([`traceparent`]). The public routes live in [`crate::pipeline::stack`].
 
 pub mod problem;
+pub mod traceparent;

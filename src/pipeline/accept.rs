@@ -15,6 +15,7 @@ use super::body::Received;
 use super::kept_headers::kept_headers;
 use super::payload::{self, Payload};
 use super::route::Seen;
+use super::trail::Trail;
 use crate::config::DedupMode;
 use crate::delivery::{Registry, Reply};
 use crate::event::Authenticated;
@@ -142,7 +143,10 @@ pub async fn accept(
         body.clone(),
         destinations,
     )
-    .with_event_type(event_type);
+    .with_event_type(event_type)
+    // The request span, for the deliveries' links (SPEC section 14): only a traced request
+    // carries a trail.
+    .with_trace_context(parts.extensions.get::<Trail>().map(Trail::traceparent));
     if let Some(proxy) = &source.proxy {
         let forwarded = crate::delivery::proxy::forward(
             store.as_ref(),

@@ -68,6 +68,12 @@ pub fn forwarded_https(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> 
     Some(last.eq_ignore_ascii_case("https"))
 }
 
+/// Whether the TCP peer is one of `server.trusted_proxies`: only then are its forwarding
+/// headers (and its `traceparent`, SPEC section 14) believed.
+pub fn peer_is_trusted(peer: IpAddr, trusted: &[IpNet]) -> bool {
+    is_trusted(canonical(peer), trusted)
+}
+
 fn is_trusted(ip: IpAddr, trusted: &[IpNet]) -> bool {
     trusted.iter().any(|net| net.contains(&ip))
 }

@@ -52,6 +52,7 @@ use super::{CompiledSource, compile};
 use crate::config::DedupMode;
 use crate::config::units::parse_duration;
 use crate::http::problem::Rejection;
+use crate::http::traceparent::TraceParent;
 use crate::providers::fuzz::{
     CREDENTIALS, HMAC_HEADERS, PUBLIC_KEYS, SIGNATURE_LISTS, URLS_AND_BODIES, sendable_body,
     signing_time,
@@ -370,9 +371,25 @@ pub fn framing(data: &[u8]) {
 }
 
 /// The `client_ip` target: `@peer: <ip>`, `@trusted: <cidr>` (repeatable), then headers
-/// (`X-Forwarded-For`, `X-Forwarded-Proto`, …). Without `@peer`, the peer is a trusted proxy.
+/// (`X-Forwarded-For`, `X-Forwarded-Proto`, `traceparent`, …). Without `@peer`, the peer is a
+/// trusted proxy.
 pub fn client_ip(data: &[u8]) {
     let case = Case::parse(data);
+    // What a trusted proxy forwards for tracing (SPEC section 14): parsed strictly, and what is
+    // parsed writes back to a value that parses the same (a version-00 value, to itself).
+    for value in case.headers.get_all("traceparent") {
+        if let Some(parent) = TraceParent::parse(value.as_bytes()) {
+            let written = parent.to_string();
+            assert_eq!(TraceParent::parse(written.as_bytes()), Some(parent));
+            if value.as_bytes().starts_with(b"00-") {
+                assert_eq!(
+                    written.as_bytes(),
+                    value.as_bytes(),
+                    "a traceparent changed"
+                );
+            }
+        }
+    }
     let peer: IpAddr = case
         .one("peer")
         .and_then(|p| p.trim().parse().ok())

@@ -36,6 +36,8 @@ pub mod route;
 #[cfg(feature = "server")]
 pub mod stack;
 pub mod strict_json;
+#[cfg(feature = "server")]
+pub mod trail;
 pub mod verify;
 
 use std::sync::Arc;

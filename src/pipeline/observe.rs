@@ -9,7 +9,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use axum::extract::{ConnectInfo, Request, State};
 use axum::middleware::Next;
@@ -20,6 +20,7 @@ use tracing::Instrument;
 
 use super::accept::RequestOutcome;
 use super::client_ip::{self, ClientIp, ForwardedHttps};
+use super::trail::{self, Answered, RequestSpan};
 use crate::http::problem::{Rejection, RejectionKind, RequestId, fill_request_id};
 use crate::telemetry::sample::{REFUSALS, Verdict};
 
@@ -107,6 +108,8 @@ pub(super) async fn request_log(
     mut request: Request,
     next: Next,
 ) -> Response {
+    // Only read when traces are on: the request span starts here.
+    let started_at = crate::telemetry::traces::enabled().then(SystemTime::now);
     let id = request_id(&request);
     // An extension, not a request header: inserting a header into the parsed map grows (and
     // rehashes) it on most requests.
@@ -124,10 +127,51 @@ pub(super) async fn request_log(
     }
     // Lines logged while the request is handled carry its id, which joins them to the
     // request's own line (method, path, client and outcome are there, written once).
+    let traced = started_at.and_then(|at| start_trace(&request, &trusted, at));
+    if let Some(traced) = &traced {
+        traced.attach(&mut request);
+    }
     let span = tracing::info_span!("request", request_id = %line.id);
     let started = Instant::now();
     let response = next.run(request).instrument(span).await;
+    if let Some(traced) = traced {
+        end_trace(traced, &response, &line);
+    }
     finish(response, id, &line, started.elapsed())
+}
+
+/// The request span of a webhook (health probes are not traced: they would be most of the
+/// traces and say nothing), continuing the incoming `traceparent` only from a trusted proxy.
+fn start_trace(request: &Request, trusted: &[IpNet], at: SystemTime) -> Option<RequestSpan> {
+    if matches!(request.uri().path(), "/healthz" | "/readyz") {
+        return None;
+    }
+    let ConnectInfo(peer) = *request.extensions().get::<ConnectInfo<SocketAddr>>()?;
+    let peer_trusted = client_ip::peer_is_trusted(peer.ip(), trusted);
+    trail::start(request.headers(), peer_trusted, at)
+}
+
+fn end_trace(traced: RequestSpan, response: &Response, line: &RequestLine) {
+    let extensions = response.extensions();
+    let outcome = match (
+        extensions.get::<Rejection>(),
+        extensions.get::<RequestOutcome>(),
+    ) {
+        (Some(_), _) => "rejected",
+        (None, Some(outcome)) => outcome.0,
+        (None, None) => "ok",
+    };
+    traced.end(
+        response,
+        &Answered {
+            method: &line.method,
+            path: &line.path,
+            client: line.client,
+            request_id: &line.id,
+            source: extensions.get::<SourceLabel>().map(|s| &*s.0),
+            outcome,
+        },
+    );
 }
 
 /// The request's log line at `$level`: the request's own fields, then `$rest` (the outcome's

@@ -38,6 +38,7 @@ use super::observe::{self, SourceLabel};
 use super::quarantine::Tap;
 use super::quarantined::Quarantined;
 use super::rate_limit::{self, Limiter};
+use super::trail::{self, checkpoint};
 use super::verify::Verify;
 use crate::config::frontdoor::ClientPrefix;
 use crate::delivery::Registry;
@@ -82,6 +83,30 @@ pub enum StepKind {
     /// De-duplication, the durable store and the answer ([`accept`]; a proxy source forwards
     /// through `delivery::proxy`).
     Accept,
+}
+
+impl StepKind {
+    /// The name of the step's span when traces are on (`super::trail`, SPEC section 14).
+    pub fn name(self) -> &'static str {
+        match self {
+            StepKind::RequestLog => "request_log",
+            StepKind::ClientIp => "client_ip",
+            StepKind::Framing => "framing",
+            StepKind::LoadShedding => "load_shedding",
+            StepKind::RequestTimeout => "request_timeout",
+            StepKind::Https => "https",
+            StepKind::Allowlist => "allowlist",
+            StepKind::RateLimit => "rate_limit",
+            StepKind::Subscription => "subscription",
+            StepKind::MethodAndType => "method_and_type",
+            StepKind::HeaderCredential => "header_credential",
+            StepKind::Body => "body",
+            StepKind::Signature => "signature",
+            StepKind::Payload => "payload",
+            StepKind::SignedHandshake => "signed_handshake",
+            StepKind::Accept => "accept",
+        }
+    }
 }
 
 /// One step of [`STEPS`].
@@ -141,8 +166,12 @@ fn source_stack(
         None => (None, None),
     };
     let accept_source = source.clone();
+    // With traces on, a checkpoint stands before each step (`trail`: it times the steps); off,
+    // `checkpoint` is `None` and the stack is what it would be without traces.
+    let limited = governor.is_some();
     let service = ServiceBuilder::new()
         // 4. Plain HTTP is refused before anything else is looked at.
+        .option_layer(checkpoint(StepKind::Https.name()).filter(|_| source.require_https))
         .option_layer(
             source
                 .require_https
@@ -150,36 +179,46 @@ fn source_stack(
         )
         // 5. The allowlist before the rate limit: a refused address never gets a bucket, so a
         //    scan from many addresses cannot grow the limiter's memory.
+        .option_layer(checkpoint(StepKind::Allowlist.name()))
         .layer(quarantined(Allowlist(source.clone()), &source, &tap))
         // 6. Rate limit before any work that grows with the request (body, HMAC, JSON).
+        .option_layer(checkpoint(StepKind::RateLimit.name()).filter(|_| limited))
         .option_layer(governor)
         // Meta-style `GET ?hub.challenge` subscription checks, before GET is refused.
+        .option_layer(checkpoint(StepKind::Subscription.name()))
         .layer(ValidateRequestHeaderLayer::custom(Subscription(
             source.clone(),
         )))
         // 7. Method and content type: still headers only.
+        .option_layer(checkpoint(StepKind::MethodAndType.name()))
         .layer(quarantined(MethodAndType(source.clone()), &source, &tap))
         // A credential that is a header (token, Basic, Bearer) is checked before the body is
         // read: a client without it never makes the gateway read or inflate one.
+        .option_layer(checkpoint(StepKind::HeaderCredential.name()))
         .layer(quarantined(HeaderCredential(source.clone()), &source, &tap))
         // 8. Read the body under the cap, undo gzip under the same cap (and, for a request not
         //    yet authenticated, under the gzip budget: see `inflate`).
+        .option_layer(checkpoint(StepKind::Body.name()))
         .layer(from_fn_with_state(
             (source.clone(), tap.clone()),
             super::body::layer,
         ))
         // 9–10. Signature and timestamp over the exact bytes: the first expensive step, and the
         //       one that must pass before the payload is parsed at all.
+        .option_layer(checkpoint(StepKind::Signature.name()))
         .layer(quarantined(Verify(source.clone()), &source, &tap))
         // 11. Parse (depth-limited) and validate against the schema: only authenticated bodies.
+        .option_layer(checkpoint(StepKind::Payload.name()))
         .layer(quarantined(PayloadCheck(source.clone()), &source, &tap))
         // Signed handshakes (Slack url_verification, Discord PING, Zoom URL validation) are
         // answered here, authenticated and parsed, and never stored.
+        .option_layer(checkpoint(StepKind::SignedHandshake.name()))
         .layer(ValidateRequestHeaderLayer::custom(SignedHandshake(
             source.clone(),
         )))
         // 12–14. De-duplicate and store in one atomic insert, then answer.
         //        A proxy source then forwards synchronously and answers with the destination's reply.
+        .option_layer(checkpoint(StepKind::Accept.name()))
         .service_fn(move |request: Request| {
             let source = accept_source.clone();
             let store = store.clone();
@@ -292,6 +331,7 @@ pub fn public_router(public: Public) -> PublicService {
         // Before anything looks at the request's content: a head RFC 9112 says to refuse
         // (Content-Length with Transfer-Encoding as seen on the wire, a missing or repeated
         // Host) is 400.
+        .option_layer(checkpoint(StepKind::Framing.name()))
         .layer(ValidateRequestHeaderLayer::custom(Guard))
         .service(routes);
     BoxCloneSyncService::new(service)
@@ -341,10 +381,12 @@ struct Front {
 async fn front(State(front): State<Arc<Front>>, request: Request, next: Next) -> Response {
     // `in_flight_requests` counts every webhook from here on, shed or not.
     let _counted = observe::InFlight::start();
+    trail::enter(&request, StepKind::LoadShedding.name());
     // 2. Load shedding: past `max_in_flight` concurrent webhooks, or past
     //    `max_in_flight_per_client` for one client, answer 503 at once instead of queueing
     //    without bound; when all slots are taken, a request stuck on its body makes room.
     admit(&front.admission, request, |request| {
+        trail::enter(&request, StepKind::RequestTimeout.name());
         // The request timeout bounds a slow body (slowloris after the headers) and everything
         // after it; hyper's header timeout bounds the part before.
         request_timeout(front.request_timeout, next.run(request))

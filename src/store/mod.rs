@@ -72,6 +72,9 @@ pub struct StoredEvent {
     pub content_type: Option<String>,
     /// What the provider names the event (SPEC section 10); `null` when it names none.
     pub event_type: Option<String>,
+    /// The `traceparent` of the request span that stored it (SPEC section 14), when traced.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trace_context: Option<String>,
     pub headers: Vec<(String, String)>,
     #[serde(skip)]
     pub body: Option<Vec<u8>>,
@@ -95,6 +98,7 @@ impl StoredEvent {
             request_id: event.request_id().map(str::to_owned),
             content_type: event.content_type().map(str::to_owned),
             event_type: event.event_type().map(str::to_owned),
+            trace_context: event.trace_context().map(|context| context.to_string()),
             headers: event.headers().to_vec(),
             body: Some(event.body().to_vec()),
             status: EventStatus::Pending,

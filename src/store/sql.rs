@@ -85,6 +85,7 @@ where
         request_id: row.try_get("request_id")?,
         content_type: row.try_get("content_type")?,
         event_type: row.try_get("event_type")?,
+        trace_context: row.try_get("trace_context")?,
         headers: serde_json::from_str(&headers).map_err(Corrupt::Headers)?,
         body: row.try_get("body")?,
         status: row.try_get::<String, _>("status")?.parse()?,

@@ -12,8 +12,8 @@
 use std::sync::LazyLock;
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts,
-    Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 mod destinations;
@@ -43,6 +43,9 @@ pub struct Metrics {
     pub in_flight_requests: IntGauge,
     pub store_commit_batch_size: Histogram,
     pub build_info: IntGaugeVec,
+    /// Spans that never reached the collector: dropped from the full export queue, or in a
+    /// batch the collector did not take (SPEC section 14).
+    pub trace_spans_dropped: IntCounter,
     pub destinations: DestinationMetrics,
     pub quarantine: QuarantineMetrics,
 }
@@ -190,6 +193,19 @@ impl Metrics {
             &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0],
         );
         let build_info = gauge_vec(&r, "build_info", "Always 1; the version.", &["version"]);
+        let trace_spans_dropped = IntCounter::with_opts(
+            Opts::new(
+                "trace_spans_dropped_total",
+                "Trace spans dropped: the export queue was full or the collector did not take them.",
+            )
+            .namespace("hookwall"),
+        )
+        .unwrap_or_else(|err| unreachable_metric("trace_spans_dropped_total", &err));
+        register(
+            &r,
+            "trace_spans_dropped_total",
+            Box::new(trace_spans_dropped.clone()),
+        );
         let destinations = DestinationMetrics::new(&r);
         let quarantine = QuarantineMetrics::new(&r);
         build_info
@@ -210,6 +226,7 @@ impl Metrics {
             in_flight_requests,
             store_commit_batch_size,
             build_info,
+            trace_spans_dropped,
             destinations,
             quarantine,
         }
@@ -275,6 +292,7 @@ mod tests {
             "hookwall_circuit_transitions_total",
             "hookwall_quarantine_dropped_total",
             "hookwall_quarantine_records",
+            "hookwall_trace_spans_dropped_total",
         ] {
             assert!(
                 text.contains(&format!("# TYPE {name} ")),

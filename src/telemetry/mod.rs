@@ -11,6 +11,7 @@ pub mod metrics;
 pub mod printable;
 pub mod report;
 pub mod sample;
+pub mod traces;
 
 use std::io::IsTerminal;
 

@@ -130,7 +130,7 @@ async fn status_checks_cost_no_ephemeral_table_on_a_new_file_and_after_an_upgrad
     // `delivered` (8 not applied), no installation keys (9 not applied), no event types (10 not
     // applied), no destination states (12 not applied), no replay counts (13 not applied), no
     // attempt history (14 not applied), no audit trail (15 not applied), no refusal quarantine
-    // (16 not applied).
+    // (16 not applied), no trace contexts (17 not applied).
     conn.execute_batch(
         "PRAGMA writable_schema = ON;
          UPDATE sqlite_schema SET sql = replace(sql,
@@ -150,6 +150,7 @@ async fn status_checks_cost_no_ephemeral_table_on_a_new_file_and_after_an_upgrad
          DROP TABLE attempts;
          DROP TABLE refusals;
          ALTER TABLE events DROP COLUMN event_type;
+         ALTER TABLE events DROP COLUMN trace_context;
          DROP TABLE destination_states;
          ALTER TABLE deliveries DROP COLUMN replays;
          DROP TABLE audit;
@@ -168,6 +169,10 @@ async fn status_checks_cost_no_ephemeral_table_on_a_new_file_and_after_an_upgrad
     let stored = store.get(kept).await.expect("reads").expect("kept");
     assert_eq!(stored.dedup_key, "kept");
     assert_eq!(stored.event_type, None, "stored before event types: none");
+    assert_eq!(
+        stored.trace_context, None,
+        "stored before trace contexts: none"
+    );
     let upgraded = store.get(nowhere).await.expect("reads").expect("kept");
     assert_eq!(upgraded.status, "ignored", "an event with nowhere to go");
     assert_eq!(stored.status, "pending");

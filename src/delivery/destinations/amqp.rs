@@ -97,9 +97,12 @@ impl AmqpSender {
         }))
     }
 
-    fn properties(&self, event: &StoredEvent, body: &[u8]) -> BasicProperties {
+    fn properties(&self, event: &StoredEvent, body: &[u8], attempt: &Attempt) -> BasicProperties {
         let mut headers = FieldTable::default();
-        for (name, value) in self.envelope.headers(event, body, crate::clock::unix_now()) {
+        for (name, value) in
+            self.envelope
+                .headers(event, body, crate::clock::unix_now(), attempt.trace)
+        {
             headers.insert(
                 ShortString::from(name),
                 AMQPValue::LongString(LongString::from(value)),
@@ -115,7 +118,12 @@ impl AmqpSender {
         properties
     }
 
-    async fn publish(&self, event: &StoredEvent, body: &[u8]) -> Result<(), Failure> {
+    async fn publish(
+        &self,
+        event: &StoredEvent,
+        body: &[u8],
+        attempt: &Attempt,
+    ) -> Result<(), Failure> {
         let link = self
             .link
             .get(|link| link.channel.status().connected(), || self.connect())
@@ -139,7 +147,7 @@ impl AmqpSender {
                     immediate: false,
                 },
                 body,
-                self.properties(event, body),
+                self.properties(event, body, attempt),
             )
             .await
             .map_err(broken)?
@@ -181,29 +189,30 @@ impl Destination for AmqpSender {
         &self.name
     }
 
-    async fn deliver(&self, event: &StoredEvent, _attempt: &Attempt) -> Outcome {
+    async fn deliver(&self, event: &StoredEvent, attempt: &Attempt) -> Outcome {
         let Some(body) = event.body.as_deref() else {
             return Outcome::Dead {
                 error: "event body was purged".into(),
             };
         };
-        let error = match tokio::time::timeout(self.timeout, self.publish(event, body)).await {
-            Ok(Ok(())) => return Outcome::Delivered,
-            Ok(Err(Failure::Connect(error) | Failure::Refused(error))) => error,
-            Ok(Err(Failure::Broken(error))) => {
-                self.link.forget().await;
-                error
-            }
-            Err(_elapsed) => {
-                self.link.forget().await;
-                format!(
-                    "AMQP publish to exchange `{}` at {} was not confirmed within {:?}",
-                    self.exchange,
-                    shown(&self.url),
-                    self.timeout
-                )
-            }
-        };
+        let error =
+            match tokio::time::timeout(self.timeout, self.publish(event, body, attempt)).await {
+                Ok(Ok(())) => return Outcome::Delivered,
+                Ok(Err(Failure::Connect(error) | Failure::Refused(error))) => error,
+                Ok(Err(Failure::Broken(error))) => {
+                    self.link.forget().await;
+                    error
+                }
+                Err(_elapsed) => {
+                    self.link.forget().await;
+                    format!(
+                        "AMQP publish to exchange `{}` at {} was not confirmed within {:?}",
+                        self.exchange,
+                        shown(&self.url),
+                        self.timeout
+                    )
+                }
+            };
         Outcome::Retry {
             error,
             retry_after: None,

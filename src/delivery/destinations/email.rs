@@ -361,6 +361,7 @@ mod tests {
             request_id: None,
             content_type: Some("application/json".into()),
             event_type: None,
+            trace_context: None,
             headers: vec![],
             body: Some(br#"{"event":"temp","coreid":"abc123"}"#.to_vec()),
             status: crate::store::EventStatus::Pending,

@@ -6,7 +6,9 @@
 //!   whatever the provider;
 //! - `x-hookwall-source`, the source's name;
 //! - `x-hookwall-event-type`, the provider's event type, left out when the event has none;
-//! - `content-type`, the original one, left out when the request had none.
+//! - `content-type`, the original one, left out when the request had none;
+//! - `traceparent`, the attempt span's (W3C Trace Context), when traces are on (SPEC section
+//!   14), so the handler's span continues the attempt's trace.
 //!
 //! HTTP sends them as request headers, NATS and AMQP as message headers, Redis as stream
 //! fields beside `body`. A value holding a control character is left out (no transport's
@@ -14,6 +16,7 @@
 
 use secrecy::SecretString;
 
+use crate::http::traceparent::TraceParent;
 use crate::providers::standard_webhooks::StandardWebhooks;
 use crate::providers::{Overrides, PresetError};
 use crate::store::StoredEvent;
@@ -49,8 +52,15 @@ impl Envelope {
         })
     }
 
-    /// The headers of `event` sent with `body` at `now` (unix seconds).
-    pub fn headers(&self, event: &StoredEvent, body: &[u8], now: i64) -> Headers {
+    /// The headers of `event` sent with `body` at `now` (unix seconds), by the attempt whose
+    /// span is `trace`.
+    pub fn headers(
+        &self,
+        event: &StoredEvent,
+        body: &[u8],
+        now: i64,
+        trace: Option<TraceParent>,
+    ) -> Headers {
         let mut headers: Headers = vec![
             ("webhook-id", event.id.clone()),
             ("webhook-timestamp", now.to_string()),
@@ -79,6 +89,9 @@ impl Envelope {
             {
                 headers.push((name, value.to_owned()));
             }
+        }
+        if let Some(trace) = trace {
+            headers.push(("traceparent", trace.to_string()));
         }
         headers
     }
@@ -109,6 +122,7 @@ mod tests {
             next_attempt_at_ms: 0,
             last_error: None,
             event_type: event_type.map(str::to_owned),
+            trace_context: None,
         }
     }
 
@@ -117,7 +131,12 @@ mod tests {
         let envelope =
             Envelope::new("github", Some(&SecretString::from(SECRET))).expect("a valid key");
         let now = 1_700_000_000;
-        let headers = envelope.headers(&event(Some("push"), Some("application/json")), b"{}", now);
+        let headers = envelope.headers(
+            &event(Some("push"), Some("application/json")),
+            b"{}",
+            now,
+            None,
+        );
         let names: Vec<&str> = headers.iter().map(|(name, _)| *name).collect();
         assert_eq!(
             names,
@@ -153,7 +172,7 @@ mod tests {
     #[test]
     fn an_unsigned_message_has_no_signature_and_no_event_type_it_does_not_know() {
         let envelope = Envelope::new("particle", None).expect("no key");
-        let headers = envelope.headers(&event(None, None), b"{}", 1);
+        let headers = envelope.headers(&event(None, None), b"{}", 1, None);
         assert_eq!(
             headers,
             vec![
@@ -170,7 +189,7 @@ mod tests {
     #[test]
     fn an_event_type_with_a_line_break_is_left_out() {
         let envelope = Envelope::new("github", None).expect("no key");
-        let headers = envelope.headers(&event(Some("push\r\nx-evil: 1"), None), b"{}", 1);
+        let headers = envelope.headers(&event(Some("push\r\nx-evil: 1"), None), b"{}", 1, None);
         assert!(
             headers
                 .iter()

@@ -5,7 +5,7 @@
 //! `x-hookwall-event-type`, and Standard Webhooks headers (`webhook-id` = the event id,
 //! `webhook-timestamp`, `webhook-signature`) made with the destination's `signing_secret`, so
 //! every internal handler verifies one scheme whatever the provider, and de-duplicates on
-//! `webhook-id`. Redirects are not followed (a handler that moved is a configuration error,
+//! `webhook-id`; with traces on, a `traceparent` whose parent is the attempt's span. Redirects are not followed (a handler that moved is a configuration error,
 //! and following them would let a compromised handler point hookwall anywhere).
 
 use std::time::{Duration, SystemTime};
@@ -15,6 +15,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use super::super::destination::{Attempt, Destination, Outcome, Reply};
 use super::envelope::Envelope;
 use crate::config::HttpDestination as Config;
+use crate::http::traceparent::TraceParent;
 use crate::providers::PresetError;
 use crate::store::StoredEvent;
 
@@ -49,7 +50,13 @@ impl HttpSender {
     }
 
     /// The headers of one attempt, signed at `now` (unix seconds).
-    pub fn headers(&self, event: &StoredEvent, body: &[u8], now: i64) -> HeaderMap {
+    pub fn headers(
+        &self,
+        event: &StoredEvent,
+        body: &[u8],
+        now: i64,
+        trace: Option<TraceParent>,
+    ) -> HeaderMap {
         let mut headers = HeaderMap::new();
         for (name, value) in &event.headers {
             let Ok(name) = HeaderName::from_bytes(name.as_bytes()) else {
@@ -62,7 +69,7 @@ impl HttpSender {
             }
         }
         // A value HTTP cannot carry (an event type outside ASCII) is left out.
-        for (name, value) in self.envelope.headers(event, body, now) {
+        for (name, value) in self.envelope.headers(event, body, now, trace) {
             if let Ok(value) = HeaderValue::from_str(&value) {
                 headers.insert(name, value);
             }
@@ -103,8 +110,8 @@ impl Destination for HttpSender {
         &self.name
     }
 
-    async fn deliver(&self, event: &StoredEvent, _attempt: &Attempt) -> Outcome {
-        match self.send(event).await {
+    async fn deliver(&self, event: &StoredEvent, attempt: &Attempt) -> Outcome {
+        match self.send(event, attempt).await {
             Ok(response) => {
                 let outcome = self.classify_response(&response);
                 drain(response, MAX_DRAIN_BYTES).await;
@@ -114,8 +121,12 @@ impl Destination for HttpSender {
         }
     }
 
-    async fn exchange(&self, event: &StoredEvent) -> Option<Result<Reply, String>> {
-        let response = match self.send(event).await {
+    async fn exchange(
+        &self,
+        event: &StoredEvent,
+        attempt: &Attempt,
+    ) -> Option<Result<Reply, String>> {
+        let response = match self.send(event, attempt).await {
             Ok(response) => response,
             Err(Outcome::Retry { error, .. } | Outcome::Dead { error }) => return Some(Err(error)),
             Err(Outcome::Delivered) => return Some(Err("no answer".into())),
@@ -176,7 +187,11 @@ async fn read_capped(
 
 impl HttpSender {
     /// Sends one attempt; a failure to get any answer is the outcome itself.
-    async fn send(&self, event: &StoredEvent) -> Result<reqwest::Response, Outcome> {
+    async fn send(
+        &self,
+        event: &StoredEvent,
+        attempt: &Attempt,
+    ) -> Result<reqwest::Response, Outcome> {
         let Some(body) = event.body.as_deref() else {
             return Err(Outcome::Dead {
                 error: "event body was purged".into(),
@@ -185,7 +200,7 @@ impl HttpSender {
         let now = crate::clock::unix_now();
         self.client
             .post(self.url.clone())
-            .headers(self.headers(event, body, now))
+            .headers(self.headers(event, body, now, attempt.trace))
             .body(body.to_vec())
             .send()
             .await

@@ -90,7 +90,10 @@ impl NatsSender {
     ) -> Result<(), String> {
         let jetstream = self.jetstream.get(|_| true, || self.connect()).await?;
         let mut headers = async_nats::HeaderMap::new();
-        for (name, value) in self.envelope.headers(event, body, crate::clock::unix_now()) {
+        for (name, value) in
+            self.envelope
+                .headers(event, body, crate::clock::unix_now(), attempt.trace)
+        {
             headers.insert(name, value);
         }
         let message = PublishMessage::build()

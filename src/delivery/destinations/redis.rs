@@ -75,7 +75,7 @@ impl RedisSender {
             })
     }
 
-    async fn add(&self, event: &StoredEvent, body: &[u8]) -> Result<(), String> {
+    async fn add(&self, event: &StoredEvent, body: &[u8], attempt: &Attempt) -> Result<(), String> {
         let mut connection = self.connection.get(|_| true, || self.connect()).await?;
         let mut command = redis::cmd("XADD");
         command.arg(&self.stream);
@@ -83,7 +83,10 @@ impl RedisSender {
             command.arg("MAXLEN").arg("~").arg(maxlen);
         }
         command.arg("*");
-        for (name, value) in self.envelope.headers(event, body, crate::clock::unix_now()) {
+        for (name, value) in
+            self.envelope
+                .headers(event, body, crate::clock::unix_now(), attempt.trace)
+        {
             command.arg(name).arg(value);
         }
         command.arg("body").arg(body);
@@ -108,13 +111,13 @@ impl Destination for RedisSender {
         &self.name
     }
 
-    async fn deliver(&self, event: &StoredEvent, _attempt: &Attempt) -> Outcome {
+    async fn deliver(&self, event: &StoredEvent, attempt: &Attempt) -> Outcome {
         let Some(body) = event.body.as_deref() else {
             return Outcome::Dead {
                 error: "event body was purged".into(),
             };
         };
-        let error = match tokio::time::timeout(self.timeout, self.add(event, body)).await {
+        let error = match tokio::time::timeout(self.timeout, self.add(event, body, attempt)).await {
             Ok(Ok(())) => return Outcome::Delivered,
             Ok(Err(error)) => error,
             Err(_elapsed) => format!(

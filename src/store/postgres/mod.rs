@@ -75,6 +75,7 @@ fn migrator() -> Migrator {
         (11, "attempts", "0011_attempts.sql"),
         (12, "audit", "0012_audit.sql"),
         (13, "refusals", "0013_refusals.sql"),
+        (14, "trace context", "0014_trace_context.sql"),
     )
 }
 
@@ -201,7 +202,7 @@ impl Store for PostgresStore {
             async {
                 let rows = sqlx::query(
                     "SELECT id::text AS id, source, dedup_key, received_at, client_ip, request_id, \
-                     content_type, event_type, headers, body, status, attempts, next_attempt_at, last_error \
+                     content_type, event_type, trace_context, headers, body, status, attempts, next_attempt_at, last_error \
                      FROM events WHERE id = ANY($1::uuid[])",
                 )
                 .bind(&ids)
@@ -277,7 +278,7 @@ impl Store for PostgresStore {
             .transpose()?;
         let rows = sql::list_query(
             "SELECT id::text AS id, source, dedup_key, received_at, client_ip, request_id, \
-             content_type, event_type, headers, NULL::bytea AS body, status, attempts, next_attempt_at, \
+             content_type, event_type, trace_context, headers, NULL::bytea AS body, status, attempts, next_attempt_at, \
              last_error FROM events WHERE TRUE",
             filter,
             after.map(|id| (id.to_string(), "::uuid")),

@@ -100,6 +100,7 @@ async fn insert_batch(
     let mut request_ids = Vec::with_capacity(events.len());
     let mut content_types = Vec::with_capacity(events.len());
     let mut event_types = Vec::with_capacity(events.len());
+    let mut trace_contexts = Vec::with_capacity(events.len());
     let mut headers = Vec::with_capacity(events.len());
     let mut bodies: Vec<&[u8]> = Vec::with_capacity(events.len());
     let mut statuses = Vec::with_capacity(events.len());
@@ -125,6 +126,7 @@ async fn insert_batch(
         request_ids.push(event.request_id());
         content_types.push(event.content_type());
         event_types.push(event.event_type());
+        trace_contexts.push(event.trace_context().map(|context| context.to_string()));
         headers.push(encoded);
         bodies.push(event.body().as_ref());
         // An event with nowhere to go is kept for inspection, never reported as delivered
@@ -147,21 +149,22 @@ async fn insert_batch(
     let inserted: Vec<String> = sqlx::query_scalar(
         "WITH new AS ( \
            INSERT INTO events (id, source, dedup_key, received_at, client_ip, request_id, \
-             content_type, headers, body, status, event_type, next_attempt_at) \
+             content_type, headers, body, status, event_type, trace_context, next_attempt_at) \
            SELECT u.id::uuid, u.source, u.dedup_key, u.received_at, u.client_ip, u.request_id, \
-             u.content_type, u.headers, u.body, u.status, u.event_type, \
+             u.content_type, u.headers, u.body, u.status, u.event_type, u.trace_context, \
              LEAST(u.received_at, FLOOR(EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT) \
            FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[], \
-             $7::text[], $8::text[], $9::bytea[], $10::text[], $11::text[]) WITH ORDINALITY \
+             $7::text[], $8::text[], $9::bytea[], $10::text[], $11::text[], $12::text[]) \
+             WITH ORDINALITY \
              AS u(id, source, dedup_key, received_at, client_ip, request_id, content_type, \
-               headers, body, status, event_type, n) \
+               headers, body, status, event_type, trace_context, n) \
            ORDER BY u.n \
            ON CONFLICT (source, dedup_key) DO NOTHING \
            RETURNING id, next_attempt_at \
          ), routed AS ( \
            INSERT INTO deliveries (event_id, destination, next_attempt_at, lease_owner, lease_until) \
            SELECT new.id, d.destination, new.next_attempt_at, d.lease_owner, d.lease_until \
-           FROM UNNEST($12::text[], $13::text[], $14::text[], $15::bigint[]) \
+           FROM UNNEST($13::text[], $14::text[], $15::text[], $16::bigint[]) \
              AS d(event_id, destination, lease_owner, lease_until) \
            JOIN new ON new.id = d.event_id::uuid \
          ) \
@@ -178,6 +181,7 @@ async fn insert_batch(
     .bind(&bodies)
     .bind(&statuses)
     .bind(&event_types)
+    .bind(&trace_contexts)
     .bind(&delivery_events)
     .bind(&destinations)
     .bind(&owners)

@@ -62,6 +62,7 @@ fn migrator() -> Migrator {
         (14, "attempts", "0014_attempts.sql"),
         (15, "audit", "0015_audit.sql"),
         (16, "refusals", "0016_refusals.sql"),
+        (17, "trace context", "0017_trace_context.sql"),
     )
 }
 
@@ -150,7 +151,7 @@ impl Store for SqliteStore {
         for ids in ids.chunks(1000) {
             let mut query = sqlx::QueryBuilder::new(
                 "SELECT id, source, dedup_key, received_at, client_ip, request_id, content_type, \
-                 event_type, headers, body, status, attempts, next_attempt_at, last_error FROM events \
+                 event_type, trace_context, headers, body, status, attempts, next_attempt_at, last_error FROM events \
                  WHERE id IN (",
             );
             let mut list = query.separated(", ");
@@ -255,7 +256,7 @@ impl Store for SqliteStore {
     ) -> Result<Page, StoreError> {
         let rows = sql::list_query(
             "SELECT id, source, dedup_key, received_at, client_ip, request_id, content_type, \
-             event_type, headers, NULL AS body, status, attempts, next_attempt_at, last_error FROM events \
+             event_type, trace_context, headers, NULL AS body, status, attempts, next_attempt_at, last_error FROM events \
              WHERE 1 = 1",
             filter,
             cursor.map(|cursor| (cursor.to_owned(), "")),

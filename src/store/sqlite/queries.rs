@@ -49,8 +49,8 @@ pub(super) fn insert(conn: &rusqlite::Connection, row: &Row) -> Result<Inserted,
     let inserted = conn
         .prepare_cached(
             "INSERT INTO events (id, source, dedup_key, received_at, client_ip, request_id, \
-             content_type, headers, body, next_attempt_at, status, event_type) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?4, ?10, ?11) \
+             content_type, headers, body, next_attempt_at, status, event_type, trace_context) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?4, ?10, ?11, ?12) \
              ON CONFLICT (source, dedup_key) DO NOTHING",
         )?
         .execute(params![
@@ -65,6 +65,7 @@ pub(super) fn insert(conn: &rusqlite::Connection, row: &Row) -> Result<Inserted,
             event.body().as_ref(),
             status,
             event.event_type(),
+            event.trace_context().map(|context| context.to_string()),
         ])?;
     if inserted == 0 {
         let existing: String = conn

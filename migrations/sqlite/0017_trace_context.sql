@@ -1,0 +1,6 @@
+-- The `traceparent` of the request span that stored the event (SPEC section 14): each delivery
+-- attempt's span links to it. NULL when traces were off or the request was not sampled, and for
+-- events stored before this migration.
+--
+-- No index: it is read with the event, by id, never searched.
+ALTER TABLE events ADD COLUMN trace_context TEXT;

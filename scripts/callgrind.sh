@@ -9,7 +9,12 @@
 #
 #   scripts/callgrind.sh                           # this checkout's release binary
 #   scripts/callgrind.sh /path/to/old/hookwall     # that binary, then this checkout's
+#   CALLGRIND_TRACE_RATIO=0.1 scripts/callgrind.sh # each binary twice: traces off, then on
 #
+# With CALLGRIND_TRACE_RATIO, each binary runs once with traces off (`OTEL_SDK_DISABLED=true`)
+# and once exporting OTLP/HTTP to a local receiver that answers 200 (the bench's bare axum
+# handler), sampled at that ratio: the instructions of every thread are counted, the export
+# thread's included.
 # Needs valgrind, wrk, curl, python3 and openssl.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -19,13 +24,16 @@ for tool in valgrind callgrind_control wrk curl python3 openssl; do
     command -v "$tool" >/dev/null || { echo "callgrind: $tool is missing (apt-get install $tool)" >&2; exit 1; }
 done
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/hookwall-target}"
-cargo build --quiet --release --locked --bin hookwall
+cargo build --quiet --release --locked --bin hookwall --example bench_bare_axum
 binaries=("$@" "$CARGO_TARGET_DIR/release/hookwall")
+trace_ratio="${CALLGRIND_TRACE_RATIO:-}"
 
 work=$(mktemp -d)
 server=""
+receiver=""
 cleanup() {
     if [ -n "$server" ]; then kill "$server" 2>/dev/null || true; fi
+    if [ -n "$receiver" ]; then kill "$receiver" 2>/dev/null || true; fi
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -55,10 +63,32 @@ open(sys.argv[1], "w").write(json.dumps(body, separators=(",", ":")))
 EOF
 signature="sha256=$(openssl dgst -sha256 -hmac "$secret" -r "$work/body.json" | cut -d' ' -f1)"
 
-echo "| binary | requests answered | instructions | per request |"
-echo "|---|---|---|---|"
-n=0
+if [ -n "$trace_ratio" ]; then
+    receiver_port=$(free_port)
+    "$CARGO_TARGET_DIR/release/examples/bench_bare_axum" "127.0.0.1:$receiver_port" &
+    receiver=$!
+    for _ in $(seq 1 100); do
+        curl -fsS -o /dev/null -X POST "http://127.0.0.1:$receiver_port/" 2>/dev/null && break
+        sleep 0.1
+    done
+fi
+
+# One run per binary, or two (traces off, then on) with CALLGRIND_TRACE_RATIO.
+runs=()
 for exe in "${binaries[@]}"; do
+    if [ -n "$trace_ratio" ]; then
+        runs+=("off $exe" "$trace_ratio $exe")
+    else
+        runs+=("- $exe")
+    fi
+done
+
+echo "| binary | traces | requests answered | instructions | per request |"
+echo "|---|---|---|---|---|"
+n=0
+for run in "${runs[@]}"; do
+    traces=${run%% *}
+    exe=${run#* }
     n=$((n + 1))
     public=$(free_port)
     admin=$(free_port)
@@ -77,7 +107,13 @@ provider = "github"
 secrets = ["$secret"]
 schema = "$root/schemas/github.json"
 EOF
-    HOOKWALL_LOG=info HOOKWALL_LOG_FORMAT=json valgrind --tool=callgrind \
+    otel=(OTEL_SDK_DISABLED=true)
+    case "$traces" in
+        off | -) ;;
+        *) otel=(OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$receiver_port"
+            OTEL_TRACES_SAMPLER=parentbased_traceidratio OTEL_TRACES_SAMPLER_ARG="$traces") ;;
+    esac
+    env "${otel[@]}" HOOKWALL_LOG=info HOOKWALL_LOG_FORMAT=json valgrind --tool=callgrind \
         --callgrind-out-file="$work/$n.out" "$exe" serve --config "$work/$n.toml" \
         >/dev/null 2>"$work/$n.log" &
     server=$!
@@ -97,5 +133,5 @@ EOF
     failed=$(tr ' ' '\n' <<<"$line" | awk -F= '$1 == "errors_status" { print $2 }')
     total=$(awk '/^summary:/ { print $2 }' "$work/$n.out")
     answered=$((requests - failed))
-    echo "| $exe | $answered | $total | $(awk -v t="$total" -v r="$answered" 'BEGIN { printf "%d", t / r }') |"
+    echo "| $exe | $traces | $answered | $total | $(awk -v t="$total" -v r="$answered" 'BEGIN { printf "%d", t / r }') |"
 done

@@ -85,7 +85,7 @@ struct Queue {
     /// A full batch: the export thread is woken when the queue reaches it, not at every span
     /// (a wake-up per span cost the request path a context switch per span).
     batch: usize,
-    /// Told when the queue reaches a full batch, and at stop.
+    /// Told when the queue reaches a full batch (the stop comes through its own channel).
     ready: Notify,
 }
 
